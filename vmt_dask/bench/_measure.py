@@ -1,0 +1,62 @@
+"""Shared helpers for benchmarks: wall time and peak memory of a call.
+
+Peak memory is measured in a fresh child process (``resource.getrusage`` of the
+child's maximum resident set), so each figure is that of the measured work alone.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import time
+import traceback
+from typing import Any, Callable
+
+__all__ = ["measure_in_child", "format_table"]
+
+
+def _child(conn, func, args, kwargs):
+    try:
+        t0 = time.perf_counter()
+        value = func(*args, **kwargs)
+        wall = time.perf_counter() - t0
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        conn.send(("ok", wall, peak_kib / 1024.0, value))
+    except BaseException:  # report any failure to the parent
+        conn.send(("error", 0.0, 0.0, traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def measure_in_child(func: Callable[..., Any], *args, timeout: float | None = None, **kwargs):
+    """Run ``func(*args, **kwargs)`` in a fresh process.
+
+    Returns ``(wall_seconds, peak_rss_mib, value)``; ``value`` must be picklable.
+    The wall time covers the call only (not process start-up or imports done
+    before the call).  Raises ``RuntimeError`` with the child's traceback on failure
+    and ``TimeoutError`` if ``timeout`` seconds pass.
+    """
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, func, args, kwargs))
+    proc.start()
+    child.close()
+    if not parent.poll(timeout):
+        proc.kill()
+        proc.join()
+        raise TimeoutError(f"{getattr(func, '__name__', func)} exceeded {timeout} s")
+    status, wall, peak, value = parent.recv()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(value)
+    return wall, peak, value
+
+
+def format_table(rows: list[dict], columns: list[str]) -> str:
+    """Plain-text table with a header line, columns padded to their widest cell."""
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c)
+              for i, c in enumerate(columns)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))
+    out = [line(columns), line(["-" * w for w in widths])]
+    out += [line(row) for row in cells]
+    return "\n".join(out)
