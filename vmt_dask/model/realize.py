@@ -1,0 +1,156 @@
+"""Realizations of the three-phase model (paper Section 2.2) as uint8 label volumes."""
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from typing import Sequence
+
+import numpy as np
+
+from .fields import gaussian_field
+from .kernels import axis_alphas, lattice_kernel
+from .phases import AM, PORE, SE
+from .theta import Theta
+
+__all__ = ["realize", "realize_region", "tile_edges", "field_ids", "DEFAULT_TILE"]
+
+#: Largest tile edge (voxels).  The realization is computed tile by tile on a grid fixed by
+#: the volume's shape, so any chunking reproduces it exactly; a tile needs ~13 bytes/voxel.
+DEFAULT_TILE = 512
+
+
+def field_ids(chi2_dof: int) -> dict[str, list[int]]:
+    """Noise stream numbers of each Gaussian field: X'' = 0, Y'' = 1, X~_j = 2j, Y~_j = 2j + 1.
+
+    Raising the chi-square degrees of freedom adds streams without changing existing ones.
+    """
+    return {
+        "x2": [0], "y2": [1],
+        "xt": [2 * j for j in range(1, chi2_dof + 1)],
+        "yt": [2 * j + 1 for j in range(1, chi2_dof + 1)],
+    }
+
+
+def tile_edges(n: int, tile: int) -> list[int]:
+    """Boundaries of the near-equal tiles that split an axis of length ``n``."""
+    k = -(-n // tile)
+    return [(i * n) // k for i in range(k + 1)]
+
+
+def _check_inputs(theta, shape, seed, voxel_size, chi2_dof, tile):
+    if not isinstance(theta, Theta):
+        theta = Theta.from_sequence(theta)
+    if isinstance(shape, numbers.Integral):
+        shape = (int(shape),) * 3
+    shape = tuple(shape)
+    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in shape):
+        raise ValueError(f"shape must be three positive integers, got {shape!r}")
+    if any(s < 1 for s in shape):
+        raise ValueError(f"shape must be three positive integers, got {shape!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(voxel_size, bool) or not isinstance(voxel_size, numbers.Real) \
+            or not math.isfinite(voxel_size) or voxel_size <= 0:
+        raise ValueError(f"voxel_size must be a positive number (micrometre), got {voxel_size!r}")
+    if isinstance(chi2_dof, bool) or not isinstance(chi2_dof, numbers.Integral) or chi2_dof < 1:
+        raise ValueError(f"chi2_dof must be a positive integer, got {chi2_dof!r}")
+    if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1:
+        raise ValueError(f"tile must be a positive integer, got {tile!r}")
+    return theta, tuple(int(s) for s in shape), int(seed), float(voxel_size), int(chi2_dof), int(tile)
+
+
+def _kernels(alpha: float, theta: Theta, voxel_size: float):
+    return tuple(lattice_kernel(a) for a in axis_alphas(alpha, theta.a, voxel_size))
+
+
+def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: int,
+                 threads: int | None) -> np.ndarray:
+    ids = field_ids(chi2_dof)
+    T = tuple(h - l for l, h in zip(lo, hi))
+    acc = np.zeros(T, dtype=np.float32)
+    kx2, ky2 = _kernels(theta.alpha_x, theta, voxel_size), _kernels(theta.alpha_y, theta, voxel_size)
+    kxt, kyt = _kernels(theta.alpha_xt, theta, voxel_size), _kernels(theta.alpha_yt, theta, voxel_size)
+    # X = X' + X'' with X' = sum_j X~_j^2 (paper Eqs. 1-2)
+    for f in ids["xt"]:
+        gaussian_field(seed, f, kxt, lo, hi, out=acc, square=True, threads=threads)
+    gaussian_field(seed, ids["x2"][0], kx2, lo, hi, out=acc, threads=threads)
+    se = acc >= np.float32(theta.lambda_x)
+    acc.fill(0.0)
+    for f in ids["yt"]:
+        gaussian_field(seed, f, kyt, lo, hi, out=acc, square=True, threads=threads)
+    gaussian_field(seed, ids["y2"][0], ky2, lo, hi, out=acc, threads=threads)
+    labels = np.full(T, PORE, dtype=np.uint8)
+    labels[acc >= np.float32(theta.lambda_y)] = AM  # Eq. (5): AM where not SE and Y >= lambda_Y
+    labels[se] = SE  # Eq. (4)
+    return labels
+
+
+def realize_region(theta: "Theta | Sequence[float]", shape, lo, hi, *, seed: int,
+                   voxel_size: float = 0.2, chi2_dof: int = 2, tile: int = DEFAULT_TILE,
+                   threads: int | None = None) -> np.ndarray:
+    """Labels of the box [lo, hi) of the realization ``realize(theta, shape, seed=...)``.
+
+    The tiles overlapping the box are computed whole and cropped, so the values are
+    identical to those of the full realization.
+    """
+    theta, shape, seed, voxel_size, chi2_dof, tile = _check_inputs(
+        theta, shape, seed, voxel_size, chi2_dof, tile)
+    lo, hi = tuple(int(v) for v in lo), tuple(int(v) for v in hi)
+    if any(not 0 <= l < h <= n for l, h, n in zip(lo, hi, shape)):
+        raise ValueError(f"box [{lo}, {hi}) is not inside shape {shape}")
+    out = np.empty(tuple(h - l for l, h in zip(lo, hi)), dtype=np.uint8)
+    per_axis = []
+    for n, l, h in zip(shape, lo, hi):
+        e = tile_edges(n, tile)
+        per_axis.append([(e[i], e[i + 1]) for i in range(len(e) - 1) if e[i] < h and e[i + 1] > l])
+    for tx, ty, tz in itertools.product(*per_axis):
+        tlo, thi = (tx[0], ty[0], tz[0]), (tx[1], ty[1], tz[1])
+        labels = _tile_labels(theta, tlo, thi, seed, voxel_size, chi2_dof, threads)
+        a = [max(t0, l) for t0, l in zip(tlo, lo)]
+        b = [min(t1, h) for t1, h in zip(thi, hi)]
+        out[tuple(slice(x - l, y - l) for x, y, l in zip(a, b, lo))] = \
+            labels[tuple(slice(x - t, y - t) for x, y, t in zip(a, b, tlo))]
+    return out
+
+
+def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: float = 0.2,
+            chi2_dof: int = 2, tile: int = DEFAULT_TILE, threads: int | None = None) -> np.ndarray:
+    """One realization of the three-phase excursion-set model.
+
+    Parameters
+    ----------
+    theta : Theta or sequence of 7 floats
+        Model parameters (paper Eq. 8), e.g. ``CALIBRATED["BM01"]``.
+    shape : int or (nx, ny, nz)
+        Grid size in voxels; arrays are indexed (x, y, z), z being the pressing direction.
+    seed : int
+        Non-negative seed; the realization is a deterministic function of
+        (theta, shape, seed, voxel_size, chi2_dof, tile).
+    voxel_size : float
+        Edge length of a voxel in micrometres (default 0.2, the calibration grid).
+    chi2_dof : int
+        Degrees of freedom n of the chi-square fields X' and Y' (default 2, design.md).
+    tile : int
+        Largest tile edge of the fixed generation grid (advanced; part of the realization's
+        identity only up to float32 rounding of the convolution).
+    threads : int, optional
+        Threads for this realization (default: all cores available to the process).
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape ``shape``
+        0 = pore, 1 = SE, 2 = AM.
+
+    Notes
+    -----
+    X = X' + X'' and Y = Y' + Y'' with X' = sum_{j<=n} X~_j^2 (paper Eqs. 1-2); every Gaussian
+    field is stationary with covariance exp(-(alpha h)^2) (Eq. 3), h in units of 0.2 micrometre
+    and z compressed by ``a``.  SE = {X >= lambda_X}, AM = {not SE, Y >= lambda_Y} (Eqs. 4-6).
+    Fields are white noise convolved with lattice-exact separable kernels
+    (:func:`~vmt_dask.model.kernels.lattice_kernel`): no periodic wrap-around.
+    """
+    theta, shape, seed, voxel_size, chi2_dof, tile = _check_inputs(
+        theta, shape, seed, voxel_size, chi2_dof, tile)
+    return realize_region(theta, shape, (0, 0, 0), shape, seed=seed, voxel_size=voxel_size,
+                          chi2_dof=chi2_dof, tile=tile, threads=threads)
