@@ -1,0 +1,82 @@
+"""Shared set-up for the study page tests: one embedded LocalCluster serving the page."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from vmt_dask.events import TOPIC, study_message
+
+
+def http_get(url: str, *, timeout: float = 10.0) -> tuple[int, str, str]:
+    """(status, content type, body) of a GET."""
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode("utf-8")
+
+
+def dashboard_base(client) -> str:
+    """``http://127.0.0.1:<port>/`` of the client's scheduler dashboard.
+
+    (``client.dashboard_link`` names the host of the scheduler address, which
+    for an in-process cluster is not a routable interface.)
+    """
+    port = client.scheduler_info()["services"]["dashboard"]
+    return f"http://127.0.0.1:{port}/"
+
+
+def api(client) -> dict:
+    return json.loads(http_get(dashboard_base(client) + "vmt/api/studies")[2])
+
+
+def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05):
+    """Poll ``predicate()`` until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def publish_example(client, study: str = "example") -> None:
+    """A study in mid-flight: realize and describe done, gradients partial, a failure."""
+    stages0 = {s: {"done": 0, "total": 0, "failed": 0} for s in
+               ("realize", "describe", "gradient", "structure", "conduct")}
+    client.log_event(TOPIC, study_message(study, "/data/example.zarr", "running", stages0,
+                                          time=1000.0))
+    stages = {
+        "realize": {"done": 34, "total": 34, "failed": 0},
+        "describe": {"done": 1, "total": 1, "failed": 0},
+        "gradient": {"done": 5, "total": 8, "failed": 1},
+        "structure": {"done": 3, "total": 17, "failed": 0},
+        "conduct": {"done": 2, "total": 17, "failed": 0},
+    }
+    msg = study_message(study, "/data/example.zarr", "running", stages,
+                        latest={"structure": 2, "volume_fraction_AM": 0.4987,
+                                "m_factor_AM": 0.2683, "m_factor_SE": 0.1371},
+                        time=1012.5)
+    msg["error"] = "gradient 3: worker lost"
+    client.log_event(TOPIC, msg)
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """LocalCluster started the way users start it: ``vmt_dask.dashboard.local_cluster``."""
+    from distributed import Client
+
+    from vmt_dask.dashboard import local_cluster
+
+    with local_cluster(n_workers=1, threads_per_worker=2, processes=False,
+                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def dash():
+    """The helpers above (``dash.api(client)``...): test modules cannot import conftest."""
+    return sys.modules[__name__]
