@@ -40,6 +40,10 @@ PHASES: tuple[str, ...] = ("AM", "SE")
 #: varies and the fit is not identifiable, which is reported.
 EXPONENT_BOUND = 100.0
 
+#: Convergence tolerance: largest cosine between the residual vector and a
+#: column of the Jacobian at the solution (0 at an exact optimum).
+GRADIENT_COSINE_TOL = 1e-4
+
 #: Bounds of M1's exponent c1 (the paper requires c1 > 0).
 M1_BOUNDS = (1e-6, EXPONENT_BOUND)
 
@@ -82,11 +86,15 @@ class PowerLawFit:
     start_objective : float
         ``g`` at the starting values.
     converged : bool
-        L-BFGS-B reported success and the projected gradient is small.
+        The residual is orthogonal to the model's tangent space:
+        ``gradient_cosine <= GRADIENT_COSINE_TOL``.
     message : str
         The optimizer's message.
     n_iter : int
         L-BFGS-B iterations.
+    gradient_cosine : float
+        Largest cosine between the residual and a free Jacobian column at the
+        solution (0 at an exact optimum).
     warnings : tuple of str
         Problems that do not stop the fit (exponent at its bound, constant
         descriptor, no convergence).
@@ -99,6 +107,7 @@ class PowerLawFit:
     converged: bool
     message: str
     n_iter: int
+    gradient_cosine: float = 0.0
     warnings: tuple[str, ...] = ()
 
 
@@ -271,7 +280,7 @@ def fit_power_law(
     if m.prefactor:
         mean = L.mean(axis=0)
         s = L.std(axis=0)
-        const = s == 0
+        const = np.ptp(L, axis=0) == 0
         for k in np.flatnonzero(const):
             notes.append(
                 f"{m.exponents[k]} is constant over the training set; its exponent "
@@ -328,21 +337,30 @@ def fit_power_law(
     )
     u = res.x
     g, grad = sse(u)
-    # Projected gradient (zero along active bounds), relative to the objective scale.
-    pg = grad / scale
-    at_lo = np.isclose(u, lo) & (pg > 0)
-    at_hi = np.isclose(u, hi) & (pg < 0)
-    pg = np.where(at_lo | at_hi, 0.0, pg)
-    small_gradient = bool(np.max(np.abs(pg)) <= 1e-5)
-    # Converged means: a finite objective and a vanishing projected gradient.
-    # L-BFGS-B's own flag is not enough (it also stops on a stalled line
-    # search), nor needed (its "ABNORMAL" line-search stop often happens at
-    # the minimum when the objective is flat to machine precision).
-    converged = bool(np.isfinite(g) and small_gradient)
+    # Convergence test, scale-free (the orthogonality test of MINPACK's gtol):
+    # at a least-squares optimum the residual r is orthogonal to every
+    # column of the Jacobian J_k = pred * z_k, so the cosines
+    # |J_k . r| / (|J_k| |r|) vanish; an exact fit (r = 0) has converged.
+    # Columns held at an active bound are left out (projected gradient).
+    # L-BFGS-B's own flag is neither sufficient (it also stops when a line
+    # search stalls) nor necessary (it stops "abnormally" at a minimum that
+    # is flat to machine precision).
+    with np.errstate(over="ignore", invalid="ignore"):
+        pred = np.exp(Z @ u)
+        r = y - pred
+        Jc = Z * pred[:, None]
+        rn = float(np.linalg.norm(r))
+        cos = np.abs(Jc.T @ r) / np.maximum(np.linalg.norm(Jc, axis=0) * rn, np.finfo(float).tiny)
+    at_lo = np.isclose(u, lo) & (grad > 0)
+    at_hi = np.isclose(u, hi) & (grad < 0)
+    fixed = hi <= lo
+    cos = np.where(at_lo | at_hi | fixed, 0.0, cos)
+    worst = float(np.max(cos)) if rn > 1e-12 * float(np.linalg.norm(y)) else 0.0
+    converged = bool(np.isfinite(g) and worst <= GRADIENT_COSINE_TOL)
     if not converged:
         notes.append(
-            f"L-BFGS-B did not converge ({res.message}; largest projected gradient "
-            f"{np.max(np.abs(pg)):.3g})"
+            f"L-BFGS-B did not converge ({res.message}; largest cosine between residual "
+            f"and Jacobian column {worst:.3g} > {GRADIENT_COSINE_TOL:g})"
         )
     c = to_coefficients(u)
     c_start = to_coefficients(u0)
@@ -361,6 +379,7 @@ def fit_power_law(
         start_objective=float(g0),
         converged=converged,
         message=str(res.message),
+        gradient_cosine=worst,
         n_iter=int(res.nit),
         warnings=tuple(notes),
     )

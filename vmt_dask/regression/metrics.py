@@ -83,6 +83,6 @@ def r2(observed, predicted) -> float:
     """
     m, p = _pair(observed, predicted)
     ss_tot = float(np.sum((m - m.mean()) ** 2))
-    if ss_tot == 0.0:
+    if np.ptp(m) == 0.0 or ss_tot == 0.0:
         raise ValueError(f"R^2 is undefined: all {m.size} observed values equal {m[0]!r}")
     return float(1.0 - np.sum((m - p) ** 2) / ss_tot)
