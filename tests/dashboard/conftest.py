@@ -45,10 +45,11 @@ def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05):
 
 def publish_example(client, study: str = "example") -> None:
     """A study in mid-flight: realize and describe done, gradients partial, a failure."""
+    t0 = time.time() - 60.0
     stages0 = {s: {"done": 0, "total": 0, "failed": 0} for s in
                ("realize", "describe", "gradient", "structure", "conduct")}
     client.log_event(TOPIC, study_message(study, "/data/example.zarr", "running", stages0,
-                                          time=1000.0))
+                                          time=t0))
     stages = {
         "realize": {"done": 34, "total": 34, "failed": 0},
         "describe": {"done": 1, "total": 1, "failed": 0},
@@ -56,12 +57,21 @@ def publish_example(client, study: str = "example") -> None:
         "structure": {"done": 3, "total": 17, "failed": 0},
         "conduct": {"done": 2, "total": 17, "failed": 0},
     }
-    msg = study_message(study, "/data/example.zarr", "running", stages,
-                        latest={"structure": 2, "volume_fraction_AM": 0.4987,
-                                "m_factor_AM": 0.2683, "m_factor_SE": 0.1371},
-                        time=1012.5)
-    msg["error"] = "gradient 3: worker lost"
-    client.log_event(TOPIC, msg)
+    # what the coordinator sends: a failed task (``latest["error"]``), then a finished one
+    # with its values
+    client.log_event(TOPIC, study_message(
+        study, "/data/example.zarr", "running", stages,
+        latest={"stage": "gradient", "key": "gradient-p03-ab12", "error": "KilledWorker('x')"},
+        time=t0 + 10.0))
+    client.log_event(TOPIC, study_message(
+        study, "/data/example.zarr", "running", stages,
+        latest={"stage": "conduct", "key": "conduct-p00-s02-AM-ab12",
+                "values": {"volume_fraction_AM": 0.4987, "m_factor_AM": 0.2683},
+                "m_factor_SE": 0.1371},
+        time=t0 + 12.5))
+
+
+N_EXAMPLE_MESSAGES = 3
 
 
 @pytest.fixture(scope="module")

@@ -20,16 +20,18 @@ def _example(client, dash):
 
 def test_json_endpoint_reports_progress_failures_and_latest(cluster_client, dash):
     dash.publish_example(cluster_client)
-    study = dash.wait_for(lambda: (s := _example(cluster_client, dash)) and s["messages"] == 2 and s)
+    study = dash.wait_for(lambda: (s := _example(cluster_client, dash)) and s["messages"] == dash.N_EXAMPLE_MESSAGES and s)
     body = dash.api(cluster_client)
     assert body["topic"] == TOPIC and body["stages"] == list(STAGES)
     assert study["state"] == "running" and study["store"] == "/data/example.zarr"
     assert list(study["stages"]) == list(STAGES)
     assert study["stages"]["gradient"] == {"done": 5, "total": 8, "failed": 1, "fraction": 0.625}
     assert study["stages"]["conduct"]["done"] == 2
-    assert study["failed"] == 1 and study["errors"] == ["gradient 3: worker lost"]
-    assert study["latest"]["m_factor_AM"] == pytest.approx(0.2683)
-    assert study["started"] == 1000.0 and study["updated"] == 1012.5
+    assert study["failed"] == 1 and study["errors"] == ["gradient-p03-ab12: KilledWorker('x')"]
+    assert study["values"] == {"volume_fraction_AM": 0.4987, "m_factor_AM": 0.2683,
+                               "m_factor_SE": 0.1371}
+    assert study["latest"] == {"stage": "conduct", "key": "conduct-p00-s02-AM-ab12"}
+    assert study["updated"] - study["started"] == pytest.approx(12.5)
 
 
 def test_html_page_fragment_and_redirect(cluster_client, dash):
@@ -40,7 +42,7 @@ def test_html_page_fragment_and_redirect(cluster_client, dash):
     assert status == 200 and ctype.startswith("text/html")
     for stage in STAGES:
         assert f'data-stage="{stage}"' in page
-    assert "Study example" in page and "0.2683" in page and "worker lost" in page
+    assert "Study example" in page and "0.2683" in page and "KilledWorker" in page
     assert 'fetch("studies/fragment"' in page
     _, _, fragment = dash.http_get(base + "vmt/studies/fragment")
     assert fragment.startswith('<div class="vmt-studies">') and "<html" not in fragment
@@ -60,7 +62,7 @@ def test_tracker_keeps_history_beyond_the_event_log(cluster_client, dash):
         return type(dask_scheduler.plugins[PLUGIN_NAME]).__name__
 
     assert cluster_client.run_on_scheduler(check) == "StudyTracker"
-    cluster_client.log_event(TOPIC, study_message("hist", "m", "running", {}, {"first": 1.0}))
+    cluster_client.log_event(TOPIC, study_message("hist", "m", "running", {}, {"m_factor_SE": 1.0}))
     dash.wait_for(lambda: any(s["study"] == "hist" for s in dash.api(cluster_client)["studies"]))
 
     def truncate(dask_scheduler):
@@ -68,10 +70,10 @@ def test_tracker_keeps_history_beyond_the_event_log(cluster_client, dash):
         return len(dask_scheduler.get_events(TOPIC))
 
     assert cluster_client.run_on_scheduler(truncate) == 0
-    cluster_client.log_event(TOPIC, study_message("hist", "m", "finished", {}, {"last": 2.0}))
+    cluster_client.log_event(TOPIC, study_message("hist", "m", "finished", {}, {"m_factor_AM": 2.0}))
     hist = dash.wait_for(lambda: next((s for s in dash.api(cluster_client)["studies"]
                                   if s["study"] == "hist" and s["state"] == "finished"), None))
-    assert hist["latest"] == {"first": 1.0, "last": 2.0} and hist["messages"] == 2
+    assert hist["values"] == {"m_factor_SE": 1.0, "m_factor_AM": 2.0} and hist["messages"] == 2
 
 
 def test_ensure_study_page_on_a_plain_cluster(dash):
@@ -88,12 +90,12 @@ def test_ensure_study_page_on_a_plain_cluster(dash):
         assert err.value.code == 404
         # events logged before the page existed are shown too
         dash.publish_example(client)
-        dash.wait_for(lambda: len(client.get_events(TOPIC)) == 2)
+        dash.wait_for(lambda: len(client.get_events(TOPIC)) == dash.N_EXAMPLE_MESSAGES)
         url = ensure_study_page(client)
         assert url.endswith("/vmt/studies")
         assert ensure_study_page(client) == url  # idempotent
         study = dash.wait_for(lambda: _example(client, dash))
-        assert study["messages"] == 2 and study["stages"]["gradient"]["failed"] == 1
+        assert study["messages"] == dash.N_EXAMPLE_MESSAGES and study["stages"]["gradient"]["failed"] == 1
 
 
 def test_http_routes_config(dash):
@@ -106,14 +108,14 @@ def test_http_routes_config(dash):
             LocalCluster(n_workers=0, processes=False, dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster) as client:
         dash.publish_example(client)
-        study = dash.wait_for(lambda: (s := _example(client, dash)) and s["messages"] == 2 and s)
+        study = dash.wait_for(lambda: (s := _example(client, dash)) and s["messages"] == dash.N_EXAMPLE_MESSAGES and s)
         assert study["stages"]["structure"] == {"done": 3, "total": 17, "failed": 0,
                                                 "fraction": pytest.approx(3 / 17)}
         # registering the plugin as well does not mount the routes twice
         from vmt_dask.dashboard import ensure_study_page
 
         ensure_study_page(client)
-        assert _example(client, dash)["messages"] == 2
+        assert _example(client, dash)["messages"] == dash.N_EXAMPLE_MESSAGES
 
 
 def _free_port() -> int:

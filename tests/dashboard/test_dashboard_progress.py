@@ -19,7 +19,8 @@ def _msg(study, state, done, *, t, latest=None, total=10, failed=0):
 def test_latest_message_wins_and_history_is_kept():
     events = [
         (1.0, _msg("a", "running", 0, t=1.0, latest={"m_factor_AM": 0.1, "structure": 0})),
-        (2.0, _msg("a", "running", 4, t=2.0, latest={"structure": 4})),
+        (2.0, _msg("a", "running", 4, t=2.0, latest={"structure": 4,
+                                                      "values": {"tortuosity_mean_SE": 1.5}})),
         (3.0, _msg("b", "running", 1, t=3.0)),
         (4.0, _msg("a", "finished", 10, t=4.0, failed=1)),
     ]
@@ -32,8 +33,10 @@ def test_latest_message_wins_and_history_is_kept():
     assert all(v == {"done": 10, "total": 10, "failed": 1, "fraction": 1.0}
                for v in a["stages"].values())
     assert a["failed"] == len(STAGES)
-    # keys not repeated in later messages keep their last value
-    assert a["latest"] == {"m_factor_AM": 0.1, "structure": 4}
+    # values not repeated in later messages keep their last value; latest is the last event
+    assert a["values"] == {"m_factor_AM": 0.1, "tortuosity_mean_SE": 1.5}
+    assert a["latest"] == {}
+    assert summarize_events(events[:2])[0]["latest"] == {"structure": 4}
 
 
 def test_late_older_message_does_not_roll_back():
@@ -58,11 +61,13 @@ def test_foreign_and_malformed_messages_are_ignored():
 
 
 def test_snapshot_is_strict_json_and_keeps_extra_stages():
-    msg = _msg("a", "running", 3, t=1.0, latest={"tau": float("nan"), "m": {"AM": 0.2}})
+    msg = _msg("a", "running", 3, t=1.0, latest={"tau": float("nan"), "m": {"AM": 0.2},
+                                                 "tortuosity_mean_AM": float("inf")})
     msg["stages"]["custom"] = {"done": 1, "total": 2, "failed": 0}
     (a,) = summarize_events([(1.0, msg)])
     json.dumps(a, allow_nan=False)
     assert a["latest"] == {"tau": None, "m": {"AM": 0.2}}
+    assert a["values"] == {"tortuosity_mean_AM": None}
     assert list(a["stages"])[-1] == "custom"
     assert math.isclose(a["stages"]["realize"]["fraction"], 0.3)
 
@@ -75,10 +80,16 @@ def test_errors_are_collected_and_bounded():
         board.add(float(i), msg)
     (a,) = board.snapshot()
     assert a["errors"] == [f"e{i}" for i in range(10, 30)]
+    board.add(31.0, _msg("a", "running", 3, t=31.0, latest={"key": "conduct-x", "error": "boom"}))
+    board.add(32.0, _msg("a", "running", 3, t=32.0, latest={"error": "bang"}))
+    (a,) = board.snapshot()
+    assert a["errors"][-2:] == ["conduct-x: boom", "bang"] and len(a["errors"]) == 20
+    assert a["latest"] == {}
 
 
 def test_render_shows_every_stage_and_escapes():
-    latest = {"volume_fraction_AM": 0.49871234, "m_factor_SE": 0.1371, "note": "<b>x</b>"}
+    latest = {"volume_fraction_AM": 0.49871234, "m_factor_SE": 0.1371, "note": "<b>x</b>",
+              "key": "conduct-p00"}
     studies = summarize_events([(1.0, _msg("<script>", "running", 5, t=1.0, latest=latest))])
     page = render_page(studies, now=61.0)
     for stage in STAGES:
@@ -88,6 +99,7 @@ def test_render_shows_every_stage_and_escapes():
     assert "<script>alert" not in page and "&lt;script&gt;" in page
     assert "&lt;b&gt;x&lt;/b&gt;" in page
     assert "0.4987" in page and "0.1371" in page
+    assert "key=<code>conduct-p00</code>" in page
     assert "width: 50.0%" in page
     assert "1m 00s" in page  # elapsed of a running study
 

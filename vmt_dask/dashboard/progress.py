@@ -13,7 +13,7 @@ from typing import Any
 
 from ..events import STAGES
 
-__all__ = ["STAGE_LABELS", "StudyBoard", "summarize_events"]
+__all__ = ["STAGE_LABELS", "VALUE_PREFIXES", "StudyBoard", "summarize_events"]
 
 #: What each stage counts, as shown on the study page.
 STAGE_LABELS: dict[str, str] = {
@@ -23,6 +23,14 @@ STAGE_LABELS: dict[str, str] = {
     "structure": "structures described",
     "conduct": "M-factors done",
 }
+
+#: Keys of ``latest`` that are descriptor or M-factor values (the variable names of
+#: docs/results-schema.md, e.g. ``m_factor_AM``); they are also accepted under
+#: ``latest["values"]``.
+VALUE_PREFIXES = (
+    "volume_fraction", "specific_surface_area", "tortuosity", "constrictivity", "r_min", "r_max",
+    "m_factor", "tau_factor",
+)
 
 #: How many error messages are kept per study.
 _MAX_ERRORS = 20
@@ -91,6 +99,7 @@ class StudyBoard:
         if entry is None:
             entry = {
                 "study": study_id,
+                "values": {},
                 "store": "",
                 "state": "unknown",
                 "started": stamp,
@@ -102,11 +111,20 @@ class StudyBoard:
             }
             self._studies[study_id] = entry
         entry["messages"] += 1
+        latest = msg.get("latest")
+        latest = dict(latest) if isinstance(latest, Mapping) else {}
         errors = msg.get("errors", msg.get("error"))
+        errors = list(errors) if isinstance(errors, (list, tuple)) else [errors] if errors else []
+        if latest.get("error"):  # the coordinator reports a failed task in ``latest``
+            err = latest.pop("error")
+            errors.append(f"{latest['key']}: {err}" if latest.get("key") else err)
         if errors:
-            for err in errors if isinstance(errors, (list, tuple)) else [errors]:
-                entry["errors"].append(str(err))
+            entry["errors"].extend(str(e) for e in errors)
             del entry["errors"][:-_MAX_ERRORS]
+        values = latest.pop("values", None)
+        values = dict(values) if isinstance(values, Mapping) else {}
+        for key in [k for k in latest if str(k).startswith(VALUE_PREFIXES)]:
+            values[key] = latest.pop(key)
         entry["started"] = min(entry["started"], stamp)
         if stamp < entry["updated"]:
             return True  # an older message arriving late: keep the newer state
@@ -116,12 +134,10 @@ class StudyBoard:
         stages = msg.get("stages")
         if isinstance(stages, Mapping):
             entry["stages"] = {str(k): _stage_entry(v) for k, v in stages.items()}
-        latest = msg.get("latest")
-        if isinstance(latest, Mapping) and latest:
-            # ``latest`` carries the most recent values; keys absent from this
-            # message keep their previous value (e.g. the last M-factor while
-            # descriptors are still coming in).
-            entry["latest"].update(_jsonable(latest))
+        # ``latest`` is the last event as sent; ``values`` the last known value of every
+        # descriptor/M-factor, so the last M-factor stays shown while descriptors come in.
+        entry["latest"] = _jsonable(latest)
+        entry["values"].update(_jsonable(values))
         return True
 
     def extend(self, events: Iterable[tuple[float, Any]]) -> StudyBoard:
@@ -137,7 +153,11 @@ class StudyBoard:
         (unix seconds), ``messages``, ``stages`` (every stage of
         :data:`~vmt_dask.events.STAGES` in order, then any others, each with
         ``done``, ``total``, ``failed``, ``fraction``), ``failed`` (sum over
-        stages), ``latest`` and ``errors``.
+        stages), ``latest`` (the last event's ``latest`` dict, without
+        ``error`` and the values), ``values`` (last known descriptor and
+        M-factor values: ``latest["values"]`` entries and ``latest`` keys
+        starting with one of :data:`VALUE_PREFIXES`) and ``errors`` (the last
+        20 error strings: a message's ``error``/``errors`` or ``latest["error"]``).
         """
         out = []
         for entry in self._studies.values():
@@ -148,6 +168,7 @@ class StudyBoard:
                 "stages": {k: dict(v) for k, v in stages.items()},
                 "failed": sum(v["failed"] for v in stages.values()),
                 "latest": dict(entry["latest"]),
+                "values": dict(entry["values"]),
                 "errors": list(entry["errors"]),
             })
         out.sort(key=lambda s: s["started"], reverse=True)

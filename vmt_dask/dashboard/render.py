@@ -39,6 +39,7 @@ STYLE = """
 .vmt-errors { color: #d62728; font-family: monospace; font-size: 12px; white-space: pre-wrap; }
 .vmt-empty { color: #555; font-style: italic; }
 .vmt-num { font-variant-numeric: tabular-nums; }
+.vmt-event { color: #555; font-size: 12px; margin: 4px 0; }
 """
 
 _NAV_STYLE = """
@@ -132,16 +133,20 @@ def _study_html(study: Mapping[str, Any], now: float) -> str:
             f"<td class=\"vmt-num\">{failed_html}</td></tr>"
         )
     parts.append("</tbody></table>")
-    rows = flatten_latest(study.get("latest", {}))
+    rows = flatten_latest(dict(sorted(study.get("values", {}).items())))
     if rows:
-        parts.append('<table class="vmt-latest"><thead><tr><th>latest</th><th>value</th></tr>'
-                     "</thead><tbody>")
+        parts.append('<table class="vmt-values"><thead><tr><th>latest descriptor / M-factor'
+                     "</th><th>value</th></tr></thead><tbody>")
         parts.extend(
             f'<tr><td>{_e(k)}</td><td class="vmt-num">{_e(_fmt(v))}</td></tr>' for k, v in rows
         )
         parts.append("</tbody></table>")
     else:
         parts.append('<div class="vmt-empty">no descriptor or M-factor values yet</div>')
+    event = flatten_latest(study.get("latest", {}))
+    if event:
+        parts.append('<div class="vmt-event">last event: ' + ", ".join(
+            f"{_e(k)}=<code>{_e(_fmt(v))}</code>" for k, v in event) + "</div>")
     errors = study.get("errors") or []
     if errors:
         parts.append(f'<div><b>failures ({study.get("failed", len(errors))})</b></div>'
