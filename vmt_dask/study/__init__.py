@@ -1,0 +1,17 @@
+"""The parameter study of paper Section 2.4 on Dask: spec, design, tasks, coordinator, results.
+
+Public entry points: :class:`StudySpec` / :func:`load_spec` (validated designs and the
+``paper``, ``demo`` and ``smoke`` presets), :func:`run_study` (the coordinator),
+:func:`study_status` (progress from the store alone), :func:`open_results` and
+:func:`export_csv`.
+"""
+from .coordinator import StudyRun, read_spec, run_study, stage_totals, study_status
+from .presets import PRESETS
+from .results import export_csv, open_results
+from .spec import FUNCTIONS, PARAMETERS, StudySpec, load_spec, spec_from_dict
+
+__all__ = [
+    "StudySpec", "load_spec", "spec_from_dict", "PRESETS", "FUNCTIONS", "PARAMETERS",
+    "run_study", "StudyRun", "read_spec", "stage_totals", "study_status",
+    "open_results", "export_csv",
+]

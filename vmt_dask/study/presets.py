@@ -1,0 +1,25 @@
+"""Shipped study presets: ``paper``, ``demo`` and ``smoke`` (YAML files in ``vmt_dask/presets``)."""
+from __future__ import annotations
+
+from importlib.resources import files
+
+from ..errors import InputError
+
+__all__ = ["PRESETS", "preset_dict", "preset_text"]
+
+#: Names of the shipped presets.
+PRESETS: tuple[str, ...] = ("paper", "demo", "smoke")
+
+
+def preset_text(name: str) -> str:
+    """YAML text of a shipped preset; raises InputError for an unknown name."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    return (files("vmt_dask") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def preset_dict(name: str) -> dict:
+    """Fields of a shipped preset, unvalidated (see :func:`vmt_dask.study.spec.spec_from_dict`)."""
+    import yaml
+
+    return yaml.safe_load(preset_text(name))
