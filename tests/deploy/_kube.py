@@ -1,4 +1,4 @@
-"""Shared helpers for the deployment tests: render the Helm chart offline and
+"""Helpers for the deployment tests (loaded by path from the test modules): render the Helm chart offline and
 turn a rendered container into the process a kubelet would start.
 
 Helm is embedded by ``helm-python-sdk`` (Helm's Go SDK behind a C ABI, loaded
