@@ -208,13 +208,15 @@ class RegressionTable:
         return "\n".join(lines) + "\n"
 
     def _caption(self) -> str:
-        any_fit = next(iter(self.fits.values()), None)
-        sizes = (f"{any_fit.n_train} training / {any_fit.n_test} test structures"
-                 if any_fit else f"{self.train.size} training / {self.test.size} test structures")
-        return (f"Coefficients fitted by least squares (Eq. 22, L-BFGS-B) on the training set; MAPE (Eq. 23) "
-                f"and R² (Eq. 24) on the test set. Split of {self.n_structures} structures with seed "
-                f"{self.seed}: {sizes} (before per-model exclusions: {self.train.size} / {self.test.size})."
-                + (" * = optimizer did not converge." if any(not r.converged for r in self.fits.values()) else ""))
+        n_excl = sum(len(v) for v in self.exclusions.values())
+        text = (f"Coefficients fitted by least squares (Eq. 22, L-BFGS-B) on the training set; MAPE (Eq. 23) "
+                f"and R² (Eq. 24) on the test set. {self.n_structures} structures split with seed {self.seed}: "
+                f"{self.train.size} training / {self.test.size} test.")
+        if n_excl:
+            text += " Structures a model cannot use are left out of its fit and scores (see the notes)."
+        if any(not r.converged for r in self.fits.values()):
+            text += " * = optimizer did not converge."
+        return text
 
     def format_text(self) -> str:
         """Fixed-width text table for the terminal, then the notes."""
