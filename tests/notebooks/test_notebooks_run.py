@@ -1,0 +1,73 @@
+"""Both notebooks run top to bottom at smoke size with a local kernel (nbclient)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="the 'notebook' extra is not installed")
+nbclient = pytest.importorskip("nbclient", reason="the 'notebook' extra is not installed")
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+NAMES = ("01-submit-study.ipynb", "02-explore-model.ipynb")
+
+
+def _execute(name: str, cwd: Path, monkeypatch) -> nbformat.NotebookNode:
+    book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    # the kernel inherits this process's environment
+    monkeypatch.setenv("VMT_PRESET", "smoke")
+    monkeypatch.setenv("VMT_STORE", str(cwd / "study-smoke.zarr"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    client = nbclient.NotebookClient(
+        book, timeout=240, kernel_name="python3", allow_errors=False,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.execute()  # raises CellExecutionError naming the failing cell
+    return book
+
+
+def _text(book) -> str:
+    out = []
+    for cell in book.cells:
+        for o in cell.get("outputs", []):
+            out.append(o.get("text", ""))
+            out.extend(str(v) for v in o.get("data", {}).values())
+    return "\n".join(out)
+
+
+@pytest.mark.slow
+def test_submit_study_notebook(tmp_path, monkeypatch):
+    book = _execute(NAMES[0], tmp_path, monkeypatch)
+    text = _text(book)
+    assert "/vmt/studies" in text           # the study page link is shown
+    assert "study finished" in text
+    assert 'data-stage="conduct"' in text   # live progress was displayed
+    assert "xarray.Dataset" in text or "<xarray" in text
+    assert (tmp_path / "study-smoke.zarr").exists()
+    images = sum("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", []))
+    assert images >= 2                      # distributions and parity plots
+
+
+@pytest.mark.slow
+def test_explore_model_notebook(tmp_path, monkeypatch):
+    book = _execute(NAMES[1], tmp_path, monkeypatch)
+    text = _text(book)
+    for name in ("BM01", "BM03", "BM10", "interpolated", "step volume_fraction_AM"):
+        assert name in text
+    images = sum("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", []))
+    assert images >= 2                      # slices and descriptor plot
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_is_stripped_and_parametrized(name):
+    """Committed notebooks carry no outputs; a tagged parameter cell reads VMT_PRESET."""
+    book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(book)
+    for cell in book.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:80]
+    params = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    assert 'os.environ.get("VMT_PRESET", "smoke")' in params[0].source
