@@ -1,0 +1,128 @@
+"""Specific surface area: 2x2x2 configuration estimator with 13 directions."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._validate import as_mask, check_voxel_size
+
+__all__ = ["specific_surface_area", "CROFTON_DIRECTIONS", "CROFTON_WEIGHTS"]
+
+#: The 13 lattice direction pairs: 3 axes, 6 face diagonals, 4 body diagonals.
+CROFTON_DIRECTIONS = np.array(
+    [
+        (1, 0, 0), (0, 1, 0), (0, 0, 1),
+        (1, 1, 0), (1, -1, 0), (1, 0, 1), (1, 0, -1), (0, 1, 1), (0, 1, -1),
+        (1, 1, 1), (1, 1, -1), (1, -1, 1), (-1, 1, 1),
+    ],
+    dtype=np.int64,
+)
+#: Weight of each direction *pair* (twice the area of the spherical Voronoi cell of
+#: one of the 26 directions on the unit sphere, divided by 4 pi); they sum to 1.
+CROFTON_WEIGHTS = np.array(
+    [2 * 0.04577789120476] * 3 + [2 * 0.03698062787608] * 6 + [2 * 0.03519563978232] * 4
+)
+
+
+def _lut() -> np.ndarray:
+    """Surface contribution of each of the 256 configurations (voxel units).
+
+    Corner ``(dx, dy, dz)`` of a cell is bit ``dx + 2 dy + 4 dz``.  For direction
+    ``v_j``, the corner pairs ``(p, p + v_j)`` inside one cell number
+    ``c_j`` = 4 (axes), 2 (face diagonals), 1 (body diagonals); every lattice pair
+    lies in exactly ``c_j`` cells, so summing ``diff_j / c_j`` over cells counts
+    each phase/complement transition once.  The lines in direction ``v_j`` have
+    total length ``n_cells * |v_j|`` (one pair of length ``|v_j|`` per cell on
+    average), so ``P_j = sum_cells diff_j / (c_j |v_j| n_cells)`` and
+    ``S_V = 2 sum_j w_j P_j``.
+    """
+    corners = [(dx, dy, dz) for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)]
+    lut = np.zeros(256)
+    for conf in range(256):
+        bits = [(conf >> b) & 1 for b in range(8)]
+        total = 0.0
+        for v, w in zip(CROFTON_DIRECTIONS, CROFTON_WEIGHTS):
+            diff = 0
+            pairs = 0
+            for p in corners:
+                q = (p[0] + v[0], p[1] + v[1], p[2] + v[2])
+                if min(q) < 0 or max(q) > 1:
+                    continue
+                pairs += 1
+                a = bits[p[0] + 2 * p[1] + 4 * p[2]]
+                b = bits[q[0] + 2 * q[1] + 4 * q[2]]
+                diff += a != b
+            total += 2.0 * w * diff / (pairs * np.sqrt(float(v @ v)))
+        lut[conf] = total
+    return lut
+
+
+_LUT = _lut()
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _configuration_histogram(m):
+    nx, ny, nz = m.shape
+    hist = np.zeros((nx - 1, 256), np.int64)
+    for i in numba.prange(nx - 1):
+        for j in range(ny - 1):
+            prev = (m[i, j, 0] | (m[i + 1, j, 0] << 1) | (m[i, j + 1, 0] << 2)
+                    | (m[i + 1, j + 1, 0] << 3))
+            for k in range(nz - 1):
+                cur = (m[i, j, k + 1] | (m[i + 1, j, k + 1] << 1) | (m[i, j + 1, k + 1] << 2)
+                       | (m[i + 1, j + 1, k + 1] << 3))
+                hist[i, prev | (cur << 4)] += 1
+                prev = cur
+    return hist.sum(axis=0)
+
+
+def configuration_histogram(mask: np.ndarray) -> np.ndarray:
+    """Counts of the 256 2x2x2 configurations over all cells of the window."""
+    m = np.ascontiguousarray(mask).view(np.uint8)
+    return _configuration_histogram(m)
+
+
+def specific_surface_area(mask: np.ndarray, *, voxel_size: float) -> float:
+    """Specific surface area of a phase in 1/micrometre.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (nx, ny, nz), each axis >= 2
+        Phase indicator.
+    voxel_size : float
+        Edge length of a voxel in micrometres.
+
+    Returns
+    -------
+    float
+        Estimated surface area of the phase boundary per unit volume of the
+        window, in 1/micrometre.
+
+    Notes
+    -----
+    Discrete Crofton formula of Schladitz, Ohser and Nagel (2006), as used in the
+    paper (Section 2.3, ref. [41]): from the histogram ``h`` of the 256
+    configurations of 2x2x2 cells,
+
+    .. math:: S_V = 2 \\sum_{j=1}^{13} w_j P_j, \\qquad
+              P_j = \\frac{\\sum_c h_c\\, d_j(c) / c_j}{n_{cells} |v_j| a}
+
+    with ``d_j(c)`` the number of differing corner pairs along ``v_j`` in
+    configuration ``c``, ``c_j`` = 4, 2, 1 the number of such pairs per cell,
+    ``a`` the voxel size and ``w_j`` the spherical Voronoi weights of the 13
+    direction pairs (:data:`CROFTON_WEIGHTS`, summing to 1).  ``S_V = 2 P_L`` is
+    the stereological relation between surface density and the mean number of
+    boundary crossings per unit line length.  Only cells inside the window are
+    used (minus sampling): the window border is not a surface.
+
+    The direction discretization is unbiased for isotropic normals (Cauchy's
+    formula); for a plane with normal ``n`` the estimate is
+    ``2 sum_j w_j |n . u_j|`` times the truth (0.9266 for an axis normal).
+    """
+    mask = as_mask(mask)
+    a = check_voxel_size(voxel_size)
+    if min(mask.shape) < 2:
+        raise ValueError(f"mask needs at least 2 voxels along every axis, got shape {mask.shape}")
+    hist = configuration_histogram(mask)
+    n_cells = (mask.shape[0] - 1) * (mask.shape[1] - 1) * (mask.shape[2] - 1)
+    return float(hist @ _LUT) / (n_cells * a)
