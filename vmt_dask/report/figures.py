@@ -193,7 +193,8 @@ def gradient_step_figure(results, *, functions: tuple[str, ...] | None = None) -
     for name in ("function", "h", "point"):
         if name not in results.coords and name not in results.variables:
             raise ValueError(f"results lack the provenance coordinate {name!r} needed for the gradient-step plot")
-    func = np.asarray(results["function"].values).astype(str)
+    # tolist(): works for object, fixed-width and numpy StringDType arrays alike
+    func = np.array([str(x) for x in np.asarray(results["function"].values).tolist()], dtype=object)
     h = np.asarray(results["h"].values, dtype=float)
     point = np.asarray(results["point"].values)
     if functions is None:
