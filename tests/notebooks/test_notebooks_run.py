@@ -18,7 +18,7 @@ def _execute(name: str, cwd: Path, monkeypatch) -> nbformat.NotebookNode:
     # the kernel inherits this process's environment
     monkeypatch.setenv("VMT_PRESET", "smoke")
     monkeypatch.setenv("VMT_STORE", str(cwd / "study-smoke.zarr"))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend renders PNGs
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     client = nbclient.NotebookClient(
         book, timeout=240, kernel_name="python3", allow_errors=False,
