@@ -273,6 +273,8 @@ def test_worker_replicas_and_scheduler_address():
     assert worker["spec"]["replicas"] == 5
     env = _env(_container(worker))
     assert env["DASK_SCHEDULER_ADDRESS"] == f"tcp://{RELEASE}-vmt-dask-scheduler:8786"
+    # Parallelism across tasks; single-threaded kernels (as in the embedded cluster).
+    assert env["NUMBA_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
     assert c_has_probe(_container(worker), "/health")
 
 

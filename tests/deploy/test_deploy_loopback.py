@@ -1,0 +1,407 @@
+"""The chart's processes on loopback: the exact commands and environment the rendered
+manifests give the scheduler, two workers and the study Job, started here with TLS on
+(certificates made in the test), one worker killed with SIGKILL mid-run, and the study
+compared with a local run.  A second case puts the store on an S3 server (moto).
+
+A small kubelet stand-in (``_kube.container_process``) maps volume mounts to
+temporary directories, fills in the downward API (pod IP 127.0.0.1), Secrets and
+``$(VAR)`` references, and resolves the scheduler Service name to 127.0.0.1.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def _load_kube():
+    """tests/deploy/_kube.py, loaded by path (the suite runs with --import-mode=importlib)."""
+    name = "vmt_dask_tests_deploy_kube"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_kube.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+kube = _load_kube()
+pytest.importorskip("helm_python")
+pytest.importorskip("cryptography")
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+
+STARTUP_S = 90
+
+
+# --- certificates -------------------------------------------------------------------
+
+
+def make_certificates(directory: Path) -> None:
+    """A throw-away CA and one certificate it signs: ca.crt, tls.crt, tls.key (the
+    Secret layout the chart mounts).  Dask verifies the peer's chain against the CA
+    in both directions (mutual TLS); it does not check host names."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    valid = dict(not_valid_before=now - datetime.timedelta(minutes=5),
+                 not_valid_after=now + datetime.timedelta(days=1))
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vmt-dask test CA")])
+    ca = (
+        x509.CertificateBuilder(issuer_name=ca_name, subject_name=ca_name, public_key=ca_key.public_key(),
+                                serial_number=x509.random_serial_number(), **valid)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                     content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder(issuer_name=ca_name,
+                                subject_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vmt-dask")]),
+                                public_key=key.public_key(), serial_number=x509.random_serial_number(), **valid)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                       critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    (directory / "ca.crt").write_bytes(ca.public_bytes(pem))
+    (directory / "tls.crt").write_bytes(cert.public_bytes(pem))
+    (directory / "tls.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (directory / "tls.key").chmod(0o600)
+
+
+# --- a release on loopback ----------------------------------------------------------
+
+
+class LoopbackRelease:
+    """Render the chart with ``values`` and start its pods' processes here."""
+
+    def __init__(self, root: Path, values: dict, *, secrets: dict | None = None):
+        self.root = root
+        self.port = kube.free_port()
+        self.dashboard_port = kube.free_port()
+        values = dict(values)
+        preload = ["vmt_dask.dashboard"] if importlib.util.find_spec("vmt_dask.dashboard") else []
+        values["scheduler"] = {**values.get("scheduler", {}), "port": self.port,
+                               "dashboardPort": self.dashboard_port, "preload": preload}
+        self.docs = kube.documents(kube.render(values))
+        self.secrets = secrets or {}
+        self.services = {kube.one(self.docs, "Service", "scheduler")["metadata"]["name"]: "127.0.0.1"}
+        self.pods: dict[str, subprocess.Popen] = {}
+        self.tls = root / "tls-secret"
+        self.data = root / "pvc"
+
+    def mounts(self, pod: str) -> dict[str, Path]:
+        # emptyDir per pod; the Secret and the RWX claim are shared.
+        return {"scratch": self.root / "pods" / pod, "tls": self.tls, "data": self.data}
+
+    def process(self, kind: str, component: str, pod: str) -> tuple[list[str], dict[str, str]]:
+        obj = kube.one(self.docs, kind, component)
+        return kube.container_process(obj, component, pod_name=pod, mounts=self.mounts(pod),
+                                      secrets=self.secrets, services=self.services)
+
+    def start(self, kind: str, component: str, pod: str) -> subprocess.Popen:
+        argv, env = self.process(kind, component, pod)
+        log = open(self.root / f"{pod}.log", "wb")
+        # Own session: SIGKILL to the group takes the whole pod (nanny and worker).
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.pods[pod] = proc
+        return proc
+
+    def start_cluster(self, n_workers: int) -> None:
+        self.start("Deployment", "scheduler", "scheduler")
+        self.wait_ready()
+        for i in range(n_workers):
+            self.start("Deployment", "worker", f"worker-{i}")
+        deadline = time.monotonic() + STARTUP_S
+        while self.scheduler_call(_worker_names) != sorted(f"worker-{i}" for i in range(n_workers)):
+            self.check_alive()
+            assert time.monotonic() < deadline, self.logs()
+            time.sleep(0.2)
+
+    def wait_ready(self) -> None:
+        """What the readiness probe does: GET /health on the dashboard port."""
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            self.check_alive()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.dashboard_port}/health", timeout=2) as r:
+                    if r.status == 200 and r.read() == b"ok":
+                        return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, self.logs()
+            time.sleep(0.2)
+
+    def client_config(self) -> dict:
+        """The Dask config a pod of this release has (from its DASK_* environment)."""
+        import dask.config
+
+        _, env = self.process("Deployment", "worker", "test-client")
+        nested = dask.config.collect_env({k: v for k, v in env.items() if k.startswith("DASK_")})
+
+        def flat(d, prefix=""):
+            for k, v in d.items():
+                if isinstance(v, dict):
+                    yield from flat(v, f"{prefix}{k}.")
+                else:
+                    yield f"{prefix}{k}", v
+
+        # Dotted keys: dask.config.set with a nested dict would replace whole sections.
+        return dict(flat(nested))
+
+    def scheduler_call(self, func):
+        import dask
+        from distributed import Client
+
+        with dask.config.set(self.client_config()):
+            with Client(f"{self._scheme()}://127.0.0.1:{self.port}", timeout=20) as client:
+                return client.run_on_scheduler(func)
+
+    def _scheme(self) -> str:
+        return "tls" if any(d.get("name") == "tls" for d in
+                            kube.pod_spec(kube.one(self.docs, "Deployment", "scheduler"))["volumes"]) else "tcp"
+
+    def check_alive(self) -> None:
+        for pod, proc in self.pods.items():
+            if pod.startswith(("scheduler", "worker")) and proc.poll() is not None and pod not in self.killed:
+                raise AssertionError(f"pod {pod} exited with {proc.returncode}\n{self.logs()}")
+
+    killed: set = set()
+
+    def kill(self, pod: str) -> None:
+        self.killed = self.killed | {pod}
+        os.killpg(self.pods[pod].pid, signal.SIGKILL)
+        self.pods[pod].wait(10)
+
+    def logs(self, tail: int = 4000) -> str:
+        out = []
+        for pod in self.pods:
+            text = (self.root / f"{pod}.log").read_bytes().decode(errors="replace")
+            out.append(f"--- {pod} ---\n{text[-tail:]}")
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        for pod, proc in self.pods.items():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self.pods.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+def _by_value() -> None:
+    """Ship this module's scheduler-side helpers by value: the scheduler cannot import tests."""
+    import cloudpickle
+
+    try:
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    except ValueError:  # already registered
+        pass
+
+
+_by_value()
+
+
+def _worker_names(dask_scheduler) -> list[str]:
+    return sorted(str(ws.name) for ws in dask_scheduler.workers.values())
+
+
+def _progress(dask_scheduler) -> dict:
+    """Tasks each worker is processing, and tasks finished so far."""
+    from vmt_dask.events import TOPIC
+
+    done = 0
+    events = dask_scheduler.get_events(TOPIC) if TOPIC in dask_scheduler.events else ()
+    if events:
+        _, msg = events[-1]
+        done = sum(v.get("done", 0) for v in msg.get("stages", {}).values())
+    done = max(done, sum(1 for ts in dask_scheduler.tasks.values() if ts.state == "memory"))
+    return {"processing": {str(ws.name): len(ws.processing) for ws in dask_scheduler.workers.values()},
+            "done": done}
+
+
+@pytest.fixture(scope="module")
+def local_results(tmp_path_factory):
+    """The smoke study run locally (embedded cluster), the reference."""
+    store = tmp_path_factory.mktemp("local") / "smoke.zarr"
+    proc = subprocess.run([sys.executable, "-m", "vmt_dask.cli", "study", "run", "--preset", "smoke",
+                           "--store", str(store), "--workers", "2", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from vmt_dask.study import open_results
+
+    return open_results(str(store))
+
+
+def assert_same_results(got, expected) -> None:
+    import numpy as np
+    import xarray as xr
+
+    # The design (theta, seeds, provenance coordinates) must match exactly.
+    np.testing.assert_array_equal(got["theta"].values, expected["theta"].values)
+    for name in ("seed", "pair", "t", "point", "function", "h"):
+        if name in expected.coords:
+            np.testing.assert_array_equal(got[name].values, expected[name].values)
+    # Values: the kernels are deterministic functions of the voxels (seeded), run
+    # single-threaded in both setups; the only admissible difference is floating-point
+    # reassociation, ~1e-16 relative per operation over <= 1e6 accumulations, so well
+    # below 1e-9 relative.
+    xr.testing.assert_allclose(got, expected, rtol=1e-9, atol=0.0)
+
+
+# --- the tests ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_release(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tls-release")
+    values = kube.load_values(kube.CHART / "ci" / "tls-values.yaml")
+    values["study"] = {"preset": "smoke"}
+    # Small pods for a 2-core machine: 1 thread and 2 GiB each (the nanny's limit is
+    # then 0.9 x 2 GiB, derived by the chart like on a cluster).
+    values["worker"] = {"resources": {"limits": {"cpu": "1", "memory": "2Gi"},
+                                      "requests": {"cpu": "1", "memory": "2Gi"}}}
+    release = LoopbackRelease(root, values)
+    make_certificates(release.tls)
+    try:
+        release.start_cluster(2)
+        yield release
+    finally:
+        release.stop()
+
+
+def test_tls_is_required(tls_release):
+    """Plain TCP and TLS without a client certificate are refused; the pods' own
+    configuration gets in; the dashboard answers /health (the probes) and the
+    image's health check script agrees."""
+    import dask
+    from distributed import Client
+
+    addr = f"127.0.0.1:{tls_release.port}"
+    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
+        with pytest.raises((OSError, TimeoutError)):
+            Client(f"tcp://{addr}", timeout=3)
+    # A TLS client that trusts the CA but has no certificate is refused by the
+    # scheduler (mutual TLS): the handshake or the first read fails, or the
+    # connection is closed at once.
+    ctx = ssl.create_default_context(cafile=str(tls_release.tls / "ca.crt"))
+    ctx.check_hostname = False
+    refused = False
+    try:
+        with socket.create_connection(("127.0.0.1", tls_release.port), timeout=5) as sock:
+            with ctx.wrap_socket(sock) as tls_sock:
+                refused = tls_sock.recv(1) == b""
+    except (ssl.SSLError, ConnectionError):
+        refused = True
+    assert refused
+    assert tls_release.scheduler_call(_worker_names) == ["worker-0", "worker-1"]
+    # Worker settings from the chart: 1 thread, 0.9 x 2 GiB.
+    limits = tls_release.scheduler_call(
+        lambda dask_scheduler: sorted((ws.nthreads, ws.memory_limit) for ws in dask_scheduler.workers.values()))
+    assert limits == [(1, int(0.9 * 2 * 2**30))] * 2
+    health = Path(__file__).resolve().parents[2] / "deploy" / "healthcheck.py"
+    url = f"http://127.0.0.1:{tls_release.dashboard_port}/health"
+    assert subprocess.run([sys.executable, str(health), url], timeout=30).returncode == 0
+    dead = f"http://127.0.0.1:{kube.free_port()}/health"
+    assert subprocess.run([sys.executable, str(health), dead], capture_output=True, timeout=30).returncode == 1
+
+
+def test_smoke_study_survives_worker_loss(tls_release, local_results):
+    release = tls_release
+    job = release.start("Job", "study", "study-job")
+    argv, _ = release.process("Job", "study", "study-job")
+    assert argv[1:] == ["study", "run", "--preset", "smoke", "--store", str(release.data / "study.zarr"),
+                        "--scheduler", f"tls://127.0.0.1:{release.port}"]
+    # Kill worker-1 (SIGKILL to its whole pod) while it is processing study tasks and
+    # after some tasks have finished: mid-run.
+    deadline = time.monotonic() + 240
+    while True:
+        assert job.poll() is None, "the study ended before a worker could be killed\n" + release.logs()
+        release.check_alive()
+        state = release.scheduler_call(_progress)
+        if state["processing"].get("worker-1", 0) > 0 and state["done"] > 0:
+            break
+        assert time.monotonic() < deadline, f"no progress: {state}\n{release.logs()}"
+        time.sleep(0.05)
+    release.kill("worker-1")
+    assert job.wait(300) == 0, release.logs()
+    assert release.scheduler_call(_worker_names) == ["worker-0"]
+
+    from vmt_dask.study import open_results
+
+    assert_same_results(open_results(str(release.data / "study.zarr")), local_results)
+    status = subprocess.run([sys.executable, "-m", "vmt_dask.cli", "study", "status",
+                             str(release.data / "study.zarr")], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and "finished" in status.stdout, status.stdout + status.stderr
+
+
+def test_smoke_study_on_object_store(tmp_path, local_results):
+    """The object-store rendering: store s3://..., endpoint and credentials from the
+    chart's env/Secret, against a moto S3 server on loopback."""
+    pytest.importorskip("s3fs")
+    moto_server = pytest.importorskip("moto.server")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        creds = {"AWS_ACCESS_KEY_ID": "vmt-test", "AWS_SECRET_ACCESS_KEY": "vmt-test-secret"}
+        values = kube.load_values(kube.CHART / "ci" / "object-store-values.yaml")
+        values["storage"]["objectStore"].update(endpointUrl=f"http://{host}:{port}",
+                                                url="s3://vmt-studies/smoke.zarr")
+        values["study"] = {"preset": "smoke"}
+        values["worker"] = {"resources": {"limits": {"cpu": "2", "memory": "2Gi"}}}
+        release = LoopbackRelease(tmp_path, values,
+                                  secrets={values["storage"]["objectStore"]["existingSecret"]: creds})
+        _, env = release.process("Job", "study", "study-job")
+        import s3fs
+
+        s3fs.S3FileSystem(key=creds["AWS_ACCESS_KEY_ID"], secret=creds["AWS_SECRET_ACCESS_KEY"],
+                          endpoint_url=env["AWS_ENDPOINT_URL"]).mkdir("vmt-studies")
+        try:
+            release.start_cluster(1)
+            job = release.start("Job", "study", "study-job")
+            assert job.wait(300) == 0, release.logs()
+        finally:
+            release.stop()
+        # Nothing was written locally: the study lives in the bucket.
+        assert not (tmp_path / "pvc").exists()
+        os.environ.update({**creds, "AWS_ENDPOINT_URL": env["AWS_ENDPOINT_URL"]})
+        try:
+            from vmt_dask.study import open_results
+
+            assert_same_results(open_results("s3://vmt-studies/smoke.zarr"), local_results)
+        finally:
+            for k in (*creds, "AWS_ENDPOINT_URL"):
+                os.environ.pop(k, None)
+    finally:
+        server.stop()
