@@ -1,9 +1,9 @@
 """Gaussian random fields on a box of the lattice: white noise convolved with a separable kernel.
 
-The convolution runs axis by axis with real FFTs over z-slabs of the noise (x and y), then over
-x-batches of the intermediate (z).  Each slab or batch is an independent, fixed-shape
+The convolution runs axis by axis with real FFTs over x-slabs of the noise (along z, then y),
+then over y-batches of the intermediate (along x).  Each slab or batch is an independent, fixed-shape
 computation on one thread, so the result for a given box does not depend on how many threads
-run them.  Memory: the intermediate holds (nx, ny, nz + 2 H_z) float32 values.
+run them.  Memory: the intermediate holds (nx + 2 H_x, ny, nz) float32 values.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .noise import NOISE_BLOCK, noise_region
 
 __all__ = ["gaussian_field", "default_threads"]
 
-_X_BATCH = 16  # x-planes per z-convolution task
+_BATCH = 16  # y-planes per x-convolution task
 
 
 def default_threads() -> int:
@@ -56,7 +56,7 @@ def _convolve_axis(a: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     c = scipy.fft.irfft(A, n=n, axis=axis, workers=1)
     index = [slice(None)] * 3
     index[axis] = slice(H, H + T)
-    return np.ascontiguousarray(c[tuple(index)], dtype=np.float32)
+    return c[tuple(index)]
 
 
 def gaussian_field(seed: int, field: int, kernels: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -89,35 +89,37 @@ def gaussian_field(seed: int, field: int, kernels: tuple[np.ndarray, np.ndarray,
     if out is None:
         out = np.zeros(T, dtype=np.float32)
         square = False
-    z0, z1 = lo[2] - Hz, hi[2] + Hz
-    inter = np.empty((T[0], T[1], z1 - z0), dtype=np.float32)
+    # pass 1: x-slabs of noise (aligned with the noise blocks), convolved along z then y
+    x0, x1 = lo[0] - Hx, hi[0] + Hx
+    inter = np.empty((x1 - x0, T[1], T[2]), dtype=np.float32)
     B = NOISE_BLOCK
-    cuts = [z0] + [z for z in range((z0 // B + 1) * B, z1, B)] + [z1]
+    cuts = [x0] + [x for x in range((x0 // B + 1) * B, x1, B)] + [x1]
     slabs = list(zip(cuts[:-1], cuts[1:]))
 
     def do_slab(s: tuple[int, int]) -> None:
         s0, s1 = s
-        noise = noise_region(seed, field, (lo[0] - Hx, lo[1] - Hy, s0), (hi[0] + Hx, hi[1] + Hy, s1))
-        a = _convolve_axis(noise, gx, 0)
-        a = _convolve_axis(a, gy, 1)
-        inter[:, :, s0 - z0: s1 - z0] = a
+        noise = noise_region(seed, field, (s0, lo[1] - Hy, lo[2] - Hz), (s1, hi[1] + Hy, hi[2] + Hz))
+        a = _convolve_axis(noise, gz, 2)
+        inter[s0 - x0: s1 - x0] = _convolve_axis(a, gy, 1)
 
-    def do_batch(x0: int) -> None:
-        x1 = min(x0 + _X_BATCH, T[0])
-        f = _convolve_axis(inter[x0:x1], gz, 2)
+    # pass 2: y-batches of the intermediate, convolved along x
+    def do_batch(y0: int) -> None:
+        y1 = min(y0 + _BATCH, T[1])
+        f = _convolve_axis(inter[:, y0:y1], gx, 0)
         if square:
-            out[x0:x1] += f * f
+            out[:, y0:y1] += f * f
         else:
-            out[x0:x1] += f
+            out[:, y0:y1] += f
 
+    starts = range(0, T[1], _BATCH)
     nthreads = threads or default_threads()
     if nthreads == 1:
         for s in slabs:
             do_slab(s)
-        for x0 in range(0, T[0], _X_BATCH):
-            do_batch(x0)
+        for y0 in starts:
+            do_batch(y0)
     else:
         with ThreadPoolExecutor(nthreads) as pool:
             list(pool.map(do_slab, slabs))
-            list(pool.map(do_batch, range(0, T[0], _X_BATCH)))
+            list(pool.map(do_batch, starts))
     return out
