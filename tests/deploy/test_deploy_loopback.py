@@ -328,6 +328,11 @@ def test_tls_is_required(tls_release):
     limits = tls_release.scheduler_call(
         lambda dask_scheduler: sorted((ws.nthreads, ws.memory_limit) for ws in dask_scheduler.workers.values()))
     assert limits == [(1, int(0.9 * 2 * 2**30))] * 2
+    if importlib.util.find_spec("vmt_dask.dashboard"):
+        # The preloaded study page is served next to /health.
+        page = f"http://127.0.0.1:{tls_release.dashboard_port}/vmt/studies"
+        with urllib.request.urlopen(page, timeout=10) as response:
+            assert response.status == 200
     health = Path(__file__).resolve().parents[2] / "deploy" / "healthcheck.py"
     url = f"http://127.0.0.1:{tls_release.dashboard_port}/health"
     assert subprocess.run([sys.executable, str(health), url], timeout=30).returncode == 0
