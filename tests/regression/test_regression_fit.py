@@ -155,7 +155,7 @@ def test_zero_m_factor_excluded_with_reason():
         assert res.n_train + res.n_test == 99 - 3
         assert not table.exclusions[("AM", model)]
     notes = "\n".join(table.notes())
-    assert "3 structure(s) excluded from every model" in notes
+    assert "SE: 3 of 99 structure(s) excluded" in notes and "[all models]" in notes
     assert "structure 10" in notes
     assert "structure 4" in table.to_markdown()
 

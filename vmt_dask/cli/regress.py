@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     seed = DEFAULT_SEED if args.seed is None else args.seed
     results = load_results(args.store)
+    incomplete = _incomplete(results)
     try:
         table = fit_all(results, seed=seed, n_train=args.n_train)
     except ValueError as exc:  # n_train out of range
@@ -49,10 +50,22 @@ def run(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
+        if incomplete:
+            print(f"warning: {incomplete}")
         print(table.format_text())
         for kind, path in written.items():
             print(f"{kind}: {path}")
+    if incomplete and args.json:
+        print(f"vmt regress: warning: {incomplete}", file=sys.stderr)
     if not table.fits:
         print("vmt regress: no model could be fitted (see the notes above)", file=sys.stderr)
         return 1
     return 0
+
+
+def _incomplete(results) -> str:
+    """A warning if the study store says its results are not complete yet."""
+    if "complete" in results.attrs and not int(results.attrs["complete"]):
+        return (f"the study is incomplete ({results.attrs.get('records_present', '?')} of "
+                f"{results.attrs.get('records_expected', '?')} records); missing values are NaN and excluded")
+    return ""

@@ -591,13 +591,13 @@ def fit(
     notes: list[str] = []
     if exclusions:
         notes.append(f"excluded {len(exclusions)} of {n} structures: {_summarise(exclusions)}")
-        log.warning("%s %s: %s", phase, mdl.name, notes[-1])
+        log.info("%s %s: %s", phase, mdl.name, notes[-1])
     d_train = {k: v[train] for k, v in desc.items()}
     d_test = {k: v[test] for k, v in desc.items()}
     plf = fit_power_law(mdl, d_train, observed[train])
     notes.extend(plf.warnings)
     for w in plf.warnings:
-        log.warning("%s %s: %s", phase, mdl.name, w)
+        log.info("%s %s: %s", phase, mdl.name, w)
     p_train = predict(mdl, plf.coefficients, d_train)
     p_test = predict(mdl, plf.coefficients, d_test)
 
@@ -684,7 +684,7 @@ def fit_all(
                 res = fit(results, phase=phase, model=model, seed=seed, split=split)
             except InputError as exc:
                 skipped[(phase, model)] = str(exc)
-                log.warning("skipped %s %s: %s", phase, model, exc)
+                log.info("skipped %s %s: %s", phase, model, exc)
                 try:
                     exclusions[(phase, model)] = tuple(screen(results, phase=phase, model=model)[3])
                 except InputError:

@@ -89,22 +89,26 @@ class RegressionTable:
     def notes(self) -> list[str]:
         """Everything the user must be told: skipped fits, exclusions, warnings.
 
-        Exclusions shared by all models of a phase are listed once per phase.
+        Exclusions are listed once per phase and structure, with the union of
+        the reasons and the models they affect.
         """
         lines: list[str] = []
         for (phase, model), reason in self.skipped.items():
-            lines.append(f"{phase} {model} not fitted: {reason}")
+            lines.append(f"{phase} {model} not fitted: {reason.split('; excluded ')[0]}")
         for phase in self.phases:
-            per_model = {m: self.exclusions.get((phase, m), ()) for m in self.models}
-            common = set.intersection(*(set(v) for v in per_model.values())) if per_model else set()
-            if common:
-                lines.append(f"{phase}: {len(common)} structure(s) excluded from every model:")
-                lines.extend(f"  - {e}" for e in sorted(common, key=lambda e: e.position))
-            for m, excl in per_model.items():
-                extra = [e for e in excl if e not in common]
-                if extra:
-                    lines.append(f"{phase} {m}: {len(extra)} more structure(s) excluded:")
-                    lines.extend(f"  - {e}" for e in extra)
+            by_pos: dict[int, tuple[Exclusion, list[str], list[str]]] = {}
+            for model in self.models:
+                for e in self.exclusions.get((phase, model), ()):
+                    first, reasons, models = by_pos.setdefault(e.position, (e, [], []))
+                    models.append(model)
+                    reasons.extend(r for r in e.reason.split("; ") if r not in reasons)
+            if not by_pos:
+                continue
+            lines.append(f"{phase}: {len(by_pos)} of {self.n_structures} structure(s) excluded:")
+            for pos in sorted(by_pos):
+                e, reasons, models = by_pos[pos]
+                which = "all models" if len(models) == len(self.models) else ", ".join(models)
+                lines.append(f"  - {e.label} [{which}]: {'; '.join(reasons)}")
         for (phase, model), res in self.fits.items():
             for w in res.warnings:
                 if not w.startswith("excluded "):
