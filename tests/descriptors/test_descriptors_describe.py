@@ -1,0 +1,58 @@
+import math
+
+import numpy as np
+import pytest
+
+from vmt_dask.descriptors import DESCRIPTOR_KEYS, describe
+from vmt_dask.errors import InputError
+
+
+def test_keys_and_invariants_on_realization(bm01_labels):
+    out = {p: describe(bm01_labels, phase=p) for p in ("pore", "SE", "AM")}
+    for p, d in out.items():
+        assert tuple(d) == DESCRIPTOR_KEYS
+        assert 0.0 <= d["volume_fraction"] <= 1.0
+        assert d["specific_surface_area"] > 0
+        assert 0.0 <= d["tortuosity_reached"] <= 1.0
+        if d["tortuosity_reached"] > 0:
+            assert d["tortuosity_mean"] >= 1.0 and d["tortuosity_std"] >= 0
+        else:
+            assert math.isnan(d["tortuosity_mean"])
+        assert 0.0 <= d["constrictivity"] <= 1.0
+        assert 0.0 <= d["r_min"] <= d["r_max"]
+    assert sum(d["volume_fraction"] for d in out.values()) == pytest.approx(1.0, abs=1e-12)
+    assert describe(bm01_labels, phase=2) == out["AM"]
+
+
+def test_axis_and_voxel_size(bm01_labels):
+    a = describe(bm01_labels, phase="AM", voxel_size=0.2)
+    b = describe(bm01_labels, phase="AM", voxel_size=0.4)
+    assert b["specific_surface_area"] == pytest.approx(a["specific_surface_area"] / 2)
+    assert b["r_max"] == pytest.approx(2 * a["r_max"])
+    t = describe(np.ascontiguousarray(np.swapaxes(bm01_labels, 0, 2)), phase="AM", axis=0)
+    assert t["tortuosity_mean"] == pytest.approx(a["tortuosity_mean"], rel=1e-12)
+    assert t["constrictivity"] == a["constrictivity"]
+
+
+def test_non_percolating_phase_is_reported_not_faked():
+    lab = np.zeros((8, 8, 20), np.uint8)
+    lab[2:6, 2:6, :10] = 1
+    d = describe(lab, phase="SE")
+    assert d["tortuosity_reached"] == 0.0 and math.isnan(d["tortuosity_mean"])
+    assert math.isnan(d["tortuosity_std"])
+
+
+def test_bad_input():
+    lab = np.zeros((6, 6, 6), np.uint8)
+    with pytest.raises(InputError, match="'AM'"):
+        describe(lab, phase="AM")
+    with pytest.raises(InputError, match="3-D"):
+        describe(lab[0], phase="pore")
+    with pytest.raises(InputError, match="phase"):
+        describe(lab, phase="XX")
+    with pytest.raises(InputError, match="integer"):
+        describe(lab.astype(float), phase="pore")
+    with pytest.raises(InputError, match="voxel_size"):
+        describe(lab, phase="pore", voxel_size=-0.2)
+    with pytest.raises(InputError, match="axis"):
+        describe(lab, phase="pore", axis=5)

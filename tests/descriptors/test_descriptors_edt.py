@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from vmt_dask.descriptors import EDT_INF, squared_distance_to, squared_edt
+
+
+@pytest.mark.parametrize("shape", [(5, 6, 7), (1, 1, 9), (17, 3, 22)])
+@pytest.mark.parametrize("p", [0.5, 0.95])
+def test_matches_scipy_exactly(shape, p):
+    rng = np.random.default_rng(hash((shape, p)) % 2**32)
+    m = rng.random(shape) < p
+    m.flat[0] = False
+    ref = np.rint(ndi.distance_transform_edt(m) ** 2).astype(np.int64)
+    np.testing.assert_array_equal(squared_edt(m), ref)
+    for bound in (1, 2, 5, 30):
+        exp = np.where(ref < bound, ref, EDT_INF)
+        np.testing.assert_array_equal(squared_edt(m, bound=bound), exp)
+        np.testing.assert_array_equal(squared_distance_to(~m, bound=bound), exp)
+
+
+def test_no_background_is_inf_and_border_is_not_background():
+    m = np.ones((4, 4, 4), bool)
+    assert (squared_edt(m) == EDT_INF).all()
+    m[0, 0, 0] = False
+    d = squared_edt(m)
+    assert d[3, 3, 3] == 27 and d[0, 0, 0] == 0
+
+
+def test_rejects_bad_input():
+    with pytest.raises(ValueError, match="3-D"):
+        squared_edt(np.ones((3, 3), bool))
+    with pytest.raises(ValueError, match="bound"):
+        squared_edt(np.ones((3, 3, 3), bool), bound=0)
