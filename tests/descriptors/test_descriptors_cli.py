@@ -1,0 +1,135 @@
+"""``vmt describe`` on .npy, TIFF and store inputs."""
+import json
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from vmt_dask.cli import main
+from vmt_dask.descriptors import describe
+
+
+def _run(capsys, *argv):
+    rc = main(["describe", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _labels():
+    from vmt_dask.model import CALIBRATED, realize
+
+    return realize(CALIBRATED["BM01"], (24, 24, 24), seed=3)
+
+
+@pytest.fixture
+def fake_loader(monkeypatch):
+    """A stand-in ``vmt_dask.volumes`` so the command logic is tested on its own."""
+    store = {}
+
+    def load_labels(path, *, key=None):
+        if path not in store:
+            from vmt_dask.errors import InputError
+
+            raise InputError(f"{path}: no such volume")
+        return store[path]
+
+    mod = types.ModuleType("vmt_dask.volumes")
+    mod.load_labels = load_labels
+    monkeypatch.setitem(sys.modules, "vmt_dask.volumes", mod)
+    return store
+
+
+def test_json_all_phases_matches_describe(fake_loader, capsys):
+    lab = _labels()
+    fake_loader["vol"] = (lab, 0.4)
+    rc, out, _ = _run(capsys, "vol", "--phase", "all", "--json")
+    assert rc == 0
+    data = json.loads(out)
+    assert data["voxel_size_um"] == 0.4 and data["axis"] == "z"
+    for p in ("SE", "AM", "pore"):
+        exp = describe(lab, phase=p, voxel_size=0.4)
+        got = data["phases"][p]
+        for k, v in exp.items():
+            assert (got[k] is None and math.isnan(v)) or got[k] == pytest.approx(v, rel=1e-12)
+
+
+def test_table_voxel_size_override_and_axis(fake_loader, capsys):
+    lab = _labels()
+    fake_loader["vol"] = (lab, None)
+    rc, out, _ = _run(capsys, "vol", "--phase", "AM", "--axis", "x", "--voxel-size", "0.5")
+    assert rc == 0
+    exp = describe(lab, phase="AM", voxel_size=0.5, axis=0)
+    assert "specific_surface_area" in out and "1/um" in out and "transport along x" in out
+    assert f"{exp['r_max']:.6g}" in out
+
+
+def test_default_voxel_size_is_0_2(fake_loader, capsys):
+    lab = _labels()
+    fake_loader["vol"] = (lab, None)
+    rc, out, _ = _run(capsys, "vol", "--phase", "1", "--json")
+    assert rc == 0 and json.loads(out)["voxel_size_um"] == 0.2
+
+
+def test_errors_and_non_percolating(fake_loader, capsys):
+    lab = np.zeros((6, 6, 10), np.uint8)
+    lab[1:4, 1:4, :5] = 1
+    fake_loader["vol"] = (lab, None)
+    rc, out, err = _run(capsys, "vol", "--phase", "SE")
+    assert rc == 0 and "undefined" in out and "does not connect" in err
+    rc, _, err = _run(capsys, "vol", "--phase", "AM")
+    assert rc == 2 and "'AM'" in err and "empty" in err
+    rc, out, err = _run(capsys, "vol", "--phase", "all", "--json")
+    assert rc == 0 and json.loads(out)["phases"]["AM"] is None and "absent" in err
+    rc, _, err = _run(capsys, "vol", "--phase", "XX")
+    assert rc == 2 and "--phase" in err
+    fake_loader["flat"] = (np.zeros((5, 5), np.uint8), None)
+    rc, _, err = _run(capsys, "flat", "--phase", "pore")
+    assert rc == 2 and "3-D" in err
+    rc, _, err = _run(capsys, "vol", "--phase", "SE", "--voxel-size", "-1")
+    assert rc == 2 and "voxel-size" in err
+
+
+def test_npy_input(tmp_path, capsys):
+    pytest.importorskip("vmt_dask.volumes")
+    lab = _labels()
+    path = tmp_path / "vol.npy"
+    np.save(path, lab)
+    rc, out, _ = _run(capsys, path, "--phase", "SE", "--json")
+    assert rc == 0
+    got = json.loads(out)["phases"]["SE"]
+    assert got["volume_fraction"] == pytest.approx(describe(lab, phase="SE")["volume_fraction"])
+    assert got["constrictivity"] == pytest.approx(describe(lab, phase="SE")["constrictivity"])
+
+
+def test_tiff_input(tmp_path, capsys):
+    pytest.importorskip("vmt_dask.volumes")
+    tifffile = pytest.importorskip("tifffile")
+    lab = _labels()
+    path = tmp_path / "vol.tif"
+    tifffile.imwrite(path, lab)
+    rc, out, _ = _run(capsys, path, "--phase", "AM", "--json")
+    assert rc == 0
+    got = json.loads(out)["phases"]["AM"]
+    exp = describe(lab, phase="AM")
+    # The page order of a TIFF stack may be read as z or x; volume fraction and
+    # the 13-direction surface area are invariant under axis permutations.
+    assert got["volume_fraction"] == pytest.approx(exp["volume_fraction"])
+    assert got["specific_surface_area"] == pytest.approx(exp["specific_surface_area"], rel=1e-9)
+
+
+def test_store_input(tmp_path, capsys):
+    store_mod = pytest.importorskip("vmt_dask.store")
+    pytest.importorskip("vmt_dask.volumes")
+    from vmt_dask.model import CALIBRATED
+
+    lab = _labels()
+    store = tmp_path / "study.zarr"
+    store_mod.write_volume(str(store), "v0", lab, theta=CALIBRATED["BM01"], seed=3, voxel_size=0.4)
+    rc, out, _ = _run(capsys, store, "--key", "v0", "--phase", "AM", "--json")
+    assert rc == 0
+    data = json.loads(out)
+    assert data["voxel_size_um"] == pytest.approx(0.4)
+    exp = describe(lab, phase="AM", voxel_size=0.4)
+    assert data["phases"]["AM"]["r_max"] == pytest.approx(exp["r_max"])
