@@ -503,7 +503,7 @@ def screen(results, *, phase: str, model: str | Model) -> tuple[np.ndarray, dict
     for d, x in desc.items():
         var = descriptor_variable(d, phase)
         for j in np.flatnonzero(np.isnan(x)):
-            reasons[j].append(f"{var} is NaN (missing)")
+            reasons[j].append(f"{var} is NaN (missing, or the phase does not percolate)")
         for j in np.flatnonzero(x <= 0):
             reasons[j].append(f"{var} = {x[j]:.6g} is not positive (the power law needs its logarithm)")
         for j in np.flatnonzero(np.isinf(x)):
