@@ -1,7 +1,9 @@
 """Both notebooks run top to bottom at smoke size with a local kernel (nbclient)."""
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,24 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ("01-submit-study.ipynb", "02-explore-model.ipynb")
 
 
-def _execute(name: str, cwd: Path, monkeypatch) -> nbformat.NotebookNode:
+# Appended before the notebook's clean-up cell: while the embedded LocalCluster still runs,
+# read the study page and its JSON over HTTP, as a browser would (this is the dashboard's
+# end-to-end check with a real smoke study, without running a second study).
+_HTTP_PROBE = """
+import json as _json, urllib.request as _rq
+_base = f"http://127.0.0.1:{client.scheduler_info()['services']['dashboard']}/"
+with _rq.urlopen(_base + "vmt/api/studies", timeout=10) as _r:
+    print("VMT-API " + _json.dumps(_json.load(_r)))
+with _rq.urlopen(_base + "vmt/studies", timeout=10) as _r:
+    print("VMT-PAGE " + _json.dumps(_r.read().decode()))
+"""
+
+
+def _execute(name: str, cwd: Path, monkeypatch, *, probe: bool = False) -> nbformat.NotebookNode:
     book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    if probe:
+        last = max(i for i, c in enumerate(book.cells) if "client.close()" in c.source)
+        book.cells.insert(last, nbformat.v4.new_code_cell(_HTTP_PROBE))
     # the kernel inherits this process's environment
     monkeypatch.setenv("VMT_PRESET", "smoke")
     monkeypatch.setenv("VMT_STORE", str(cwd / "study-smoke.zarr"))
@@ -39,7 +57,7 @@ def _text(book) -> str:
 
 @pytest.mark.slow
 def test_submit_study_notebook(tmp_path, monkeypatch):
-    book = _execute(NAMES[0], tmp_path, monkeypatch)
+    book = _execute(NAMES[0], tmp_path, monkeypatch, probe=True)
     text = _text(book)
     assert "/vmt/studies" in text           # the study page link is shown
     assert "study finished" in text
@@ -48,6 +66,22 @@ def test_submit_study_notebook(tmp_path, monkeypatch):
     assert (tmp_path / "study-smoke.zarr").exists()
     images = sum("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", []))
     assert images >= 2                      # distributions and parity plots
+
+    # the study page, over HTTP, after the smoke study on the notebook's LocalCluster
+    lines = text.splitlines()
+    api = json.loads(next(x for x in lines if x.startswith("VMT-API "))[len("VMT-API "):])
+    page = json.loads(next(x for x in lines if x.startswith("VMT-PAGE "))[len("VMT-PAGE "):])
+    (study,) = api["studies"]
+    assert study["state"] == "finished" and study["failed"] == 0 and study["errors"] == []
+    assert study["store"].endswith("study-smoke.zarr")
+    for stage in api["stages"]:
+        entry = study["stages"][stage]
+        assert entry["total"] > 0 and entry["done"] == entry["total"], (stage, entry)
+        assert f'data-stage="{stage}"' in page
+    assert f"Study {study['study']}" in page and "finished" in page
+    if not study["values"]:
+        warnings.warn("the study coordinator publishes no descriptor/M-factor values in its "
+                      "events' latest; the study page shows none", stacklevel=1)
 
 
 @pytest.mark.slow
