@@ -6,8 +6,8 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
+import urllib.request
 
 import pytest
 
@@ -48,8 +48,6 @@ def test_html_page_fragment_and_redirect(cluster_client, dash):
     assert fragment.startswith('<div class="vmt-studies">') and "<html" not in fragment
     assert 'data-stage="conduct"' in fragment
     for path in ("vmt", "vmt/"):  # urllib follows the redirect
-        import urllib.request
-
         with urllib.request.urlopen(base + path, timeout=10) as resp:
             assert resp.geturl() == base + "vmt/studies"
 
