@@ -127,23 +127,27 @@ def container_process(
             value = re.sub(rf"(?<=://){re.escape(name)}(?=:)", host, value)
         return value
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "VMT_", "AWS_"))}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    # The container's view first (its own paths and names); each final value is then
+    # translated to this machine exactly once.
+    cenv: dict[str, str] = {}
     for src in c.get("envFrom", []):
-        env.update(secrets[src["secretRef"]["name"]])
+        cenv.update(secrets[src["secretRef"]["name"]])
     for item in c.get("env", []):
         if "value" in item:
-            env[item["name"]] = translate(_expand(str(item["value"]), env))
+            cenv[item["name"]] = _expand(str(item["value"]), cenv)
             continue
         ref = item["valueFrom"]
         if "fieldRef" in ref:
             field = ref["fieldRef"]["fieldPath"]
-            env[item["name"]] = {"metadata.name": pod_name, "status.podIP": "127.0.0.1"}[field]
+            cenv[item["name"]] = {"metadata.name": pod_name, "status.podIP": "127.0.0.1"}[field]
         elif "secretKeyRef" in ref:
-            env[item["name"]] = secrets[ref["secretKeyRef"]["name"]][ref["secretKeyRef"]["key"]]
+            cenv[item["name"]] = secrets[ref["secretKeyRef"]["name"]][ref["secretKeyRef"]["key"]]
         else:  # pragma: no cover - the chart uses no other sources
             raise AssertionError(f"unsupported env source {ref}")
-    argv = [translate(_expand(str(a), env)) for a in c.get("command", []) + c.get("args", [])]
+    argv = [translate(_expand(str(a), cenv)) for a in c.get("command", []) + c.get("args", [])]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "VMT_", "AWS_"))}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.update({k: translate(v) for k, v in cenv.items()})
     exe = shutil.which(argv[0], path=env["PATH"])
     assert exe, f"{argv[0]} not found on PATH"
     argv[0] = exe

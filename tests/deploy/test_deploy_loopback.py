@@ -119,8 +119,13 @@ class LoopbackRelease:
 
     def process(self, kind: str, component: str, pod: str) -> tuple[list[str], dict[str, str]]:
         obj = kube.one(self.docs, kind, component)
-        return kube.container_process(obj, component, pod_name=pod, mounts=self.mounts(pod),
-                                      secrets=self.secrets, services=self.services)
+        argv, env = kube.container_process(obj, component, pod_name=pod, mounts=self.mounts(pod),
+                                           secrets=self.secrets, services=self.services)
+        # The one deviation from the pods: numba's compilation cache.  On a cluster each
+        # pod compiles into its /tmp; here every pod uses the cache next to the package
+        # (as the rest of the test suite does), which saves ~30 s of JIT per process.
+        assert env.pop("NUMBA_CACHE_DIR").startswith(str(self.root))
+        return argv, env
 
     def start(self, kind: str, component: str, pod: str) -> subprocess.Popen:
         argv, env = self.process(kind, component, pod)
@@ -240,7 +245,7 @@ def _progress(dask_scheduler) -> dict:
     from vmt_dask.events import TOPIC
 
     done = 0
-    events = dask_scheduler.get_events(TOPIC) if TOPIC in dask_scheduler.events else ()
+    events = dask_scheduler.get_events(TOPIC)
     if events:
         _, msg = events[-1]
         done = sum(v.get("done", 0) for v in msg.get("stages", {}).values())
@@ -271,11 +276,18 @@ def assert_same_results(got, expected) -> None:
     for name in ("seed", "pair", "t", "point", "function", "h"):
         if name in expected.coords:
             np.testing.assert_array_equal(got[name].values, expected[name].values)
-    # Values: the kernels are deterministic functions of the voxels (seeded), run
-    # single-threaded in both setups; the only admissible difference is floating-point
-    # reassociation, ~1e-16 relative per operation over <= 1e6 accumulations, so well
-    # below 1e-9 relative.
-    xr.testing.assert_allclose(got, expected, rtol=1e-9, atol=0.0)
+    # Descriptors: deterministic functions of the (seeded) voxels; the only admissible
+    # difference is floating-point reassociation, ~1e-16 relative per operation over
+    # <= 1e6 accumulations, so below 1e-9 relative.
+    conduct = [v for v in expected.data_vars
+               if v.startswith(("m_factor", "tau_factor", "percolating_fraction"))]
+    xr.testing.assert_allclose(got.drop_vars(conduct), expected.drop_vars(conduct), rtol=1e-9, atol=0.0)
+    # M-factors come from an iterative solve stopped at a relative residual of 1e-6
+    # (run_study's rtol); two solves that differ only in summation order can stop at
+    # different iterations, each within the criterion.  The flux error is the residual
+    # amplified by at most the preconditioned condition number (O(10) for multigrid),
+    # so 1e-4 relative bounds it (observed: 6e-6 at 24^3).
+    xr.testing.assert_allclose(got[conduct], expected[conduct], rtol=1e-4, atol=1e-12)
 
 
 # --- the tests ----------------------------------------------------------------------
