@@ -100,7 +100,15 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
         return rec
     t0 = time.perf_counter()
     labels, _ = read_volume(store, key)
-    d = describe(np.asarray(labels), phase=PHASE_CODES[phase], voxel_size=voxel_size, axis=axis)
+    labels = np.asarray(labels)
+    code = PHASE_CODES[phase]
+    if not np.any(labels == code):
+        # A phase absent from a (small) realization: eps = S = 0, the rest undefined.
+        d = {"volume_fraction": 0.0, "specific_surface_area": 0.0, "tortuosity_mean": math.nan,
+             "tortuosity_std": math.nan, "tortuosity_reached": 0.0, "constrictivity": math.nan,
+             "r_min": 0.0, "r_max": 0.0}
+    else:
+        d = describe(labels, phase=code, voxel_size=voxel_size, axis=axis)
     rec = {"key": key, "phase": phase, "seconds": time.perf_counter() - t0,
            **{k: _clean(v) for k, v in d.items()}, **(meta or {})}
     fs.write_json(rel, rec)
