@@ -18,14 +18,35 @@ gradients needs of a preconditioner.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import scipy.linalg
 
 from . import _stencil as st
 
-__all__ = ["Hierarchy"]
+__all__ = ["Hierarchy", "serial_if_small"]
+
+# Grids below this many cells run their kernels on one thread: a parallel
+# kernel launch costs a thread wake-up and barrier (tens of microseconds, far
+# more on a loaded machine), which exceeds the work of a small level.
+SERIAL_CELLS = 1 << 17
+
+
+@contextmanager
+def serial_if_small(n_cells: int):
+    """Run numba kernels single-threaded inside the block if ``n_cells`` is small."""
+    if n_cells >= SERIAL_CELLS or numba.get_num_threads() == 1:
+        yield
+        return
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
 
 
 @dataclass
@@ -69,6 +90,14 @@ class Hierarchy:
     levels: list[_Level] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.omega < 2.0:
+            raise ValueError(f"omega must be in (0, 2), got {self.omega!r}")
+        if self.gamma not in (1, 2):
+            raise ValueError(f"gamma must be 1 or 2, got {self.gamma!r}")
+        if self.sweeps < 1:
+            raise ValueError(f"sweeps must be >= 1, got {self.sweeps!r}")
+        if self.max_coarse < 1:
+            raise ValueError(f"max_coarse must be >= 1, got {self.max_coarse!r}")
         shape = self.deg.shape
         self.levels = [_Level(shape=shape)]
         while int(np.prod(shape)) > self.max_coarse:
@@ -143,6 +172,10 @@ class Hierarchy:
         self._cycle(0, b, x, True)
 
     def _cycle(self, level: int, b: np.ndarray, x: np.ndarray, zero_start: bool) -> None:
+        with serial_if_small(x.size):
+            self._cycle_body(level, b, x, zero_start)
+
+    def _cycle_body(self, level: int, b: np.ndarray, x: np.ndarray, zero_start: bool) -> None:
         if level == len(self.levels) - 1:
             self._solve_coarsest(b, x)
             return

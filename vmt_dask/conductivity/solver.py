@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from . import _stencil as st
-from .multigrid import Hierarchy
+from .multigrid import Hierarchy, serial_if_small
 from .percolation import percolating_mask
 from .result import ConductivityResult
 
@@ -170,13 +170,14 @@ def m_factor(
         )
     active = np.ascontiguousarray(np.moveaxis(perc, axis, -1))
     del perc
-    deg = st.degree(active)
-    del active
-    hier = Hierarchy(deg)
-    t1 = time.perf_counter()
-    u, iterations, residual = _solve(deg, hier, rtol, maxiter)
-    currents = st.section_currents(deg, u)
-    t2 = time.perf_counter()
+    with serial_if_small(active.size):
+        deg = st.degree(active)
+        del active
+        hier = Hierarchy(deg)
+        t1 = time.perf_counter()
+        u, iterations, residual = _solve(deg, hier, rtol, maxiter)
+        currents = st.section_currents(deg, u)
+        t2 = time.perf_counter()
     n0, n1, n2 = deg.shape
     mean_current = float(currents.mean())
     m = mean_current * n2 / (n0 * n1)
