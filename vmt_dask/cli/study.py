@@ -84,6 +84,10 @@ def _run(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1 (got {args.workers})")
     spec = load_spec(args.preset or args.spec)
+    if not getattr(args, "verbose", 0):
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # keep the progress display readable
     display = None if args.quiet else _Display()
 
     def on_start(client) -> None:
