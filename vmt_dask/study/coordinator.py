@@ -154,8 +154,6 @@ class StudyRun:
     wall_s: float = 0.0
     dashboard: str | None = None
     scheduler: str | None = None
-    stage_first_start: dict = field(default_factory=dict)
-    stage_last_end: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -327,6 +325,15 @@ def _run(spec: StudySpec, store: str, client, *, progress, rtol: float) -> Study
         latest = {"stage": stage, "key": fut.key}
         if fut.status == "finished":
             run.done[stage] += 1
+            if stage in ("structure", "conduct") and not fut.key.startswith("structure-"):
+                try:  # the record is a small dict: show its values on the dashboard's study page
+                    rec = fut.result()
+                    ph = rec.get("phase", "")
+                    names = ("m_factor",) if stage == "conduct" else (
+                        "volume_fraction", "specific_surface_area", "tortuosity_mean", "constrictivity")
+                    latest["values"] = {f"{k}_{ph}": rec.get(k) for k in names}
+                except Exception as exc:  # noqa: BLE001 - progress is best effort
+                    logger.debug("no values for %s: %s", fut.key, exc)
             if fut.key in grad_points:
                 p = grad_points.pop(fut.key)
                 rec = fut.result()

@@ -72,13 +72,9 @@ def realize_task(store: str, key: str, theta, seed: int, *, shape, voxel_size: f
     if not volume_exists(store, key):
         labels = realize(theta, tuple(shape), seed=int(seed), voxel_size=voxel_size, chi2_dof=chi2_dof,
                          threads=threads)
-        kwargs = {} if chunks is None else {"chunks": chunks}
-        try:
-            write_volume(store, key, labels, theta=theta, seed=int(seed), voxel_size=voxel_size,
-                         chi2_dof=chi2_dof, overwrite=True, **kwargs)
-        except TypeError:  # a store without a chunks option
-            write_volume(store, key, labels, theta=theta, seed=int(seed), voxel_size=voxel_size,
-                         chi2_dof=chi2_dof, overwrite=True)
+        chunk_shape = None if chunks is None else tuple(min(int(chunks), int(n)) for n in shape)
+        write_volume(store, key, labels, theta=theta, seed=int(seed), voxel_size=voxel_size,
+                     chi2_dof=chi2_dof, overwrite=True, chunks=chunk_shape)
         generated = True
     rec = {"key": key, "theta": theta, "seed": int(seed), "shape": [int(s) for s in shape],
            "voxel_size": voxel_size, "chi2_dof": chi2_dof, "seconds": time.perf_counter() - t0,
