@@ -82,12 +82,12 @@ class Hierarchy:
         (level 0 always visits level 1 once, so the extra cost is a few per cent).
     """
 
-    deg: np.ndarray
+    deg: np.ndarray = field(repr=False)
     max_coarse: int = 512
     omega: float = 1.8
     sweeps: int = 1
     gamma: int = 2
-    levels: list[_Level] = field(default_factory=list)
+    levels: list[_Level] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.omega < 2.0:
