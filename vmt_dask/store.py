@@ -96,31 +96,39 @@ def _recover(store, key: str) -> None:
 
 
 def volume_exists(store, key: str) -> bool:
-    """True if a complete volume ``key`` is in ``store``."""
-    return key in list_volumes(store)
+    """True if a complete volume ``key`` is in ``store`` (reads that volume's metadata only)."""
+    try:
+        open_volume(store, key)
+    except KeyError:
+        return False
+    return True
 
 
 def list_volumes(store) -> dict[str, dict[str, Any]]:
-    """Complete volumes of ``store`` with their attributes, sorted by key."""
+    """Complete volumes of ``store`` with their attributes, sorted by key.
+
+    Hidden entries (names starting with '.') are volumes being written or moved aside.
+    """
     if is_local(store):
         base = local_path(store) / VOLUMES
         if not base.exists():
             return {}
         for old in base.glob(".old-*"):
             _recover(store, old.name[len(".old-"):].rsplit("-", 1)[0])
-    try:
-        root = open_root(store, mode="r")
-        group = root[VOLUMES]
-    except (FileNotFoundError, KeyError, zarr.errors.NodeNotFoundError):
-        return {}
+        names = [p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    else:
+        try:
+            group = open_root(store, mode="r")[VOLUMES]
+        except (FileNotFoundError, KeyError, zarr.errors.NodeNotFoundError):
+            return {}
+        names = [name for name, _ in group.arrays() if not name.startswith(".")]
     out = {}
-    for name, arr in group.arrays():
-        if name.startswith("."):
+    for name in sorted(names):
+        try:
+            out[name] = dict(open_volume(store, name).attrs)
+        except KeyError:  # incomplete
             continue
-        attrs = dict(arr.attrs)
-        if attrs.get("complete"):
-            out[name] = attrs
-    return dict(sorted(out.items()))
+    return out
 
 
 def _attrs(labels_shape, theta, seed, voxel_size, chi2_dof, tile, extra) -> dict[str, Any]:
@@ -234,10 +242,9 @@ def open_volume(store, key: str) -> zarr.Array:
     """The stored volume as a (lazy) zarr array; ``KeyError`` if absent or incomplete."""
     if is_local(store):
         _recover(store, key)
-    root = open_root(store, mode="r")
     try:
-        arr = root[f"{VOLUMES}/{key}"]
-    except KeyError:
+        arr = zarr.open_array(_zarr_store(store, read_only=True), path=f"{VOLUMES}/{key}", mode="r")
+    except (FileNotFoundError, KeyError, zarr.errors.NodeNotFoundError):
         raise KeyError(f"no volume {key!r} in {os.fspath(store)!r}") from None
     if not arr.attrs.get("complete"):
         raise KeyError(f"volume {key!r} in {os.fspath(store)!r} is incomplete")
