@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 
-__all__ = ["parse_size", "parse_theta", "parse_axis", "AXES"]
+__all__ = ["parse_size", "parse_theta", "parse_axis", "json_value", "AXES"]
 
 AXES = {"x": 0, "y": 1, "z": 2}
 
@@ -41,3 +41,12 @@ def parse_axis(text: str) -> int:
     if text not in AXES:
         raise InputError(f"--axis {text!r}: expected one of x, y, z")
     return AXES[text]
+
+
+def json_value(value):
+    """JSON-safe scalar: non-finite floats become null."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 
 from ..errors import InputError
-from ._args import AXES, parse_axis
+from ._args import AXES, json_value, parse_axis
 
 __all__ = ["register", "run"]
 
@@ -61,12 +60,6 @@ def _rtol(text: str) -> float:
     return value
 
 
-def _json_value(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -94,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             "shape": list(labels.shape),
             "axis": args.axis,
             "rtol": rtol,
-            "phases": {k: {f: _json_value(v[f]) for f in (*_FIELDS, "converged", "levels")}
+            "phases": {k: {f: json_value(v[f]) for f in (*_FIELDS, "converged", "levels")}
                        for k, v in results.items()},
         }
         json.dump(out, sys.stdout, indent=2)

@@ -15,6 +15,7 @@ import math
 import sys
 
 from ..errors import InputError
+from ._args import json_value
 
 __all__ = ["register", "run"]
 
@@ -70,12 +71,6 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _json_value(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -119,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             "voxel_size_um": voxel_size,
             "axis": args.axis,
             "phases": {
-                k: (None if v is None else {kk: _json_value(vv) for kk, vv in v.items()})
+                k: (None if v is None else {kk: json_value(vv) for kk, vv in v.items()})
                 for k, v in results.items()
             },
             "notes": notes,
