@@ -132,8 +132,11 @@ def make_cluster(workers: int | None = None, *, memory_limit: str | int | None =
     n = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     if memory_limit is None:
         memory_limit = "auto"
+    from ..dashboard import scheduler_kwargs
+
     return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                        dashboard_address=":0", env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+                        dashboard_address=":0", env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+                        scheduler_kwargs=scheduler_kwargs())
 
 
 # --------------------------------------------------------------------------------------
@@ -214,6 +217,7 @@ def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str 
             own_cluster = make_cluster(workers)
             own_client = client = Client(own_cluster)
     try:
+        _study_page(client)
         if on_start is not None:
             on_start(client)
         init_store(spec, store, action)
@@ -223,6 +227,18 @@ def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str 
             own_client.close()
         if own_cluster is not None:
             own_cluster.close()
+
+
+def _study_page(client) -> None:
+    """Make the scheduler serve the study page (idempotent; preloaded schedulers keep theirs)."""
+    from ..dashboard import ensure_study_page
+
+    try:
+        url = ensure_study_page(client)
+    except Exception as exc:  # e.g. a scheduler that cannot import vmt_dask: the study still runs
+        logger.warning("study page not available on %s: %s", client.scheduler.address, exc)
+    else:
+        logger.info("study page: %s", url)
 
 
 def _run(spec: StudySpec, store: str, client, *, progress, rtol: float) -> StudyRun:
