@@ -24,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="worker processes (default: cores)")
     parser.add_argument("--new", action="store_true", help="replace a store holding another study")
     args = parser.parse_args(argv)
+    # no per-worker INFO chatter: dask reads this when distributed is first imported, here and in
+    # the worker processes (which inherit the environment)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("distributed").setLevel(logging.WARNING)  # no per-worker INFO chatter
 
     from .cli.study import _Display
     from .study import export_csv, load_spec, open_results, run_study
