@@ -14,11 +14,12 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from .noise import NOISE_BLOCK, noise_region
+from .noise import noise_region
 
 __all__ = ["gaussian_field", "default_threads"]
 
 _BATCH = 16  # y-planes per x-convolution task
+_SLAB = 16  # x-planes of noise per z/y-convolution task (bounds the per-thread temporaries)
 
 
 def default_threads() -> int:
@@ -89,11 +90,10 @@ def gaussian_field(seed: int, field: int, kernels: tuple[np.ndarray, np.ndarray,
     if out is None:
         out = np.zeros(T, dtype=np.float32)
         square = False
-    # pass 1: x-slabs of noise (aligned with the noise blocks), convolved along z then y
+    # pass 1: x-slabs of noise, convolved along z then y
     x0, x1 = lo[0] - Hx, hi[0] + Hx
     inter = np.empty((x1 - x0, T[1], T[2]), dtype=np.float32)
-    B = NOISE_BLOCK
-    cuts = [x0] + [x for x in range((x0 // B + 1) * B, x1, B)] + [x1]
+    cuts = list(range(x0, x1, _SLAB)) + [x1]
     slabs = list(zip(cuts[:-1], cuts[1:]))
 
     def do_slab(s: tuple[int, int]) -> None:

@@ -19,10 +19,8 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["NOISE_BLOCK", "noise_region", "field_key", "MAX_COORDINATE"]
+__all__ = ["noise_region", "field_key", "MAX_COORDINATE"]
 
-#: Thickness of the slabs in which fields are computed (memory only; values do not depend on it).
-NOISE_BLOCK = 32
 _BITS = 21
 #: Lattice coordinates must lie in [-MAX_COORDINATE, MAX_COORDINATE) on every axis.
 MAX_COORDINATE = 1 << (_BITS - 1)

@@ -16,7 +16,7 @@ from .theta import Theta
 __all__ = ["realize", "realize_region", "tile_edges", "field_ids", "DEFAULT_TILE"]
 
 #: Largest tile edge (voxels).  The realization is computed tile by tile on a grid fixed by
-#: the volume's shape, so any chunking reproduces it exactly; a tile needs ~13 bytes/voxel.
+#: the volume's shape, so any chunking reproduces it exactly; a tile needs ~14 bytes/voxel.
 DEFAULT_TILE = 512
 
 
@@ -75,14 +75,18 @@ def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: i
     for f in ids["xt"]:
         gaussian_field(seed, f, kxt, lo, hi, out=acc, square=True, threads=threads)
     gaussian_field(seed, ids["x2"][0], kx2, lo, hi, out=acc, threads=threads)
-    se = acc >= np.float32(theta.lambda_x)
+    # labels built in place, a slab of x-planes at a time, so no full-size boolean temporaries
+    labels = np.zeros(T, dtype=np.uint8)  # PORE
+    lx, ly = np.float32(theta.lambda_x), np.float32(theta.lambda_y)
+    for x0 in range(0, T[0], 16):
+        labels[x0:x0 + 16][acc[x0:x0 + 16] >= lx] = SE  # Eq. (4)
     acc.fill(0.0)
     for f in ids["yt"]:
         gaussian_field(seed, f, kyt, lo, hi, out=acc, square=True, threads=threads)
     gaussian_field(seed, ids["y2"][0], ky2, lo, hi, out=acc, threads=threads)
-    labels = np.full(T, PORE, dtype=np.uint8)
-    labels[acc >= np.float32(theta.lambda_y)] = AM  # Eq. (5): AM where not SE and Y >= lambda_Y
-    labels[se] = SE  # Eq. (4)
+    for x0 in range(0, T[0], 16):  # Eq. (5): AM where not SE and Y >= lambda_Y
+        sl = labels[x0:x0 + 16]
+        sl[(acc[x0:x0 + 16] >= ly) & (sl == PORE)] = AM
     return labels
 
 
