@@ -23,9 +23,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# TauFactor needs torch: install the CPU build first so pip does not pull a CUDA build
 bench: $(STAMP)
+	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m vmt_dask.bench generate --size 401
+	$(PY) -m vmt_dask.bench describe --size 200
+	$(PY) -m vmt_dask.bench conduct --size 200
+	$(PY) -m vmt_dask.bench study --preset demo --t 0.5 --workers 1,2
 
 clean:
 	rm -rf $(VENV) $(DEMO_STORE)
