@@ -1,6 +1,5 @@
 import math
 
-import numpy as np
 import pytest
 
 from vmt_dask.model import CALIBRATED, PARAMETER_NAMES, Theta

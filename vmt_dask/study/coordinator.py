@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..events import STAGES, TOPIC, study_message
 from .design import evaluation_seeds, interpolation_points, perturbed_thetas, point_structures
 from .layout import RUN_FILE, STUDY_FILE, StoreFS, eval_volume, record_path, structure_volume
-from .spec import FUNCTIONS, PARAMETERS, StudySpec, load_spec, spec_from_dict
+from .spec import StudySpec, load_spec, spec_from_dict
 from .tasks import PHASE_CODES, conduct_task, describe_task, gradient_task, realize_task
 
 __all__ = ["run_study", "StudyRun", "check_store", "init_store", "stage_totals", "make_cluster"]
