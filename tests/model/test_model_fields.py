@@ -53,7 +53,7 @@ def test_covariance_along_x_and_anisotropic_z(axis):
     mean, se = vals.mean(0), vals.std(0, ddof=1) / np.sqrt(K)
     expected = np.exp(-(alphas[axis] * np.array(lags)) ** 2)
     assert np.all(se < 0.03), se
-    assert np.all(np.abs(mean - expected) <= 5 * se + 1e-3), (mean, expected, se)
+    assert np.all(np.abs(mean - expected) <= 5 * se + 2 * np.sqrt(1e-9)), (mean, expected, se)  # + truncation bound
     # the z-compression is visible: along z the covariance at lag 4 is clearly smaller
     if axis == 2:
         assert expected[2] < np.exp(-(alpha * 4) ** 2) - 0.1
