@@ -4,7 +4,8 @@ import sys
 import numpy as np
 import pytest
 
-from vmt_dask.descriptors import constrictivity, cpsd, smip, squared_distance_to, squared_edt
+from vmt_dask.descriptors import constrictivity, cpsd, smip, squared_edt
+from vmt_dask.descriptors.edt import ball_cover
 
 _con = sys.modules["vmt_dask.descriptors.constrictivity"]
 
@@ -42,77 +43,105 @@ def test_no_inlet_connection_gives_zero():
     assert constrictivity(m, voxel_size=1.0, axis=0).r_min == 0.0
 
 
+def _brute_reach(m):
+    # Independent bottleneck path values: for each k, 6-connected flood of
+    # {dt2 >= k} from the plane z = 0 (scipy labelling); reach = largest such k.
+    from scipy import ndimage
+
+    dt2 = squared_edt(m)
+    reach = np.zeros(m.shape, np.int64)
+    six = ndimage.generate_binary_structure(3, 1)
+    for k in np.unique(dt2[m]):
+        lab, _ = ndimage.label(dt2 >= k, structure=six)
+        ids = np.unique(lab[:, :, 0])
+        reach[np.isin(lab, ids[ids > 0])] = k
+    return reach
+
+
+def _brute_cover(r2, k):
+    # Union of the open balls |x - c|^2 < r2(c) over r2(c) >= k, ball by ball.
+    out = np.zeros(r2.shape, bool)
+    x, y, z = np.indices(r2.shape)
+    for c in zip(*np.nonzero(r2 >= k)):
+        out |= (x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2 < r2[c]
+    return out
+
+
+def test_reach_and_ball_cover_against_brute_force(bm01_labels):
+    m = np.ascontiguousarray(bm01_labels[:14, :14, :14] == 1)
+    dt2 = squared_edt(m)
+    reach = _con._reach(dt2, int(dt2.max()))
+    np.testing.assert_array_equal(reach, _brute_reach(m))
+    assert np.all(reach <= dt2)
+    for k in (1, 2, 4, 5):
+        for r2 in (dt2, reach):
+            np.testing.assert_array_equal(ball_cover(r2, k=k), _brute_cover(r2, k))
+    with pytest.raises(ValueError, match="k must"):
+        ball_cover(dt2, k=0)
+
+
 def test_bisection_matches_full_scan(bm01_labels):
-    # Bisection returns a crossing: feasible at k, infeasible at k + 1.  When the
-    # scanned function crosses eps/2 only once, that is the largest feasible k.
-    # Lattice openings are not nested, so CPSD/SMIP can wiggle back above eps/2 by a
-    # few voxels (the documented monotonicity caveat); then the crossing found may
-    # lie below the largest feasible k, and we require it to be one of the crossings.
+    # The cumulative curves are non-increasing in k, so bisection returns the
+    # largest feasible k exactly.
     for phase in (1, 2):
         m = np.ascontiguousarray(bm01_labels[:32, :32, :32] == phase)
         res = constrictivity(m, voxel_size=1.0)
         dt2 = squared_edt(m)
+        reach = _con._reach(dt2, int(dt2.max()))
         kmax = int(dt2[m].max())
         n = m.sum()
         ks = range(1, kmax + 1)
-        c = [2 * _con._cpsd_count(dt2, k) >= n for k in ks] + [False]
-        s = [2 * _con._smip_count(dt2, k) >= n for k in ks] + [False]
-        for found, feas in ((res.k_max, c), (res.k_min, s)):
-            crossings = [k for k in ks if feas[k - 1] and not feas[k]]
-            if found == 0:
-                assert not feas[0]
-                continue
-            assert found in crossings
-            if len(crossings) == 1:
-                assert found == crossings[0]
+        c = np.array([_con._cpsd_count(dt2, k) for k in ks])
+        s = np.array([_con._smip_count(reach, k) for k in ks])
+        assert np.all(np.diff(c) <= 0) and np.all(np.diff(s) <= 0) and np.all(s <= c)
+        assert c[0] == n
+        assert res.k_max == max(k for k in ks if 2 * c[k - 1] >= n)
+        assert res.k_min == max([k for k in ks if 2 * s[k - 1] >= n], default=0)
 
 
 def test_cpsd_smip_functions(bm01_labels):
     m = bm01_labels == 2
-    radii = np.array([0.2, 0.4, 0.6])
+    radii = np.array([0.2, 0.3, 0.4, 0.5, 0.6, 0.8])
     c, s = cpsd(m, radii, voxel_size=0.2), smip(m, radii, voxel_size=0.2)
     assert c[0] == pytest.approx(m.mean())
-    assert np.all(s <= c + 1e-15) and np.all(np.diff(c) <= 0)
+    assert np.all(s <= c + 1e-15) and np.all(np.diff(c) <= 0) and np.all(np.diff(s) <= 0)
+    full = np.ones((4, 4, 4), bool)
+    assert cpsd(full, [1.0, 5.0], voxel_size=1.0).tolist() == [1.0, 1.0]
+    assert smip(full, [1.0, 5.0], voxel_size=1.0).tolist() == [1.0, 1.0]
 
 
 def test_peer_agreement_with_porespy(bm01_labels):
-    # PoreSpy's local_thickness assigns each voxel the largest integer radius r
-    # whose opening covers it; its fraction with value >= r is therefore the
-    # union of the openings for all radii >= r.  With the same conventions (dt of
-    # the phase, border not solid, centres dt >= r, cover edt(~centres) < r,
-    # intrusion centres 6-connected to the inlet plane) the union of our openings
-    # must equal PoreSpy's map voxel for voxel.
+    # PoreSpy (this version) evaluates integer radii only: its local thickness is
+    # the largest integer r whose opening ({dt >= r} dilated by the open ball of
+    # radius r) covers the voxel, porosimetry the same with the centres 6-connected
+    # to the inlets within {dt >= r}.  Hence lt >= r  <=>  x lies in an open ball
+    # of squared radius floor(dt(c))**2 around a centre with floor(dt(c)) >= r, and
+    # pm >= r likewise with floor(sqrt(reach(c)))**2.  Our cover kernel fed with
+    # those quantized radii must reproduce PoreSpy voxel for voxel; our cpsd/smip
+    # use the exact ball radius dt(c) (resp. sqrt(reach(c))), which contains the
+    # quantized ball, so they can only be larger.
     ps = pytest.importorskip("porespy")
     ps.settings.tqdm["disable"] = True
     for phase in (1, 2):
         m = np.ascontiguousarray(bm01_labels == phase)
         dt2 = squared_edt(m)
+        reach = _con._reach(dt2, int(dt2.max()))
         rmax = int(math.isqrt(int(dt2[m].max())))
         radii = np.arange(rmax, 0, -1)
         lt = ps.filters.local_thickness(m, sizes=radii)
         inlets = np.zeros_like(m)
         inlets[:, :, 0] = True
         pm = ps.filters.porosimetry(m, inlets=inlets, sizes=radii)
-        union_c = np.zeros_like(m)
-        union_s = np.zeros_like(m)
-        for r in radii:
-            k = int(r * r)
-            union_c |= squared_distance_to(dt2 >= k, bound=k) < k
-            union_s |= squared_distance_to(_con._intruded_centres(dt2, k), bound=k) < k
-            np.testing.assert_array_equal(union_c, lt >= r)
-            np.testing.assert_array_equal(union_s, pm >= r)
-        # and the single-radius values never exceed PoreSpy's cumulative ones
+        q_dt = np.vectorize(math.isqrt)(dt2) ** 2
+        q_reach = np.vectorize(math.isqrt)(reach) ** 2
         c = cpsd(m, radii.astype(float), voxel_size=1.0)
         s = smip(m, radii.astype(float), voxel_size=1.0)
-        assert np.all(c <= [(lt >= r).mean() + 1e-15 for r in radii])
-        assert np.all(s <= [(pm >= r).mean() + 1e-15 for r in radii])
-        # r_max and r_min restricted to integer radii agree with PoreSpy's
-        eps = m.mean()
-        ours_c = max(r for r, v in zip(radii, c) if v >= eps / 2)
-        ps_c = max(r for r in radii if (lt >= r).mean() >= eps / 2)
-        ours_s = max([r for r, v in zip(radii, s) if v >= eps / 2], default=0)
-        ps_s = max([r for r in radii if (pm >= r).mean() >= eps / 2], default=0)
-        assert (ours_c, ours_s) == (ps_c, ps_s)
+        for i, r in enumerate(radii):
+            k = int(r * r)
+            np.testing.assert_array_equal(ball_cover(q_dt, k=k), lt >= r)
+            np.testing.assert_array_equal(ball_cover(q_reach, k=k), pm >= r)
+            assert c[i] * m.size >= np.count_nonzero(lt >= r)
+            assert s[i] * m.size >= np.count_nonzero(pm >= r)
 
 
 def test_invariants_and_validation(bm01_labels):

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from ._validate import as_mask, check_axis, check_voxel_size
-from .edt import EDT_INF, squared_distance_to, squared_edt
+from .edt import EDT_INF, _ball_cover_values, squared_edt
 
 __all__ = ["constrictivity", "ConstrictivityResult", "cpsd", "smip"]
 
@@ -36,59 +36,95 @@ class ConstrictivityResult:
 
 
 @numba.njit(cache=True, nogil=True)
-def _intruded_centres(dt2, k):
-    """Voxels with ``dt2 >= k`` 6-connected (within that set) to the plane z = 0."""
+def _reach(dt2, vmax):
+    """Bottleneck value of the best 6-connected path from the plane z = 0.
+
+    ``reach[c] = max over paths (inside dt2 > 0) from a voxel with z = 0 to c of
+    the smallest dt2 on the path`` (0 where no such path exists).  Bucket queue
+    over the integer values ``1 .. vmax`` (singly linked lists in growable
+    arrays), processed from high to low: a voxel is final when popped at its
+    current value, stale entries are skipped.  A voxel is pushed only when its
+    value strictly rises, so each (voxel, value) pair is queued at most once.
+    """
     nx, ny, nz = dt2.shape
-    reached = np.zeros(dt2.shape, np.bool_)
-    queue = np.empty(1024, np.int64)
-    head = 0
-    tail = 0
+    flat = np.zeros(dt2.size, np.int32)
+    d = dt2.reshape(dt2.size)
+    head = np.full(vmax + 1, -1, np.int64)
+    cap = max(1024, dt2.size // 2)
+    item = np.empty(cap, np.int32)
+    nxt = np.empty(cap, np.int64)
+    n_nodes = 0
+    syz = ny * nz
     for i in range(nx):
         for j in range(ny):
-            if dt2[i, j, 0] >= k:
-                reached[i, j, 0] = True
-                if tail == queue.size:
-                    grown = np.empty(2 * queue.size, np.int64)
-                    grown[:tail] = queue[:tail]
-                    queue = grown
-                queue[tail] = (i * ny + j) * nz
-                tail += 1
-    while head < tail:
-        u = queue[head]
-        head += 1
-        i = u // (ny * nz)
-        j = (u // nz) % ny
-        z = u % nz
-        for d in range(6):
-            a, b, c = i, j, z
-            if d == 0:
-                a -= 1
-            elif d == 1:
-                a += 1
-            elif d == 2:
-                b -= 1
-            elif d == 3:
-                b += 1
-            elif d == 4:
-                c -= 1
-            else:
-                c += 1
-            if a < 0 or a >= nx or b < 0 or b >= ny or c < 0 or c >= nz:
-                continue
-            if reached[a, b, c] or dt2[a, b, c] < k:
-                continue
-            reached[a, b, c] = True
-            if tail == queue.size:
-                # compact the processed head away before growing
-                live = tail - head
-                grown = np.empty(max(2 * live, 1024) + 1024, np.int64)
-                grown[:live] = queue[head:tail]
-                queue = grown
-                head = 0
-                tail = live
-            queue[tail] = (a * ny + b) * nz + c
-            tail += 1
-    return reached
+            u = i * syz + j * nz
+            w = d[u]
+            if w > 0:
+                flat[u] = w
+                if n_nodes == item.size:
+                    cap = item.size + item.size // 2 + 1024
+                    g_item = np.empty(cap, np.int32)
+                    g_next = np.empty(cap, np.int64)
+                    g_item[:n_nodes] = item[:n_nodes]
+                    g_next[:n_nodes] = nxt[:n_nodes]
+                    item = g_item
+                    nxt = g_next
+                item[n_nodes] = u
+                nxt[n_nodes] = head[w]
+                head[w] = n_nodes
+                n_nodes += 1
+    for b in range(vmax, 0, -1):
+        while head[b] >= 0:
+            node = head[b]
+            head[b] = nxt[node]
+            u = np.int64(item[node])
+            if flat[u] != b:
+                continue  # stale entry: the voxel was raised and finalized higher
+            i = u // syz
+            rem = u - i * syz
+            j = rem // nz
+            z = rem - j * nz
+            for dd in range(6):
+                if dd == 0:
+                    if i == 0:
+                        continue
+                    v = u - syz
+                elif dd == 1:
+                    if i == nx - 1:
+                        continue
+                    v = u + syz
+                elif dd == 2:
+                    if j == 0:
+                        continue
+                    v = u - nz
+                elif dd == 3:
+                    if j == ny - 1:
+                        continue
+                    v = u + nz
+                elif dd == 4:
+                    if z == 0:
+                        continue
+                    v = u - 1
+                else:
+                    if z == nz - 1:
+                        continue
+                    v = u + 1
+                cand = min(b, d[v])
+                if cand > flat[v]:
+                    flat[v] = cand
+                    if n_nodes == item.size:
+                        cap = item.size + item.size // 2 + 1024
+                        g_item = np.empty(cap, np.int32)
+                        g_next = np.empty(cap, np.int64)
+                        g_item[:n_nodes] = item[:n_nodes]
+                        g_next[:n_nodes] = nxt[:n_nodes]
+                        item = g_item
+                        nxt = g_next
+                    item[n_nodes] = v
+                    nxt[n_nodes] = head[cand]
+                    head[cand] = n_nodes
+                    n_nodes += 1
+    return flat.reshape(dt2.shape)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -99,19 +135,34 @@ def _count_below(d2, k):
     return n
 
 
-def _covered(centres: np.ndarray, k: int) -> int:
-    """Number of voxels within squared distance ``< k`` of a centre."""
-    if not centres.any():
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _count_at_least(r2, k):
+    n = 0
+    for i in numba.prange(r2.shape[0]):
+        n += np.count_nonzero(r2[i] >= k)
+    return n
+
+
+def _cover_count(r2: np.ndarray, k: int) -> int:
+    """Number of voxels inside an open ball ``|x - c|^2 < r2(c)`` with ``r2(c) >= k``."""
+    if _count_at_least(r2, k) == 0:
         return 0
-    return int(_count_below(squared_distance_to(centres, bound=k), k))
+    return int(_count_below(_ball_cover_values(r2, k), 0))
 
 
 def _cpsd_count(dt2, k):
-    return _covered(dt2 >= k, k)
+    return _cover_count(dt2, k)
 
 
-def _smip_count(dt2, k):
-    return _covered(_intruded_centres(dt2, k), k)
+def _smip_count(reach, k):
+    return _cover_count(reach, k)
+
+
+def _reach_of(dt2):
+    vals_max = int(dt2.max()) if dt2.size else 0
+    if vals_max >= int(EDT_INF):
+        raise ValueError("reach is undefined for a phase filling the window")
+    return _reach(dt2, max(vals_max, 1))
 
 
 def _prepare(mask, axis):
@@ -131,6 +182,11 @@ def _radii_to_k(radii, voxel_size):
     return np.maximum(1, np.ceil(r * r - 1e-9)).astype(np.int64)
 
 
+def _full_window(dt2) -> bool:
+    # a single non-phase voxel makes every distance finite
+    return dt2.size > 0 and int(dt2.max()) == int(EDT_INF)
+
+
 def cpsd(mask: np.ndarray, radii, *, voxel_size: float) -> np.ndarray:
     """Continuous phase size distribution at the given radii.
 
@@ -146,12 +202,16 @@ def cpsd(mask: np.ndarray, radii, *, voxel_size: float) -> np.ndarray:
     Returns
     -------
     ndarray of float
-        ``CPSD(r)``: volume fraction (of the window) covered by open balls of
-        radius ``r`` that lie in the phase, see :func:`constrictivity`.
+        ``CPSD(r)``: volume fraction (of the window) where the local thickness
+        is at least ``r``, i.e. covered by a maximal inscribed open ball of
+        radius ``>= r`` (Münch and Holzer 2008; PoreSpy ``local_thickness``).
+        Non-increasing in ``r``; see :func:`constrictivity`.
     """
     a = check_voxel_size(voxel_size)
     ks = _radii_to_k(radii, a)
     m, dt2 = _prepare(mask, 2)
+    if _full_window(dt2):
+        return np.ones(ks.size)
     return np.array([_cpsd_count(dt2, int(k)) for k in ks]) / m.size
 
 
@@ -173,13 +233,17 @@ def smip(mask: np.ndarray, radii, *, voxel_size: float, axis: int = 2) -> np.nda
     -------
     ndarray of float
         ``SMIP(r)``: volume fraction (of the window) covered by open balls of
-        radius ``r`` whose centres are connected to the start plane, see
+        radius ``>= r`` that can be moved in from the start plane (Münch and
+        Holzer 2008; PoreSpy ``porosimetry``).  Non-increasing in ``r``; see
         :func:`constrictivity`.
     """
     a = check_voxel_size(voxel_size)
     ks = _radii_to_k(radii, a)
     m, dt2 = _prepare(mask, axis)
-    return np.array([_smip_count(dt2, int(k)) for k in ks]) / m.size
+    if _full_window(dt2):
+        return np.ones(ks.size)
+    reach = _reach_of(dt2)
+    return np.array([_smip_count(reach, int(k)) for k in ks]) / m.size
 
 
 def _largest_feasible(count, lo, hi, target):
@@ -217,35 +281,35 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2) -> Con
 
     Notes
     -----
-    Paper Section 2.3 (refs. [42], [45]); the discretization follows PoreSpy's
-    ``local_thickness`` / ``porosimetry`` so that the two agree at integer radii.
-    Let ``dt`` be the Euclidean distance of each phase voxel to the nearest
-    non-phase voxel (the window border is *not* non-phase).  For a radius ``r``
-    the admissible ball centres are ``C_r = {dt >= r}`` and the opening covers
-    ``{x : dist(x, C_r) < r}`` (open balls; they stay inside the phase).
+    Paper Section 2.3 (refs. [42], [45]); cumulative definitions of Münch and
+    Holzer (2008), as computed by PoreSpy's ``local_thickness`` and
+    ``porosimetry``.  Let ``dt`` be the Euclidean distance of each phase voxel to
+    the nearest non-phase voxel (the window border is *not* non-phase); the
+    open ball of radius ``dt(c)`` around ``c`` lies in the phase.
 
-    * ``CPSD(r)`` = covered volume / window volume;
+    * ``CPSD(r)`` = fraction of the window covered by the balls
+      ``{x : |x - c| < dt(c)}`` with ``dt(c) >= r`` (local thickness ``>= r``);
       ``r_max`` = largest ``r`` with ``CPSD(r) >= eps / 2``.
-    * ``SMIP(r)``: the same with only the centres in 6-connected components of
-      ``C_r`` that touch the start plane (index 0 along ``axis``; PoreSpy's
-      ``trim_disconnected_voxels(conn='min')``); ``r_min`` likewise.
+    * ``SMIP(r)``: the same with ``dt(c)`` replaced by the bottleneck value
+      ``reach(c)`` = max over 6-connected paths in the phase from the start plane
+      (index 0 along ``axis``) to ``c`` of the smallest ``dt`` on the path; a
+      ball of radius ``>= r`` can be moved from the inlet to ``c`` iff
+      ``reach(c) >= r`` (PoreSpy's ``trim_disconnected_voxels(conn='min')``
+      per radius).  ``r_min`` likewise.
 
-    Because ``dt**2`` and the squared lattice distances are integers, both
-    functions are constant for ``r**2`` in ``(k - 1, k]``: the candidate radii are
-    ``r = sqrt(k)`` voxels, ``k = 1 .. max dt**2``.  The largest feasible ``k`` is
-    found by bisection, one bounded squared EDT per probe.  ``CPSD(1) = eps``, so
-    ``r_max >= 1`` voxel; ``r_min = 0`` when no phase voxel can be intruded at all
-    (no phase in the start plane, or SMIP(1) < eps / 2).  The count
-    ``#{dt >= r}`` is a free lower bound of the covered volume and brackets the
-    CPSD search from below; the SMIP search is restricted to ``k <= k_max``
-    because ``SMIP <= CPSD``.
-
-    Monotonicity caveat: in the continuum both functions decrease with ``r``; on
-    the lattice an opening with a larger ball is not always contained in one with
-    a smaller ball, so ``CPSD`` and ``SMIP`` can rise by a few voxels between
-    neighbouring ``k``.  Bisection then returns a ``k`` where the function
-    crosses ``eps / 2`` (feasible at ``k``, infeasible at ``k + 1``), which equals
-    the largest feasible ``k`` unless such a wiggle straddles the threshold.
+    Each evaluation is one generalized squared distance transform of the
+    sampled function ``f(c) = -dt(c)**2`` (or ``-reach(c)**2``) restricted to
+    ``dt(c)**2 >= r**2``: ``x`` is covered iff ``min_c |x - c|**2 + f(c) < 0``;
+    ``reach`` is computed once by a bucket-queue flood.  Both curves are
+    non-increasing in ``r`` (fewer centres for a larger ``r``, same balls) and
+    constant for ``r**2`` in ``(k - 1, k]`` (integer squared distances), so the
+    largest feasible ``k`` among ``1 .. max dt**2`` is found exactly by
+    bisection.  ``CPSD(1) = eps``, so ``r_max >= 1`` voxel; ``r_min = 0`` when
+    no phase voxel can be intruded at all (no phase in the start plane, or
+    SMIP(1) < eps / 2).  ``#{dt >= r}`` (each centre covers itself) is a free
+    lower bound of CPSD and brackets its search from below, ``#{reach >= r}``
+    likewise for SMIP; the SMIP search is restricted to ``k <= k_max`` because
+    ``reach <= dt`` gives ``SMIP <= CPSD``.
     """
     a = check_voxel_size(voxel_size)
     m, dt2 = _prepare(mask, axis)
@@ -265,14 +329,15 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2) -> Con
     del vals
     k_max = _largest_feasible(lambda k: _cpsd_count(dt2, k), k_lo, kmax + 1, n_phase)
 
+    reach = _reach(dt2, kmax)
+
     def smip_count(k):
-        centres = _intruded_centres(dt2, k)
-        n_c = int(np.count_nonzero(centres))
+        n_c = int(_count_at_least(reach, k))
         if n_c == 0:
             return 0
         if 2 * n_c >= n_phase:  # the centres alone already cover enough
             return n_c
-        return _covered(centres, k)
+        return _cover_count(reach, k)
 
     k_min = _largest_feasible(smip_count, 0, k_max + 1, n_phase)
     r_min = math.sqrt(k_min) * a

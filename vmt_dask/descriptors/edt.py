@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["squared_edt", "squared_distance_to", "EDT_INF"]
+__all__ = ["squared_edt", "squared_distance_to", "ball_cover", "EDT_INF"]
 
 #: Value of voxels with no background voxel anywhere in the array.
 EDT_INF = np.int32(np.iinfo(np.int32).max)
@@ -74,6 +74,25 @@ def _envelope(f, n, v, z, res):
             j += 1
         p = v[j]
         res[q] = (q - p) * (q - p) + f[p]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _pass_last_balls(r2, k, out):
+    """First pass of the ball cover: ``f = -r2`` where ``r2 >= k``, else absent."""
+    nx, ny, nz = r2.shape
+    for i in numba.prange(nx):
+        f = np.empty(nz, np.int64)
+        res = np.empty(nz, np.int64)
+        v = np.empty(nz, np.int64)
+        z = np.empty(nz + 1, np.float64)
+        for j in range(ny):
+            for q in range(nz):
+                w = np.int64(r2[i, j, q])
+                f[q] = -w if w >= k else _INF64
+            _envelope(f, nz, v, z, res)
+            for q in range(nz):
+                r = res[q]
+                out[i, j, q] = r if r < 0 else EDT_INF
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -172,3 +191,54 @@ def squared_distance_to(centres: np.ndarray, *, bound: int) -> np.ndarray:
     _pass_middle(out, np.int64(b))
     _pass_first(out, np.int64(b))
     return out
+
+
+def _ball_cover_values(r2: np.ndarray, k: int) -> np.ndarray:
+    """``g(x) = min_c |x - c|^2 - r2(c)`` over ``r2(c) >= k``; non-negative -> EDT_INF."""
+    r2 = np.ascontiguousarray(r2, dtype=np.int32)
+    out = np.empty(r2.shape, np.int32)
+    if r2.size == 0:
+        return out
+    _pass_last_balls(r2, np.int64(k), out)
+    # Later passes only add non-negative terms (x - p)^2, so entries that are
+    # already >= 0 can never become negative again: prune them to INF (bound 0).
+    _pass_middle(out, np.int64(0))
+    _pass_first(out, np.int64(0))
+    return out
+
+
+def ball_cover(r2: np.ndarray, *, k: int) -> np.ndarray:
+    """Union of the open balls ``|x - c|^2 < r2(c)`` over the centres with ``r2(c) >= k``.
+
+    Parameters
+    ----------
+    r2 : ndarray of int, shape (nx, ny, nz)
+        Squared ball radius (voxel units) per centre, ``>= 0`` and ``<=``
+        :data:`EDT_INF`.
+    k : int
+        Smallest admissible squared radius (``>= 1``).
+
+    Returns
+    -------
+    ndarray of bool, same shape
+        ``True`` where a voxel lies strictly inside one of the balls.
+
+    Notes
+    -----
+    One generalized squared distance transform of the sampled function
+    ``f(c) = -r2(c)`` (absent where ``r2(c) < k``): ``g(x) = min_c |x - c|^2 +
+    f(c)`` and ``x`` is covered iff ``g(x) < 0`` (Felzenszwalb and Huttenlocher,
+    2012).  With ``r2`` the squared EDT of a phase this is the set where the
+    local thickness (Hildebrand and Rüegsegger 1997) is at least ``sqrt(k)``.
+    """
+    r2 = np.asarray(r2)
+    if r2.ndim != 3:
+        raise ValueError(f"r2 must be 3-D, got ndim={r2.ndim}")
+    if not np.issubdtype(r2.dtype, np.integer):
+        raise TypeError(f"r2 must hold integers, got dtype {r2.dtype}")
+    if r2.size and (r2.min() < 0 or r2.max() > int(_INF64)):
+        raise ValueError(f"r2 must lie in [0, {int(_INF64)}], got [{r2.min()}, {r2.max()}]")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return _ball_cover_values(r2, k) < 0
