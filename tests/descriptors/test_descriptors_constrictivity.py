@@ -110,16 +110,54 @@ def test_cpsd_smip_functions(bm01_labels):
     assert smip(full, [1.0, 5.0], voxel_size=1.0).tolist() == [1.0, 1.0]
 
 
-def test_peer_agreement_with_porespy(bm01_labels):
-    # PoreSpy (this version) evaluates integer radii only: its local thickness is
-    # the largest integer r whose opening ({dt >= r} dilated by the open ball of
-    # radius r) covers the voxel, porosimetry the same with the centres 6-connected
-    # to the inlets within {dt >= r}.  Hence lt >= r  <=>  x lies in an open ball
-    # of squared radius floor(dt(c))**2 around a centre with floor(dt(c)) >= r, and
-    # pm >= r likewise with floor(sqrt(reach(c)))**2.  Our cover kernel fed with
-    # those quantized radii must reproduce PoreSpy voxel for voxel; our cpsd/smip
-    # use the exact ball radius dt(c) (resp. sqrt(reach(c))), which contains the
-    # quantized ball, so they can only be larger.
+def test_peer_agreement_with_porespy_all_radii(bm01_labels):
+    # Our curves at every candidate radius r = sqrt(k) equal PoreSpy's cumulative
+    # fractions voxel count for voxel count.  CPSD: PoreSpy's fractional-radius
+    # local thickness (method='legacy', radii = the distinct dt values, inserted
+    # from large to small: seeds dt >= r, cover edt(~seeds) < r), fraction with
+    # value >= r.  SMIP: the same sweep with the seeds trimmed to those
+    # 6-connected to the inlet plane (PoreSpy's trim_disconnected_voxels,
+    # conn='min', as in its porosimetry; its drainage_dt floors dt to integers,
+    # so the fractional sweep is assembled from its primitives here).
+    # Radii are compared through k = rint(r**2) because the float32 dt of the
+    # `edt` package rounds sqrt(k).
+    ps = pytest.importorskip("porespy")
+    edt = pytest.importorskip("edt")
+    ps.settings.tqdm["disable"] = True
+    for phase in (1, 2):
+        m = np.ascontiguousarray(bm01_labels == phase)
+        dt = edt.edt(m)
+        sizes = np.unique(dt[m])
+        ks = np.rint(sizes.astype(float) ** 2).astype(int)
+        np.testing.assert_array_equal(np.unique(squared_edt(m)[m]), ks)
+        radii = np.sqrt(ks)
+        lt = ps.filters.local_thickness(m, method="legacy", sizes=sizes)
+        inlets = np.zeros_like(m)
+        inlets[:, :, 0] = True
+        union = np.zeros_like(m)
+        n_smip = {}
+        for r in sizes[::-1]:
+            seeds = ps.filters.trim_disconnected_voxels(dt >= r, inlets=inlets, conn="min")
+            if seeds.any():
+                union |= edt.edt(~seeds) < r
+            n_smip[r] = np.count_nonzero(union)
+        c = np.rint(cpsd(m, radii, voxel_size=1.0) * m.size)
+        s = np.rint(smip(m, radii, voxel_size=1.0) * m.size)
+        np.testing.assert_array_equal(c, [np.count_nonzero(lt >= r) for r in sizes])
+        np.testing.assert_array_equal(s, [n_smip[r] for r in sizes])
+
+
+def test_peer_agreement_with_porespy_integer_radii(bm01_labels):
+    # PoreSpy's default local_thickness and porosimetry evaluate integer radii
+    # only: lt is the largest integer r whose opening ({dt >= r} dilated by the
+    # open ball of radius r) covers the voxel, pm the same with the centres
+    # 6-connected to the inlets within {dt >= r}.  Hence lt >= r  <=>  x lies in
+    # an open ball of squared radius floor(dt(c))**2 around a centre with
+    # floor(dt(c)) >= r, and pm >= r likewise with floor(sqrt(reach(c)))**2.  Our
+    # cover kernel fed with those quantized radii must reproduce PoreSpy voxel
+    # for voxel; our cpsd/smip use the exact ball radius dt(c) (resp.
+    # sqrt(reach(c))), which contains the quantized ball, so they can only be
+    # larger.
     ps = pytest.importorskip("porespy")
     ps.settings.tqdm["disable"] = True
     for phase in (1, 2):
