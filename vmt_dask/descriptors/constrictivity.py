@@ -330,6 +330,9 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2) -> Con
     k_max = _largest_feasible(lambda k: _cpsd_count(dt2, k), k_lo, kmax + 1, n_phase)
 
     reach = _reach(dt2, kmax)
+    # #{reach >= k} (each intruded centre covers itself) brackets SMIP from below.
+    ge_r = np.cumsum(np.bincount(reach[m], minlength=kmax + 1)[::-1])[::-1]
+    k_lo_s = min(int(np.flatnonzero(2 * ge_r >= n_phase).max()), k_max)
 
     def smip_count(k):
         n_c = int(_count_at_least(reach, k))
@@ -339,7 +342,7 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2) -> Con
             return n_c
         return _cover_count(reach, k)
 
-    k_min = _largest_feasible(smip_count, 0, k_max + 1, n_phase)
+    k_min = _largest_feasible(smip_count, k_lo_s, k_max + 1, n_phase)
     r_min = math.sqrt(k_min) * a
     r_max = math.sqrt(k_max) * a
     return ConstrictivityResult(beta=k_min / k_max, r_min=r_min, r_max=r_max,
