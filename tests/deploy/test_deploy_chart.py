@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,18 +9,7 @@ import yaml
 
 
 
-def _load_kube():
-    """tests/deploy/_kube.py, loaded by path (the suite runs with --import-mode=importlib)."""
-    name = "vmt_dask_tests_deploy_kube"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_kube.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-kube = _load_kube()
+import deploy_kube as kube  # noqa: E402  (registered by conftest.py)
 
 CHART, CI_VALUES, KUBE_VERSION, NAMESPACE, RELEASE = (
     kube.CHART, kube.CI_VALUES, kube.KUBE_VERSION, kube.NAMESPACE, kube.RELEASE)
