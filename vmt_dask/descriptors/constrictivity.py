@@ -35,6 +35,23 @@ class ConstrictivityResult:
     k_max: int
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _push(item, nxt, head, n_nodes, u, bucket):
+    """Push voxel ``u`` onto bucket ``bucket`` (linked lists in growable arrays)."""
+    if n_nodes == item.size:
+        cap = item.size + item.size // 2 + 1024
+        g_item = np.empty(cap, np.int32)
+        g_next = np.empty(cap, np.int64)
+        g_item[:n_nodes] = item[:n_nodes]
+        g_next[:n_nodes] = nxt[:n_nodes]
+        item = g_item
+        nxt = g_next
+    item[n_nodes] = u
+    nxt[n_nodes] = head[bucket]
+    head[bucket] = n_nodes
+    return item, nxt, n_nodes + 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _reach(dt2, vmax):
     """Bottleneck value of the best 6-connected path from the plane z = 0.
@@ -61,18 +78,7 @@ def _reach(dt2, vmax):
             w = d[u]
             if w > 0:
                 flat[u] = w
-                if n_nodes == item.size:
-                    cap = item.size + item.size // 2 + 1024
-                    g_item = np.empty(cap, np.int32)
-                    g_next = np.empty(cap, np.int64)
-                    g_item[:n_nodes] = item[:n_nodes]
-                    g_next[:n_nodes] = nxt[:n_nodes]
-                    item = g_item
-                    nxt = g_next
-                item[n_nodes] = u
-                nxt[n_nodes] = head[w]
-                head[w] = n_nodes
-                n_nodes += 1
+                item, nxt, n_nodes = _push(item, nxt, head, n_nodes, u, w)
     for b in range(vmax, 0, -1):
         while head[b] >= 0:
             node = head[b]
@@ -112,18 +118,7 @@ def _reach(dt2, vmax):
                 cand = min(b, d[v])
                 if cand > flat[v]:
                     flat[v] = cand
-                    if n_nodes == item.size:
-                        cap = item.size + item.size // 2 + 1024
-                        g_item = np.empty(cap, np.int32)
-                        g_next = np.empty(cap, np.int64)
-                        g_item[:n_nodes] = item[:n_nodes]
-                        g_next[:n_nodes] = nxt[:n_nodes]
-                        item = g_item
-                        nxt = g_next
-                    item[n_nodes] = v
-                    nxt[n_nodes] = head[cand]
-                    head[cand] = n_nodes
-                    n_nodes += 1
+                    item, nxt, n_nodes = _push(item, nxt, head, n_nodes, v, cand)
     return flat.reshape(dt2.shape)
 
 
