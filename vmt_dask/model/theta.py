@@ -7,11 +7,10 @@ from typing import Iterable
 
 import numpy as np
 
+from ..domain import PARAMETER_NAMES, TABLE1
+
 __all__ = ["Theta", "CALIBRATED", "PARAMETER_NAMES"]
 
-PARAMETER_NAMES: tuple[str, ...] = (
-    "alpha_xt", "alpha_yt", "alpha_x", "alpha_y", "a", "lambda_x", "lambda_y",
-)
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,4 @@ class Theta:
 
 
 #: Calibrated parameters of paper Table 1.
-CALIBRATED: dict[str, Theta] = {
-    "BM01": Theta(0.07, 0.13, 0.02, 0.65, 0.92, 1.87, -0.26),
-    "BM03": Theta(0.03, 3.29, 0.26, 0.19, 0.94, 1.98, -0.30),
-    "BM10": Theta(0.02, 0.70, 0.11, 0.20, 1.00, 2.45, 0.04),
-}
+CALIBRATED: dict[str, Theta] = {name: Theta(*values) for name, values in TABLE1.items()}
