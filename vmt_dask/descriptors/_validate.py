@@ -1,38 +1,23 @@
-"""Input checks shared by the descriptor kernels (public boundary only)."""
+"""Input checks of the descriptor kernels: a thin re-export of :mod:`vmt_dask.validation`.
+
+Kept so the descriptor modules' imports (``as_mask``, ``check_axis``, ``check_voxel_size``)
+keep working while they move to :mod:`vmt_dask.validation` directly.
+"""
 from __future__ import annotations
 
-import numbers
+from ..errors import InputError
+from ..validation import as_labels, as_mask, check_axis, check_positive, check_spacing
 
-import numpy as np
-
-
-def as_mask(mask, name: str = "mask") -> np.ndarray:
-    """Return ``mask`` as a 3-D boolean array (no copy if already one)."""
-    if not isinstance(mask, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(mask).__name__}")
-    if mask.ndim != 3:
-        raise ValueError(f"{name} must be 3-D (x, y, z), got shape {mask.shape}")
-    if mask.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {mask.shape}")
-    if mask.dtype != bool:
-        if not (np.issubdtype(mask.dtype, np.integer) and mask.min() >= 0 and mask.max() <= 1):
-            raise TypeError(
-                f"{name} must be boolean (or 0/1 integers), got dtype {mask.dtype}"
-            )
-        mask = mask.astype(bool)
-    return mask
+__all__ = ["as_mask", "as_labels", "check_axis", "check_positive", "check_spacing", "check_voxel_size"]
 
 
-def check_voxel_size(voxel_size) -> float:
-    if isinstance(voxel_size, bool) or not isinstance(voxel_size, numbers.Real):
-        raise TypeError(f"voxel_size must be a real number, got {voxel_size!r}")
-    v = float(voxel_size)
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"voxel_size must be a positive finite number of micrometres, got {voxel_size!r}")
-    return v
+def check_voxel_size(voxel_size, name: str = "voxel_size") -> float:
+    """Edge length of a cubic voxel in micrometres, for kernels that support only cubic voxels.
 
-
-def check_axis(axis) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or int(axis) not in (0, 1, 2, -1, -2, -3):
-        raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
-    return int(axis) % 3
+    Accepts what :func:`~vmt_dask.validation.check_spacing` accepts and returns the common
+    edge length; three different edge lengths raise :class:`~vmt_dask.errors.InputError`.
+    """
+    dx, dy, dz = check_spacing(voxel_size, name)
+    if not dx == dy == dz:
+        raise InputError(f"{name} must be cubic (one edge length) here, got {(dx, dy, dz)!r}")
+    return dx
