@@ -20,6 +20,6 @@ def preset_text(name: str) -> str:
 
 def preset_dict(name: str) -> dict:
     """Fields of a shipped preset, unvalidated (see :func:`vmt_dask.study.spec.spec_from_dict`)."""
-    import yaml
+    from .spec import parse_spec_text
 
-    return yaml.safe_load(preset_text(name))
+    return parse_spec_text(preset_text(name), "yaml", f"preset {name!r}")

@@ -1,14 +1,27 @@
-"""The study specification: a validated, immutable description of a parameter study.
+"""The study specification: one schema for the CLI, the Python API and the Helm chart.
 
-A spec is read from YAML or TOML (or built from a dict / presets) and validated
-*before* anything touches a store or a scheduler; every error is an
-:class:`~vmt_dask.errors.InputError` naming the offending field and value.
+:class:`StudySpec` is a frozen pydantic model.  The same model
 
-The spec fixes the whole design of paper Section 2.4: the calibrated endpoints,
-the interpolation pairs and t-values, the finite-difference shift ``delta``,
-the number of realizations per evaluation (common random numbers), the eight
-descriptor functions with their step sizes ``h``, the alpha floor, the grid, the
-voxel size, the transport axis and the master seed.
+* validates specs read from YAML or TOML files (:func:`load_spec`), dicts
+  (:func:`spec_from_dict`) and the shipped presets, before anything touches a store or a
+  scheduler; every error is one :class:`~vmt_dask.errors.InputError` line naming the field
+  (``t[1]``, ``steps.volume_fraction_AM[0]``, ``endpoints.BM01.a``) and the offending value;
+* generates the JSON Schema (:func:`spec_json_schema`) that the Helm chart embeds under
+  ``study.spec`` in ``values.schema.json``, so ``helm install`` refuses a malformed spec
+  (``tests/study/test_study_schema.py`` checks that the chart's copy equals the generated one).
+
+The spec fixes the whole design of paper Section 2.4: the calibrated endpoints, the
+interpolation pairs and t-values, the finite-difference shift ``delta``, the number of
+realizations per evaluation (common random numbers), the eight descriptor functions with
+their step sizes ``h``, the alpha floor, the grid, the voxel size, the transport axis and the
+master seed.
+
+Spec files are parsed by a restricted loader: at most :data:`MAX_SPEC_BYTES` bytes of UTF-8
+text, no YAML aliases or anchors (a 1 KB "billion laughs" file would otherwise expand to
+gigabytes), no duplicate keys (YAML would silently keep the last), no nesting deeper than
+:data:`MAX_DEPTH`.  Sizes are bounded (:data:`LIMITS`) so that a typo such as
+``realizations: 1000000`` is refused with one line instead of creating a store whose tasks
+then fail.
 """
 from __future__ import annotations
 
@@ -16,10 +29,15 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass, fields
+import re
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
+                      field_validator, model_validator)
+
+from ..domain import (A_INDEX, ALPHA_INDICES, AXES, PARAMETER_NAMES, STUDY_DESCRIPTORS, STUDY_PHASES,
+                      TABLE1, axis_index, preset_name)
 from ..errors import InputError
 
 __all__ = [
@@ -27,45 +45,199 @@ __all__ = [
     "DESCRIPTORS",
     "PHASES",
     "FUNCTIONS",
+    "LIMITS",
+    "MAX_SPEC_BYTES",
+    "MAX_DEPTH",
     "StudySpec",
     "load_spec",
     "spec_from_dict",
+    "spec_json_schema",
+    "parse_spec_text",
+    "helm_spec_schema",
+    "A_INDEX",
+    "ALPHA_INDICES",
 ]
 
-#: Order of the model parameters theta (paper Table 1).
-PARAMETERS: tuple[str, ...] = ("alpha_xt", "alpha_yt", "alpha_x", "alpha_y", "a", "lambda_x", "lambda_y")
-#: Index of the anisotropy factor a, whose gradient component is set to 0 (paper Sec. 2.4).
-A_INDEX = 4
-#: Indices of the covariance parameters alpha, clipped to the alpha floor after a step.
-ALPHA_INDICES = (0, 1, 2, 3)
+#: Order of the model parameters theta (paper Table 1); :data:`vmt_dask.domain.PARAMETER_NAMES`.
+PARAMETERS: tuple[str, ...] = PARAMETER_NAMES
 #: Descriptors whose means over the realizations are the study's functions f.
-DESCRIPTORS: tuple[str, ...] = ("volume_fraction", "specific_surface_area", "tortuosity_mean", "constrictivity")
-#: Phases the study describes (label codes in :mod:`vmt_dask.model`: SE = 1, AM = 2).
-PHASES: tuple[str, ...] = ("AM", "SE")
+DESCRIPTORS: tuple[str, ...] = STUDY_DESCRIPTORS
+#: Phases the study describes.
+PHASES: tuple[str, ...] = STUDY_PHASES
 #: The eight descriptor functions, in the order of the results schema.
 FUNCTIONS: tuple[str, ...] = tuple(f"{d}_{p}" for d in DESCRIPTORS for p in PHASES)
 
-_AXES = {"x": 0, "y": 1, "z": 2}
+#: Upper bounds of a spec.  The paper's design is far inside every one of them (401^3 voxels,
+#: 5 realizations, 15 points, 4 steps per function, 4290 tasks); they exist to turn a typo
+#: into a one-line refusal before a store is created.  ``tasks`` bounds the number of Dask
+#: tasks of the whole study (one coordinator holds one future per task).
+LIMITS: Mapping[str, int] = {
+    "edge": 4096,            # voxels along one axis
+    "voxels": 2048 ** 3,     # voxels of one realization
+    "realizations": 1000,
+    "endpoints": 100,
+    "pairs": 1000,
+    "t": 1000,
+    "points": 10_000,        # pairs x t
+    "steps": 100,            # step sizes h per descriptor function
+    "structures": 1_000_000,
+    "tasks": 1_000_000,
+    "chi2_dof": 64,
+    "retries": 100,
+    "name": 200,             # characters
+}
+#: Largest spec file accepted, bytes (the paper's spec is about 1.3 KB).
+MAX_SPEC_BYTES = 1 << 20
+#: Deepest nesting of lists/mappings accepted in a spec file (the schema needs 3).
+MAX_DEPTH = 16
+_SEED_MAX = 2 ** 63 - 1
+
+# ----------------------------------------------------------------------------- field types
+_FRACTION = r"^\s*[+-]?(\d{1,30}(\.\d{0,30})?|\.\d{1,30})([eE][+-]?\d{1,4})?(\s*/\s*\d{1,30})?\s*$"
+_FRACTION_RE = re.compile(_FRACTION)
+_FractionText = Annotated[str, Field(pattern=_FRACTION, max_length=100)]
 
 
-def _fail(field_name: str, value: Any, why: str) -> InputError:
-    return InputError(f"study spec field {field_name!r}: {why} (got {value!r})")
+def _short(value: Any, limit: int = 80) -> str:
+    """repr of a value for a one-line message, cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (sys.get_int_max_str_digits)
+        text = f"<integer of about {int(value.bit_length() * 0.30103)} digits>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@dataclass(frozen=True)
-class StudySpec:
-    """A validated parameter-study design (paper Section 2.4).
+def _to_number(value: Any) -> Any:
+    """A number from a number or a decimal/fraction text ('0.05', '1/6'); bools refused."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    if isinstance(value, str):
+        if not _FRACTION_RE.match(value):
+            raise ValueError("must be a number or a fraction like '1/6'")
+        try:
+            return float(Fraction(value.replace(" ", "")))
+        except OverflowError:
+            raise ValueError("must be a finite number") from None
+        except (ValueError, ZeroDivisionError):
+            raise ValueError("must be a number or a fraction like '1/6'") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError("is too large") from None
+    return value
+
+
+def _to_integer(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 63:
+        return int(value)
+    return value
+
+
+def Number(**constraints) -> Any:
+    """A finite float field that also accepts fractions written as text ('1/6')."""
+    core = Annotated[float, Field(allow_inf_nan=False, **constraints)]
+    return Annotated[float, Field(allow_inf_nan=False, **constraints),
+                     BeforeValidator(_to_number, json_schema_input_type=Union[core, _FractionText])]
+
+
+def Integer(**constraints) -> Any:
+    """An integer field (bools refused, 3.0 accepted)."""
+    return Annotated[int, Field(strict=False, **constraints), BeforeValidator(_to_integer)]
+
+
+_Edge = Integer(ge=2, le=LIMITS["edge"])
+_Name = Annotated[str, Field(min_length=1, max_length=LIMITS["name"])]
+_Theta7 = Annotated[tuple[Number(), ...], Field(min_length=len(PARAMETERS), max_length=len(PARAMETERS))]
+_ParameterName = Literal[PARAMETERS]  # type: ignore[valid-type]
+_FunctionName = Literal[FUNCTIONS]  # type: ignore[valid-type]
+_AxisName = Literal[tuple(AXES) + tuple(a.upper() for a in AXES)]  # type: ignore[valid-type]
+
+
+def _theta_in(value: Any) -> Any:
+    """A mapping parameter -> value becomes the 7-vector in :data:`PARAMETERS` order."""
+    if isinstance(value, Mapping):
+        extra = [k for k in value if k not in PARAMETERS]
+        if extra:
+            raise ValueError(f"unknown parameter {extra[0]!r} (known: {', '.join(PARAMETERS)})")
+        missing = [p for p in PARAMETERS if p not in value]
+        if missing:
+            raise ValueError(f"parameter {missing[0]!r} is missing")
+        return [value[p] for p in PARAMETERS]
+    return value
+
+
+_ThetaInput = Union[
+    Annotated[list[Union[float, _FractionText]], Field(min_length=7, max_length=7)],
+    Annotated[dict[_ParameterName, Union[float, _FractionText]], Field(min_length=7, max_length=7)]]
+_Theta = Annotated[_Theta7, BeforeValidator(_theta_in, json_schema_input_type=_ThetaInput)]
+
+
+def _endpoints_in(value: Any) -> Any:
+    """A list of Table 1 names (any case) becomes the mapping name -> theta."""
+    if isinstance(value, (list, tuple)) and all(isinstance(e, str) for e in value):
+        out = {}
+        for e in value:
+            try:
+                name = preset_name(e)
+            except ValueError:
+                raise ValueError(f"unknown calibrated name {e!r} (known: {', '.join(TABLE1)})") from None
+            out[name] = TABLE1[name]
+        return out
+    return value
+
+
+def _shape_in(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value] * 3
+    if isinstance(value, (list, tuple)) and len(value) != 3:
+        raise ValueError("must be three integers (x, y, z) or one for a cube")
+    return value
+
+
+def _axis_in(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in AXES:
+        return axis_index(value)
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be 0, 1, 2 or 'x', 'y', 'z'")
+    return value
+
+
+def _fraction_or(core: Any) -> Any:
+    return Union[core, _FractionText]
+
+
+class _FieldError(ValueError):
+    """A validation failure whose field path is more precise than pydantic's location."""
+
+    def __init__(self, path: str, value: Any, why: str):
+        super().__init__(why)
+        self.path, self.value, self.why = path, value, why
+
+
+def _fail(path: str, value: Any, why: str) -> InputError:
+    return InputError(f"study spec field {path!r}: {why} (got {_short(value)})")
+
+
+# ----------------------------------------------------------------------------- the model
+class StudySpec(BaseModel):
+    """A validated parameter-study design (paper Section 2.4); immutable.
 
     Attributes
     ----------
     name : str
         Human-readable name (not part of the study identity).
     endpoints : dict of str to tuple of 7 float
-        Calibrated parameter vectors theta, order :data:`PARAMETERS`.
+        Calibrated parameter vectors theta, order :data:`PARAMETERS`.  Input may also be a
+        list of paper Table 1 names (``[BM01, BM10]``, any case) or, per endpoint, a mapping
+        parameter name -> value.
     pairs : tuple of (str, str)
         Endpoint pairs (d1, d2) interpolated as theta(t) = theta_d1 + t (theta_d2 - theta_d1), Eq. (9).
     t : tuple of float
-        Interpolation parameters in (0, 1).
+        Interpolation parameters in (0, 1); fractions may be written as text (``"1/6"``).
     delta : float
         Forward-difference shift along each unit vector e_q, Eq. (10).
     realizations : int
@@ -76,11 +248,11 @@ class StudySpec:
     alpha_floor : float
         Lower bound for the four alpha parameters after a step.
     shape : tuple of 3 int
-        Grid of every realization, voxels (x, y, z).
+        Grid of every realization, voxels (x, y, z); one integer means a cube.
     voxel_size : float
         Voxel edge, micrometre.
     axis : int
-        Transport axis for tortuosity, constrictivity and M-factor (2 = z).
+        Transport axis for tortuosity, constrictivity and M-factor (0, 1, 2 or "x", "y", "z"; 2 = z).
     chi2_dof : int
         Degrees of freedom of the chi-square fields of the model.
     seed : int
@@ -89,23 +261,97 @@ class StudySpec:
         Chunk edge of stored volumes (None: the store's default).
     retries : int
         Dask retries per task (on top of the scheduler's rescheduling of lost workers).
+
+    The spelling ``grid: {shape, voxel_size}`` is accepted for the two grid fields, and a
+    ``store`` key is ignored (the store is chosen at run time).
     """
 
-    name: str
-    endpoints: Mapping[str, tuple[float, ...]]
-    pairs: tuple[tuple[str, str], ...]
-    t: tuple[float, ...]
-    delta: float
-    realizations: int
-    steps: Mapping[str, tuple[float, ...]]
-    alpha_floor: float
-    shape: tuple[int, int, int]
-    voxel_size: float
-    axis: int
-    chi2_dof: int
-    seed: int
-    chunks: int | None = None
-    retries: int = 3
+    model_config = ConfigDict(frozen=True, extra="forbid", title="vmt-dask study spec",
+                              json_schema_extra=lambda schema: _schema_extra(schema))
+
+    name: _Name = "study"
+    endpoints: Annotated[dict[_Name, _Theta], Field(min_length=1, max_length=LIMITS["endpoints"]),
+                         BeforeValidator(_endpoints_in, json_schema_input_type=Union[
+                             Annotated[list[str], Field(min_length=1)], dict[_Name, _ThetaInput]])]
+    pairs: Annotated[tuple[tuple[_Name, _Name], ...], Field(min_length=1, max_length=LIMITS["pairs"])]
+    t: Annotated[tuple[Number(gt=0, lt=1), ...], Field(min_length=1, max_length=LIMITS["t"])]
+    delta: Number(gt=0)
+    realizations: Integer(ge=1, le=LIMITS["realizations"])
+    steps: Annotated[dict[_FunctionName, Annotated[tuple[Number(), ...],
+                                                   Field(min_length=1, max_length=LIMITS["steps"])]],
+                     Field(min_length=1)]
+    alpha_floor: Number(gt=0)
+    shape: Annotated[tuple[_Edge, _Edge, _Edge], BeforeValidator(
+        _shape_in, json_schema_input_type=Union[_Edge, Annotated[list[_Edge], Field(min_length=3, max_length=3)]])]
+    voxel_size: Number(gt=0)
+    axis: Annotated[Integer(ge=0, le=2), BeforeValidator(
+        _axis_in, json_schema_input_type=Union[Annotated[int, Field(ge=0, le=2)], _AxisName])] = 2
+    chi2_dof: Integer(ge=1, le=LIMITS["chi2_dof"]) = 2
+    seed: Integer(ge=0, le=_SEED_MAX)
+    chunks: Optional[Integer(ge=1, le=LIMITS["edge"])] = None
+    retries: Integer(ge=0, le=LIMITS["retries"]) = 3
+
+    _identity: str = PrivateAttr("")
+
+    # -- spellings and cross-field rules ------------------------------------------------
+    @field_validator("steps")
+    @classmethod
+    def _steps_in_order(cls, steps: dict) -> dict:
+        # FUNCTIONS order, so that to_dict (and the identity) does not depend on input order
+        return {f: steps[f] for f in FUNCTIONS if f in steps}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spellings(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        data.pop("store", None)
+        if "grid" in data:
+            grid = data.pop("grid")
+            if not isinstance(grid, Mapping):
+                raise _FieldError("grid", grid, "must be a mapping with 'shape' and 'voxel_size'")
+            for k, v in grid.items():
+                if k not in ("shape", "voxel_size"):
+                    raise _FieldError(f"grid.{k}", v, "unknown field (expected shape, voxel_size)")
+                data.setdefault(k, v)
+        return data
+
+    @model_validator(mode="after")
+    def _rules(self) -> "StudySpec":
+        for key, theta in self.endpoints.items():
+            for i in ALPHA_INDICES + (A_INDEX,):
+                if not theta[i] > 0:
+                    raise _FieldError(f"endpoints.{key}.{PARAMETERS[i]}", theta[i], "must be > 0")
+        seen = set()
+        for i, (d1, d2) in enumerate(self.pairs):
+            if d1 == d2:
+                raise _FieldError(f"pairs[{i}]", [d1, d2], "must be two different endpoint names")
+            for e in (d1, d2):
+                if e not in self.endpoints:
+                    raise _FieldError(f"pairs[{i}]", e, f"unknown endpoint (known: {sorted(self.endpoints)})")
+            if (d1, d2) in seen:
+                raise _FieldError("pairs", [list(p) for p in self.pairs], "must not repeat a pair")
+            seen.add((d1, d2))
+        if len(set(self.t)) != len(self.t):
+            raise _FieldError("t", list(self.t), "must not repeat a value")
+        for fn, hs in self.steps.items():
+            for i, h in enumerate(hs):
+                if h == 0:
+                    raise _FieldError(f"steps.{fn}[{i}]", h, "must be non-zero (h = 0 is the point itself)")
+            if len(set(hs)) != len(hs):
+                raise _FieldError(f"steps.{fn}", list(hs), "must not repeat a step size")
+        voxels = math.prod(self.shape)
+        if voxels > LIMITS["voxels"]:
+            raise _FieldError("shape", list(self.shape), f"has {voxels} voxels, more than the limit "
+                              f"{LIMITS['voxels']} per realization")
+        for what, n in (("points", self.n_points), ("structures", self.n_structures), ("tasks", self.n_tasks)):
+            if n > LIMITS[what]:
+                field = {"points": "t", "structures": "steps", "tasks": "realizations"}[what]
+                raise _FieldError(field, getattr(self, field) if field != "steps" else "...",
+                                  f"makes {n} {what}, more than the limit {LIMITS[what]}")
+        self._identity = _identity_of(self.to_dict())
+        return self
 
     # -- derived sizes -------------------------------------------------------------
     @property
@@ -132,6 +378,13 @@ class StudySpec:
     def n_evaluations(self) -> int:
         """Evaluations per point: the base and one per parameter (8)."""
         return 1 + len(PARAMETERS)
+
+    @property
+    def n_tasks(self) -> int:
+        """Dask tasks of the whole study: per point 8 x R realizations, 2 descriptions each and
+        one gradient; per structure one generation, two descriptions and two M-factors."""
+        per_point = self.n_evaluations * self.realizations * (1 + len(PHASES)) + 1
+        return self.n_points * per_point + self.n_structures * (1 + 2 * len(PHASES))
 
     # -- serialisation ---------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -161,16 +414,12 @@ class StudySpec:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def identity(self) -> str:
-        """Hash of everything that determines the results (name and retries excluded).
+        """Hash of everything that determines the results (name and retries excluded); cached.
 
         Two specs with the same identity produce bit-identical databases, so a store
         created by one may be resumed by the other.
         """
-        d = self.to_dict()
-        d.pop("name")
-        d.pop("retries")
-        text = json.dumps(d, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._identity
 
     def replace(self, **changes) -> "StudySpec":
         """A validated copy with some fields changed."""
@@ -179,45 +428,106 @@ class StudySpec:
         return spec_from_dict(d)
 
 
-# --------------------------------------------------------------------------------------
-# validation
-# --------------------------------------------------------------------------------------
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise _fail(name, value, "must be a number")
-    if isinstance(value, str):
-        try:
-            value = float(Fraction(value.strip()))
-        except (ValueError, ZeroDivisionError):
-            raise _fail(name, value, "must be a number or a fraction like '1/6'") from None
-    if not isinstance(value, (int, float)):
-        raise _fail(name, value, "must be a number")
-    value = float(value)
-    if not math.isfinite(value):
-        raise _fail(name, value, "must be finite")
-    return value
+def _identity_of(d: dict) -> str:
+    d = dict(d)
+    d.pop("name")
+    d.pop("retries")
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _integer(name: str, value: Any, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
+# ----------------------------------------------------------------------------- JSON Schema
+def _schema_extra(schema: dict) -> None:
+    schema["description"] = ("A vmt-dask parameter study (paper Section 2.4); the fields are documented in "
+                             "vmt_dask.study.spec.StudySpec and docs/results-schema.md.")
+    props = schema.setdefault("properties", {})
+    props["store"] = {"type": "string", "description": "ignored: the store is chosen at run time"}
+    props["grid"] = {"type": "object", "additionalProperties": False,
+                     "description": "alternative spelling of shape and voxel_size",
+                     "properties": {"shape": props["shape"], "voxel_size": props["voxel_size"]}}
+
+
+def _inline_refs(node: Any, defs: dict) -> Any:
+    """Resolve ``$ref`` into copies and write ``prefixItems`` as draft-07 ``items`` (Helm's dialect)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            return _inline_refs(defs[name], defs)
+        out = {k: _inline_refs(v, defs) for k, v in node.items() if k not in ("$defs", "title")}
+        if "prefixItems" in out:
+            out["items"] = out.pop("prefixItems")
+            out["additionalItems"] = False
+        return out
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
+def spec_json_schema() -> dict:
+    """JSON Schema (draft 2020-12 subset, no ``$ref``) of a study spec as users write it.
+
+    Generated from :class:`StudySpec`; the Helm chart embeds it under ``study.spec`` (there an
+    empty object also passes: the chart then uses ``study.preset``).  Cross-field rules (pairs
+    naming known endpoints, distinct values, alpha > 0) and the totals of :data:`LIMITS` are
+    checked by :class:`StudySpec` only.
+    """
+    schema = StudySpec.model_json_schema(mode="validation")
+    defs = schema.get("$defs", {})
+    out = _inline_refs(schema, defs)
+    required = [r for r in out.get("required", []) if r not in ("shape", "voxel_size")]
+    out["required"] = required  # shape and voxel_size may come in 'grid'
+    out["anyOf"] = [{"required": ["shape", "voxel_size"]}, {"required": ["grid"]}]
+    return out
+
+
+def helm_spec_schema() -> dict:
+    """The ``study.spec`` subschema of the Helm chart's ``values.schema.json``.
+
+    An empty object (the chart's default: run ``study.preset``) or a spec valid under
+    :func:`spec_json_schema`.  ``tests/study/test_study_schema.py`` checks that the chart holds
+    exactly this; regenerate it with ``python -m vmt_dask.study.spec --helm-schema``.
+    """
+    return {"description": "A study spec (vmt study run SPEC); {} runs study.preset instead.",
+            "type": "object",
+            "anyOf": [{"maxProperties": 0}, spec_json_schema()]}
+
+
+# ----------------------------------------------------------------------------- validation
+def _loc_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-before[_spellings(), dict[str,any]]",):
+            continue
         else:
-            raise _fail(name, value, "must be an integer")
-    if minimum is not None and value < minimum:
-        raise _fail(name, value, f"must be >= {minimum}")
-    return int(value)
+            out += ("." if out else "") + str(part)
+    return out
 
 
-def _sequence(name: str, value: Any) -> list:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or isinstance(value, Mapping):
-        raise _fail(name, value, "must be a list")
-    return list(value)
-
-
-_REQUIRED = ("endpoints", "pairs", "t", "delta", "realizations", "steps", "alpha_floor", "shape",
-             "voxel_size", "seed")
-_KNOWN = {f.name for f in fields(StudySpec)} | {"grid", "store"}
+def _input_error(exc: ValidationError) -> InputError:
+    err = exc.errors(include_url=False)[0]
+    ctx_err = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, _FieldError):
+        return _fail(ctx_err.path, ctx_err.value, ctx_err.why)
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p and "(" in p)))
+    path = _loc_path(loc) or "spec"
+    kind = err["type"]
+    if kind == "missing":
+        return InputError(f"study spec field {path!r} is missing")
+    if kind == "extra_forbidden":
+        known = ", ".join(sorted(set(StudySpec.model_fields) | {"grid", "store"}))
+        return _fail(path, err.get("input"), f"unknown field (known: {known})")
+    msg = err["msg"]
+    if isinstance(ctx_err, ValueError):
+        msg = str(ctx_err)
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if "[key]" in err["loc"] and kind == "literal_error":
+        msg = f"unknown key; {msg[0].lower()}{msg[1:]}"
+    return _fail(path, err.get("input"), msg[0].lower() + msg[1:] if msg else "invalid")
 
 
 def spec_from_dict(data: Mapping[str, Any]) -> StudySpec:
@@ -226,11 +536,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> StudySpec:
     Parameters
     ----------
     data : mapping
-        Fields of :class:`StudySpec`. ``t`` entries may be fractions written as strings
-        (``"1/6"``); ``axis`` may be 0/1/2 or ``"x"``/``"y"``/``"z"``; ``endpoints`` may be
-        a list of names of :data:`vmt_dask.model.CALIBRATED` or a mapping name -> 7 numbers;
-        ``shape`` may be one integer (a cube). ``grid: {shape, voxel_size}`` is accepted as
-        an alternative spelling. A ``store`` key is ignored (the store is chosen at run time).
+        Fields of :class:`StudySpec` in any spelling its docstring lists.
 
     Returns
     -------
@@ -239,155 +545,82 @@ def spec_from_dict(data: Mapping[str, Any]) -> StudySpec:
     Raises
     ------
     InputError
-        Naming the first invalid field and its value.
+        One line naming the first invalid field and its value.
     """
     if not isinstance(data, Mapping):
         raise InputError(f"study spec must be a mapping of fields, got {type(data).__name__}")
-    data = dict(data)
-    if "grid" in data:
-        grid = data.pop("grid")
-        if not isinstance(grid, Mapping):
-            raise _fail("grid", grid, "must be a mapping with 'shape' and 'voxel_size'")
-        for k, v in grid.items():
-            if k not in ("shape", "voxel_size"):
-                raise _fail(f"grid.{k}", v, "unknown field (expected shape, voxel_size)")
-            data.setdefault(k, v)
-    data.pop("store", None)
-    unknown = sorted(set(data) - _KNOWN)
-    if unknown:
-        raise _fail(unknown[0], data[unknown[0]], f"unknown field (known: {', '.join(sorted(_KNOWN))})")
-    for k in _REQUIRED:
-        if k not in data:
-            raise InputError(f"study spec field {k!r} is missing")
-
-    name = data.get("name", "study")
-    if not isinstance(name, str) or not name:
-        raise _fail("name", name, "must be a non-empty string")
-
-    # endpoints
-    ep = data["endpoints"]
-    if isinstance(ep, (list, tuple)) and all(isinstance(e, str) for e in ep):
-        try:
-            from ..model import CALIBRATED
-        except ImportError as exc:  # pragma: no cover - the model ships with the package
-            raise _fail("endpoints", ep, f"names need vmt_dask.model ({exc})") from None
-        missing = [e for e in ep if e not in CALIBRATED]
-        if missing:
-            raise _fail("endpoints", missing[0], f"unknown calibrated name (known: {sorted(CALIBRATED)})")
-        ep = {e: tuple(float(x) for x in CALIBRATED[e].to_array()) for e in ep}
-    if not isinstance(ep, Mapping) or not ep:
-        raise _fail("endpoints", ep, "must map names to 7 parameters or list calibrated names")
-    endpoints: dict[str, tuple[float, ...]] = {}
-    for key, vec in ep.items():
-        fname = f"endpoints.{key}"
-        if not isinstance(key, str) or not key:
-            raise _fail("endpoints", key, "names must be non-empty strings")
-        if isinstance(vec, Mapping):
-            extra = sorted(set(vec) - set(PARAMETERS))
-            if extra:
-                raise _fail(f"{fname}.{extra[0]}", vec[extra[0]], f"unknown parameter (known: {PARAMETERS})")
-            miss = [p for p in PARAMETERS if p not in vec]
-            if miss:
-                raise InputError(f"study spec field '{fname}.{miss[0]}' is missing")
-            vec = [vec[p] for p in PARAMETERS]
-        vec = _sequence(fname, vec)
-        if len(vec) != len(PARAMETERS):
-            raise _fail(fname, vec, f"must have {len(PARAMETERS)} entries {PARAMETERS}")
-        theta = tuple(_number(f"{fname}[{i}]", v) for i, v in enumerate(vec))
-        for i in ALPHA_INDICES:
-            if theta[i] <= 0:
-                raise _fail(f"{fname}.{PARAMETERS[i]}", theta[i], "must be > 0")
-        if theta[A_INDEX] <= 0:
-            raise _fail(f"{fname}.a", theta[A_INDEX], "must be > 0")
-        endpoints[key] = theta
-
-    # pairs
-    pairs = []
-    for i, p in enumerate(_sequence("pairs", data["pairs"])):
-        p = _sequence(f"pairs[{i}]", p)
-        if len(p) != 2 or p[0] == p[1]:
-            raise _fail(f"pairs[{i}]", p, "must be two different endpoint names")
-        for e in p:
-            if e not in endpoints:
-                raise _fail(f"pairs[{i}]", e, f"unknown endpoint (known: {sorted(endpoints)})")
-        pairs.append((str(p[0]), str(p[1])))
-    if not pairs:
-        raise _fail("pairs", data["pairs"], "must not be empty")
-    if len(set(pairs)) != len(pairs):
-        raise _fail("pairs", data["pairs"], "must not repeat a pair")
-
-    # t
-    ts = [_number(f"t[{i}]", v) for i, v in enumerate(_sequence("t", data["t"]))]
-    if not ts:
-        raise _fail("t", data["t"], "must not be empty")
-    for i, v in enumerate(ts):
-        if not 0.0 < v < 1.0:
-            raise _fail(f"t[{i}]", v, "must lie in (0, 1)")
-    if len(set(ts)) != len(ts):
-        raise _fail("t", ts, "must not repeat a value")
-
-    delta = _number("delta", data["delta"])
-    if delta <= 0:
-        raise _fail("delta", delta, "must be > 0")
-    realizations = _integer("realizations", data["realizations"], minimum=1)
-
-    steps_in = data["steps"]
-    if not isinstance(steps_in, Mapping) or not steps_in:
-        raise _fail("steps", steps_in, f"must map descriptor functions {FUNCTIONS} to lists of h")
-    steps: dict[str, tuple[float, ...]] = {}
-    for fn, hs in steps_in.items():
-        if fn not in FUNCTIONS:
-            raise _fail("steps", fn, f"unknown descriptor function (known: {', '.join(FUNCTIONS)})")
-        hl = [_number(f"steps.{fn}[{i}]", h) for i, h in enumerate(_sequence(f"steps.{fn}", hs))]
-        if not hl:
-            raise _fail(f"steps.{fn}", hs, "must list at least one step size h")
-        for i, h in enumerate(hl):
-            if h == 0:
-                raise _fail(f"steps.{fn}[{i}]", h, "must be non-zero (h = 0 is the point itself)")
-        if len(set(hl)) != len(hl):
-            raise _fail(f"steps.{fn}", hl, "must not repeat a step size")
-        steps[fn] = tuple(hl)
-    steps = {f: steps[f] for f in FUNCTIONS if f in steps}
-
-    alpha_floor = _number("alpha_floor", data["alpha_floor"])
-    if alpha_floor <= 0:
-        raise _fail("alpha_floor", alpha_floor, "must be > 0")
-
-    shape_in = data["shape"]
-    if isinstance(shape_in, int) and not isinstance(shape_in, bool):
-        shape_in = [shape_in] * 3
-    shape_l = _sequence("shape", shape_in)
-    if len(shape_l) != 3:
-        raise _fail("shape", shape_in, "must be three integers (x, y, z) or one for a cube")
-    shape = tuple(_integer(f"shape[{i}]", v, minimum=2) for i, v in enumerate(shape_l))
-
-    voxel_size = _number("voxel_size", data["voxel_size"])
-    if voxel_size <= 0:
-        raise _fail("voxel_size", voxel_size, "must be > 0 (micrometre)")
-
-    axis = data.get("axis", 2)
-    if isinstance(axis, str):
-        if axis.lower() not in _AXES:
-            raise _fail("axis", axis, "must be 0, 1, 2 or 'x', 'y', 'z'")
-        axis = _AXES[axis.lower()]
-    axis = _integer("axis", axis)
-    if axis not in (0, 1, 2):
-        raise _fail("axis", axis, "must be 0, 1, 2 or 'x', 'y', 'z'")
-
-    chi2_dof = _integer("chi2_dof", data.get("chi2_dof", 2), minimum=1)
-    seed = _integer("seed", data["seed"], minimum=0)
-    chunks = data.get("chunks")
-    if chunks is not None:
-        chunks = _integer("chunks", chunks, minimum=1)
-    retries = _integer("retries", data.get("retries", 3), minimum=0)
-
-    return StudySpec(name=name, endpoints=endpoints, pairs=tuple(pairs), t=tuple(ts), delta=delta,
-                     realizations=realizations, steps=steps, alpha_floor=alpha_floor, shape=shape,
-                     voxel_size=voxel_size, axis=axis, chi2_dof=chi2_dof, seed=seed, chunks=chunks,
-                     retries=retries)
+    try:
+        return StudySpec.model_validate(dict(data))
+    except ValidationError as exc:
+        raise _input_error(exc) from None
+    except _FieldError as exc:  # raised by the 'before' model validator outside pydantic's wrapping
+        raise _fail(exc.path, exc.value, exc.why) from None
 
 
-def _parse_text(text: str, fmt: str, origin: str) -> Any:
+# ----------------------------------------------------------------------------- safe parsing
+def _safe_loader():
+    import yaml
+
+    class SpecLoader(yaml.SafeLoader):
+        """SafeLoader without aliases/anchors, duplicate keys or deep nesting."""
+
+        depth = 0
+
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent):
+                raise yaml.composer.ComposerError(None, None, f"YAML aliases (*{event.anchor}) are not allowed",
+                                                  event.start_mark)
+            if getattr(event, "anchor", None) is not None:
+                raise yaml.composer.ComposerError(None, None, f"YAML anchors (&{event.anchor}) are not allowed",
+                                                  event.start_mark)
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise yaml.composer.ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels",
+                                                      event.start_mark)
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    dup = key in seen
+                except TypeError:  # unhashable key: let SafeLoader report it
+                    break
+                if dup:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {_short(key)}",
+                                                            key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return SpecLoader
+
+
+def parse_spec_text(data: bytes | str, fmt: str = "yaml", origin: str = "<text>") -> Any:
+    """Parse spec text with the limits of this module; returns the raw mapping (unvalidated).
+
+    Raises
+    ------
+    InputError
+        Larger than :data:`MAX_SPEC_BYTES`, binary (NUL bytes or not UTF-8), invalid YAML/TOML,
+        a YAML alias or anchor, a duplicate key, nesting deeper than :data:`MAX_DEPTH`, or a
+        number too long to convert.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if len(raw) > MAX_SPEC_BYTES:
+        raise InputError(f"study spec {origin}: larger than {MAX_SPEC_BYTES} bytes; a spec is a small text file")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise InputError(f"study spec {origin}: binary content (NUL byte at offset {nul}); "
+                         "expected YAML or TOML text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"study spec {origin}: not UTF-8 text (byte {exc.start}); expected YAML or TOML") from None
     if fmt == "toml":
         try:
             import tomllib
@@ -396,13 +629,37 @@ def _parse_text(text: str, fmt: str, origin: str) -> Any:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"study spec {origin}: invalid TOML: {exc}") from None
+            raise InputError(f"study spec {origin}: invalid TOML: {' '.join(str(exc).split())}") from None
+        except (ValueError, RecursionError) as exc:  # e.g. an integer longer than Python converts
+            raise InputError(f"study spec {origin}: invalid TOML: {' '.join(str(exc).split())[:200]}") from None
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_safe_loader())  # noqa: S506 - the restricted SafeLoader above
     except yaml.YAMLError as exc:
-        raise InputError(f"study spec {origin}: invalid YAML: {exc}") from None
+        problem = getattr(exc, "problem", None) or str(exc)
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise InputError(f"study spec {origin}: invalid YAML: {' '.join(str(problem).split())}{where}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer longer than Python converts
+        raise InputError(f"study spec {origin}: invalid YAML: {' '.join(str(exc).split())[:200]}") from None
+
+
+def read_spec_file(path: str | os.PathLike) -> Any:
+    """Read and parse a spec file (YAML, or TOML by its suffix) with the limits of this module."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise InputError(f"study spec {path!r} is a directory, not a file")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"study spec {path!r}: cannot read: {exc.strerror or exc}") from None
+    fmt = "toml" if path.lower().endswith(".toml") else "yaml"
+    data = parse_spec_text(raw, fmt, repr(path))
+    if data is None:
+        raise InputError(f"study spec {path!r} is empty")
+    return data
 
 
 def load_spec(source: str | os.PathLike | Mapping[str, Any], **overrides) -> StudySpec:
@@ -423,7 +680,10 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any], **overrides) -> Stu
     Raises
     ------
     InputError
-        Unreadable file, unknown preset, or an invalid field (named in the message).
+        Unreadable, binary or oversized file, unknown preset, unsafe YAML, or an invalid
+        field (named in the message).
+    TypeError
+        ``source`` is none of the above types.
     """
     from .presets import PRESETS, preset_dict
 
@@ -433,16 +693,21 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any], **overrides) -> Stu
         data = preset_dict(str(source))
     elif isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise InputError(f"study spec {path!r}: no such file, and not a preset ({', '.join(PRESETS)})")
-        fmt = "toml" if path.lower().endswith(".toml") else "yaml"
-        with open(path, encoding="utf-8") as fh:
-            data = _parse_text(fh.read(), fmt, repr(path))
-        if data is None:
-            raise InputError(f"study spec {path!r} is empty")
+        data = read_spec_file(path)
     else:
         raise TypeError(f"source must be a preset name, a path or a mapping, got {type(source).__name__}")
     if isinstance(data, Mapping):
         data = dict(data)
         data.update(overrides)
     return spec_from_dict(data)
+
+
+if __name__ == "__main__":  # pragma: no cover - maintenance helper
+    import sys
+
+    if sys.argv[1:] == ["--helm-schema"]:
+        print(json.dumps(helm_spec_schema(), indent=2))
+    else:
+        print(json.dumps(spec_json_schema(), indent=2))
