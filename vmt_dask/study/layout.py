@@ -11,19 +11,21 @@ One store (a local directory or an fsspec URL) per study::
     records/describe/<volume>-<PHASE>.json
     records/gradient/p03.json
     records/conduct/<volume>-<PHASE>.json
+    vmt-lease.json                     the lease of the one writer (vmt_dask.storage.lease)
 
-A task is complete exactly when its record exists; records are tiny JSON files, so a
-rerun lists them once and submits only what is missing.
+A task is complete exactly when its record is intact (sealed with a checksum, written last
+and atomically, see vmt_dask.storage.records); records are tiny JSON files, so a rerun reads
+them once and submits only what is missing or damaged.
 """
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import uuid
-from typing import Any
 
-import fsspec
+from ..storage.integrity import DamagedError
+from ..storage.lease import LEASE_FILE
+from ..storage.location import Location, resolve
+from ..storage.records import list_records, read_record, read_record_checked, read_records, write_record
 
 __all__ = [
     "STUDY_FILE",
@@ -56,75 +58,89 @@ def record_path(stage: str, name: str) -> str:
 
 
 class StoreFS:
-    """Small-file access to a study store (local path or fsspec URL).
+    """Small-file access to a study store (local path or fsspec URL), on :mod:`vmt_dask.storage`.
 
-    JSON writes are atomic: a local file is written under a temporary name and renamed;
-    on object stores a single PUT is atomic.  Readers therefore see a record either
-    complete or not at all.
+    Records are sealed (checksum written last) and written atomically (local: temporary +
+    rename; object stores: one PUT).  Readers verify them: a missing, empty, truncated,
+    ``{}`` or mismatching record reads as absent (:meth:`read_record` returns None), so the
+    task that writes it runs again.  "Local or remote" is decided once, by
+    :func:`vmt_dask.storage.resolve`.
     """
 
-    def __init__(self, store: str | os.PathLike):
-        self.url = os.fspath(store)
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
-        self.root = self.root.rstrip("/")
-        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+    def __init__(self, store: "str | os.PathLike | Location"):
+        self.loc = resolve(store)
+        self.url = self.loc.url
+        self.fs = self.loc.fs
+        self.root = self.loc.root
+        self.local = self.loc.local
 
     def path(self, rel: str) -> str:
-        return f"{self.root}/{rel}"
+        return self.loc.path(rel)
 
     def exists(self, rel: str = "") -> bool:
         return self.fs.exists(self.path(rel) if rel else self.root)
 
     def is_empty(self) -> bool:
-        """True when the store does not exist or has no entries."""
+        """True when the store does not exist or holds nothing but a lease and temporaries."""
         if not self.fs.exists(self.root):
             return True
-        return len(self.fs.ls(self.root, detail=False)) == 0
+        for p in self.fs.ls(self.root, detail=False):
+            name = p.rstrip("/").rsplit("/", 1)[-1]
+            if name != LEASE_FILE and not name.startswith("."):
+                return False
+        return True
 
-    def write_json(self, rel: str, obj: Any) -> None:
-        """Write ``obj`` as JSON at ``rel``, atomically (complete or absent)."""
-        data = json.dumps(obj, indent=1, sort_keys=True, allow_nan=True).encode()
-        target = self.path(rel)
-        if self.local:
-            d = os.path.dirname(target)
-            os.makedirs(d, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
-        else:
-            self.fs.pipe_file(target, data)
+    def write_json(self, rel: str, obj: dict) -> None:
+        """Write ``obj`` as a sealed JSON record at ``rel``, atomically (complete or absent)."""
+        write_record(self.loc, rel, obj)
 
-    def read_json(self, rel: str) -> Any:
-        with self.fs.open(self.path(rel), "rb") as fh:
-            return json.loads(fh.read())
+    def read_record(self, rel: str) -> "dict | None":
+        """The intact record at ``rel``; None when absent or damaged."""
+        return read_record(self.loc, rel)
+
+    def read_json(self, rel: str) -> dict:
+        """The intact record at ``rel``.
+
+        Raises
+        ------
+        FileNotFoundError
+            No record at ``rel``.
+        DamagedError
+            (a KeyError) The record is empty, truncated, ``{}`` or fails its checksum.
+        """
+        rec, problem = read_record_checked(self.loc, rel)
+        if rec is not None:
+            return rec
+        if problem is None:
+            raise FileNotFoundError(f"no record {rel} in {self.loc.display()}")
+        raise DamagedError(problem)
 
     def list_records(self) -> set[str]:
-        """Store-relative paths of all complete records (one listing of the store)."""
-        base = self.path(RECORDS)
-        if not self.fs.exists(base):
-            return set()
-        out = set()
-        n = len(self.root) + 1
-        for p in self.fs.find(base):
-            rel = p[n:] if p.startswith(self.root) else p
-            if rel.endswith(".json") and not os.path.basename(rel).startswith(".tmp-"):
-                out.add(rel)
-        return out
+        """Store-relative paths of the record files present (one listing; not verified).
+
+        Presence is not completeness: :meth:`read_records` says which are intact.
+        """
+        return list_records(self.loc, RECORDS)
+
+    def read_records(self, rels=None) -> tuple[dict[str, dict], dict[str, str]]:
+        """``(intact, damaged)``: verified records ``{rel: record}`` and ``{rel: reason}``.
+
+        Reads every record under ``records/`` (or ``rels``) in batches; a damaged record is
+        one to recompute.
+        """
+        return read_records(self.loc, rels, prefix=RECORDS)
 
     def remove_all(self) -> None:
-        """Delete the whole store (used only for ``--new`` on a store that is a study)."""
-        if self.fs.exists(self.root):
-            self.fs.rm(self.root, recursive=True)
+        """Delete the whole store (used only for ``--new`` on a store that is a study).
+
+        The caller must hold the store's lease; the lease file itself is kept.
+        """
+        if not self.fs.exists(self.root):
+            return
+        for p in self.fs.ls(self.root, detail=False):
+            if p.rstrip("/").rsplit("/", 1)[-1] == LEASE_FILE:
+                continue
+            self.fs.rm(p, recursive=True)
 
     @staticmethod
     def new_token() -> str:
