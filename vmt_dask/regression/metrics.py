@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+
 __all__ = ["mape", "r2"]
 
 
@@ -10,15 +12,15 @@ def _pair(observed, predicted) -> tuple[np.ndarray, np.ndarray]:
     m = np.asarray(observed, dtype=float).ravel()
     p = np.asarray(predicted, dtype=float).ravel()
     if m.shape != p.shape:
-        raise ValueError(f"observed and predicted differ in size: {m.size} != {p.size}")
+        raise InputError(f"observed and predicted differ in size: {m.size} != {p.size}")
     if m.size == 0:
-        raise ValueError("observed is empty")
+        raise InputError("observed is empty")
     bad = ~np.isfinite(m)
     if bad.any():
-        raise ValueError(f"observed has non-finite values at positions {np.flatnonzero(bad)[:10].tolist()}")
+        raise InputError(f"observed has non-finite values at positions {np.flatnonzero(bad)[:10].tolist()}")
     bad = ~np.isfinite(p)
     if bad.any():
-        raise ValueError(f"predicted has non-finite values at positions {np.flatnonzero(bad)[:10].tolist()}")
+        raise InputError(f"predicted has non-finite values at positions {np.flatnonzero(bad)[:10].tolist()}")
     return m, p
 
 
@@ -39,7 +41,7 @@ def mape(observed, predicted) -> float:
 
     Raises
     ------
-    ValueError
+    InputError
         On empty or mismatched input, non-finite values, or a zero observed value.
 
     Notes
@@ -49,7 +51,7 @@ def mape(observed, predicted) -> float:
     m, p = _pair(observed, predicted)
     zero = m == 0
     if zero.any():
-        raise ValueError(
+        raise InputError(
             f"MAPE is undefined for observed values of 0 (positions {np.flatnonzero(zero)[:10].tolist()})"
         )
     return float(100.0 * np.mean(np.abs((p - m) / m)))
@@ -73,7 +75,7 @@ def r2(observed, predicted) -> float:
 
     Raises
     ------
-    ValueError
+    InputError
         On empty or mismatched input, non-finite values, or observed values that
         are all equal (the denominator vanishes).
 
@@ -84,5 +86,5 @@ def r2(observed, predicted) -> float:
     m, p = _pair(observed, predicted)
     ss_tot = float(np.sum((m - m.mean()) ** 2))
     if np.ptp(m) == 0.0 or ss_tot == 0.0:
-        raise ValueError(f"R^2 is undefined: all {m.size} observed values equal {m[0]!r}")
+        raise InputError(f"R^2 is undefined: all {m.size} observed values equal {m[0]!r}")
     return float(1.0 - np.sum((m - p) ** 2) / ss_tot)

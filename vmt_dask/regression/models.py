@@ -18,6 +18,8 @@ from typing import Literal, Mapping
 
 import numpy as np
 
+from ..errors import InputError
+
 __all__ = [
     "DESCRIPTORS",
     "MODELS",
@@ -111,7 +113,7 @@ def get_model(model: str | Model) -> Model:
 
     Raises
     ------
-    ValueError
+    InputError
         If *model* is not one of the four names.
     TypeError
         If *model* is neither a string nor a :class:`Model`.
@@ -123,7 +125,7 @@ def get_model(model: str | Model) -> Model:
     try:
         return MODELS[model.upper()]
     except KeyError:
-        raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}") from None
+        raise InputError(f"model must be one of {list(MODELS)}, got {model!r}") from None
 
 
 def descriptor_variable(descriptor: str, phase: str) -> str:
@@ -167,12 +169,12 @@ def predict(
     m = get_model(model)
     c = np.asarray(coefficients, dtype=float)
     if c.shape != (m.n_coefficients,):
-        raise ValueError(
+        raise InputError(
             f"coefficients for {m.name} must have shape ({m.n_coefficients},), got {c.shape}"
         )
     missing = [d for d in m.descriptors if d not in descriptors]
     if missing:
-        raise ValueError(f"descriptors for {m.name} lack {missing}")
+        raise InputError(f"descriptors for {m.name} lack {missing}")
     offset = 1 if m.prefactor else 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         log_m = np.zeros(np.shape(descriptors[m.exponents[0]]), dtype=float)

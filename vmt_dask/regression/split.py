@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from ..errors import InputError
+
 __all__ = ["DEFAULT_SEED", "default_train_size", "train_test_split"]
 
 #: Seed used when none is given (the CLI's ``--seed`` default).
@@ -22,14 +24,14 @@ def default_train_size(n: int) -> int:
 
     Raises
     ------
-    ValueError
+    InputError
         If *n* < 3: fewer than three structures cannot be split into two
         non-empty parts of which the training part has at least two members.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
     if n < 3:
-        raise ValueError(f"too few structures to split: n = {n} (need at least 3)")
+        raise InputError(f"too few structures to split: n = {n} (need at least 3)")
     if n in _PAPER_SIZES:
         return _PAPER_SIZES[n]
     return min(math.ceil(2 * n / 3), n - 1)
@@ -57,7 +59,7 @@ def train_test_split(
 
     Raises
     ------
-    ValueError
+    InputError
         If *n* < 3 or *n_train* is not in ``[1, n - 1]``.
     """
     default = default_train_size(n)
@@ -66,7 +68,7 @@ def train_test_split(
     elif isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)):
         raise TypeError(f"n_train must be an int, got {type(n_train).__name__}")
     elif not 1 <= n_train <= n - 1:
-        raise ValueError(f"n_train must be in [1, {n - 1}] for n = {n}, got {n_train}")
+        raise InputError(f"n_train must be in [1, {n - 1}] for n = {n}, got {n_train}")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n)
     return np.sort(perm[:n_train]), np.sort(perm[n_train:])

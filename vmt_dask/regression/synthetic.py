@@ -12,6 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..errors import InputError
 from .models import get_model, predict
 
 __all__ = ["synthetic_results", "PAPER_M3", "FUNCTIONS", "STEPS"]
@@ -81,13 +82,13 @@ def synthetic_results(
     import xarray as xr
 
     if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 1:
-        raise ValueError(f"n_points must be a positive int, got {n_points!r}")
+        raise InputError(f"n_points must be a positive int, got {n_points!r}")
     if noise < 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
+        raise InputError(f"noise must be >= 0, got {noise!r}")
     mdl = get_model(model)
     if coefficients is None:
         if mdl.name != "M3":
-            raise ValueError(f"coefficients are required for model {mdl.name!r} (defaults exist for M3 only)")
+            raise InputError(f"coefficients are required for model {mdl.name!r} (defaults exist for M3 only)")
         coefficients = PAPER_M3
     rng = np.random.default_rng(seed)
     pairs = [("BM01", "BM03"), ("BM01", "BM10"), ("BM03", "BM10")]

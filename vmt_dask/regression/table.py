@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .fit import Exclusion, FitResult
 from .models import MODELS, get_model
+from .result import FitResult
+from .screening import Exclusion
 
 __all__ = ["RegressionTable", "MAX_COEFFICIENTS"]
 
@@ -42,7 +43,7 @@ class RegressionTable:
     fits : dict
         ``(phase, model) -> FitResult`` for every fit that could be done.
     skipped : dict
-        ``(phase, model) -> reason`` for the others.
+        ``(phase, model) -> reason`` for the others (the full one-line message).
     exclusions : dict
         ``(phase, model) -> tuple of Exclusion``: structures left out of a fit.
     seed : int or None
@@ -53,6 +54,9 @@ class RegressionTable:
         The results' ``structure`` coordinate.
     labels : tuple of str
         Readable structure labels (coordinate and provenance).
+    skip_reasons : dict
+        ``(phase, model) -> reason`` without the exclusion summary, for :meth:`notes`
+        (which lists exclusions per structure); falls back to ``skipped``.
     """
 
     phases: tuple[str, ...]
@@ -65,6 +69,7 @@ class RegressionTable:
     test: np.ndarray
     structure: np.ndarray
     labels: tuple[str, ...] = field(default=())
+    skip_reasons: dict[tuple[str, str], str] = field(default_factory=dict)
 
     # -- queries ---------------------------------------------------------
 
@@ -94,14 +99,14 @@ class RegressionTable:
         """
         lines: list[str] = []
         for (phase, model), reason in self.skipped.items():
-            lines.append(f"{phase} {model} not fitted: {reason.split('; excluded ')[0]}")
+            lines.append(f"{phase} {model} not fitted: {self.skip_reasons.get((phase, model), reason)}")
         for phase in self.phases:
             by_pos: dict[int, tuple[Exclusion, list[str], list[str]]] = {}
             for model in self.models:
                 for e in self.exclusions.get((phase, model), ()):
                     first, reasons, models = by_pos.setdefault(e.position, (e, [], []))
                     models.append(model)
-                    reasons.extend(r for r in e.reason.split("; ") if r not in reasons)
+                    reasons.extend(r for r in e.reasons if r not in reasons)
             if not by_pos:
                 continue
             lines.append(f"{phase}: {len(by_pos)} of {self.n_structures} structure(s) excluded:")
@@ -110,9 +115,9 @@ class RegressionTable:
                 which = "all models" if len(models) == len(self.models) else ", ".join(models)
                 lines.append(f"  - {e.label} [{which}]: {'; '.join(reasons)}")
         for (phase, model), res in self.fits.items():
-            for w in res.warnings:
-                if not w.startswith("excluded "):
-                    lines.append(f"{phase} {model}: {w}")
+            for note in res.notes:
+                if note.kind != "excluded":  # listed per structure above
+                    lines.append(f"{phase} {model}: {note.text}")
         return lines
 
     # -- exports -----------------------------------------------------------
@@ -213,7 +218,7 @@ class RegressionTable:
 
     def _caption(self) -> str:
         n_excl = sum(len(v) for v in self.exclusions.values())
-        text = (f"Coefficients fitted by least squares (Eq. 22, L-BFGS-B) on the training set; MAPE (Eq. 23) "
+        text = (f"Coefficients fitted by least squares (Eq. 22, trust-region reflective) on the training set; MAPE (Eq. 23) "
                 f"and R² (Eq. 24) on the test set. {self.n_structures} structures split with seed {self.seed}: "
                 f"{self.train.size} training / {self.test.size} test.")
         if n_excl:
