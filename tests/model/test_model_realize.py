@@ -7,7 +7,7 @@ from vmt_dask.model import AM, CALIBRATED, PORE, SE, realize, realize_dask
 
 
 def exact_fractions(theta, n=2):
-    """P(X' + X'' >= lambda) for X' ~ chi2(n), X'' ~ N(0, 1), by quadrature (design.md)."""
+    """P(X' + X'' >= lambda) for X' ~ chi2(n), X'' ~ N(0, 1), by quadrature (docs/conventions.md)."""
     def p(lam):
         return integrate.quad(lambda x: chi2.sf(lam - x, n) * norm.pdf(x), -12, 12, epsabs=1e-12)[0]
     se = p(theta.lambda_x)

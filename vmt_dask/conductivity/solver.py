@@ -1,6 +1,6 @@
 """M-factor of a voxel phase: steady conduction by finite volumes on voxel centres.
 
-Discretization (design.md, "Conductivity"): unknown potentials ``u`` on the phase
+Discretization (docs/conventions.md, "Conductivity"): unknown potentials ``u`` on the phase
 voxels that connect both end faces; conductance 1 between two face-adjacent such
 voxels, conductance 2 between a voxel of the first (last) layer and the inlet
 (outlet) face half a voxel away, where ``u = 1`` (``u = 0``); no flux anywhere else.

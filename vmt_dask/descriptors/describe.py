@@ -13,7 +13,7 @@ from .tortuosity import geodesic_tortuosity
 
 __all__ = ["describe", "PHASE_LABELS", "DESCRIPTOR_KEYS", "phase_value"]
 
-#: Label codes of the named phases (design.md: 0 = pore, 1 = SE, 2 = AM).
+#: Label codes of the named phases (docs/conventions.md: 0 = pore, 1 = SE, 2 = AM).
 PHASE_LABELS = {"pore": 0, "SE": 1, "AM": 2}
 
 #: Keys of the dict returned by :func:`describe`, in order.

@@ -18,7 +18,7 @@ import scipy.fft
 
 __all__ = ["lattice_kernel", "axis_alphas", "REFERENCE_VOXEL_SIZE"]
 
-#: Voxel size (micrometre) in whose units the covariance distances are measured (design.md).
+#: Voxel size (micrometre) in whose units the covariance distances are measured (docs/conventions.md).
 REFERENCE_VOXEL_SIZE = 0.2
 
 

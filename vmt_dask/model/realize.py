@@ -134,7 +134,7 @@ def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: f
     voxel_size : float
         Edge length of a voxel in micrometres (default 0.2, the calibration grid).
     chi2_dof : int
-        Degrees of freedom n of the chi-square fields X' and Y' (default 2, design.md).
+        Degrees of freedom n of the chi-square fields X' and Y' (default 2, docs/conventions.md).
     tile : int
         Largest tile edge of the fixed generation grid (advanced; part of the realization's
         identity only up to float32 rounding of the convolution).

@@ -32,7 +32,7 @@ class Theta:
     Notes
     -----
     Every covariance is rho(h) = exp(-(alpha h)^2) (paper Eq. 3) with h in units of the
-    reference voxel size l0 = 0.2 micrometre (design.md).
+    reference voxel size l0 = 0.2 micrometre (docs/conventions.md).
     """
 
     alpha_xt: float

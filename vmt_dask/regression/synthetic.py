@@ -20,7 +20,7 @@ __all__ = ["synthetic_results", "PAPER_M3", "FUNCTIONS", "STEPS"]
 #: Paper Table 5, M3 (Eq. 20) per phase: (c1, c2, c3, c4).
 PAPER_M3: dict[str, tuple[float, ...]] = {"AM": (1.10, -19.60, 0.03, 0.24), "SE": (3.99, -0.54, 0.13, 3.26)}
 
-#: The eight descriptor functions stepped along (design.md, parameter study).
+#: The eight descriptor functions stepped along (docs/conventions.md, parameter study).
 FUNCTIONS = tuple(
     f"{d}_{p}" for d in ("volume_fraction", "specific_surface_area", "tortuosity_mean", "constrictivity")
     for p in ("AM", "SE")
