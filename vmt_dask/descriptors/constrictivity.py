@@ -7,10 +7,12 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ._validate import as_mask, check_axis, check_voxel_size
+from ..errors import InputError
+from ._validate import as_mask, check_axis, check_positive, check_voxel_size
 from .edt import EDT_INF, _ball_cover_values, squared_edt
 
-__all__ = ["constrictivity", "ConstrictivityResult", "cpsd", "smip"]
+__all__ = ["constrictivity", "ConstrictivityResult", "cpsd", "smip", "INTRUSIONS", "INLETS", "BALLS",
+           "CROSSINGS"]
 
 
 @dataclass(frozen=True)
@@ -20,12 +22,15 @@ class ConstrictivityResult:
     Attributes
     ----------
     beta : float
-        ``(r_min / r_max) ** 2`` in [0, 1].
+        ``(r_min / r_max) ** 2`` in [0, 1] (NaN if ``r_max = 0``).
     r_min, r_max : float
         Characteristic radii in micrometres (``r_min`` from SMIP, ``r_max`` from
         CPSD); both ``inf`` when the window holds no complement voxel at all.
     k_min, k_max : int
-        The same radii as squared voxel counts: ``r = sqrt(k) * voxel_size``.
+        The grid radii as thresholds on the squared distance transform (voxel
+        units): the admissible centres are those with ``dt**2 >= k``.  With the
+        default conventions ``r = sqrt(k) * voxel_size``; 0 when no grid radius
+        is feasible.
     """
 
     beta: float
@@ -138,11 +143,123 @@ def _count_at_least(r2, k):
     return n
 
 
-def _cover_count(r2: np.ndarray, k: int) -> int:
-    """Number of voxels inside an open ball ``|x - c|^2 < r2(c)`` with ``r2(c) >= k``."""
+@numba.njit(cache=True, nogil=True)
+def _reach26(dt2, vmax):
+    """As :func:`_reach` with paths in the 26-neighbourhood."""
+    nx, ny, nz = dt2.shape
+    flat = np.zeros(dt2.size, np.int32)
+    d = dt2.reshape(dt2.size)
+    head = np.full(vmax + 1, -1, np.int64)
+    cap = max(1024, dt2.size // 2)
+    item = np.empty(cap, np.int32)
+    nxt = np.empty(cap, np.int64)
+    n_nodes = 0
+    syz = ny * nz
+    for i in range(nx):
+        for j in range(ny):
+            u = i * syz + j * nz
+            w = d[u]
+            if w > 0:
+                flat[u] = w
+                item, nxt, n_nodes = _push(item, nxt, head, n_nodes, u, w)
+    for b in range(vmax, 0, -1):
+        while head[b] >= 0:
+            node = head[b]
+            head[b] = nxt[node]
+            u = np.int64(item[node])
+            if flat[u] != b:
+                continue
+            i = u // syz
+            rem = u - i * syz
+            j = rem // nz
+            z = rem - j * nz
+            for di in range(-1, 2):
+                ii = i + di
+                if ii < 0 or ii >= nx:
+                    continue
+                for dj in range(-1, 2):
+                    jj = j + dj
+                    if jj < 0 or jj >= ny:
+                        continue
+                    for dk in range(-1, 2):
+                        zz = z + dk
+                        if zz < 0 or zz >= nz or (di == 0 and dj == 0 and dk == 0):
+                            continue
+                        v = ii * syz + jj * nz + zz
+                        cand = min(b, d[v])
+                        if cand > flat[v]:
+                            flat[v] = cand
+                            item, nxt, n_nodes = _push(item, nxt, head, n_nodes, v, cand)
+    return flat.reshape(dt2.shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _flood_count(cov, conn26, z0):
+    """Voxels with ``z >= z0`` of the components of ``cov`` that touch the plane z = 0.
+
+    ``cov`` (bool, consumed: visited voxels are cleared) is flooded from its
+    voxels in the plane z = 0 with the 6- or 26-neighbourhood (depth-first, an
+    explicit growable stack).
+    """
+    nx, ny, nz = cov.shape
+    c = cov.reshape(cov.size)
+    syz = ny * nz
+    stack = np.empty(1 << 16, np.int64)
+    top = 0
+    count = 0
+    for i in range(nx):
+        for j in range(ny):
+            u = i * syz + j * nz
+            if c[u]:
+                c[u] = False
+                if top == stack.size:
+                    g = np.empty(2 * stack.size, np.int64)
+                    g[:top] = stack[:top]
+                    stack = g
+                stack[top] = u
+                top += 1
+    while top > 0:
+        top -= 1
+        u = stack[top]
+        i = u // syz
+        rem = u - i * syz
+        j = rem // nz
+        z = rem - j * nz
+        if z >= z0:
+            count += 1
+        for di in range(-1, 2):
+            ii = i + di
+            if ii < 0 or ii >= nx:
+                continue
+            for dj in range(-1, 2):
+                jj = j + dj
+                if jj < 0 or jj >= ny:
+                    continue
+                for dk in range(-1, 2):
+                    n_off = abs(di) + abs(dj) + abs(dk)
+                    if n_off == 0 or (not conn26 and n_off != 1):
+                        continue
+                    zz = z + dk
+                    if zz < 0 or zz >= nz:
+                        continue
+                    v = ii * syz + jj * nz + zz
+                    if c[v]:
+                        c[v] = False
+                        if top == stack.size:
+                            g = np.empty(2 * stack.size, np.int64)
+                            g[:top] = stack[:top]
+                            stack = g
+                        stack[top] = v
+                        top += 1
+    return count
+
+
+def _cover_count(r2: np.ndarray, k: int, z0: int = 0) -> int:
+    """Voxels (with ``z >= z0``) inside an open ball ``|x - c|^2 < r2(c)`` with ``r2(c) >= k``."""
     if _count_at_least(r2, k) == 0:
         return 0
-    return int(_count_below(_ball_cover_values(r2, k), 0))
+    g = _ball_cover_values(r2, k)
+    return int(_count_below(g[:, :, z0:] if z0 else g, 0))
 
 
 def _cpsd_count(dt2, k):
@@ -153,11 +270,11 @@ def _smip_count(reach, k):
     return _cover_count(reach, k)
 
 
-def _reach_of(dt2):
+def _reach_of(dt2, connectivity=6):
     vals_max = int(dt2.max()) if dt2.size else 0
     if vals_max >= int(EDT_INF):
         raise ValueError("reach is undefined for a phase filling the window")
-    return _reach(dt2, max(vals_max, 1))
+    return (_reach26 if connectivity == 26 else _reach)(dt2, max(vals_max, 1))
 
 
 def _prepare(mask, axis):
@@ -171,7 +288,7 @@ def _prepare(mask, axis):
 def _radii_to_k(radii, voxel_size):
     r = np.atleast_1d(np.asarray(radii, dtype=float)) / voxel_size
     if np.any(~np.isfinite(r)) or np.any(r <= 0):
-        raise ValueError(f"radii must be positive and finite, got {radii!r}")
+        raise InputError(f"radii must be positive and finite, got {radii!r}")
     # CPSD and SMIP only change at r**2 = integer k: r**2 in (k-1, k] gives the
     # same opening (dt2 is integer).  The small slack absorbs rounding of r.
     return np.maximum(1, np.ceil(r * r - 1e-9)).astype(np.int64)
@@ -180,6 +297,149 @@ def _radii_to_k(radii, voxel_size):
 def _full_window(dt2) -> bool:
     # a single non-phase voxel makes every distance finite
     return dt2.size > 0 and int(dt2.max()) == int(EDT_INF)
+
+
+# --------------------------------------------------------------------------- conventions
+#: Where intrusion is judged connected: through the ball centres (``"centres"``: a
+#: ball must be moved from the inlet with its centre on a path of admissible
+#: centres) or through the opened set (``"opening"``: components of the union of
+#: admissible balls that touch the inlet).
+INTRUSIONS = ("centres", "opening")
+#: Where intrusion starts: the first plane of the window, or a reservoir of phase
+#: in front of it (balls may enter the window partially).
+INLETS = ("plane", "reservoir")
+#: A ball of radius r fits at c if it misses every complement voxel centre: open
+#: balls ``|x - c| < r`` need ``dt(c) >= r``, closed balls ``|x - c| <= r`` need ``dt(c) > r``.
+BALLS = ("open", "closed")
+#: r_min / r_max: the largest grid radius whose curve value reaches eps/2, or the
+#: crossing of eps/2 interpolated linearly in r between that grid radius and the next.
+CROSSINGS = ("grid", "interpolate")
+
+
+@dataclass(frozen=True)
+class _Conventions:
+    intrusion: str
+    connectivity: int
+    radius_step: float | None
+    balls: str
+    inlet: str
+    crossing: str
+
+
+def _check_choice(value, choices, name):
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _conventions(intrusion, connectivity, radius_step, balls, inlet, crossing) -> _Conventions:
+    _check_choice(intrusion, INTRUSIONS, "intrusion")
+    if isinstance(connectivity, bool) or connectivity not in (6, 26):
+        raise InputError(f"connectivity must be 6 or 26, got {connectivity!r}")
+    if radius_step is not None:
+        radius_step = check_positive(radius_step, "radius_step")
+    _check_choice(balls, BALLS, "balls")
+    _check_choice(inlet, INLETS, "inlet")
+    _check_choice(crossing, CROSSINGS, "crossing")
+    return _Conventions(intrusion, int(connectivity), radius_step, balls, inlet, crossing)
+
+
+def _grid(kmax: int, step: float | None, balls: str):
+    """Grid radii ``r_j`` (voxel units, ascending) and their thresholds ``k_j`` on ``dt**2``.
+
+    The last entry is the first one with ``k_j > kmax`` (no admissible centre:
+    its curve value is 0), so every search has an infeasible upper end.
+    """
+    if step is None:  # every distinct value: r**2 = 1, 2, ..., kmax + 1
+        ks = np.arange(1, kmax + 2, dtype=np.int64)
+        return np.sqrt(ks.astype(float)), ks
+    j_end = int(math.floor(math.sqrt(kmax + 1) / step)) + 2
+    rs = step * np.arange(1, j_end + 1, dtype=float)
+    r2 = rs * rs
+    if balls == "open":
+        ks = np.maximum(1, np.ceil(r2 - 1e-9)).astype(np.int64)
+    else:
+        ks = np.floor(r2 + 1e-9).astype(np.int64) + 1
+    last = int(np.flatnonzero(ks > kmax)[0])
+    return rs[: last + 1], ks[: last + 1]
+
+
+class _Curves:
+    """Memoized CPSD and SMIP voxel counts as functions of the threshold ``k``."""
+
+    def __init__(self, m, dt2, kmax, conv: _Conventions, k_query: int = 0):
+        self.dt2 = dt2
+        self.conv = conv
+        self.kmax = kmax
+        self._cpsd: dict[int, int] = {}
+        self._smip: dict[int, int] = {}
+        if conv.inlet == "reservoir":
+            # R planes of phase in front of the inlet: larger than the largest
+            # admissible ball, so any ball can wait in the reservoir.
+            # (k_query: the largest threshold that will be asked for, if above kmax.)
+            kq = max(kmax, int(k_query))
+            self.z0 = int(math.isqrt(kq)) + 2
+            mp = np.concatenate([np.ones(m.shape[:2] + (self.z0,), bool), m], axis=2)
+            base = squared_edt(mp)
+            np.minimum(base, kq + 1, out=base)  # larger values never matter
+        else:
+            self.z0 = 0
+            base = dt2
+        self.base = base
+        self.reach = None
+        if conv.intrusion == "centres":
+            self.reach = (_reach26 if conv.connectivity == 26 else _reach)(base, int(base.max()))
+
+    def cpsd(self, k: int) -> int:
+        k = int(k)
+        if k not in self._cpsd:
+            self._cpsd[k] = 0 if k > self.kmax else _cpsd_count(self.dt2, k)
+        return self._cpsd[k]
+
+    def smip(self, k: int) -> int:
+        k = int(k)
+        if k not in self._smip:
+            if k > self.kmax and self.z0 == 0:
+                val = 0  # no admissible centre (a reservoir has larger ones)
+            elif self.reach is not None:
+                r = self.reach
+                if _count_at_least(r, k) == 0:
+                    val = 0
+                else:
+                    val = _cover_count(r, k, self.z0)
+            else:
+                cov = _ball_cover_values(self.base, k) < 0
+                val = int(_flood_count(cov, self.conv.connectivity == 26, self.z0))
+            self._smip[k] = val
+        return self._smip[k]
+
+
+def _largest_feasible_index(count, ks, lo, hi, n_phase):
+    """Largest index ``j`` in ``(lo, hi)`` with ``2 count(ks[j]) >= n_phase`` by bisection.
+
+    ``lo`` is known feasible (``-1``: none known) and ``hi`` infeasible; the
+    counts are non-increasing in ``k``.
+    """
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if 2 * count(int(ks[mid])) >= n_phase:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _radius(j, rs, ks, count, n_phase, crossing):
+    """Radius (voxel units) at grid index ``j`` (-1: below the grid), maybe interpolated."""
+    if crossing == "grid":
+        return float(rs[j]) if j >= 0 else 0.0
+    # linear in r between (r_j, f_j) and (r_{j+1}, f_{j+1}); f(0) = the phase volume
+    r0, f0 = (float(rs[j]), count(int(ks[j]))) if j >= 0 else (0.0, n_phase)
+    r1, f1 = float(rs[j + 1]), count(int(ks[j + 1]))
+    t = 0.5 * n_phase
+    if f0 <= f1:
+        return r0
+    return r0 + (f0 - t) / (f0 - f1) * (r1 - r0)
 
 
 def cpsd(mask: np.ndarray, radii, *, voxel_size: float) -> np.ndarray:
@@ -210,7 +470,8 @@ def cpsd(mask: np.ndarray, radii, *, voxel_size: float) -> np.ndarray:
     return np.array([_cpsd_count(dt2, int(k)) for k in ks]) / m.size
 
 
-def smip(mask: np.ndarray, radii, *, voxel_size: float, axis: int = 2) -> np.ndarray:
+def smip(mask: np.ndarray, radii, *, voxel_size: float, axis: int = 2,
+         intrusion: str = "centres", connectivity: int = 6, inlet: str = "plane") -> np.ndarray:
     """Simulated mercury intrusion from the start plane at the given radii.
 
     Parameters
@@ -223,6 +484,8 @@ def smip(mask: np.ndarray, radii, *, voxel_size: float, axis: int = 2) -> np.nda
         Voxel edge length in micrometres.
     axis : int
         Intrusion direction; balls enter through index 0 along this axis.
+    intrusion, connectivity, inlet
+        Conventions as in :func:`constrictivity`.
 
     Returns
     -------
@@ -233,29 +496,19 @@ def smip(mask: np.ndarray, radii, *, voxel_size: float, axis: int = 2) -> np.nda
         :func:`constrictivity`.
     """
     a = check_voxel_size(voxel_size)
+    conv = _conventions(intrusion, connectivity, None, "open", inlet, "grid")
     ks = _radii_to_k(radii, a)
     m, dt2 = _prepare(mask, axis)
     if _full_window(dt2):
         return np.ones(ks.size)
-    reach = _reach_of(dt2)
-    return np.array([_smip_count(reach, int(k)) for k in ks]) / m.size
+    curves = _Curves(m, dt2, int(dt2.max()), conv, k_query=int(ks.max()))
+    return np.array([curves.smip(int(k)) for k in ks]) / m.size
 
 
-def _largest_feasible(count, lo, hi, target):
-    """Largest ``k`` in ``[lo, hi)`` with ``2 count(k) >= target`` by bisection.
-
-    ``lo`` must be known feasible (or a sentinel) and ``hi`` infeasible.
-    """
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if 2 * count(mid) >= target:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2) -> ConstrictivityResult:
+def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2,
+                   intrusion: str = "centres", connectivity: int = 6,
+                   radius_step: float | None = None, balls: str = "open",
+                   inlet: str = "plane", crossing: str = "grid") -> ConstrictivityResult:
     """Constrictivity ``beta = (r_min / r_max)^2`` of a phase.
 
     Parameters
@@ -267,78 +520,110 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2) -> Con
     axis : int
         Intrusion direction for SMIP (default 2 = z); balls enter through the
         plane at index 0 along it.
+    intrusion : {"centres", "opening"}
+        How intrusion is judged connected to the inlet (see Notes).
+    connectivity : {6, 26}
+        Neighbourhood of the connectivity (of centres or of the opened set).
+    radius_step : float or None
+        ``None``: every radius ``r = sqrt(k)`` at which the curves can change
+        (continuous radii); a number ``s``: the grid ``s, 2 s, ...`` in voxel
+        units (1.0 = whole voxels, 0.5 = half voxels).
+    balls : {"open", "closed"}
+        Whether a ball of radius ``r`` at ``c`` must satisfy ``dt(c) >= r``
+        (open) or ``dt(c) > r`` (closed).  Matters only on a grid.
+    inlet : {"plane", "reservoir"}
+        Intrusion starts from the phase voxels of the first plane, or from a
+        reservoir of phase in front of it (balls may enter partially).
+    crossing : {"grid", "interpolate"}
+        ``r_max`` (``r_min``) is the largest grid radius with CPSD (SMIP)
+        ``>= eps / 2``, or the crossing of ``eps / 2`` interpolated linearly in
+        ``r`` between that grid radius and the next.
 
     Returns
     -------
     ConstrictivityResult
-        ``beta``, ``r_min`` and ``r_max`` (micrometres), and the same radii as
-        squared voxel counts ``k_min``, ``k_max``.
+        ``beta``, ``r_min`` and ``r_max`` (micrometres), and the grid radii as
+        squared voxel counts ``k_min``, ``k_max`` (thresholds on ``dt**2``).
+
+    Raises
+    ------
+    TypeError, InputError
+        Bad mask, voxel size, axis or convention.
 
     Notes
     -----
-    Paper Section 2.3 (refs. [42], [45]); cumulative definitions of Münch and
-    Holzer (2008), as computed by PoreSpy's ``local_thickness`` and
-    ``porosimetry``.  Let ``dt`` be the Euclidean distance of each phase voxel to
-    the nearest non-phase voxel (the window border is *not* non-phase); the
-    open ball of radius ``dt(c)`` around ``c`` lies in the phase.
+    Paper Section 2.3 (refs. [42] Neumann et al. 2019, [45] Münch and Holzer
+    2008); cumulative definitions of Münch and Holzer, as computed by PoreSpy's
+    ``local_thickness`` and ``porosimetry``.  Let ``dt`` be the Euclidean
+    distance of each phase voxel to the nearest non-phase voxel (the window
+    border is *not* non-phase); the open ball of radius ``dt(c)`` around ``c``
+    lies in the phase.
 
     * ``CPSD(r)`` = fraction of the window covered by the balls
-      ``{x : |x - c| < dt(c)}`` with ``dt(c) >= r`` (local thickness ``>= r``);
-      ``r_max`` = largest ``r`` with ``CPSD(r) >= eps / 2``.
-    * ``SMIP(r)``: the same with ``dt(c)`` replaced by the bottleneck value
-      ``reach(c)`` = max over 6-connected paths in the phase from the start plane
-      (index 0 along ``axis``) to ``c`` of the smallest ``dt`` on the path; a
+      ``{x : |x - c| < dt(c)}`` with ``dt(c) >= r`` (local thickness ``>= r``,
+      the opening by balls of radius ``r``); ``r_max`` = largest ``r`` with
+      ``CPSD(r) >= eps / 2``.
+    * ``SMIP(r)``, ``intrusion="centres"``: the same with ``dt(c)`` replaced by
+      the bottleneck value ``reach(c)`` = max over 6- (26-) connected paths in
+      the phase from the inlet to ``c`` of the smallest ``dt`` on the path; a
       ball of radius ``>= r`` can be moved from the inlet to ``c`` iff
-      ``reach(c) >= r`` (PoreSpy's ``trim_disconnected_voxels(conn='min')``
-      per radius).  ``r_min`` likewise.
+      ``reach(c) >= r`` (PoreSpy's ``trim_disconnected_voxels(conn='min')``).
+    * ``SMIP(r)``, ``intrusion="opening"``: the voxels of the CPSD set of
+      radius ``r`` in the 6- (26-) connected components of that set that touch
+      the inlet: balls that merely overlap count as connected (Neumann et al.
+      2019 define SMIP through the opening of the phase and its part connected
+      to the intrusion side; MorphoLibJ/PoreSpy-style "opening then
+      reconstruct from the inlet").
+    * ``r_min`` likewise from SMIP; ``r_min <= r_max`` since ``SMIP <= CPSD``
+      (the search for ``r_min`` stops at ``r_max``).
 
     Each evaluation is one generalized squared distance transform of the
     sampled function ``f(c) = -dt(c)**2`` (or ``-reach(c)**2``) restricted to
-    ``dt(c)**2 >= r**2``: ``x`` is covered iff ``min_c |x - c|**2 + f(c) < 0``;
-    ``reach`` is computed once by a bucket-queue flood.  Both curves are
-    non-increasing in ``r`` (fewer centres for a larger ``r``, same balls) and
-    constant for ``r**2`` in ``(k - 1, k]`` (integer squared distances), so the
-    largest feasible ``k`` among ``1 .. max dt**2`` is found exactly by
-    bisection.  ``CPSD(1) = eps``, so ``r_max >= 1`` voxel; ``r_min = 0`` when
-    no phase voxel can be intruded at all (no phase in the start plane, or
-    SMIP(1) < eps / 2).  ``#{dt >= r}`` (each centre covers itself) is a free
-    lower bound of CPSD and brackets its search from below, ``#{reach >= r}``
-    likewise for SMIP; the SMIP search is restricted to ``k <= k_max`` because
-    ``reach <= dt`` gives ``SMIP <= CPSD``.
+    ``dt(c)**2 >= k``: ``x`` is covered iff ``min_c |x - c|**2 + f(c) < 0``;
+    ``reach`` is computed once by a bucket-queue flood, the opened-set
+    components by one flood per evaluation.  Both curves are non-increasing in
+    ``r`` and constant for ``r**2`` in ``(k - 1, k]`` (integer squared
+    distances), so the largest feasible grid radius is found exactly by
+    bisection.  ``CPSD(1) = eps``, so ``r_max >= 1`` voxel on the continuous
+    grid; ``r_min = 0`` when no grid radius is feasible (no phase in the start
+    plane, or SMIP < eps / 2 already at the smallest radius); ``beta`` is NaN
+    when ``r_max = 0`` (closed balls on a coarse grid).
     """
     a = check_voxel_size(voxel_size)
+    conv = _conventions(intrusion, connectivity, radius_step, balls, inlet, crossing)
     m, dt2 = _prepare(mask, axis)
     n_phase = int(np.count_nonzero(m))
     if n_phase == 0:
-        raise ValueError("mask holds no phase voxel: constrictivity is undefined for an empty phase")
+        raise InputError("mask holds no phase voxel: constrictivity is undefined for an empty phase")
     vals = dt2[m]
     if vals.max() == EDT_INF:
         # No complement in the window: balls of any size fit.
         return ConstrictivityResult(beta=1.0, r_min=math.inf, r_max=math.inf,
                                     k_min=int(EDT_INF), k_max=int(EDT_INF))
     kmax = int(vals.max())
-    # ge[k] = #{dt2 >= k}; a lower bound of the covered volume at k.
-    ge = np.cumsum(np.bincount(vals, minlength=kmax + 1)[::-1])[::-1]
-    feasible_free = np.flatnonzero(2 * ge >= n_phase)
-    k_lo = max(1, int(feasible_free.max()))
+    rs, ks = _grid(kmax, conv.radius_step, conv.balls)
+    hi = len(ks) - 1  # infeasible sentinel
+    # ge[k] = #{dt2 >= k}: each admissible centre covers itself, a lower bound of CPSD.
+    kend = int(ks.max()) + 1
+    ge = np.cumsum(np.bincount(vals, minlength=kend)[::-1])[::-1]
     del vals
-    k_max = _largest_feasible(lambda k: _cpsd_count(dt2, k), k_lo, kmax + 1, n_phase)
+    feas = np.flatnonzero(2 * ge[ks] >= n_phase)
+    lo = int(feas.max()) if feas.size else -1
+    curves = _Curves(m, dt2, kmax, conv)
+    j_max = _largest_feasible_index(curves.cpsd, ks, lo, hi, n_phase)
 
-    reach = _reach(dt2, kmax)
-    # #{reach >= k} (each intruded centre covers itself) brackets SMIP from below.
-    ge_r = np.cumsum(np.bincount(reach[m], minlength=kmax + 1)[::-1])[::-1]
-    k_lo_s = min(int(np.flatnonzero(2 * ge_r >= n_phase).max()), k_max)
+    lo_s = -1
+    if curves.reach is not None:
+        # #{reach >= k} in the window (each intruded centre covers itself) brackets SMIP.
+        rw = curves.reach[:, :, curves.z0:]
+        ge_r = np.cumsum(np.bincount(rw[m].ravel(), minlength=kend)[:kend][::-1])[::-1]
+        feas = np.flatnonzero(2 * ge_r[ks] >= n_phase)
+        lo_s = min(int(feas.max()) if feas.size else -1, j_max)
+    j_min = _largest_feasible_index(curves.smip, ks, lo_s, j_max + 1, n_phase)
 
-    def smip_count(k):
-        n_c = int(_count_at_least(reach, k))
-        if n_c == 0:
-            return 0
-        if 2 * n_c >= n_phase:  # the centres alone already cover enough
-            return n_c
-        return _cover_count(reach, k)
-
-    k_min = _largest_feasible(smip_count, k_lo_s, k_max + 1, n_phase)
-    r_min = math.sqrt(k_min) * a
-    r_max = math.sqrt(k_max) * a
-    return ConstrictivityResult(beta=k_min / k_max, r_min=r_min, r_max=r_max,
-                                k_min=int(k_min), k_max=int(k_max))
+    r_max = _radius(j_max, rs, ks, curves.cpsd, n_phase, conv.crossing)
+    r_min = min(_radius(j_min, rs, ks, curves.smip, n_phase, conv.crossing), r_max)
+    beta = (r_min / r_max) ** 2 if r_max > 0 else math.nan
+    return ConstrictivityResult(beta=beta, r_min=r_min * a, r_max=r_max * a,
+                                k_min=int(ks[j_min]) if j_min >= 0 else 0,
+                                k_max=int(ks[j_max]) if j_max >= 0 else 0)
