@@ -74,6 +74,35 @@ def publish_example(client, study: str = "example") -> None:
 N_EXAMPLE_MESSAGES = 3
 
 
+def publish_science(client, study: str = "example", n: int = 66) -> None:
+    """``n`` database structures of two interpolation points, as the coordinator reports them.
+
+    Values are drawn inside the paper's Section 3.2 ranges (seeded), each structure's
+    descriptors and M-factors in separate events, as the describe and conduct tasks finish.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    functions = ("volume_fraction_AM", "specific_surface_area_SE", "tortuosity_mean_SE", "constrictivity_SE")
+    t = time.time() - 30.0
+    for i in range(n):
+        point, local = divmod(i, 33)
+        function = None if local == 0 else functions[local % 4]
+        h = 0.0 if local == 0 else (-0.2, -0.1, 0.1, 0.2)[local // 4 % 4]
+        meta = {"index": i, "point": point, "local": local, "function": function, "h": h}
+        for ph, (eps, s_v) in {"AM": (0.52, 1.0), "SE": (0.41, 0.8)}.items():
+            values = {f"volume_fraction_{ph}": eps + rng.normal(0, 0.02),
+                      f"specific_surface_area_{ph}": s_v + rng.normal(0, 0.1),
+                      f"tortuosity_mean_{ph}": 1.1 + rng.normal(0, 0.02),
+                      f"constrictivity_{ph}": float(np.clip(0.6 + rng.normal(0, 0.1), 0, 1))}
+            for dt, latest in ((0.0, {"stage": "structure", "values": values, "structure": meta}),
+                               (0.05, {"stage": "conduct", "structure": meta, "values": {
+                                   f"m_factor_{ph}": 0.6 * eps ** 2 + rng.normal(0, 0.005)}})):
+                msg = study_message(study, "/data/example.zarr", "running", {}, latest=latest, time=t + i * 0.1 + dt)
+                del msg["stages"]  # values only: the progress counts stay those of publish_example
+                client.log_event(TOPIC, msg)
+
+
 @pytest.fixture(scope="module")
 def cluster_client():
     """LocalCluster started the way users start it: ``vmt_dask.dashboard.local_cluster``."""

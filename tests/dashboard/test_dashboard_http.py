@@ -25,7 +25,8 @@ def test_json_endpoint_reports_progress_failures_and_latest(cluster_client, dash
     assert body["topic"] == TOPIC and body["stages"] == list(STAGES)
     assert study["state"] == "running" and study["store"] == "/data/example.zarr"
     assert list(study["stages"]) == list(STAGES)
-    assert study["stages"]["gradient"] == {"done": 5, "total": 8, "failed": 1, "fraction": 0.625}
+    assert study["stages"]["gradient"] == {"done": 5, "total": 8, "failed": 1, "fraction": 0.625,
+                                           "rate_per_min": 30.0}  # 5 done in the 10 s between events
     assert study["stages"]["conduct"]["done"] == 2
     assert study["failed"] == 1 and study["errors"] == ["gradient-p03-ab12: KilledWorker('x')"]
     assert study["values"] == {"volume_fraction_AM": 0.4987, "m_factor_AM": 0.2683,
@@ -108,7 +109,8 @@ def test_http_routes_config(dash):
         dash.publish_example(client)
         study = dash.wait_for(lambda: (s := _example(client, dash)) and s["messages"] == dash.N_EXAMPLE_MESSAGES and s)
         assert study["stages"]["structure"] == {"done": 3, "total": 17, "failed": 0,
-                                                "fraction": pytest.approx(3 / 17)}
+                                                "fraction": pytest.approx(3 / 17),
+                                                "rate_per_min": 18.0}
         # registering the plugin as well does not mount the routes twice
         from vmt_dask.dashboard import ensure_study_page
 

@@ -19,6 +19,7 @@ Routes, relative to the dashboard prefix: ``vmt/studies`` (HTML page),
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -27,9 +28,11 @@ from typing import TYPE_CHECKING, Any
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.http.utils import RequestHandler
 from tornado import web
+from tornado.ioloop import IOLoop
 
 from ..events import STAGES, TOPIC
-from .progress import STAGE_LABELS, StudyBoard, summarize_events
+from .plots import layout_json, plot_data
+from .progress import STAGE_LABELS, StudyBoard
 from .render import render_page, render_studies
 
 if TYPE_CHECKING:
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PAGE_PATH",
     "API_PATH",
+    "SCIENCE_PATH",
+    "PLOTS_PATH",
     "PLUGIN_NAME",
     "StudyTracker",
     "add_routes",
@@ -50,16 +55,15 @@ logger = logging.getLogger(__name__)
 
 PAGE_PATH = "vmt/studies"
 API_PATH = "vmt/api/studies"
+SCIENCE_PATH = "vmt/api/science"
+PLOTS_PATH = "vmt/api/plots"
 PLUGIN_NAME = "vmt-study-page"
 _MARK = "_vmt_study_routes"
 
 
 def scheduler_summaries(scheduler: Scheduler) -> list[dict[str, Any]]:
     """Study summaries on this scheduler: from the tracker if registered, else the event log."""
-    plugin = scheduler.plugins.get(PLUGIN_NAME)
-    if isinstance(plugin, StudyTracker) and plugin.board is not None:
-        return plugin.board.snapshot()
-    return summarize_events(scheduler.get_events(TOPIC))
+    return _board(scheduler).snapshot()
 
 
 class _Base(RequestHandler):
@@ -99,6 +103,54 @@ class StudyApiHandler(_Base):
         self.write(json.dumps(body, allow_nan=False))
 
 
+def _board(scheduler: Scheduler) -> StudyBoard:
+    plugin = scheduler.plugins.get(PLUGIN_NAME)
+    if isinstance(plugin, StudyTracker) and plugin.board is not None:
+        return plugin.board
+    return StudyBoard().extend(scheduler.get_events(TOPIC))
+
+
+class StudyScienceHandler(_Base):
+    """``GET vmt/api/science?study=ID``: ``{"study", "version", "data"}``.
+
+    ``data`` is :func:`~vmt_dask.dashboard.plots.plot_data` (the column data of every
+    plot source); 404 for an unknown study.
+    """
+
+    def get(self) -> None:
+        study = self.get_argument("study", "")
+        science = _board(self.server).science(study)
+        if science is None:
+            self.set_status(404)
+            self.write({"error": "no such study"})
+            return
+        body = {"study": study, "version": science["version"], "data": plot_data(science)}
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(json.dumps(body, allow_nan=False))
+
+
+@functools.lru_cache(maxsize=1)
+def _layout_json() -> str:
+    return json.dumps(layout_json("vmt-science-plots"))
+
+
+class PlotLayoutHandler(_Base):
+    """``GET vmt/api/plots``: the Bokeh layout (``json_item``, empty sources) of the plots.
+
+    Built once per process, in a worker thread so the scheduler's event loop is not held.
+    """
+
+    async def get(self) -> None:
+        try:
+            body = await IOLoop.current().run_in_executor(None, _layout_json)
+        except ImportError:
+            self.set_status(404)
+            self.write({"error": "bokeh is not installed"})
+            return
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.write(body)
+
+
 class _Redirect(_Base):
     def get(self) -> None:
         self.redirect("vmt/studies" if not self.request.path.endswith("/") else "studies")
@@ -109,6 +161,8 @@ routes: list[tuple[str, type, dict]] = [
     (PAGE_PATH, StudyPageHandler, {}),
     (PAGE_PATH + "/fragment", StudyFragmentHandler, {}),
     (API_PATH, StudyApiHandler, {}),
+    (SCIENCE_PATH, StudyScienceHandler, {}),
+    (PLOTS_PATH, PlotLayoutHandler, {}),
     ("vmt/?", _Redirect, {}),
 ]
 
