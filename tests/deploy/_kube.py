@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
+import helm_python as helm
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +32,6 @@ def load_values(path: Path) -> dict[str, Any]:
 
 def render(values: dict[str, Any] | None = None, *, release: str = RELEASE) -> dict[str, str]:
     """Render the chart offline: ``{template path: manifest text}``."""
-    helm = pytest.importorskip("helm_python")
     with helm.Chart.load(str(CHART)) as chart:
         return chart.render(values or {}, name=release, namespace=NAMESPACE, is_install=True)
 

@@ -4,21 +4,19 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import helm_python as helm
+import kubernetes_validate
 import pytest
 import yaml
 
-
-
-import deploy_kube as kube  # noqa: E402  (registered by conftest.py)
+import deploy_kube as kube  # registered by conftest.py
+from vmt_dask.study.spec import spec_from_dict
 
 CHART, CI_VALUES, KUBE_VERSION, NAMESPACE, RELEASE = (
     kube.CHART, kube.CI_VALUES, kube.KUBE_VERSION, kube.NAMESPACE, kube.RELEASE)
 documents, find, load_values, one, pod_spec, render = (
     kube.documents, kube.find, kube.load_values, kube.one, kube.pod_spec, kube.render)
 
-
-helm = pytest.importorskip("helm_python")
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 WORKLOADS = ("Deployment", "Job")
 
@@ -341,8 +339,7 @@ def test_study_job_runs_preset_or_configmap_spec():
     assert {"name": "spec", "mountPath": "/etc/vmt-dask/study", "readOnly": True} in c["volumeMounts"]
     assert {"name": "spec", "configMap": {"name": cm["metadata"]["name"]}} in pod_spec(job)["volumes"]
     # The spec in the ci case is one the study code accepts.
-    spec_mod = pytest.importorskip("vmt_dask.study.spec")
-    spec_mod.spec_from_dict(values["study"]["spec"])
+    spec_from_dict(values["study"]["spec"])
     # Off: no Job at all.
     assert not find(documents(render({"study": {"enabled": False}})), "Job")
 

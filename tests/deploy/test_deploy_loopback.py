@@ -22,12 +22,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+import moto.server
 import pytest
+import s3fs
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-
-import deploy_kube as kube  # noqa: E402  (registered by conftest.py)
-pytest.importorskip("helm_python")
-pytest.importorskip("cryptography")
+import deploy_kube as kube  # registered by conftest.py
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -41,10 +44,6 @@ def make_certificates(directory: Path) -> None:
     """A throw-away CA and one certificate it signs: ca.crt, tls.crt, tls.key (the
     Secret layout the chart mounts).  Dask verifies the peer's chain against the CA
     in both directions (mutual TLS); it does not check host names."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -373,10 +372,8 @@ def test_smoke_study_survives_worker_loss(tls_release, local_results):
 def test_smoke_study_on_object_store(tmp_path, local_results):
     """The object-store rendering: store s3://..., endpoint and credentials from the
     chart's env/Secret, against a moto S3 server on loopback."""
-    pytest.importorskip("s3fs")
-    moto_server = pytest.importorskip("moto.server")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = moto.server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
         host, port = server.get_host_and_port()
@@ -389,7 +386,6 @@ def test_smoke_study_on_object_store(tmp_path, local_results):
         release = LoopbackRelease(tmp_path, values,
                                   secrets={values["storage"]["objectStore"]["existingSecret"]: creds})
         _, env = release.process("Job", "study", "study-job")
-        import s3fs
 
         s3fs.S3FileSystem(key=creds["AWS_ACCESS_KEY_ID"], secret=creds["AWS_SECRET_ACCESS_KEY"],
                           endpoint_url=env["AWS_ENDPOINT_URL"]).mkdir("vmt-studies")

@@ -82,7 +82,6 @@ def test_slices_figure_validates():
 
 
 def test_calibrated_slices_from_model(tmp_path, small):
-    pytest.importorskip("vmt_dask.model")
     from vmt_dask.report.report import calibrated_volumes
 
     vols = calibrated_volumes((32, 32, 32), seed=2)

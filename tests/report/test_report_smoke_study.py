@@ -8,9 +8,6 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-pytest.importorskip("vmt_dask.study")
-pytest.importorskip("vmt_dask.store")  # written by the lead; the study needs it
-
 pytestmark = pytest.mark.slow
 
 
