@@ -21,9 +21,11 @@ See ``docs/dashboard.md``.
 from __future__ import annotations
 
 from .client import (
+    LOOPBACK,
     PRELOAD,
     ensure_study_page,
     local_cluster,
+    local_kwargs,
     progress_html,
     scheduler_kwargs,
     study_page_url,
@@ -36,6 +38,7 @@ from .server import API_PATH, PAGE_PATH, StudyTracker, add_routes, dask_setup, r
 
 __all__ = [
     "API_PATH",
+    "LOOPBACK",
     "PAGE_PATH",
     "PRELOAD",
     "STAGE_LABELS",
@@ -45,6 +48,7 @@ __all__ = [
     "dask_setup",
     "ensure_study_page",
     "local_cluster",
+    "local_kwargs",
     "progress_html",
     "render_page",
     "render_studies",

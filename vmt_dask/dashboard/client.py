@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PRELOAD",
+    "LOOPBACK",
     "scheduler_kwargs",
+    "local_kwargs",
     "local_cluster",
     "ensure_study_page",
     "study_page_url",
@@ -46,16 +48,32 @@ def scheduler_kwargs(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return out
 
 
+#: Where embedded clusters listen unless told otherwise: loopback only, so the scheduler,
+#: the Dask dashboard and the study page are not reachable from the network.
+LOOPBACK = "127.0.0.1"
+
+
+def local_kwargs(**kwargs: Any) -> dict[str, Any]:
+    """``LocalCluster`` keyword arguments with safe defaults: the scheduler and the dashboard
+    bind to 127.0.0.1 (a free port) unless ``host``/``dashboard_address`` are given, and the
+    study page is preloaded (see :func:`scheduler_kwargs`)."""
+    if kwargs.get("processes", True) is not False:  # in-process clusters talk over inproc://
+        kwargs.setdefault("host", LOOPBACK)
+    kwargs.setdefault("dashboard_address", f"{LOOPBACK}:0")
+    kwargs["scheduler_kwargs"] = scheduler_kwargs(kwargs.get("scheduler_kwargs"))
+    return kwargs
+
+
 def local_cluster(**kwargs: Any) -> LocalCluster:
     """A ``distributed.LocalCluster`` whose dashboard serves the study page.
 
-    Same arguments as ``LocalCluster``; ``scheduler_kwargs`` is extended with
-    the preload (see :func:`scheduler_kwargs`).
+    Same arguments as ``LocalCluster``.  Unless ``host`` or ``dashboard_address`` are given,
+    everything listens on 127.0.0.1 only (:func:`local_kwargs`); pass
+    ``dashboard_address=":8787"`` to open the dashboard to the network on purpose.
     """
     from distributed import LocalCluster
 
-    kwargs["scheduler_kwargs"] = scheduler_kwargs(kwargs.get("scheduler_kwargs"))
-    return LocalCluster(**kwargs)
+    return LocalCluster(**local_kwargs(**kwargs))
 
 
 def study_page_url(client: Client) -> str | None:
