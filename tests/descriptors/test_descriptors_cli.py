@@ -92,7 +92,6 @@ def test_errors_and_non_percolating(fake_loader, capsys):
 
 
 def test_npy_input(tmp_path, capsys):
-    pytest.importorskip("vmt_dask.volumes")
     lab = _labels()
     path = tmp_path / "vol.npy"
     np.save(path, lab)
@@ -104,8 +103,8 @@ def test_npy_input(tmp_path, capsys):
 
 
 def test_tiff_input(tmp_path, capsys):
-    pytest.importorskip("vmt_dask.volumes")
-    tifffile = pytest.importorskip("tifffile")
+    import tifffile
+
     lab = _labels()
     path = tmp_path / "vol.tif"
     # TIFF convention (vmt_dask.volumes): pages are z slices, each indexed (y, x)
@@ -119,8 +118,7 @@ def test_tiff_input(tmp_path, capsys):
 
 
 def test_store_input(tmp_path, capsys):
-    store_mod = pytest.importorskip("vmt_dask.store")
-    pytest.importorskip("vmt_dask.volumes")
+    from vmt_dask import store as store_mod
     from vmt_dask.model import CALIBRATED
 
     lab = _labels()
