@@ -121,8 +121,9 @@ def test_peer_agreement_with_porespy_all_radii(bm01_labels):
     # so the fractional sweep is assembled from its primitives here).
     # Radii are compared through k = rint(r**2) because the float32 dt of the
     # `edt` package rounds sqrt(k).
-    ps = pytest.importorskip("porespy")
-    edt = pytest.importorskip("edt")
+    import edt  # test extra
+    import porespy as ps  # test extra
+
     ps.settings.tqdm["disable"] = True
     for phase in (1, 2):
         m = np.ascontiguousarray(bm01_labels == phase)
@@ -158,7 +159,8 @@ def test_peer_agreement_with_porespy_integer_radii(bm01_labels):
     # for voxel; our cpsd/smip use the exact ball radius dt(c) (resp.
     # sqrt(reach(c))), which contains the quantized ball, so they can only be
     # larger.
-    ps = pytest.importorskip("porespy")
+    import porespy as ps  # test extra
+
     ps.settings.tqdm["disable"] = True
     for phase in (1, 2):
         m = np.ascontiguousarray(bm01_labels == phase)
