@@ -165,3 +165,17 @@ def test_opening_smip_equals_components_of_the_cpsd_set_touching_the_inlet(bm01_
 def test_bad_convention_names_the_parameter(kw, match):
     with pytest.raises(InputError, match=match):
         constrictivity(_slab(), voxel_size=1.0, **kw)
+
+
+def test_variants_share_work_and_equal_single_calls(bm01_labels):
+    from vmt_dask.descriptors import constrictivity_variants
+
+    m = bm01_labels[:32, :32, :32] == 1
+    variants = {"default": {}, "open26": dict(intrusion="opening", connectivity=26),
+                "vox": dict(radius_step=1.0, crossing="interpolate"),
+                "res": dict(inlet="reservoir", balls="closed", radius_step=0.5)}
+    got = constrictivity_variants(m, variants, voxel_size=0.2)
+    for name, kw in variants.items():
+        assert got[name] == constrictivity(m, voxel_size=0.2, **kw), name
+    with pytest.raises(InputError, match="unknown"):
+        constrictivity_variants(m, {"x": {"neighbourhood": 26}}, voxel_size=0.2)

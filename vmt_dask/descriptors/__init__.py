@@ -3,7 +3,7 @@
 Pure kernels: numpy arrays in, numbers out.  Lengths in micrometres, specific
 surface area in 1/micrometre, arrays indexed (x, y, z).
 """
-from .constrictivity import ConstrictivityResult, constrictivity, cpsd, smip
+from .constrictivity import ConstrictivityResult, constrictivity, constrictivity_variants, cpsd, smip
 from .describe import DESCRIPTOR_KEYS, PHASE_LABELS, describe, phase_value
 from .edt import EDT_INF, squared_distance_to, squared_edt
 from .surface_area import CROFTON_DIRECTIONS, CROFTON_WEIGHTS, specific_surface_area
@@ -17,6 +17,7 @@ __all__ = [
     "geodesic_distance_to_plane",
     "TortuosityResult",
     "constrictivity",
+    "constrictivity_variants",
     "ConstrictivityResult",
     "cpsd",
     "smip",

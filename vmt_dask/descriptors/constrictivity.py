@@ -11,8 +11,8 @@ from ..errors import InputError
 from ._validate import as_mask, check_axis, check_positive, check_voxel_size
 from .edt import EDT_INF, _ball_cover_values, squared_edt
 
-__all__ = ["constrictivity", "ConstrictivityResult", "cpsd", "smip", "INTRUSIONS", "INLETS", "BALLS",
-           "CROSSINGS"]
+__all__ = ["constrictivity", "constrictivity_variants", "ConstrictivityResult", "cpsd", "smip",
+           "INTRUSIONS", "INLETS", "BALLS", "CROSSINGS", "CONVENTION_DEFAULTS"]
 
 
 @dataclass(frozen=True)
@@ -367,11 +367,11 @@ def _grid(kmax: int, step: float | None, balls: str):
 class _Curves:
     """Memoized CPSD and SMIP voxel counts as functions of the threshold ``k``."""
 
-    def __init__(self, m, dt2, kmax, conv: _Conventions, k_query: int = 0):
+    def __init__(self, m, dt2, kmax, conv: _Conventions, k_query: int = 0, cpsd_memo=None):
         self.dt2 = dt2
         self.conv = conv
         self.kmax = kmax
-        self._cpsd: dict[int, int] = {}
+        self._cpsd: dict[int, int] = {} if cpsd_memo is None else cpsd_memo
         self._smip: dict[int, int] = {}
         if conv.inlet == "reservoir":
             # R planes of phase in front of the inlet: larger than the largest
@@ -591,6 +591,45 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2,
     """
     a = check_voxel_size(voxel_size)
     conv = _conventions(intrusion, connectivity, radius_step, balls, inlet, crossing)
+    return _constrictivity_set(mask, a, axis, {"": conv})[""]
+
+
+#: Conventions of :func:`constrictivity` (and their defaults), in signature order.
+CONVENTION_DEFAULTS = {"intrusion": "centres", "connectivity": 6, "radius_step": None,
+                       "balls": "open", "inlet": "plane", "crossing": "grid"}
+
+
+def constrictivity_variants(mask: np.ndarray, variants, *, voxel_size: float,
+                            axis: int = 2) -> dict:
+    """:func:`constrictivity` under several conventions, sharing the common work.
+
+    Parameters
+    ----------
+    mask, voxel_size, axis
+        As for :func:`constrictivity`.
+    variants : mapping of str to mapping
+        Name -> keyword arguments of :func:`constrictivity` (``intrusion``,
+        ``connectivity``, ``radius_step``, ``balls``, ``inlet``, ``crossing``;
+        missing ones take the defaults).
+
+    Returns
+    -------
+    dict of str to ConstrictivityResult
+        One result per name, each equal to the corresponding
+        :func:`constrictivity` call.  The distance transform and the CPSD counts
+        are computed once; SMIP counts once per (intrusion, connectivity, inlet).
+    """
+    a = check_voxel_size(voxel_size)
+    convs = {}
+    for name, kw in dict(variants).items():
+        unknown = set(kw) - set(CONVENTION_DEFAULTS)
+        if unknown:
+            raise InputError(f"variant {name!r}: unknown convention(s) {sorted(unknown)}")
+        convs[name] = _conventions(**{**CONVENTION_DEFAULTS, **kw})
+    return _constrictivity_set(mask, a, axis, convs)
+
+
+def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
     m, dt2 = _prepare(mask, axis)
     n_phase = int(np.count_nonzero(m))
     if n_phase == 0:
@@ -598,32 +637,43 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2,
     vals = dt2[m]
     if vals.max() == EDT_INF:
         # No complement in the window: balls of any size fit.
-        return ConstrictivityResult(beta=1.0, r_min=math.inf, r_max=math.inf,
+        full = ConstrictivityResult(beta=1.0, r_min=math.inf, r_max=math.inf,
                                     k_min=int(EDT_INF), k_max=int(EDT_INF))
+        return {name: full for name in convs}
     kmax = int(vals.max())
-    rs, ks = _grid(kmax, conv.radius_step, conv.balls)
-    hi = len(ks) - 1  # infeasible sentinel
+    grids = {name: _grid(kmax, c.radius_step, c.balls) for name, c in convs.items()}
+    kend = max(int(ks.max()) for _, ks in grids.values()) + 1
     # ge[k] = #{dt2 >= k}: each admissible centre covers itself, a lower bound of CPSD.
-    kend = int(ks.max()) + 1
     ge = np.cumsum(np.bincount(vals, minlength=kend)[::-1])[::-1]
     del vals
-    feas = np.flatnonzero(2 * ge[ks] >= n_phase)
-    lo = int(feas.max()) if feas.size else -1
-    curves = _Curves(m, dt2, kmax, conv)
-    j_max = _largest_feasible_index(curves.cpsd, ks, lo, hi, n_phase)
+    cpsd_memo: dict[int, int] = {}
+    families: dict[tuple, _Curves] = {}
+    out = {}
+    for name, conv in convs.items():
+        rs, ks = grids[name]
+        fam = (conv.intrusion, conv.connectivity, conv.inlet)
+        if fam not in families:
+            families[fam] = _Curves(m, dt2, kmax, conv, cpsd_memo=cpsd_memo)
+        curves = families[fam]
+        hi = len(ks) - 1  # infeasible sentinel
+        feas = np.flatnonzero(2 * ge[ks] >= n_phase)
+        lo = int(feas.max()) if feas.size else -1
+        j_max = _largest_feasible_index(curves.cpsd, ks, lo, hi, n_phase)
 
-    lo_s = -1
-    if curves.reach is not None:
-        # #{reach >= k} in the window (each intruded centre covers itself) brackets SMIP.
-        rw = curves.reach[:, :, curves.z0:]
-        ge_r = np.cumsum(np.bincount(rw[m].ravel(), minlength=kend)[:kend][::-1])[::-1]
-        feas = np.flatnonzero(2 * ge_r[ks] >= n_phase)
-        lo_s = min(int(feas.max()) if feas.size else -1, j_max)
-    j_min = _largest_feasible_index(curves.smip, ks, lo_s, j_max + 1, n_phase)
+        lo_s = -1
+        if curves.reach is not None:
+            # #{reach >= k} in the window (each intruded centre covers itself) brackets SMIP.
+            if not hasattr(curves, "ge_r"):
+                rw = curves.reach[:, :, curves.z0:]
+                curves.ge_r = np.cumsum(np.bincount(rw[m].ravel(), minlength=kend)[:kend][::-1])[::-1]
+            feas = np.flatnonzero(2 * curves.ge_r[ks] >= n_phase)
+            lo_s = min(int(feas.max()) if feas.size else -1, j_max)
+        j_min = _largest_feasible_index(curves.smip, ks, lo_s, j_max + 1, n_phase)
 
-    r_max = _radius(j_max, rs, ks, curves.cpsd, n_phase, conv.crossing)
-    r_min = min(_radius(j_min, rs, ks, curves.smip, n_phase, conv.crossing), r_max)
-    beta = (r_min / r_max) ** 2 if r_max > 0 else math.nan
-    return ConstrictivityResult(beta=beta, r_min=r_min * a, r_max=r_max * a,
-                                k_min=int(ks[j_min]) if j_min >= 0 else 0,
-                                k_max=int(ks[j_max]) if j_max >= 0 else 0)
+        r_max = _radius(j_max, rs, ks, curves.cpsd, n_phase, conv.crossing)
+        r_min = min(_radius(j_min, rs, ks, curves.smip, n_phase, conv.crossing), r_max)
+        beta = (r_min / r_max) ** 2 if r_max > 0 else math.nan
+        out[name] = ConstrictivityResult(beta=beta, r_min=r_min * a, r_max=r_max * a,
+                                         k_min=int(ks[j_min]) if j_min >= 0 else 0,
+                                         k_max=int(ks[j_max]) if j_max >= 0 else 0)
+    return out
