@@ -17,18 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
-pytest.importorskip("vmt_dask.store")
-pytest.importorskip("vmt_dask.descriptors")
-pytest.importorskip("vmt_dask.conductivity")
-xr = pytest.importorskip("xarray")
-
-from vmt_dask.cli import main as cli_main  # noqa: E402
-from vmt_dask.errors import InputError  # noqa: E402
-from vmt_dask.study import FUNCTIONS, load_spec, open_results, run_study, study_status  # noqa: E402
-from vmt_dask.study.design import (evaluation_seeds, interpolation_points, perturbed_thetas,  # noqa: E402
+from vmt_dask.cli import main as cli_main
+from vmt_dask.errors import InputError
+from vmt_dask.study import FUNCTIONS, load_spec, open_results, run_study, study_status
+from vmt_dask.study.design import (evaluation_seeds, interpolation_points, perturbed_thetas,
                                    step_theta, structure_seed)
-from vmt_dask.study.layout import RECORDS, eval_volume, structure_volume  # noqa: E402
+from vmt_dask.study.layout import RECORDS, eval_volume, structure_volume
 
 pytestmark = pytest.mark.timeout(300)
 SPEC = load_spec("smoke")
