@@ -1,0 +1,410 @@
+"""Paper fidelity: descriptors and M-factors next to paper Table 2 and the Section 3.2 ranges.
+
+    python -m vmt_dask.bench fidelity [--presets BM01,BM03,BM10] [--sizes 401] [--seeds 1,2]
+        [--skip-conduct] [--variants all|none|NAME,...] [--generator lattice]
+        [--database STORE] [--json FILE] [--plot FILE.png]
+
+For every preset, grid size N (voxels per edge, 0.2 micrometre voxels: the window grows
+with N) and seed: one realization of the calibrated model (paper Table 1), all descriptors
+of AM and SE (:func:`vmt_dask.descriptors.describe`'s conventions), both M-factors
+(:func:`vmt_dask.conductivity.m_factor`), every constrictivity convention of
+:data:`CONSTRICTIVITY_VARIANTS` and every tortuosity neighbourhood on the same realization.
+Printed: (1) the largest N against paper Table 2 (mean and spread over seeds, deviation per
+entry); (2) each estimator variant's deviation from Table 2; (3) finite size: every
+descriptor per N and its distance to the largest N; (4) with ``--database``, the
+distribution of every descriptor over a study database next to the Section 3.2 ranges.
+``--json FILE`` keeps one record per structure and is resumed: structures already in the
+file are not recomputed, so a long series can run in several invocations.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from ._measure import format_table
+
+__all__ = ["add_arguments", "run", "CONSTRICTIVITY_VARIANTS", "TORTUOSITY_NEIGHBOURHOODS"]
+
+#: Constrictivity conventions evaluated on every realization (keyword arguments of
+#: :func:`vmt_dask.descriptors.constrictivity`; ``{}`` is the library default).
+CONSTRICTIVITY_VARIANTS: dict[str, dict] = {
+    "centres-6": {"intrusion": "centres", "connectivity": 6},
+    "centres-26": {"intrusion": "centres", "connectivity": 26},
+    "opening-6": {"intrusion": "opening", "connectivity": 6},
+    "opening-26": {"intrusion": "opening", "connectivity": 26},
+    "centres-6 whole-voxel": {"intrusion": "centres", "radius_step": 1.0},
+    "centres-6 whole-voxel closed": {"intrusion": "centres", "radius_step": 1.0, "balls": "closed"},
+    "centres-6 half-voxel": {"intrusion": "centres", "radius_step": 0.5},
+    "centres-6 reservoir": {"intrusion": "centres", "inlet": "reservoir"},
+    "centres-6 interpolated": {"intrusion": "centres", "crossing": "interpolate"},
+    "opening-26 whole-voxel": {"intrusion": "opening", "connectivity": 26, "radius_step": 1.0},
+    "opening-26 interpolated": {"intrusion": "opening", "connectivity": 26, "crossing": "interpolate"},
+    "opening-26 reservoir": {"intrusion": "opening", "connectivity": 26, "inlet": "reservoir"},
+}
+#: Path neighbourhoods of the geodesic tortuosity evaluated on every realization.
+TORTUOSITY_NEIGHBOURHOODS = (26, 98)
+
+_PHASES = ("AM", "SE")
+_DESCRIPTORS = ("volume_fraction", "specific_surface_area", "tortuosity_mean", "tortuosity_std",
+                "constrictivity", "r_min", "r_max")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--presets", default="BM01,BM03,BM10", help="comma-separated presets")
+    parser.add_argument("--sizes", default="401",
+                        help="comma-separated grid sizes N (default 401; finite size: 64,96,128,200,401)")
+    parser.add_argument("--seeds", default="1,2", help="comma-separated realization seeds (default 1,2)")
+    parser.add_argument("--skip-conduct", action="store_true", help="no M-factors (the costly part)")
+    parser.add_argument("--variants", default="all",
+                        help="constrictivity/tortuosity variants: all, none or comma-separated names")
+    parser.add_argument("--generator", default=None,
+                        help="random-field generator of vmt_dask.model.realize (default: its default)")
+    parser.add_argument("--voxel-size", type=float, default=0.2, help="micrometres (default 0.2)")
+    parser.add_argument("--database", default=None, help="study store: descriptor distributions vs Sec. 3.2")
+    parser.add_argument("--json", default=None, help="write (and resume from) this JSON file")
+    parser.add_argument("--plot", default=None, help="finite-size plot (PNG) when several sizes are present")
+    parser.add_argument("--report-only", action="store_true",
+                        help="compute nothing: print the tables of the records in --json")
+
+
+def _ints(text: str, name: str) -> list[int]:
+    try:
+        vals = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise SystemExit(f"{name} must be comma-separated integers, got {text!r}") from None
+    if not vals or min(vals) < 1:
+        raise SystemExit(f"{name} must be positive integers, got {text!r}")
+    return vals
+
+
+def _variants(text: str) -> dict[str, dict]:
+    if text == "all":
+        return dict(CONSTRICTIVITY_VARIANTS)
+    if text == "none":
+        return {}
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in CONSTRICTIVITY_VARIANTS]
+    if bad:
+        raise SystemExit(f"unknown variant(s) {bad}; choose from {sorted(CONSTRICTIVITY_VARIANTS)}")
+    return {n: CONSTRICTIVITY_VARIANTS[n] for n in names}
+
+
+def measure_structure(preset: str, n: int, seed: int, *, voxel_size: float, generator: str | None,
+                      variants: dict[str, dict], conduct: bool, log=print) -> dict:
+    """Every descriptor, variant and M-factor of one realization: one JSON-ready record."""
+    from vmt_dask.descriptors import (
+        constrictivity,
+        constrictivity_variants,
+        geodesic_tortuosity,
+        specific_surface_area,
+    )
+    from vmt_dask.domain import phase_label
+    from vmt_dask.model import CALIBRATED, realize
+
+    kw = {} if generator is None else {"generator": generator}
+    t0 = time.perf_counter()
+    labels = realize(CALIBRATED[preset], (n, n, n), seed=seed, voxel_size=voxel_size, **kw)
+    rec = {"preset": preset, "size": n, "seed": seed, "voxel_size": voxel_size,
+           "generator": generator or "default", "values": {}, "variants": {}, "seconds": {}}
+    rec["seconds"]["realize"] = time.perf_counter() - t0
+    vals, var, sec = rec["values"], rec["variants"], rec["seconds"]
+    for ph in _PHASES:
+        m = labels == phase_label(ph)
+        t = time.perf_counter()
+        vals[f"volume_fraction_{ph}"] = float(np.count_nonzero(m)) / m.size
+        vals[f"specific_surface_area_{ph}"] = specific_surface_area(m, voxel_size=voxel_size)
+        sec[f"surface_{ph}"] = time.perf_counter() - t
+        for nb in TORTUOSITY_NEIGHBOURHOODS if variants else (26,):
+            t = time.perf_counter()
+            tau = geodesic_tortuosity(m, axis=2, neighbourhood=nb)
+            sec[f"tortuosity{nb}_{ph}"] = time.perf_counter() - t
+            var.setdefault(f"tortuosity_mean_{ph}", {})[f"neighbourhood-{nb}"] = tau.mean
+            var.setdefault(f"tortuosity_std_{ph}", {})[f"neighbourhood-{nb}"] = tau.std
+            if nb == 26:  # the library default (describe)
+                vals[f"tortuosity_mean_{ph}"] = tau.mean
+                vals[f"tortuosity_std_{ph}"] = tau.std
+                vals[f"tortuosity_reached_{ph}"] = tau.reached_fraction
+        t = time.perf_counter()
+        con = constrictivity(m, voxel_size=voxel_size, axis=2)
+        sec[f"constrictivity_{ph}"] = time.perf_counter() - t
+        vals[f"constrictivity_{ph}"] = con.beta
+        vals[f"r_min_{ph}"] = con.r_min
+        vals[f"r_max_{ph}"] = con.r_max
+        if variants:
+            t = time.perf_counter()
+            res = constrictivity_variants(m, variants, voxel_size=voxel_size, axis=2)
+            sec[f"constrictivity_variants_{ph}"] = time.perf_counter() - t
+            for name, r in res.items():
+                var.setdefault(f"constrictivity_{ph}", {})[name] = r.beta
+                var.setdefault(f"r_min_{ph}", {})[name] = r.r_min
+                var.setdefault(f"r_max_{ph}", {})[name] = r.r_max
+        if conduct:
+            from vmt_dask.conductivity import m_factor
+
+            t = time.perf_counter()
+            mr = m_factor(m, axis=2)
+            sec[f"m_factor_{ph}"] = time.perf_counter() - t
+            vals[f"m_factor_{ph}"] = mr.m_factor
+        log(f"    {preset} N={n} seed={seed} {ph} done "
+            f"({time.perf_counter() - t0:.0f} s since the start of this structure)")
+        del m
+    rec["seconds"]["total"] = time.perf_counter() - t0
+    return rec
+
+
+# ----------------------------------------------------------------------------- summaries
+def _stats(xs):
+    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    if not xs:
+        return math.nan, math.nan, 0
+    a = np.asarray(xs, float)
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0, int(a.size)
+
+
+def _f(v, digits=3):
+    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def table2_rows(records: list[dict], size: int) -> list[dict]:
+    """Ours (mean, spread over seeds) vs paper Table 2 at grid ``size``, one row per entry."""
+    from vmt_dask.paper import TABLE2
+
+    rows = []
+    for preset, ref in TABLE2.items():
+        recs = [r for r in records if r["preset"] == preset and r["size"] == size]
+        if not recs:
+            continue
+        for key, paper in ref.items():
+            mean, sd, k = _stats([r["values"].get(key) for r in recs])
+            if k == 0:
+                continue
+            rows.append({"preset": preset, "quantity": key, "paper": _f(paper, 2),
+                         "ours": _f(mean), "sd": _f(sd), "n": k, "ours-paper": f"{mean - paper:+.3f}",
+                         "rel %": f"{100 * (mean - paper) / paper:+.1f}"})
+    return rows
+
+
+def variant_rows(records: list[dict], size: int) -> tuple[list[dict], list[dict]]:
+    """Per variant: value per preset/phase, deviation from Table 2, median |deviation|."""
+    from vmt_dask.paper import TABLE2
+
+    detail, summary = [], []
+    keys = sorted({k for r in records if r["size"] == size for k in r["variants"]})
+    for key in keys:
+        if not (key.startswith("constrictivity_") or key.startswith("tortuosity_mean_")):
+            continue
+        names = []
+        for r in records:
+            if r["size"] == size:
+                for nm in r["variants"].get(key, {}):
+                    if nm not in names:
+                        names.append(nm)
+        for nm in names:
+            devs = []
+            for preset, ref in TABLE2.items():
+                recs = [r for r in records if r["preset"] == preset and r["size"] == size]
+                mean, sd, k = _stats([r["variants"].get(key, {}).get(nm) for r in recs])
+                if k == 0:
+                    continue
+                paper = ref.get(key)
+                dev = mean - paper if paper is not None else math.nan
+                devs.append(dev)
+                detail.append({"quantity": key, "variant": nm, "preset": preset, "ours": _f(mean),
+                               "sd": _f(sd), "paper": _f(paper, 2), "ours-paper": f"{dev:+.3f}"})
+            if devs:
+                summary.append({"quantity": key, "variant": nm,
+                                "median |dev|": _f(float(np.median(np.abs(devs)))),
+                                "max |dev|": _f(float(np.max(np.abs(devs)))),
+                                "mean dev": f"{float(np.mean(devs)):+.3f}"})
+    return detail, summary
+
+
+def finite_size_rows(records: list[dict]) -> list[dict]:
+    """Every descriptor per preset and N (mean over seeds) and its difference to the largest N."""
+    rows = []
+    for preset in sorted({r["preset"] for r in records}):
+        sizes = sorted({r["size"] for r in records if r["preset"] == preset})
+        if len(sizes) < 2:
+            continue
+        ref_n = sizes[-1]
+        keys = sorted({k for r in records if r["preset"] == preset for k in r["values"]
+                       if not k.startswith("tortuosity_reached")})
+        for key in keys:
+            ref, _, _ = _stats([r["values"].get(key) for r in records
+                                if r["preset"] == preset and r["size"] == ref_n])
+            row = {"preset": preset, "quantity": key}
+            for n in sizes:
+                mean, sd, k = _stats([r["values"].get(key) for r in records
+                                      if r["preset"] == preset and r["size"] == n])
+                row[f"N={n}"] = _f(mean)
+                if n != ref_n and not math.isnan(ref):
+                    row[f"d{n}"] = f"{mean - ref:+.3f}"
+            rows.append(row)
+    return rows
+
+
+def plot_finite_size(records: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ["volume_fraction", "specific_surface_area", "tortuosity_mean", "constrictivity",
+            "m_factor"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6))
+    for ax, q in zip(axes, keys):
+        for preset in sorted({r["preset"] for r in records}):
+            sizes = sorted({r["size"] for r in records if r["preset"] == preset})
+            if len(sizes) < 2:
+                continue
+            for ph, style in (("AM", "-o"), ("SE", "--s")):
+                ys = [_stats([r["values"].get(f"{q}_{ph}") for r in records
+                              if r["preset"] == preset and r["size"] == n])[0] for n in sizes]
+                if not all(math.isnan(y) for y in ys):
+                    ax.plot(sizes, ys, style, label=f"{preset} {ph}", ms=4)
+        ax.set_xlabel("N (voxels per edge, 0.2 um)")
+        ax.set_title(q)
+        ax.set_xscale("log")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def database_rows(store: str) -> list[dict]:
+    """Distribution of every descriptor of a study database next to the Section 3.2 ranges."""
+    from vmt_dask.paper import SECTION_3_2_RANGES
+    from vmt_dask.study import open_results
+
+    ds = open_results(store)
+    rows = []
+    for q in ("volume_fraction", "specific_surface_area", "tortuosity_mean", "tortuosity_std",
+              "constrictivity", "m_factor"):
+        for ph in _PHASES:
+            key = f"{q}_{ph}"
+            if key not in ds:
+                continue
+            x = np.asarray(ds[key].values, float)
+            x = x[np.isfinite(x)]
+            if x.size == 0:
+                continue
+            rng = SECTION_3_2_RANGES.get(key)
+            qs = np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95])
+            row = {"quantity": key, "n": x.size, "q05": _f(qs[0]), "q25": _f(qs[1]), "median": _f(qs[2]),
+                   "q75": _f(qs[3]), "q95": _f(qs[4]), "min": _f(x.min()), "max": _f(x.max())}
+            if rng is not None:
+                row["paper range"] = f"[{rng.low}, {rng.high}]"
+                row["inside %"] = f"{100 * np.mean((x >= rng.low) & (x <= rng.high)):.0f}"
+                if rng.bulk_low is not None:
+                    row["paper bulk"] = f"[{rng.bulk_low}, {rng.bulk_high}]"
+                    row["in bulk %"] = f"{100 * np.mean((x >= rng.bulk_low) & (x <= rng.bulk_high)):.0f}"
+            rows.append(row)
+    return rows
+
+
+def _print_table(title: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    cols = []
+    for r in rows:
+        for c in r:
+            if c not in cols:
+                cols.append(c)
+    print(f"\n{title}\n")
+    print(format_table(rows, cols))
+
+
+def _load(path: str | None) -> list[dict]:
+    if path and os.path.exists(path):
+        with open(path) as fh:
+            return json.load(fh).get("structures", [])
+    return []
+
+
+def _save(path: str, records: list[dict], extra: dict) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump({"structures": records, **extra}, fh, indent=1, default=float)
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    from vmt_dask.domain import PRESET_NAMES
+
+    bad = [p for p in presets if p not in PRESET_NAMES]
+    if bad:
+        raise SystemExit(f"unknown preset(s) {bad}; choose from {list(PRESET_NAMES)}")
+    sizes = _ints(args.sizes, "--sizes")
+    seeds = _ints(args.seeds, "--seeds")
+    variants = _variants(args.variants)
+    if args.generator is not None:
+        from vmt_dask.model.covariance import check_generator
+
+        try:
+            check_generator(args.generator)
+        except (TypeError, ValueError) as exc:
+            raise SystemExit(f"--generator: {exc}") from None
+    if args.database and not os.path.exists(args.database):
+        raise SystemExit(f"--database {args.database!r}: no such store")
+    records = _load(args.json)
+    gen = args.generator or "default"
+    todo = [(p, n, s) for n in sorted(sizes) for p in presets for s in seeds
+            if not any(r["preset"] == p and r["size"] == n and r["seed"] == s
+                       and r.get("generator", "default") == gen for r in records)]
+    if args.report_only:
+        todo = []
+    print(f"fidelity: {len(todo)} structure(s) to compute, {len(records)} already in "
+          f"{args.json or 'memory'}; cores {os.cpu_count()}; load {os.getloadavg()[0]:.1f}", flush=True)
+    t_start = time.perf_counter()
+    for i, (p, n, s) in enumerate(todo):
+        rec = measure_structure(p, n, s, voxel_size=args.voxel_size, generator=args.generator,
+                                variants=variants, conduct=not args.skip_conduct,
+                                log=lambda msg: print(msg, flush=True))
+        records.append(rec)
+        done = time.perf_counter() - t_start
+        # ETA weighted by voxels: later (larger) structures cost more
+        vox_done = sum(m ** 3 for _, m, _ in todo[: i + 1])
+        vox_left = sum(m ** 3 for _, m, _ in todo[i + 1:])
+        print(f"[{i + 1}/{len(todo)}] {p} N={n} seed={s}: {rec['seconds']['total']:.0f} s; "
+              f"ETA {done * vox_left / vox_done:.0f} s", flush=True)
+        if args.json:
+            _save(args.json, records, {})
+    # tables (records of the chosen generator)
+    recs = [r for r in records if r.get("generator", "default") == gen]
+    big = max((r["size"] for r in recs), default=None)
+    summary: dict = {}
+    if big is not None:
+        rows = table2_rows(recs, big)
+        _print_table(f"Paper Table 2 vs ours at N={big} (mean, sample sd over seeds; generator {gen})",
+                     rows)
+        detail, vsum = variant_rows(recs, big)
+        _print_table(f"Estimator variants at N={big}: deviation from paper Table 2", detail)
+        _print_table(f"Estimator variants at N={big}: summary over presets", vsum)
+        fs = finite_size_rows(recs)
+        _print_table("Finite size: mean over seeds per N, and minus the largest N", fs)
+        summary = {"table2": rows, "variants": detail, "variant_summary": vsum, "finite_size": fs}
+        if args.plot and fs:
+            plot_finite_size(recs, args.plot)
+            print(f"\nfinite-size plot: {args.plot}")
+    if args.database:
+        db = database_rows(args.database)
+        _print_table(f"Database {args.database}: distributions vs paper Section 3.2", db)
+        summary["database"] = db
+    if args.json:
+        _save(args.json, records, {"summary": summary})
+        print(f"\nJSON: {args.json}")
+    secs = {}
+    for r in recs:
+        for k, v in r["seconds"].items():
+            secs.setdefault((r["size"], k), []).append(v)
+    if secs:
+        rows = [{"N": n, "step": k, "median s": f"{np.median(v):.1f}", "runs": len(v)}
+                for (n, k), v in sorted(secs.items())]
+        _print_table(f"Wall time per step (load now {os.getloadavg()[0]:.1f})", rows)
+    return 0
