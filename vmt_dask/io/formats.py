@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -343,7 +344,7 @@ def _open_tiff(p: Path, s: str, key, perm) -> Volume:
     except Exception as exc:  # tifffile raises several types for damaged files
         raise InputError(f"{s}: not a readable TIFF file ({exc})") from None
     if not series:
-        raise InputError(f"{s}: a TIFF file without images")
+        raise InputError(f"{s}: not a readable TIFF file (no images found)")
 
     def colour_check(ser, where=""):
         axes, shape = ser.axes, ser.shape
@@ -371,8 +372,11 @@ def _open_tiff(p: Path, s: str, key, perm) -> Volume:
             # a stack written page by page (one write() per slice): one series per page
             ny, nx = first.shape
 
+            lock = threading.Lock()  # one file handle: reads must not interleave
+
             def page(i):
-                return tf.series[i].asarray()
+                with lock:
+                    return tf.series[i].asarray()
 
             parts = [da.from_delayed(dask.delayed(page)(i), (ny, nx), first.dtype)
                      for i in range(len(series))]
