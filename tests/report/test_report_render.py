@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import xml.etree.ElementTree as ET
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 from vmt_dask.regression import fit_all
 from vmt_dask.regression.synthetic import synthetic_results
 from vmt_dask.report import figures as F
-from vmt_dask.report.report import write_report
+from vmt_dask.paper import TABLE2, TABLE5
+from vmt_dask.report.report import grid_note, write_report
 
 
 def _check_png(path):
@@ -37,12 +39,30 @@ def test_report_from_small_dataset(tmp_path, small):
     assert set(rep.figures) == {"parity_AM", "parity_SE", "distributions", "gradient_steps", "calibrated_slices"}
     for path in rep.figures.values():
         _check_png(path)
+    assert set(rep.svgs) == set(rep.figures)
+    for path in rep.svgs.values():  # the same figures as SVG: well-formed XML with an <svg> root
+        assert ET.parse(path).getroot().tag.endswith("svg")
     text = open(rep.html, encoding="utf-8").read()
-    assert text.count("data:image/png;base64,") == 5  # self-contained
+    assert text.count("data:image/svg+xml;base64,") == 5  # self-contained (SVG embedded)
     assert "<img" in text and "src='figures/" not in text
     assert "Regression table" in text and "M4" in text and "MAPE" in text
     assert os.path.getsize(rep.tables["csv"]) > 0 and os.path.getsize(rep.tables["markdown"]) > 0
     assert rep.table.ok
+    # paper Table 5 beside ours: every paper R^2 and MAPE appears in the comparison
+    cmp = text[text.index("Ours beside paper Table 5"):]
+    for ref in TABLE5.values():
+        assert f"{ref.r2:.3f}" in cmp and f"{100 * ref.mape:.2f}%" in cmp
+    # the calibrated structures beside paper Table 2, with the paper's values
+    t2 = text[text.index("Calibrated structures beside paper Table 2"):]
+    assert all(name in t2 for name in ("BM01", "BM03", "BM10"))
+    assert f"<td class='paper'>{TABLE2['BM10']['constrictivity_SE']:.3g}</td>" in t2
+
+
+def test_grid_note_says_when_the_grid_is_not_the_papers():
+    assert grid_note((401, 401, 401), 0.2) is None
+    note = grid_note((64, 64, 64), 0.2)
+    assert "64 × 64 × 64 voxels" in note and "401³" in note and "12.8" in note
+    assert grid_note((401, 401, 401), 0.1) is not None
 
 
 def test_report_survives_bad_data(tmp_path):

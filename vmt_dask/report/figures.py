@@ -16,6 +16,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ..paper import SECTION_3_2_RANGES
+
 __all__ = [
     "PHASE_COLORS",
     "LABEL_COLORS",
@@ -47,6 +49,13 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 110) -> str:
     return os.fspath(path)
 
 
+def save_svg(fig: Figure, path: str | os.PathLike) -> str:
+    """Render *fig* to an SVG file (text kept as text where fonts allow) and return its path."""
+    FigureCanvasAgg(fig)
+    fig.savefig(os.fspath(path), format="svg", metadata={"Date": None})
+    return os.fspath(path)
+
+
 def _no_data(ax, text: str) -> None:
     ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 40)), ha="center", va="center",
             transform=ax.transAxes, fontsize=8, color="0.3")
@@ -54,7 +63,7 @@ def _no_data(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def violin_figure(results, *, phases: tuple[str, ...] = ("AM", "SE")) -> Figure:
+def violin_figure(results, *, phases: tuple[str, ...] = ("AM", "SE"), paper_ranges: bool = True) -> Figure:
     """Violin plots of descriptor and M-factor distributions per phase (like paper Fig. 5).
 
     Parameters
@@ -63,6 +72,10 @@ def violin_figure(results, *, phases: tuple[str, ...] = ("AM", "SE")) -> Figure:
         Study results (``docs/results-schema.md``).  NaN values (a phase that
         does not percolate has NaN tortuosity; values not yet computed) are
         left out and counted in the panel's x labels.
+    paper_ranges : bool, default True
+        Mark the ranges the paper reports for its 495 structures (Section 3.2,
+        :data:`vmt_dask.paper.SECTION_3_2_RANGES`) as a bar beside each violin, with
+        the share of our structures inside it in the x label.
 
     Returns
     -------
@@ -81,7 +94,15 @@ def violin_figure(results, *, phases: tuple[str, ...] = ("AM", "SE")) -> Figure:
             v = np.asarray(results[name].values, dtype=float).ravel()
             ok = v[np.isfinite(v)]
             missing = v.size - ok.size
-            labels.append(f"{phase}\nn={ok.size}" + (f"\n{missing} NaN" if missing else ""))
+            label = f"{phase}\nn={ok.size}" + (f"\n{missing} NaN" if missing else "")
+            rng = SECTION_3_2_RANGES.get(name) if paper_ranges else None
+            if rng is not None:
+                x = i + 1 + 0.33
+                ax.plot([x, x], [rng.low, rng.high], color="#b8860b", lw=5, alpha=0.6, solid_capstyle="butt")
+                if ok.size:
+                    inside = np.mean((ok >= rng.low) & (ok <= rng.high))
+                    label += f"\n{100 * inside:.0f}% in paper"
+            labels.append(label)
             data.append(ok)
             colors.append(PHASE_COLORS.get(phase, "0.5"))
         pos = [i + 1 for i, d in enumerate(data) if d is not None and d.size > 0]
@@ -106,7 +127,10 @@ def violin_figure(results, *, phases: tuple[str, ...] = ("AM", "SE")) -> Figure:
         if unit:
             ax.set_ylabel(unit)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"Distributions over {results.sizes.get('structure', 0)} structures", fontsize=11)
+    title = f"Distributions over {results.sizes.get('structure', 0)} structures"
+    if paper_ranges:
+        title += " (gold bars: the paper's ranges over its 495 structures, Section 3.2)"
+    fig.suptitle(title, fontsize=11)
     return fig
 
 

@@ -20,10 +20,16 @@ from typing import Mapping
 
 import numpy as np
 
+from ..domain import STUDY_PHASES, phase_label
 from ..errors import InputError
+from ..paper import GRID as PAPER_GRID
+from ..paper import TABLE2, TABLE5
+from ..paper import VOXEL_SIZE_UM as PAPER_VOXEL_UM
+from ..storage import atomic_path, write_file_atomic
 from . import figures as F
 
-__all__ = ["Report", "write_report", "calibrated_volumes", "CALIBRATED_NAMES"]
+__all__ = ["Report", "write_report", "calibrated_volumes", "calibrated_descriptors", "grid_note",
+           "CALIBRATED_NAMES"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,8 @@ class Report:
         Path of the self-contained HTML report.
     figures : dict of str to str
         Figure name to PNG path.
+    svgs : dict of str to str
+        Figure name to SVG path (the same figures; the HTML embeds these).
     tables : dict of str to str
         ``"csv"``/``"markdown"`` to the regression table files.
     notes : list of str
@@ -51,6 +59,7 @@ class Report:
 
     html: str
     figures: dict[str, str] = field(default_factory=dict)
+    svgs: dict[str, str] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     table: object | None = None
@@ -80,9 +89,126 @@ def calibrated_volumes(shape: tuple[int, int, int] = (128, 128, 128), *, seed: i
             for name in CALIBRATED_NAMES}
 
 
+def calibrated_descriptors(volumes: Mapping[str, np.ndarray], *, voxel_size: float = 0.2,
+                           axis: int = 2) -> dict[str, dict[str, float]]:
+    """Descriptors and M-factors of label volumes, keyed like paper Table 2.
+
+    Parameters
+    ----------
+    volumes : mapping of str to ndarray of uint8, shape (nx, ny, nz)
+        Name to labels (0 = pore, 1 = SE, 2 = AM), e.g. :func:`calibrated_volumes`.
+    voxel_size : float
+        Voxel edge in micrometres.
+    axis : int
+        Transport direction (default z).
+
+    Returns
+    -------
+    dict of str to dict of str to float
+        Name to ``{"<quantity>_<phase>": value}`` for every quantity of
+        :data:`vmt_dask.paper.TABLE2` (a phase that does not percolate gives NaN M-factor
+        and tortuosity).
+    """
+    from ..conductivity import m_factor
+    from ..descriptors import describe
+
+    out = {}
+    for name, labels in volumes.items():
+        row: dict[str, float] = {}
+        for phase in STUDY_PHASES:
+            try:
+                d = describe(labels, phase=phase, voxel_size=voxel_size, axis=axis)
+            except InputError:  # phase absent from a tiny grid
+                d = {}
+            for key, value in d.items():
+                row[f"{key}_{phase}"] = float(value)
+            row[f"m_factor_{phase}"] = float(m_factor(labels == phase_label(phase), axis=axis).m_factor)
+        out[name] = row
+    return out
+
+
+def grid_note(shape, voxel_size: float) -> str | None:
+    """A plain sentence when the study's grid differs from the paper's 401^3 at 0.2 µm, else None."""
+    if shape is None or len(shape) != 3:
+        return None
+    shape = tuple(int(s) for s in shape)
+    if shape == (PAPER_GRID,) * 3 and abs(float(voxel_size) - PAPER_VOXEL_UM) < 1e-9:
+        return None
+    edge = " × ".join(f"{s * voxel_size:.1f}" for s in shape)
+    paper_edge = PAPER_GRID * PAPER_VOXEL_UM
+    return (
+        f"This study's structures are {' × '.join(map(str, shape))} voxels of {voxel_size:g} µm "
+        f"({edge} µm); the paper's are {PAPER_GRID}³ voxels of {PAPER_VOXEL_UM:g} µm "
+        f"({paper_edge:.1f} µm per edge). On a smaller window the model's smoothest fields "
+        "(correlation lengths up to ~50 voxels for BM01) are seen over only a few correlation "
+        "lengths: volume fractions and specific surface areas stay close to the paper's, while "
+        "tortuosities, constrictivities and M-factors scatter more between structures and are "
+        "biased (the phase may not even percolate), so distributions and regression coefficients are "
+        "not directly comparable with the paper's. See docs/fidelity.md for the finite-size table."
+    )
+
+
 def _img(path: str) -> str:
+    kind = "svg+xml" if path.endswith(".svg") else "png"
     with open(path, "rb") as fh:
-        return "data:image/png;base64," + base64.b64encode(fh.read()).decode("ascii")
+        return f"data:image/{kind};base64," + base64.b64encode(fh.read()).decode("ascii")
+
+
+def _cell(value, fmt: str = "{:.3g}") -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "—"
+    return fmt.format(value)
+
+
+def _paper_regression_html(table) -> str:
+    """Our coefficients, MAPE and R^2 beside paper Table 5's, per phase and model."""
+    ours = {(r["phase"], r["model"]): r for r in table.records()}
+    parts = []
+    for phase in table.phases:
+        n_coef = max((len(TABLE5[(phase, m)].coefficients) for m in table.models if (phase, m) in TABLE5),
+                     default=5)
+        head = "".join(f"<th>c{i + 1} ours</th><th>c{i + 1} paper</th>" for i in range(n_coef))
+        rows = []
+        for model in table.models:
+            rec, ref = ours.get((phase, model)), TABLE5.get((phase, model))
+            cells = []
+            for i in range(n_coef):
+                c_ours = rec.get(f"c{i + 1}") if rec else None
+                c_paper = ref.coefficients[i] if ref and i < len(ref.coefficients) else None
+                cells.append(f"<td>{_cell(c_ours)}</td><td class='paper'>{_cell(c_paper)}</td>")
+            mape = rec.get("mape_percent") if rec else None
+            r2 = rec.get("r2") if rec else None
+            cells.append(f"<td>{_cell(mape, '{:.2f}%')}</td>"
+                         f"<td class='paper'>{_cell(ref.mape * 100 if ref else None, '{:.2f}%')}</td>")
+            cells.append(f"<td>{_cell(r2, '{:.3f}')}</td><td class='paper'>{_cell(ref.r2 if ref else None, '{:.3f}')}</td>")
+            rows.append(f"<tr><th>{html.escape(model)}</th>{''.join(cells)}</tr>")
+        parts.append(
+            f"<h3>{html.escape(phase)}</h3><table class='reg cmp'><tr><th>model</th>{head}"
+            "<th>MAPE ours</th><th>MAPE paper</th><th>R² ours</th><th>R² paper</th></tr>"
+            + "".join(rows) + "</table>")
+    return "".join(parts)
+
+
+def _paper_descriptor_html(ours: Mapping[str, Mapping[str, float]], shape, voxel_size: float) -> str:
+    """Descriptors of our BM01/BM03/BM10 realizations beside paper Table 2."""
+    quantities = list(next(iter(TABLE2.values())))
+    head = "".join(f"<th colspan='3'>{html.escape(q)}</th>" for q in quantities)
+    sub = "".join("<th>ours</th><th>paper</th><th>Δ</th>" for _ in quantities)
+    rows = []
+    for name, values in ours.items():
+        ref = TABLE2.get(name, {})
+        cells = []
+        for q in quantities:
+            a, b = values.get(q), ref.get(q)
+            delta = a - b if a is not None and b is not None and np.isfinite(a) else None
+            cells.append(f"<td>{_cell(a)}</td><td class='paper'>{_cell(b)}</td><td>{_cell(delta, '{:+.2f}')}</td>")
+        rows.append(f"<tr><th>{html.escape(name)}</th>{''.join(cells)}</tr>")
+    grid = " × ".join(str(int(s)) for s in shape) if shape is not None else "?"
+    return (f"<p>One realization of each calibrated parameter vector (paper Table 1) on this study's grid "
+            f"({html.escape(grid)} at {voxel_size:g} µm), described and simulated as the study does; paper "
+            "values are for the measured image data (Table 2, 401³ at 0.2 µm).</p>"
+            f"<div class='wide'><table class='reg cmp'><tr><th></th>{head}</tr><tr><th>data set</th>{sub}</tr>"
+            + "".join(rows) + "</table></div>")
 
 
 def _table_html(table) -> str:
@@ -104,6 +230,8 @@ table.reg{border-collapse:collapse;font-size:0.85em} table.reg td,table.reg th{b
 padding:3px 6px;text-align:right} table.reg th{background:#f4f4f4}
 .note{color:#8a4b00} pre{background:#f7f7f7;padding:0.8em;overflow-x:auto;font-size:0.8em}
 ul.notes li{font-size:0.85em}
+table.cmp td.paper{background:#fff6dc} .wide{overflow-x:auto}
+.grid-note{background:#fff3cd;border:1px solid #e0c36b;padding:0.6em 0.8em;border-radius:4px}
 """
 
 
@@ -116,6 +244,7 @@ def write_report(
     volumes: Mapping[str, np.ndarray] | None = None,
     slice_size: int | None = 128,
     slice_seed: int = 1,
+    describe_calibrated: bool = True,
     title: str | None = None,
     source: str | None = None,
 ) -> Report:
@@ -142,6 +271,9 @@ def write_report(
         the slice figure out (unless *volumes* is given).
     slice_seed : int, default 1
         Seed of those realizations.
+    describe_calibrated : bool, default True
+        Describe and simulate those realizations and show them beside paper Table 2
+        (seconds at 128^3; set False to skip).
     title : str, optional
         Page title; default the results' ``title`` attribute.
     source : str, optional
@@ -176,10 +308,15 @@ def write_report(
             log.exception("figure %s failed", name)
             sections.append(f"<h2>{html.escape(heading)}</h2><p class='note'>{html.escape(msg)}</p>")
             return
-        path = F.save_figure(fig, os.path.join(figdir, f"{name}.png"))
-        rep.figures[name] = path
+        path = os.path.join(figdir, f"{name}.png")
+        svg = os.path.join(figdir, f"{name}.svg")
+        with atomic_path(path) as tmp:
+            F.save_figure(fig, tmp)
+        with atomic_path(svg) as tmp:
+            F.save_svg(fig, tmp)
+        rep.figures[name], rep.svgs[name] = path, svg
         sections.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(caption)}</p>"
-                        f"<img alt='{html.escape(name)}' src='{_img(path)}'>")
+                        f"<img alt='{html.escape(name)}' src='{_img(svg)}'>")
 
     # Regression table
     if table is None:
@@ -192,10 +329,8 @@ def write_report(
     if table is not None:
         csv_path = os.path.join(out, "regression.csv")
         md_path = os.path.join(out, "regression.md")
-        with open(csv_path, "w", encoding="utf-8") as fh:
-            fh.write(table.to_csv())
-        with open(md_path, "w", encoding="utf-8") as fh:
-            fh.write("# M-factor regression (paper Table 5)\n\n" + table.to_markdown())
+        write_file_atomic(csv_path, table.to_csv().encode("utf-8"))
+        write_file_atomic(md_path, ("# M-factor regression (paper Table 5)\n\n" + table.to_markdown()).encode("utf-8"))
         rep.tables = {"csv": csv_path, "markdown": md_path}
         notes = table.notes()
         rep.notes.extend(notes)
@@ -207,7 +342,9 @@ def write_report(
         sections.append(
             "<h2>Regression table (like paper Table 5)</h2>"
             f"{_table_html(table)}<p>{html.escape(table._caption())}</p><ul>{formulas}</ul>{notes_html}"
-            "<p>Also as <code>regression.csv</code> and <code>regression.md</code> beside this page.</p>")
+            "<p>Also as <code>regression.csv</code> and <code>regression.md</code> beside this page.</p>"
+            "<h2>Ours beside paper Table 5</h2><p>Coefficients c1..c5 (Eqs. 18-21), MAPE (Eq. 23) and "
+            "R² (Eq. 24) on the test set; paper columns shaded.</p>" + _paper_regression_html(table))
         for phase in table.phases:
             add_figure(f"parity_{phase}", f"Predicted vs simulated M-factor, {phase} (like paper Fig. "
                        f"{6 if phase == 'AM' else 7})",
@@ -226,22 +363,32 @@ def write_report(
                lambda: F.gradient_step_figure(results))
 
     voxel = float(results.attrs.get("voxel_size_um", 0.2) or 0.2)
+    grid = results.attrs.get("shape")
+    calibrated: dict[str, np.ndarray] = {}
 
-    def draw_slices():
-        vols = volumes
-        if vols is None:
+    def calibrated_vols() -> Mapping[str, np.ndarray]:
+        if volumes is not None:
+            return volumes
+        if not calibrated:
             if slice_size is None:
                 raise ValueError("slices disabled")
-            grid = results.attrs.get("shape")
             shape = tuple(min(int(s), slice_size) for s in grid) if grid is not None and len(grid) == 3 \
                 else (slice_size,) * 3
-            vols = calibrated_volumes(shape, seed=slice_seed, voxel_size=voxel)
-        return F.slices_figure(vols, voxel_size=voxel)
+            calibrated.update(calibrated_volumes(shape, seed=slice_seed, voxel_size=voxel))
+        return calibrated
 
     add_figure("calibrated_slices", "Calibrated structures BM01, BM03, BM10 (like paper Fig. 1)",
                "Mid-plane slices of model realizations with the calibrated parameters of paper Table 1: "
-               "pore black, SE green, AM orange; z is the pressing direction.", draw_slices)
-
+               "pore black, SE green, AM orange; z is the pressing direction.",
+               lambda: F.slices_figure(calibrated_vols(), voxel_size=voxel))
+    if describe_calibrated:
+        try:
+            vols = calibrated_vols()
+            shape = next(iter(vols.values())).shape
+            sections.append("<h2>Calibrated structures beside paper Table 2</h2>"
+                            + _paper_descriptor_html(calibrated_descriptors(vols, voxel_size=voxel), shape, voxel))
+        except (ValueError, InputError) as exc:
+            rep.notes.append(f"calibrated descriptors: not computed ({exc})")
     title = title or str(results.attrs.get("title", "vmt-dask study report"))
     meta = [f"{n} structures"]
     if source:
@@ -255,14 +402,15 @@ def write_report(
     meta.append(f"generated {_dt.datetime.now().isoformat(timespec='seconds')}")
     spec = results.attrs.get("spec")
     spec_html = f"<h2>Study specification</h2><pre>{html.escape(str(spec))}</pre>" if spec else ""
+    note = grid_note(grid, voxel)
+    note_html = f"<p class='grid-note'><b>Grid:</b> {html.escape(note)}</p>" if note else ""
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(' · '.join(meta))}</p>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(' · '.join(meta))}</p>{note_html}"
         + "".join(sections) + spec_html + "</body></html>\n"
     )
-    with open(rep.html, "w", encoding="utf-8") as fh:
-        fh.write(page)
+    write_file_atomic(rep.html, page.encode("utf-8"))
     return rep
 
 
