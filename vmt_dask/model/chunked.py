@@ -6,6 +6,7 @@ from typing import Sequence
 import dask.array as da
 import numpy as np
 
+from .covariance import DEFAULT_GENERATOR, check_generator
 from .realize import DEFAULT_TILE, _check_inputs, realize_region, tile_edges
 from .theta import Theta
 
@@ -19,7 +20,7 @@ def default_chunks(shape: tuple[int, int, int], tile: int = DEFAULT_TILE) -> tup
 
 def realize_dask(theta: "Theta | Sequence[float]", shape, *, seed: int, chunks=None,
                  voxel_size: float = 0.2, chi2_dof: int = 2, tile: int = DEFAULT_TILE,
-                 threads: int | None = 1) -> da.Array:
+                 threads: int | None = 1, generator: str = DEFAULT_GENERATOR) -> da.Array:
     """The realization :func:`realize` would return, as a lazily computed dask array.
 
     Each chunk regenerates the white noise it needs from the seed and its position and
@@ -27,10 +28,12 @@ def realize_dask(theta: "Theta | Sequence[float]", shape, *, seed: int, chunks=N
     :func:`realize` whatever ``chunks`` is.  Chunks aligned with the tiles (the default)
     compute every tile once; other chunkings recompute the tiles they share.  Volumes
     larger than one worker's memory can be stored straight into Zarr with
-    ``arr.to_zarr(...)``; each task needs ~13 bytes per voxel of its tiles.
+    ``arr.to_zarr(...)``; each task needs ~13 bytes per voxel of its tiles.  ``generator``
+    is the discretisation, as in :func:`realize`.
     """
     theta, shape, seed, voxel_size, chi2_dof, tile = _check_inputs(
         theta, shape, seed, voxel_size, chi2_dof, tile)
+    check_generator(generator)
     if chunks is None:
         chunks = default_chunks(shape, tile)
     template = da.empty(shape, dtype=np.uint8, chunks=chunks)
@@ -40,7 +43,7 @@ def realize_dask(theta: "Theta | Sequence[float]", shape, *, seed: int, chunks=N
         lo = tuple(a for a, _ in loc)
         hi = tuple(b for _, b in loc)
         return realize_region(theta, shape, lo, hi, seed=seed, voxel_size=voxel_size,
-                              chi2_dof=chi2_dof, tile=tile, threads=threads)
+                              chi2_dof=chi2_dof, tile=tile, threads=threads, generator=generator)
 
-    token = da.core.tokenize(theta, shape, seed, voxel_size, chi2_dof, tile, template.chunks)
+    token = da.core.tokenize(theta, shape, seed, voxel_size, chi2_dof, tile, generator, template.chunks)
     return da.map_blocks(block, template, dtype=np.uint8, name=f"realize-{token}")

@@ -8,8 +8,9 @@ from typing import Sequence
 
 import numpy as np
 
+from .covariance import DEFAULT_GENERATOR, check_generator, generator_kernel
 from .fields import gaussian_field
-from .kernels import axis_alphas, lattice_kernel
+from .kernels import axis_alphas
 from .phases import AM, PORE, SE
 from .theta import Theta
 
@@ -60,17 +61,19 @@ def _check_inputs(theta, shape, seed, voxel_size, chi2_dof, tile):
     return theta, tuple(int(s) for s in shape), int(seed), float(voxel_size), int(chi2_dof), int(tile)
 
 
-def _kernels(alpha: float, theta: Theta, voxel_size: float):
-    return tuple(lattice_kernel(a) for a in axis_alphas(alpha, theta.a, voxel_size))
+def _kernels(alpha: float, theta: Theta, voxel_size: float, generator: str = DEFAULT_GENERATOR):
+    return tuple(generator_kernel(a, generator) for a in axis_alphas(alpha, theta.a, voxel_size))
 
 
 def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: int,
-                 threads: int | None) -> np.ndarray:
+                 threads: int | None, generator: str = DEFAULT_GENERATOR) -> np.ndarray:
     ids = field_ids(chi2_dof)
     T = tuple(h - l for l, h in zip(lo, hi))
     acc = np.zeros(T, dtype=np.float32)
-    kx2, ky2 = _kernels(theta.alpha_x, theta, voxel_size), _kernels(theta.alpha_y, theta, voxel_size)
-    kxt, kyt = _kernels(theta.alpha_xt, theta, voxel_size), _kernels(theta.alpha_yt, theta, voxel_size)
+    kx2 = _kernels(theta.alpha_x, theta, voxel_size, generator)
+    ky2 = _kernels(theta.alpha_y, theta, voxel_size, generator)
+    kxt = _kernels(theta.alpha_xt, theta, voxel_size, generator)
+    kyt = _kernels(theta.alpha_yt, theta, voxel_size, generator)
     # X = X' + X'' with X' = sum_j X~_j^2 (paper Eqs. 1-2)
     for f in ids["xt"]:
         gaussian_field(seed, f, kxt, lo, hi, out=acc, square=True, threads=threads)
@@ -92,7 +95,7 @@ def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: i
 
 def realize_region(theta: "Theta | Sequence[float]", shape, lo, hi, *, seed: int,
                    voxel_size: float = 0.2, chi2_dof: int = 2, tile: int = DEFAULT_TILE,
-                   threads: int | None = None) -> np.ndarray:
+                   threads: int | None = None, generator: str = DEFAULT_GENERATOR) -> np.ndarray:
     """Labels of the box [lo, hi) of the realization ``realize(theta, shape, seed=...)``.
 
     The tiles overlapping the box are computed whole and cropped, so the values are
@@ -100,6 +103,7 @@ def realize_region(theta: "Theta | Sequence[float]", shape, lo, hi, *, seed: int
     """
     theta, shape, seed, voxel_size, chi2_dof, tile = _check_inputs(
         theta, shape, seed, voxel_size, chi2_dof, tile)
+    check_generator(generator)
     lo, hi = tuple(int(v) for v in lo), tuple(int(v) for v in hi)
     if any(not 0 <= l < h <= n for l, h, n in zip(lo, hi, shape)):
         raise ValueError(f"box [{lo}, {hi}) is not inside shape {shape}")
@@ -110,7 +114,7 @@ def realize_region(theta: "Theta | Sequence[float]", shape, lo, hi, *, seed: int
         per_axis.append([(e[i], e[i + 1]) for i in range(len(e) - 1) if e[i] < h and e[i + 1] > l])
     for tx, ty, tz in itertools.product(*per_axis):
         tlo, thi = (tx[0], ty[0], tz[0]), (tx[1], ty[1], tz[1])
-        labels = _tile_labels(theta, tlo, thi, seed, voxel_size, chi2_dof, threads)
+        labels = _tile_labels(theta, tlo, thi, seed, voxel_size, chi2_dof, threads, generator)
         a = [max(t0, l) for t0, l in zip(tlo, lo)]
         b = [min(t1, h) for t1, h in zip(thi, hi)]
         out[tuple(slice(x - l, y - l) for x, y, l in zip(a, b, lo))] = \
@@ -119,7 +123,8 @@ def realize_region(theta: "Theta | Sequence[float]", shape, lo, hi, *, seed: int
 
 
 def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: float = 0.2,
-            chi2_dof: int = 2, tile: int = DEFAULT_TILE, threads: int | None = None) -> np.ndarray:
+            chi2_dof: int = 2, tile: int = DEFAULT_TILE, threads: int | None = None,
+            generator: str = DEFAULT_GENERATOR) -> np.ndarray:
     """One realization of the three-phase excursion-set model.
 
     Parameters
@@ -140,6 +145,12 @@ def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: f
         identity only up to float32 rounding of the convolution).
     threads : int, optional
         Threads for this realization (default: all cores available to the process).
+    generator : {"lattice", "cell", "band"}
+        How each Gaussian field is discretised on the voxels (see
+        :mod:`vmt_dask.model.covariance`): ``"lattice"`` (default) samples the field at the
+        voxel centres with the exact lattice covariance and is the first release's generator,
+        bit for bit; ``"cell"`` averages the field over each voxel; ``"band"`` keeps the
+        spectrum below the voxel Nyquist frequency.  All use the same white noise.
 
     Returns
     -------
@@ -152,9 +163,14 @@ def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: f
     field is stationary with covariance exp(-(alpha h)^2) (Eq. 3), h in units of 0.2 micrometre
     and z compressed by ``a``.  SE = {X >= lambda_X}, AM = {not SE, Y >= lambda_Y} (Eqs. 4-6).
     Fields are white noise convolved with lattice-exact separable kernels
-    (:func:`~vmt_dask.model.kernels.lattice_kernel`): no periodic wrap-around.
+    (:func:`~vmt_dask.model.covariance.generator_kernel`): no periodic wrap-around.
+
+    Raises
+    ------
+    ValueError (InputError) for a bad shape, seed, voxel size, chi2_dof, tile or generator
+    name; TypeError for a generator that is not a string.
     """
     theta, shape, seed, voxel_size, chi2_dof, tile = _check_inputs(
         theta, shape, seed, voxel_size, chi2_dof, tile)
     return realize_region(theta, shape, (0, 0, 0), shape, seed=seed, voxel_size=voxel_size,
-                          chi2_dof=chi2_dof, tile=tile, threads=threads)
+                          chi2_dof=chi2_dof, tile=tile, threads=threads, generator=generator)
