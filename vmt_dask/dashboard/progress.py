@@ -15,7 +15,7 @@ from typing import Any
 
 from ..events import STAGES
 from ..redact import redact
-from .science import StudyScience
+from .science import StudyScience, finite_or_none
 
 __all__ = ["STAGE_LABELS", "VALUE_PREFIXES", "MAX_STUDIES", "RATE_WINDOW_S", "StudyBoard", "summarize_events"]
 
@@ -50,13 +50,8 @@ _MAX_HISTORY = 512
 
 def _finite_time(value: Any, default: float) -> float:
     """``value`` as finite unix seconds, else ``default`` (a "nan" time must not poison the page)."""
-    if isinstance(value, bool):
-        return default
-    try:
-        out = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return default
-    return out if math.isfinite(out) and 0.0 <= out < 1e11 else default
+    out = finite_or_none(value)
+    return out if out is not None and 0.0 <= out < 1e11 else default
 
 
 def _text(value: Any, limit: int) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 from ..domain import STUDY_DESCRIPTORS, STUDY_PHASES
 from ..paper import SECTION_3_2_RANGES
 
-__all__ = ["HISTOGRAM_BINS", "PLOTTED_QUANTITIES", "StudyScience"]
+__all__ = ["HISTOGRAM_BINS", "PLOTTED_QUANTITIES", "StudyScience", "finite_or_none"]
 
 #: The quantities plotted per phase: the study's descriptors and the M-factor.
 PLOTTED_QUANTITIES: tuple[str, ...] = (*STUDY_DESCRIPTORS, "m_factor")
@@ -49,7 +49,8 @@ MAX_POINTS = 64
 MAX_PENDING = 2000
 
 
-def _finite(value: Any) -> float | None:
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a finite float, or None (bool, non-numbers, NaN, infinities, overflow)."""
     if isinstance(value, bool):
         return None
     try:
@@ -122,7 +123,7 @@ class StudyScience:
         index = _int(structure.get("index"))
         changed = False
         for name, raw in values.items():
-            value = _finite(raw)
+            value = finite_or_none(raw)
             if value is None or not isinstance(name, str) or name not in self.histograms:
                 continue
             if index is not None:
@@ -164,7 +165,7 @@ class StudyScience:
         if point is None:
             return
         function = structure.get("function")
-        h = _finite(structure.get("h")) or 0.0
+        h = finite_or_none(structure.get("h")) or 0.0
         entry = self._points.get(point)
         if entry is None:
             entry = self._points[point] = {"base": {}, "steps": {}}
