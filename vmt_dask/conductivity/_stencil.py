@@ -7,17 +7,28 @@ the **last** axis ``k``; the Dirichlet faces are ``k = -1/2`` (potential 1) and
 Two representations of the operator ``A`` (a weighted graph Laplacian plus the
 Dirichlet boundary conductances on its diagonal):
 
-* **fine level** -- a ``uint8`` *degree* array ``deg``: 0 for a voxel that is not
-  solved for, otherwise the diagonal of ``A`` = number of face neighbours in the
-  solved set + 2 per Dirichlet face the voxel touches (the half-voxel distance to
-  the face gives conductance 2).  All face conductances between solved voxels are
-  1, and every vector is kept exactly 0 on unsolved voxels, so
-  ``(A x)_i = deg_i x_i - sum_{j ~ i} x_j`` needs only ``deg`` (1 byte per voxel).
+* **fine level** -- a ``uint8`` *code* array plus two scalars ``wx, wy``: the
+  face conductances along ``i`` and ``j`` relative to the one along the transport
+  axis ``k`` (which is scaled to 1; for voxels of size ``d0 x d1 x d2`` the
+  conductance across a face normal to axis ``a`` is area / distance, so
+  ``wx = (d1 d2 / d0) / (d0 d1 / d2) = d2^2 / d0^2`` and ``wy = d2^2 / d1^2``).
+  ``code`` is 0 for a voxel that is not solved for; otherwise it packs the
+  number of solved face neighbours along ``i`` (bits 0-1), along ``j`` (bits 2-3)
+  and, in bits 4-6, the number along ``k`` plus 2 per Dirichlet face the voxel
+  touches (half-voxel distance: conductance 2).  The diagonal of ``A`` is then
+  ``wx (c & 3) + wy ((c >> 2) & 3) + (c >> 4)``, computed on the fly.  Every
+  vector is kept exactly 0 on unsolved voxels, so
+  ``(A x)_i = diag_i x_i - sum_j w_ij x_j`` needs only ``code`` (1 byte/voxel).
 * **coarse levels** -- ``cx, cy, cz`` (conductance between cell ``(i,j,k)`` and
   its ``+x/+y/+z`` neighbour, 0 at the upper edge) and ``diag`` (float32).
 
-Reductions are accumulated in float64 per ``i`` slab and summed afterwards, so
-the results do not depend on the thread schedule.
+Fine kernels work row by row (fixed ``i, j``): the four lateral neighbour rows
+are views (a shared zero row stands in outside the grid) and the inner loop over
+``k`` has no branches, so LLVM vectorizes it (AVX2: 8 float32 lanes).  The
+red-black Gauss-Seidel half sweep computes the update for the whole row into a
+row buffer and then keeps it on the cells of the active colour (a select, not a
+stride-2 loop).  Reductions are accumulated in float64 per ``i`` slab and summed
+afterwards, so the results do not depend on the thread schedule.
 """
 from __future__ import annotations
 
@@ -25,168 +36,258 @@ import numba
 import numpy as np
 from numba import prange
 
-_JIT = dict(cache=True, nogil=True)
-_PJIT = dict(cache=True, nogil=True, parallel=True)
+# error_model="numpy": no ZeroDivisionError checks (they are branches that stop
+# vectorization); fastmath without nnan/ninf: reassociation lets the float64
+# reductions vectorize, and inactive lanes may hold inf/nan before the select.
+_FM = {"reassoc", "contract", "arcp", "nsz"}
+_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+_PJIT = dict(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
 
 
 # ----------------------------------------------------------------------------- fine level
 @numba.njit(**_PJIT)
-def degree(active):
-    """Diagonal of the fine operator from a boolean mask of solved voxels."""
+def fine_code(active):
+    """Neighbour-count code of the fine operator from a boolean mask of solved voxels."""
     n0, n1, n2 = active.shape
-    deg = np.zeros((n0, n1, n2), dtype=np.uint8)
+    code = np.zeros((n0, n1, n2), dtype=np.uint8)
     for i in prange(n0):
         for j in range(n1):
             for k in range(n2):
                 if not active[i, j, k]:
                     continue
-                d = 0
+                cx = 0
                 if i > 0 and active[i - 1, j, k]:
-                    d += 1
+                    cx += 1
                 if i < n0 - 1 and active[i + 1, j, k]:
-                    d += 1
+                    cx += 1
+                cy = 0
                 if j > 0 and active[i, j - 1, k]:
-                    d += 1
+                    cy += 1
                 if j < n1 - 1 and active[i, j + 1, k]:
-                    d += 1
+                    cy += 1
+                cz = 0
                 if k > 0 and active[i, j, k - 1]:
-                    d += 1
+                    cz += 1
                 if k < n2 - 1 and active[i, j, k + 1]:
-                    d += 1
+                    cz += 1
                 if k == 0:
-                    d += 2
+                    cz += 2
                 if k == n2 - 1:
-                    d += 2
-                deg[i, j, k] = d
-    return deg
+                    cz += 2
+                code[i, j, k] = cx | (cy << 2) | (cz << 4)
+    return code
 
 
 @numba.njit(**_JIT, inline="always")
-def _fine_offsum(x, i, j, k, n0, n1, n2):
-    s = 0.0
-    if i > 0:
-        s += x[i - 1, j, k]
-    if i < n0 - 1:
-        s += x[i + 1, j, k]
-    if j > 0:
-        s += x[i, j - 1, k]
-    if j < n1 - 1:
-        s += x[i, j + 1, k]
-    if k > 0:
-        s += x[i, j, k - 1]
-    if k < n2 - 1:
-        s += x[i, j, k + 1]
-    return s
+def _diag(c, wx, wy):
+    return wx * np.float32(c & 3) + wy * np.float32((c >> 2) & 3) + np.float32(c >> 4)
+
+
+@numba.njit(**_JIT, inline="always")
+def _nbr_rows(x, i, j, n0, n1, zrow):
+    xm = x[i - 1, j] if i > 0 else zrow
+    xp = x[i + 1, j] if i < n0 - 1 else zrow
+    ym = x[i, j - 1] if j > 0 else zrow
+    yp = x[i, j + 1] if j < n1 - 1 else zrow
+    return xm, xp, ym, yp
+
+
+@numba.njit(**_JIT, inline="always")
+def _offsum_row(x, i, j, n0, n1, n2, wx, wy, zrow, out):
+    """``out[k] = sum of the weighted neighbour values of (i, j, k)``."""
+    xm, xp, ym, yp = _nbr_rows(x, i, j, n0, n1, zrow)
+    xr = x[i, j]
+    for k in range(n2):
+        out[k] = wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k])
+    if n2 > 1:
+        out[0] += xr[1]
+        for k in range(1, n2 - 1):
+            out[k] += xr[k - 1] + xr[k + 1]
+        out[n2 - 1] += xr[n2 - 2]
 
 
 @numba.njit(**_PJIT)
-def fine_matvec(deg, x, y):
+def fine_matvec(code, wx, wy, x, y):
     """``y = A x`` on the fine level; returns ``x . y`` (float64)."""
-    n0, n1, n2 = deg.shape
+    n0, n1, n2 = code.shape
+    wx = np.float32(wx)
+    wy = np.float32(wy)
+    zrow = np.zeros(n2, np.float32)
     acc = np.zeros(n0)
     for i in prange(n0):
+        tmp = np.empty(n2, np.float32)
         s = 0.0
         for j in range(n1):
+            _offsum_row(x, i, j, n0, n1, n2, wx, wy, zrow, tmp)
+            c = code[i, j]
+            xr = x[i, j]
+            yr = y[i, j]
             for k in range(n2):
-                d = deg[i, j, k]
-                if d == 0:
-                    y[i, j, k] = 0.0
-                    continue
-                v = d * x[i, j, k] - _fine_offsum(x, i, j, k, n0, n1, n2)
-                y[i, j, k] = v
-                s += np.float64(v) * x[i, j, k]
+                v = _diag(c[k], wx, wy) * xr[k] - tmp[k]
+                v = v if c[k] != 0 else np.float32(0.0)
+                yr[k] = v
+                s += np.float64(v) * np.float64(xr[k])
         acc[i] = s
     return acc.sum()
 
 
 @numba.njit(**_PJIT)
-def fine_residual64(deg, x, r):
+def fine_residual64(code, wx, wy, x, r):
     """``r = b - A x`` evaluated in float64 from a float64 ``x``, stored as float32.
 
     ``b`` is the Dirichlet load: 2 on solved voxels of the first layer (potential 1
     on the inlet face, conductance 2), 0 elsewhere.  Returns ``||r||_2^2`` in
     float64 (of the unrounded residual).
     """
-    n0, n1, n2 = deg.shape
+    n0, n1, n2 = code.shape
+    zrow = np.zeros(n2)
     acc = np.zeros(n0)
     for i in prange(n0):
+        tmp = np.empty(n2)
         s = 0.0
         for j in range(n1):
+            _offsum_row(x, i, j, n0, n1, n2, wx, wy, zrow, tmp)
+            c = code[i, j]
+            xr = x[i, j]
+            rr = r[i, j]
+            tmp[0] += 2.0  # the inlet load b (zeroed below where c[0] == 0)
             for k in range(n2):
-                d = deg[i, j, k]
-                if d == 0:
-                    r[i, j, k] = 0.0
-                    continue
-                v = _fine_offsum(x, i, j, k, n0, n1, n2) - d * x[i, j, k]
-                if k == 0:
-                    v += 2.0
-                r[i, j, k] = v
+                ck = c[k]
+                d = wx * np.float64(ck & 3) + wy * np.float64((ck >> 2) & 3) + np.float64(ck >> 4)
+                v = tmp[k] - d * xr[k]
+                v = v if ck != 0 else 0.0
+                rr[k] = v
                 s += v * v
         acc[i] = s
     return acc.sum()
 
 
+@numba.njit(**_JIT, inline="always")
+def _inv_diag(ck, wx, wy):
+    inv = np.float32(1.0) / _diag(ck, wx, wy)
+    return inv if ck != 0 else np.float32(0.0)
+
+
+@numba.njit(**_JIT, inline="always")
+def _gs_row(c, xr, br, xm, xp, ym, yp, wx, wy, keep, out):
+    """Red-black update of one row into ``out`` (reads ``xr``, never writes it).
+
+    ``out[k]`` = the Gauss-Seidel value where ``keep[k] == 1`` (the active colour;
+    0 on unsolved voxels through the zero inverse diagonal), else the old
+    ``xr[k]``.  Separate output and a 0/1 float multiplier instead of a parity
+    test, so the loop vectorizes.
+    """
+    n2 = xr.shape[0]
+    if n2 == 1:
+        v = (br[0] + wx * (xm[0] + xp[0]) + wy * (ym[0] + yp[0])) * _inv_diag(c[0], wx, wy)
+        out[0] = xr[0] + keep[0] * (v - xr[0])
+        return
+    v = (br[0] + wx * (xm[0] + xp[0]) + wy * (ym[0] + yp[0]) + xr[1]) * _inv_diag(c[0], wx, wy)
+    out[0] = xr[0] + keep[0] * (v - xr[0])
+    for k in range(1, n2 - 1):
+        v = (br[k] + wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k]) + (xr[k - 1] + xr[k + 1])) \
+            * _inv_diag(c[k], wx, wy)
+        out[k] = xr[k] + keep[k] * (v - xr[k])
+    k = n2 - 1
+    v = (br[k] + wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k]) + xr[k - 1]) * _inv_diag(c[k], wx, wy)
+    out[k] = xr[k] + keep[k] * (v - xr[k])
+
+
 @numba.njit(**_PJIT)
-def fine_gs(deg, x, b, color, zero_start):
-    """One Gauss-Seidel half sweep over the cells with ``(i + j + k) % 2 == color``.
+def fine_gs(code, wx, wy, x, b, color, zero_start):
+    """One Gauss-Seidel half sweep over the cells with ``(i + j + k + color) % 2 == 0``.
 
     With ``zero_start`` the current ``x`` is taken as 0 and every cell of ``x`` is
     written (the other colour and unsolved voxels with 0), which saves clearing.
+    Returns ``b . x`` after the sweep (float64), which the preconditioned CG
+    needs after the last half sweep of a cycle.  The cells of one colour depend
+    only on the other colour, so computing a whole row from the old values and
+    keeping the active colour is exactly the red-black update.
     """
-    n0, n1, n2 = deg.shape
+    n0, n1, n2 = code.shape
+    wx = np.float32(wx)
+    wy = np.float32(wy)
+    zrow = np.zeros(n2, np.float32)
+    keep = np.zeros((2, n2), np.float32)     # keep[par, k] = 1 where (k + par) is even
+    for k in range(n2):
+        keep[k & 1, k] = 1.0
+    acc = np.zeros(n0)
     for i in prange(n0):
+        out = np.empty(n2, np.float32)
+        s = 0.0
         for j in range(n1):
+            c = code[i, j]
+            xr = x[i, j]
+            br = b[i, j]
+            kp = keep[(i + j + color) & 1]
             if zero_start:
                 for k in range(n2):
-                    x[i, j, k] = 0.0
-                k0 = (i + j + color) & 1
-                for k in range(k0, n2, 2):
-                    d = deg[i, j, k]
-                    if d != 0:
-                        x[i, j, k] = b[i, j, k] / d
+                    v = kp[k] * (br[k] * _inv_diag(c[k], wx, wy))
+                    xr[k] = v
+                    s += np.float64(br[k]) * np.float64(v)
             else:
-                k0 = (i + j + color) & 1
-                for k in range(k0, n2, 2):
-                    d = deg[i, j, k]
-                    if d != 0:
-                        x[i, j, k] = (b[i, j, k] + _fine_offsum(x, i, j, k, n0, n1, n2)) / d
+                xm, xp, ym, yp = _nbr_rows(x, i, j, n0, n1, zrow)
+                _gs_row(c, xr, br, xm, xp, ym, yp, wx, wy, kp, out)
+                for k in range(n2):
+                    v = out[k]
+                    xr[k] = v
+                    s += np.float64(br[k]) * np.float64(v)
+        acc[i] = s
+    return acc.sum()
 
 
 @numba.njit(**_PJIT)
-def fine_restrict_residual(deg, x, b, rc):
+def fine_restrict_residual(code, wx, wy, x, b, rc):
     """``rc = P^T (b - A x)``: fine residual summed over 2x2x2 aggregates."""
-    n0, n1, n2 = deg.shape
+    n0, n1, n2 = code.shape
     m0, m1, m2 = rc.shape
+    wx = np.float32(wx)
+    wy = np.float32(wy)
+    zrow = np.zeros(n2, np.float32)
     for I in prange(m0):
+        tmp = np.empty(n2, np.float32)
+        res = np.empty(n2 + 1, np.float32)
+        res[n2] = 0.0
         for J in range(m1):
             for K in range(m2):
                 rc[I, J, K] = 0.0
         for i in range(2 * I, min(2 * I + 2, n0)):
             for j in range(n1):
-                J = j >> 1
+                _offsum_row(x, i, j, n0, n1, n2, wx, wy, zrow, tmp)
+                c = code[i, j]
+                xr = x[i, j]
+                br = b[i, j]
                 for k in range(n2):
-                    d = deg[i, j, k]
-                    if d == 0:
-                        continue
-                    v = b[i, j, k] + _fine_offsum(x, i, j, k, n0, n1, n2) - d * x[i, j, k]
-                    rc[I, J, k >> 1] += v
+                    ck = c[k]
+                    v = br[k] + tmp[k] - _diag(ck, wx, wy) * xr[k]
+                    res[k] = v if ck != 0 else np.float32(0.0)
+                rcr = rc[I, j >> 1]
+                for K in range(m2):
+                    rcr[K] += res[2 * K] + res[2 * K + 1]
 
 
 @numba.njit(**_PJIT)
-def fine_prolong_add(deg, x, xc, omega):
+def fine_prolong_add(code, x, xc, omega):
     """``x += omega * P xc`` on the solved voxels (piecewise-constant prolongation)."""
-    n0, n1, n2 = deg.shape
+    n0, n1, n2 = code.shape
+    m2 = xc.shape[2]
     for i in prange(n0):
         I = i >> 1
+        tmp = np.empty(2 * m2, np.float32)
         for j in range(n1):
-            J = j >> 1
+            xcr = xc[I, j >> 1]
+            for K in range(m2):
+                v = omega * xcr[K]
+                tmp[2 * K] = v
+                tmp[2 * K + 1] = v
+            c = code[i, j]
+            xr = x[i, j]
             for k in range(n2):
-                if deg[i, j, k] != 0:
-                    x[i, j, k] += omega * xc[I, J, k >> 1]
+                xr[k] += tmp[k] if c[k] != 0 else np.float32(0.0)
 
 
 @numba.njit(**_PJIT)
-def coarsen_fine(deg, cx, cy, cz, diag):
+def coarsen_fine(code, wx, wy, cx, cy, cz, diag):
     """Galerkin operator ``P^T A P`` of the fine level for 2x2x2 box aggregates.
 
     For piecewise-constant ``P`` the coarse face conductance is the sum of the
@@ -196,7 +297,7 @@ def coarsen_fine(deg, cx, cy, cz, diag):
     the crossing conductances and the Dirichlet part of ``diag``; call
     :func:`finish_diag` afterwards.
     """
-    n0, n1, n2 = deg.shape
+    n0, n1, n2 = code.shape
     m0, m1, m2 = cx.shape
     for I in prange(m0):
         for J in range(m1):
@@ -208,17 +309,17 @@ def coarsen_fine(deg, cx, cy, cz, diag):
                 for i in range(2 * I, min(2 * I + 2, n0)):
                     for j in range(2 * J, min(2 * J + 2, n1)):
                         for k in range(2 * K, min(2 * K + 2, n2)):
-                            if deg[i, j, k] == 0:
+                            if code[i, j, k] == 0:
                                 continue
                             if k == 0:
                                 bd += 2.0
                             if k == n2 - 1:
                                 bd += 2.0
-                            if i == 2 * I + 1 and i + 1 < n0 and deg[i + 1, j, k] != 0:
-                                gx += 1.0
-                            if j == 2 * J + 1 and j + 1 < n1 and deg[i, j + 1, k] != 0:
-                                gy += 1.0
-                            if k == 2 * K + 1 and k + 1 < n2 and deg[i, j, k + 1] != 0:
+                            if i == 2 * I + 1 and i + 1 < n0 and code[i + 1, j, k] != 0:
+                                gx += wx
+                            if j == 2 * J + 1 and j + 1 < n1 and code[i, j + 1, k] != 0:
+                                gy += wy
+                            if k == 2 * K + 1 and k + 1 < n2 and code[i, j, k + 1] != 0:
                                 gz += 1.0
                 cx[I, J, K] = gx
                 cy[I, J, K] = gy
@@ -283,7 +384,6 @@ def coarsen(cx, cy, cz, diag, Cx, Cy, Cz, Diag):
                     for j in range(2 * J, min(2 * J + 2, n1)):
                         for k in range(2 * K, min(2 * K + 2, n2)):
                             # Dirichlet part = diagonal minus the face conductances
-                            # (exact: all values are integers below 2**24).
                             bd += diag[i, j, k] - _coarse_sumcond(cx, cy, cz, i, j, k, n0, n1, n2)
                             if i == 2 * I + 1:
                                 gx += cx[i, j, k]
@@ -294,7 +394,10 @@ def coarsen(cx, cy, cz, diag, Cx, Cy, Cz, Diag):
                 Cx[I, J, K] = gx
                 Cy[I, J, K] = gy
                 Cz[I, J, K] = gz
-                Diag[I, J, K] = bd
+                # the Dirichlet part is a whole number (2 per boundary voxel face,
+                # transport conductance 1): rounding removes the float32 error of
+                # the anisotropic lateral conductances from the subtraction
+                Diag[I, J, K] = np.round(bd)
 
 
 @numba.njit(**_PJIT)
@@ -366,26 +469,32 @@ def dot(a, b):
         ai = a[i]
         bi = b[i]
         for j in range(ai.shape[0]):
-            for k in range(ai.shape[1]):
-                s += np.float64(ai[j, k]) * bi[j, k]
+            aij = ai[j]
+            bij = bi[j]
+            for k in range(aij.shape[0]):
+                s += np.float64(aij[k]) * np.float64(bij[k])
         acc[i] = s
     return acc.sum()
 
 
 @numba.njit(**_PJIT)
-def cg_update(x, r, p, q, alpha):
-    """``x += alpha p``; ``r -= alpha q``; returns ``r . r`` (float64)."""
-    n0, n1, n2 = x.shape
-    a = np.float32(alpha)
+def cg_update(u, r, p, q, alpha):
+    """``u += alpha p`` (float64 += float32); ``r -= alpha q``; returns ``r . r`` (float64)."""
+    n0, n1, n2 = r.shape
+    a32 = np.float32(alpha)
     acc = np.zeros(n0)
     for i in prange(n0):
         s = 0.0
         for j in range(n1):
+            ur = u[i, j]
+            rr = r[i, j]
+            pr = p[i, j]
+            qr = q[i, j]
             for k in range(n2):
-                x[i, j, k] += a * p[i, j, k]
-                v = r[i, j, k] - a * q[i, j, k]
-                r[i, j, k] = v
-                s += np.float64(v) * v
+                ur[k] += alpha * np.float64(pr[k])
+                v = rr[k] - a32 * qr[k]
+                rr[k] = v
+                s += np.float64(v) * np.float64(v)
         acc[i] = s
     return acc.sum()
 
@@ -397,38 +506,31 @@ def cg_direction(p, z, beta):
     bt = np.float32(beta)
     for i in prange(n0):
         for j in range(n1):
+            pr = p[i, j]
+            zr = z[i, j]
             for k in range(n2):
-                p[i, j, k] = z[i, j, k] + bt * p[i, j, k]
+                pr[k] = zr[k] + bt * pr[k]
 
 
 @numba.njit(**_PJIT)
-def add_to(x64, d):
-    """``x64 += d`` (float64 += float32)."""
-    n0, n1, n2 = d.shape
-    for i in prange(n0):
-        for j in range(n1):
-            for k in range(n2):
-                x64[i, j, k] += d[i, j, k]
-
-
-@numba.njit(**_PJIT)
-def section_currents(deg, u):
+def section_currents(code, u):
     """Current through each of the ``n2 + 1`` cross-sections ``k = -1/2 .. n2 - 1/2``.
 
     Inlet face: ``2 (1 - u)`` per solved voxel of the first layer; interior face
     between layers ``k-1`` and ``k``: ``u[k-1] - u[k]`` per pair of solved voxels;
-    outlet face: ``2 u`` per solved voxel of the last layer.  Float64.
+    outlet face: ``2 u`` per solved voxel of the last layer.  Float64, in units of
+    the transport-axis face conductance.
     """
-    n0, n1, n2 = deg.shape
+    n0, n1, n2 = code.shape
     acc = np.zeros((n0, n2 + 1))
     for i in prange(n0):
         for j in range(n1):
-            if deg[i, j, 0] != 0:
+            if code[i, j, 0] != 0:
                 acc[i, 0] += 2.0 * (1.0 - u[i, j, 0])
             for k in range(1, n2):
-                if deg[i, j, k - 1] != 0 and deg[i, j, k] != 0:
+                if code[i, j, k - 1] != 0 and code[i, j, k] != 0:
                     acc[i, k] += u[i, j, k - 1] - u[i, j, k]
-            if deg[i, j, n2 - 1] != 0:
+            if code[i, j, n2 - 1] != 0:
                 acc[i, n2] += 2.0 * u[i, j, n2 - 1]
     out = np.zeros(n2 + 1)
     for i in range(n0):

@@ -1,7 +1,7 @@
 """Geometric aggregation multigrid for the voxel conductance operator.
 
 Every level is a dense grid.  Level 0 is the voxel grid itself, stored as a
-``uint8`` degree array (see :mod:`._stencil`); level ``l + 1`` aggregates 2x2x2
+``uint8`` neighbour-count code plus two lateral conductances (see :mod:`._stencil`); level ``l + 1`` aggregates 2x2x2
 boxes of level ``l`` with piecewise-constant prolongation ``P``.  The Galerkin
 operator ``P^T A P`` of a 7-point graph Laplacian under box aggregation is again a
 7-point operator (coarse face conductance = sum of the fine conductances crossing
@@ -52,7 +52,7 @@ def serial_if_small(n_cells: int):
 @dataclass
 class _Level:
     shape: tuple[int, int, int]
-    cx: np.ndarray | None = None      # None on level 0 (degree array instead)
+    cx: np.ndarray | None = None      # None on level 0 (code array instead)
     cy: np.ndarray | None = None
     cz: np.ndarray | None = None
     diag: np.ndarray | None = None
@@ -66,8 +66,11 @@ class Hierarchy:
 
     Parameters
     ----------
-    deg : ndarray of uint8, shape (n0, n1, n2)
-        Fine-level diagonal (0 = voxel not solved for), transport along the last axis.
+    code : ndarray of uint8, shape (n0, n1, n2)
+        Fine-level neighbour-count code (0 = voxel not solved for, see
+        :func:`._stencil.fine_code`), transport along the last axis.
+    wx, wy : float
+        Fine face conductances along axes 0 and 1 relative to the transport axis.
     max_coarse : int
         Coarsening stops at the first level with at most this many cells.
     omega : float
@@ -82,7 +85,9 @@ class Hierarchy:
         (level 0 always visits level 1 once, so the extra cost is a few per cent).
     """
 
-    deg: np.ndarray = field(repr=False)
+    code: np.ndarray = field(repr=False)
+    wx: float = 1.0
+    wy: float = 1.0
     max_coarse: int = 512
     omega: float = 1.8
     sweeps: int = 1
@@ -98,7 +103,7 @@ class Hierarchy:
             raise ValueError(f"sweeps must be >= 1, got {self.sweeps!r}")
         if self.max_coarse < 1:
             raise ValueError(f"max_coarse must be >= 1, got {self.max_coarse!r}")
-        shape = self.deg.shape
+        shape = self.code.shape
         self.levels = [_Level(shape=shape)]
         while int(np.prod(shape)) > self.max_coarse:
             new = tuple((n + 1) // 2 for n in shape)
@@ -110,7 +115,7 @@ class Hierarchy:
             )
             prev = self.levels[-1]
             if prev.diag is None:
-                st.coarsen_fine(self.deg, lev.cx, lev.cy, lev.cz, lev.diag)
+                st.coarsen_fine(self.code, self.wx, self.wy, lev.cx, lev.cy, lev.cz, lev.diag)
             else:
                 st.coarsen(prev.cx, prev.cy, prev.cz, prev.diag, lev.cx, lev.cy, lev.cz, lev.diag)
             st.finish_diag(lev.cx, lev.cy, lev.cz, lev.diag)
@@ -123,14 +128,17 @@ class Hierarchy:
         lev = self.levels[-1]
         if lev.diag is not None:
             return lev.cx, lev.cy, lev.cz, lev.diag
-        a = self.deg != 0
+        c = self.code
+        a = c != 0
         cx = np.zeros(a.shape, np.float32)
         cy = np.zeros(a.shape, np.float32)
         cz = np.zeros(a.shape, np.float32)
-        cx[:-1] = a[:-1] & a[1:]
-        cy[:, :-1] = a[:, :-1] & a[:, 1:]
+        cx[:-1] = (a[:-1] & a[1:]) * np.float32(self.wx)
+        cy[:, :-1] = (a[:, :-1] & a[:, 1:]) * np.float32(self.wy)
         cz[:, :, :-1] = a[:, :, :-1] & a[:, :, 1:]
-        return cx, cy, cz, self.deg.astype(np.float32)
+        diag = (np.float32(self.wx) * (c & 3) + np.float32(self.wy) * ((c >> 2) & 3)
+                + (c >> 4)).astype(np.float32)
+        return cx, cy, cz, diag
 
     def _factor_coarsest(self) -> None:
         cx, cy, cz, diag = self._coarsest_arrays()
@@ -167,18 +175,21 @@ class Hierarchy:
     def n_levels(self) -> int:
         return len(self.levels)
 
-    def vcycle(self, b: np.ndarray, x: np.ndarray) -> None:
-        """Apply the preconditioner: ``x = B b`` (one symmetric V-cycle, zero start)."""
-        self._cycle(0, b, x, True)
+    def vcycle(self, b: np.ndarray, x: np.ndarray) -> float:
+        """Apply the preconditioner: ``x = B b`` (one symmetric cycle, zero start).
 
-    def _cycle(self, level: int, b: np.ndarray, x: np.ndarray, zero_start: bool) -> None:
+        Returns ``b . x`` (float64).
+        """
+        return self._cycle(0, b, x, True)
+
+    def _cycle(self, level: int, b: np.ndarray, x: np.ndarray, zero_start: bool) -> float:
         with serial_if_small(x.size):
-            self._cycle_body(level, b, x, zero_start)
+            return self._cycle_body(level, b, x, zero_start)
 
-    def _cycle_body(self, level: int, b: np.ndarray, x: np.ndarray, zero_start: bool) -> None:
+    def _cycle_body(self, level: int, b: np.ndarray, x: np.ndarray, zero_start: bool) -> float:
         if level == len(self.levels) - 1:
             self._solve_coarsest(b, x)
-            return
+            return st.dot(b, x)
         lev = self.levels[level]
         nxt = self.levels[level + 1]
         fine = lev.diag is None
@@ -186,11 +197,11 @@ class Hierarchy:
             for color in (0, 1):
                 zero = zero_start and s == 0 and color == 0
                 if fine:
-                    st.fine_gs(self.deg, x, b, color, zero)
+                    st.fine_gs(self.code, self.wx, self.wy, x, b, color, zero)
                 else:
                     st.coarse_gs(lev.cx, lev.cy, lev.cz, lev.diag, x, b, color, zero)
         if fine:
-            st.fine_restrict_residual(self.deg, x, b, nxt.b)
+            st.fine_restrict_residual(self.code, self.wx, self.wy, x, b, nxt.b)
         else:
             st.coarse_restrict_residual(lev.cx, lev.cy, lev.cz, lev.diag, x, b, nxt.b)
         repeats = 1 if level == 0 or level + 1 == len(self.levels) - 1 else self.gamma
@@ -198,15 +209,17 @@ class Hierarchy:
             # repeated visits solve the same coarse equation from the last iterate
             self._cycle(level + 1, nxt.b, nxt.x, rep == 0)
         if fine:
-            st.fine_prolong_add(self.deg, x, nxt.x, np.float32(self.omega))
+            st.fine_prolong_add(self.code, x, nxt.x, np.float32(self.omega))
         else:
             st.coarse_prolong_add(lev.diag, x, nxt.x, np.float32(self.omega))
+        bx = 0.0
         for s in range(self.sweeps):
             for color in (1, 0):
                 if fine:
-                    st.fine_gs(self.deg, x, b, color, False)
+                    bx = st.fine_gs(self.code, self.wx, self.wy, x, b, color, False)
                 else:
                     st.coarse_gs(lev.cx, lev.cy, lev.cz, lev.diag, x, b, color, False)
+        return bx if fine else 0.0
 
     @property
     def nbytes(self) -> int:

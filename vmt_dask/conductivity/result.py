@@ -45,6 +45,8 @@ class ConductivityResult:
     potential : ndarray of float32 or None
         Potential field in the input's axis order (NaN outside the percolating
         voxels) when requested.
+    voxel_size : tuple of float
+        Voxel edge lengths (dx, dy, dz) in micrometres used for the face conductances.
     """
 
     m_factor: float
@@ -62,10 +64,12 @@ class ConductivityResult:
     converged: bool = True
     section_currents: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     potential: np.ndarray | None = field(default=None, repr=False)
+    voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def summary(self) -> dict:
         """Scalar fields as a JSON-friendly dict (no arrays)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)
                if f.name not in ("section_currents", "potential")}
         out["shape"] = list(self.shape)
+        out["voxel_size"] = list(self.voxel_size)
         return out

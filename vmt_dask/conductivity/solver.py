@@ -1,17 +1,26 @@
 """M-factor of a voxel phase: steady conduction by finite volumes on voxel centres.
 
 Discretization (docs/conventions.md, "Conductivity"): unknown potentials ``u`` on the phase
-voxels that connect both end faces; conductance 1 between two face-adjacent such
-voxels, conductance 2 between a voxel of the first (last) layer and the inlet
-(outlet) face half a voxel away, where ``u = 1`` (``u = 0``); no flux anywhere else.
-This gives the SPD system ``A u = b`` with ``A`` a graph Laplacian plus the
-boundary conductances on the diagonal and ``b = 2`` on the first layer.
+voxels that connect both end faces; between two face-adjacent such voxels the
+conductance is (area of the shared face) / (distance of the centres), i.e.
+``dy dz / dx`` across a face normal to x (``h`` for cubic voxels of edge ``h``);
+between a voxel of the first (last) layer and the inlet (outlet) face half a
+voxel away it is twice the transport-axis value, with ``u = 1`` (``u = 0``) on
+that face; no flux anywhere else.  This gives the SPD system ``A u = b`` with
+``A`` a weighted graph Laplacian plus the boundary conductances on its diagonal.
+Internally every conductance is divided by the transport-axis one, so the
+lateral conductances are ``(d_t / d_i)^2`` and cubic voxels give the unit
+Laplacian.
 
-Method: conjugate gradients preconditioned by one symmetric V-cycle of a
+Method: conjugate gradients preconditioned by one symmetric cycle of a
 geometric aggregation multigrid (:mod:`.multigrid`), matrix-free on the dense
-grid.  Vectors are float32 (dot products in float64); an outer iterative
-refinement loop recomputes the residual from a float64 potential, so the
-reported relative residual ``||b - A u|| / ||b||`` is a float64 figure.
+grid.  The potential is float64; the other CG vectors are float32 (dot
+products in float64), and an outer refinement loop recomputes the residual in
+float64 from the potential, so the reported relative residual
+``||b - A u|| / ||b||`` is a float64 figure.  Four full-size vectors (the float64
+potential and float32 residual, direction and one work vector that holds first
+the preconditioned residual and then ``A p``) plus the 1-byte operator code and
+the coarse levels (~3.4 bytes per voxel): about 25 bytes per voxel in all.
 """
 from __future__ import annotations
 
@@ -22,12 +31,14 @@ import time
 
 import numpy as np
 
+from ..errors import InputError
+from ..validation import as_mask, check_axis, check_spacing
 from . import _stencil as st
 from .multigrid import Hierarchy, serial_if_small
-from .percolation import percolating_mask
+from .percolation import face_components
 from .result import ConductivityResult
 
-__all__ = ["m_factor"]
+__all__ = ["m_factor", "m_factors"]
 
 log = logging.getLogger(__name__)
 
@@ -37,69 +48,59 @@ log = logging.getLogger(__name__)
 _INNER_REDUCTION = 1e-4
 
 
-def _validate(mask, axis, rtol, maxiter):
-    if not isinstance(mask, np.ndarray):
-        raise TypeError(f"mask must be a numpy array, got {type(mask).__name__}")
-    if mask.ndim != 3:
-        raise ValueError(f"mask must be 3-D, got shape {mask.shape}")
-    if 0 in mask.shape:
-        raise ValueError(f"mask must not be empty, got shape {mask.shape}")
-    if mask.dtype != bool:
-        if not np.issubdtype(mask.dtype, np.integer):
-            raise TypeError(f"mask must be boolean or 0/1 integers, got dtype {mask.dtype}")
-        lo, hi = int(mask.min()), int(mask.max())
-        if lo < 0 or hi > 1:
-            raise ValueError(
-                f"integer mask must hold only 0 and 1, got values in [{lo}, {hi}]")
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis must be an integer, got {axis!r}")
-    if not -3 <= axis <= 2:
-        raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
+def _validate_options(rtol, maxiter):
     if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real):
         raise TypeError(f"rtol must be a number, got {rtol!r}")
     if not (0.0 < float(rtol) < 1.0):
-        raise ValueError(f"rtol must be in (0, 1), got {rtol!r}")
+        raise InputError(f"rtol must be in (0, 1), got {rtol!r}")
     if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral):
         raise TypeError(f"maxiter must be an integer, got {maxiter!r}")
     if maxiter < 1:
-        raise ValueError(f"maxiter must be >= 1, got {maxiter!r}")
-    return int(axis) % 3, float(rtol), int(maxiter)
+        raise InputError(f"maxiter must be >= 1, got {maxiter!r}")
+    return float(rtol), int(maxiter)
 
 
-def _pcg(deg, hier, r, x, z, p, q, tol_abs, maxit):
-    """PCG on ``A x = r`` from ``x = 0``; ``r`` is updated in place.  Returns iterations."""
-    hier.vcycle(r, z)
-    np.copyto(p, z)
-    rz = st.dot(r, z)
+def _weights(spacing, axis):
+    """Lateral face conductances relative to the transport one, in internal axis order."""
+    d = [float(v) for v in spacing]
+    lateral = [a for a in range(3) if a != axis]
+    dt = d[axis]
+    return (dt / d[lateral[0]]) ** 2, (dt / d[lateral[1]]) ** 2
+
+
+def _pcg(code, wx, wy, hier, u, r, p, w, tol_abs, maxit):
+    """PCG on ``A d = r`` accumulated into ``u`` (float64); ``r`` is updated in place.
+
+    ``w`` holds first the preconditioned residual ``z`` and then ``q = A p`` (``z``
+    is dead once the new direction is formed).  Returns the iterations.
+    """
+    rz = hier.vcycle(r, w)
+    np.copyto(p, w)
     for it in range(1, maxit + 1):
-        pq = st.fine_matvec(deg, p, q)
+        pq = st.fine_matvec(code, wx, wy, p, w)
         if not pq > 0.0:  # exact solution already (or breakdown)
             return it - 1
-        alpha = rz / pq
-        rr = st.cg_update(x, r, p, q, alpha)
+        rr = st.cg_update(u, r, p, w, rz / pq)
         if math.sqrt(rr) <= tol_abs:
             return it
-        hier.vcycle(r, z)
-        rz_new = st.dot(r, z)
-        st.cg_direction(p, z, rz_new / rz)
+        rz_new = hier.vcycle(r, w)
+        st.cg_direction(p, w, rz_new / rz)
         rz = rz_new
     return maxit
 
 
-def _solve(deg, hier, rtol, maxiter):
-    """Float64 potential by float32 PCG inside float64 iterative refinement."""
-    shape = deg.shape
+def _solve(code, wx, wy, hier, rtol, maxiter):
+    """Float64 potential by float32-preconditioned CG inside float64 refinement."""
+    shape = code.shape
     u = np.zeros(shape)
-    r, d, z, p, q = (np.empty(shape, np.float32) for _ in range(5))
-    bnorm = 2.0 * math.sqrt(np.count_nonzero(deg[:, :, 0]))
-    rnorm = math.sqrt(st.fine_residual64(deg, u, r))
+    r, p, w = (np.empty(shape, np.float32) for _ in range(3))
+    bnorm = 2.0 * math.sqrt(np.count_nonzero(code[:, :, 0]))
+    rnorm = math.sqrt(st.fine_residual64(code, wx, wy, u, r))
     iterations = 0
     while rnorm > rtol * bnorm and iterations < maxiter:
         target = max(0.5 * rtol * bnorm, _INNER_REDUCTION * rnorm)
-        d[...] = 0.0
-        iterations += _pcg(deg, hier, r, d, z, p, q, target, maxiter - iterations)
-        st.add_to(u, d)
-        new = math.sqrt(st.fine_residual64(deg, u, r))
+        iterations += _pcg(code, wx, wy, hier, u, r, p, w, target, maxiter - iterations)
+        new = math.sqrt(st.fine_residual64(code, wx, wy, u, r))
         log.debug("refinement: %d iterations, relative residual %.3e", iterations, new / bnorm)
         if new > 0.5 * rnorm:  # float32 stagnation: no further progress possible
             rnorm = min(new, rnorm)
@@ -108,10 +109,148 @@ def _solve(deg, hier, rtol, maxiter):
     return u, iterations, rnorm / bnorm
 
 
+def _solve_axis(perc_bits, axis, spacing, eps, perc_frac_of, rtol, maxiter, return_potential, t0):
+    """Solve along one axis given the per-axis percolation bit mask."""
+    shape = perc_bits.shape
+    active = np.ascontiguousarray(np.moveaxis((perc_bits >> axis) & 1, axis, -1)).view(bool)
+    n_perc = int(np.count_nonzero(active))
+    perc_frac = perc_frac_of(n_perc)
+    if n_perc == 0:
+        log.debug("phase does not percolate along axis %d: M = 0", axis)
+        pot = np.full(shape, np.nan, np.float32) if return_potential else None
+        return ConductivityResult(
+            m_factor=0.0, tau_factor=math.inf, volume_fraction=eps,
+            percolating_fraction=perc_frac, iterations=0, residual=0.0, current_spread=0.0,
+            axis=axis, shape=tuple(shape), setup_seconds=time.perf_counter() - t0,
+            potential=pot, voxel_size=tuple(spacing),
+        )
+    wx, wy = _weights(spacing, axis)
+    with serial_if_small(active.size):
+        code = st.fine_code(active)
+        del active
+        hier = Hierarchy(code, wx=wx, wy=wy)
+        t1 = time.perf_counter()
+        u, iterations, residual = _solve(code, wx, wy, hier, rtol, maxiter)
+        currents = st.section_currents(code, u)
+        t2 = time.perf_counter()
+    n0, n1, n2 = code.shape
+    mean_current = float(currents.mean())
+    # currents are in units of the transport conductance g_t = d_i d_j / d_t, so
+    # M = I L / (A dU) = mean_current g_t n2 d_t / (n0 d_i n1 d_j) = mean_current n2 / (n0 n1)
+    m = mean_current * n2 / (n0 * n1)
+    spread = float((currents.max() - currents.min()) / mean_current) if mean_current > 0 else 0.0
+    pot = None
+    if return_potential:
+        pot = np.where(code != 0, u, np.nan).astype(np.float32)
+        pot = np.moveaxis(pot, -1, axis)
+    log.debug("M = %.6g (axis %d, %d levels, %d iterations, residual %.2e, %.2f s + %.2f s)",
+              m, axis, hier.n_levels, iterations, residual, t1 - t0, t2 - t1)
+    return ConductivityResult(
+        m_factor=m, tau_factor=eps / m if m > 0 else math.inf, volume_fraction=eps,
+        percolating_fraction=perc_frac, iterations=iterations, residual=residual,
+        current_spread=spread, axis=axis, shape=tuple(shape), levels=hier.n_levels,
+        setup_seconds=t1 - t0, solve_seconds=t2 - t1, converged=residual <= rtol,
+        section_currents=currents, potential=pot, voxel_size=tuple(spacing),
+    )
+
+
+def _percolation_bits(phase, axes):
+    """uint8 array: bit ``a`` set where the voxel percolates along axis ``a``.
+
+    One 6-connected labelling serves every axis (it does not depend on the direction).
+    """
+    labels, n = face_components(phase)
+    lut = np.zeros(n + 1, dtype=np.uint8)
+    for a in axes:
+        first = np.unique(np.take(labels, 0, axis=a))
+        last = np.unique(np.take(labels, -1, axis=a))
+        keep = np.intersect1d(first, last)
+        keep = keep[keep != 0]
+        lut[keep] |= np.uint8(1 << a)
+    bits = lut[labels]
+    return bits
+
+
+def _check_axes(axes):
+    if isinstance(axes, str) and axes.strip().lower() == "all":
+        return (0, 1, 2)
+    if isinstance(axes, (str, numbers.Integral)):
+        return (check_axis(axes, "axes"),)
+    try:
+        items = list(axes)
+    except TypeError:
+        raise TypeError(f"axes must be 'all' or a sequence of axes, got {axes!r}") from None
+    if not items:
+        raise InputError(f"axes must name at least one axis, got {axes!r}")
+    out = []
+    for a in items:
+        i = check_axis(a, "axes")
+        if i in out:
+            raise InputError(f"axes must not repeat an axis, got {axes!r}")
+        out.append(i)
+    return tuple(out)
+
+
+def m_factors(
+    mask: np.ndarray,
+    *,
+    axes="all",
+    voxel_size=1.0,
+    rtol: float = 1e-6,
+    maxiter: int = 1000,
+) -> dict[int, ConductivityResult]:
+    """M-factor along several axes (the diagonal of the effective conductivity tensor).
+
+    Parameters
+    ----------
+    mask : ndarray of bool (or 0/1 integers), shape (nx, ny, nz)
+        The conducting phase.  Not modified.
+    axes : "all" or sequence of int/str
+        Axes to solve along (0/1/2 or "x"/"y"/"z"); ``"all"`` = (0, 1, 2).
+    voxel_size, rtol, maxiter
+        As in :func:`m_factor`.
+
+    Returns
+    -------
+    dict {axis index: ConductivityResult}, in the order asked.
+
+    Raises
+    ------
+    TypeError, vmt_dask.errors.InputError
+        As :func:`m_factor`; also for an empty or repeating ``axes``.
+
+    Notes
+    -----
+    The face-connectivity labelling of the phase (which does not depend on the
+    direction) is computed once and kept as a 1-byte bit mask; the solves run one
+    after the other, so the memory peak is that of one solve.
+    """
+    phase = as_mask(mask, "mask")
+    axes = _check_axes(axes)
+    spacing = check_spacing(voxel_size, "voxel_size")
+    rtol, maxiter = _validate_options(rtol, maxiter)
+    return _run(phase, axes, spacing, rtol, maxiter, False)
+
+
+def _run(phase, axes, spacing, rtol, maxiter, return_potential):
+    t0 = time.perf_counter()
+    n_phase = int(np.count_nonzero(phase))
+    eps = n_phase / phase.size
+    bits = _percolation_bits(phase, axes)
+    out = {}
+    for a in axes:
+        out[a] = _solve_axis(bits, a, spacing, eps,
+                             lambda n: n / n_phase if n_phase else 0.0,
+                             rtol, maxiter, return_potential, t0)
+        t0 = time.perf_counter()
+    return out
+
+
 def m_factor(
     mask: np.ndarray,
     *,
-    axis: int = 2,
+    axis=2,
+    voxel_size=1.0,
     rtol: float = 1e-6,
     maxiter: int = 1000,
     return_potential: bool = False,
@@ -122,8 +261,12 @@ def m_factor(
     ----------
     mask : ndarray of bool (or 0/1 integers), shape (nx, ny, nz)
         The conducting phase.  Not modified.
-    axis : int
-        Transport axis (0 = x, 1 = y, 2 = z, the pressing direction).
+    axis : int or str
+        Transport axis (0 = x, 1 = y, 2 = z, the pressing direction; or "x", "y", "z").
+        For several axes at once use :func:`m_factors`.
+    voxel_size : float or (dx, dy, dz)
+        Voxel edge lengths in micrometres.  M is dimensionless and depends only on
+        the ratios: a scalar (cubic voxels) gives the same M for any value.
     rtol : float
         Relative residual ``||b - A u|| / ||b||`` to reach (float64).
     maxiter : int
@@ -135,63 +278,37 @@ def m_factor(
     -------
     ConductivityResult
 
+    Raises
+    ------
+    TypeError
+        ``mask`` not an array, wrong option types.
+    vmt_dask.errors.DTypeError
+        ``mask`` neither boolean nor integer.
+    vmt_dask.errors.InputError
+        ``mask`` not 3-D or empty or not 0/1; bad axis, voxel size, rtol or maxiter.
+
     Notes
     -----
     Unit conductivity in the phase, zero outside; potential 1 and 0 on the outer
     faces of the volume (half a voxel beyond the first and last layer), no flux
-    across the other faces.  With ``I_s`` the current through cross-section ``s``
-    (``s = 0 .. n``, the two outer faces and the ``n - 1`` internal layer
-    interfaces), in voxel units,
+    across the other faces (paper Section 2.5; docs/conventions.md).  With ``I_s`` the
+    current through cross-section ``s`` (``s = 0 .. n``, the two outer faces and
+    the ``n - 1`` internal layer interfaces) in units of the transport-axis face
+    conductance ``g = d_i d_j / d_t``,
 
-    .. math:: M = \\frac{\\bar I\\, L}{A\\, \\Delta U} = \\frac{n}{A} \\cdot \\frac{1}{n+1}\\sum_s I_s,
+    .. math:: M = \\frac{\\bar I\\, L}{A\\, \\Delta U} = \\frac{n}{n_i n_j} \\cdot \\frac{1}{n+1}\\sum_s I_s,
 
-    with ``L = n`` the length along the axis, ``A`` the cross-section area and
-    ``Delta U = 1``.  A straight full-length channel of volume fraction eps gives
-    exactly M = eps (series resistance 1/2 + (n - 1) + 1/2 = n per column); a
-    phase that does not connect both faces gives M = 0 without a solve.  The
-    tortuosity factor is ``tau = eps / M`` (paper Section 2.5).
+    with ``L = n d_t`` the length along the axis, ``A = n_i d_i n_j d_j`` the
+    cross-section area and ``Delta U = 1``.  A straight full-length channel of
+    volume fraction eps gives exactly M = eps (series resistance 1/2 + (n - 1) +
+    1/2 = n per column) for any voxel size; a phase that does not connect both
+    faces gives M = 0 without a solve.  The tortuosity factor is ``tau = eps / M``.
     """
-    axis, rtol, maxiter = _validate(mask, axis, rtol, maxiter)
-    t0 = time.perf_counter()
-    phase = mask.astype(bool, copy=False)
-    n_phase = int(np.count_nonzero(phase))
-    eps = n_phase / phase.size
-    perc = percolating_mask(phase, axis=axis)
-    n_perc = int(np.count_nonzero(perc))
-    perc_frac = n_perc / n_phase if n_phase else 0.0
-    if n_perc == 0:
-        log.debug("phase does not percolate along axis %d: M = 0", axis)
-        pot = np.full(mask.shape, np.nan, np.float32) if return_potential else None
-        return ConductivityResult(
-            m_factor=0.0, tau_factor=math.inf, volume_fraction=eps,
-            percolating_fraction=perc_frac, iterations=0, residual=0.0, current_spread=0.0,
-            axis=axis, shape=tuple(mask.shape), setup_seconds=time.perf_counter() - t0,
-            potential=pot,
-        )
-    active = np.ascontiguousarray(np.moveaxis(perc, axis, -1))
-    del perc
-    with serial_if_small(active.size):
-        deg = st.degree(active)
-        del active
-        hier = Hierarchy(deg)
-        t1 = time.perf_counter()
-        u, iterations, residual = _solve(deg, hier, rtol, maxiter)
-        currents = st.section_currents(deg, u)
-        t2 = time.perf_counter()
-    n0, n1, n2 = deg.shape
-    mean_current = float(currents.mean())
-    m = mean_current * n2 / (n0 * n1)
-    spread = float((currents.max() - currents.min()) / mean_current) if mean_current > 0 else 0.0
-    pot = None
-    if return_potential:
-        pot = np.where(deg != 0, u, np.nan).astype(np.float32)
-        pot = np.moveaxis(pot, -1, axis)
-    log.debug("M = %.6g (axis %d, %d levels, %d iterations, residual %.2e, %.2f s + %.2f s)",
-              m, axis, hier.n_levels, iterations, residual, t1 - t0, t2 - t1)
-    return ConductivityResult(
-        m_factor=m, tau_factor=eps / m if m > 0 else math.inf, volume_fraction=eps,
-        percolating_fraction=perc_frac, iterations=iterations, residual=residual,
-        current_spread=spread, axis=axis, shape=tuple(mask.shape), levels=hier.n_levels,
-        setup_seconds=t1 - t0, solve_seconds=t2 - t1, converged=residual <= rtol,
-        section_currents=currents, potential=pot,
-    )
+    phase = as_mask(mask, "mask")
+    if isinstance(axis, str) and axis.strip().lower() == "all":
+        raise InputError("axis must be one of x, y, z or 0, 1, 2 in m_factor, got 'all' "
+                         "(use m_factors(mask, axes='all') for several directions)")
+    axis = check_axis(axis, "axis")
+    spacing = check_spacing(voxel_size, "voxel_size")
+    rtol, maxiter = _validate_options(rtol, maxiter)
+    return _run(phase, (axis,), spacing, rtol, maxiter, bool(return_potential))[axis]
