@@ -82,3 +82,15 @@ def test_predictors_match_paper_formulas():
     assert get_model("m4").formula() == "c1 * μ(τ)^c2 * σ(τ)^c3 * ε^c4 * β^c5"
     with pytest.raises(ValueError, match="shape"):
         predict("M2", [1.0], d)
+
+
+def test_regression_names_are_the_domain_names():
+    """The regression reads results variables by the names vmt_dask.domain defines."""
+    from vmt_dask.domain import DESCRIPTOR_KEYS, STUDY_PHASES
+    from vmt_dask.regression import DESCRIPTORS, PHASES
+    from vmt_dask.regression.synthetic import FUNCTIONS, synthetic_results
+
+    assert set(DESCRIPTORS.values()) <= set(DESCRIPTOR_KEYS)
+    assert PHASES == STUDY_PHASES
+    ds = synthetic_results(1, seed=0)
+    assert set(FUNCTIONS) <= set(ds.data_vars)

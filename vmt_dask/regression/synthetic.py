@@ -8,10 +8,12 @@ with chosen coefficients plus Gaussian noise.
 """
 from __future__ import annotations
 
+from itertools import combinations
 from typing import Mapping
 
 import numpy as np
 
+from ..domain import PARAMETER_NAMES, PRESET_NAMES, STUDY_DESCRIPTORS, STUDY_PHASES, TABLE1, UNITS
 from ..errors import InputError
 from .models import get_model, predict
 
@@ -20,20 +22,10 @@ __all__ = ["synthetic_results", "PAPER_M3", "FUNCTIONS", "STEPS"]
 #: Paper Table 5, M3 (Eq. 20) per phase: (c1, c2, c3, c4).
 PAPER_M3: dict[str, tuple[float, ...]] = {"AM": (1.10, -19.60, 0.03, 0.24), "SE": (3.99, -0.54, 0.13, 3.26)}
 
-#: The eight descriptor functions stepped along (docs/conventions.md, parameter study).
-FUNCTIONS = tuple(
-    f"{d}_{p}" for d in ("volume_fraction", "specific_surface_area", "tortuosity_mean", "constrictivity")
-    for p in ("AM", "SE")
-)
-#: Step sizes h per function kind.
+#: The eight descriptor functions stepped along (docs/conventions.md, "Parameter study").
+FUNCTIONS = tuple(f"{d}_{p}" for d in STUDY_DESCRIPTORS for p in STUDY_PHASES)
+#: Step sizes h per function kind (those of the paper preset, vmt_dask/presets/paper.yaml).
 STEPS = {"default": (-0.2, -0.1, 0.1, 0.2), "constrictivity": (-0.05, -0.025, 0.025, 0.05)}
-
-_PARAMETERS = ("alpha_xt", "alpha_yt", "alpha_x", "alpha_y", "a", "lambda_x", "lambda_y")
-_CALIBRATED = {
-    "BM01": (0.07, 0.13, 0.02, 0.65, 0.92, 1.87, -0.26),
-    "BM03": (0.03, 3.29, 0.26, 0.19, 0.94, 1.98, -0.30),
-    "BM10": (0.02, 0.70, 0.11, 0.20, 1.00, 2.45, 0.04),
-}
 # Descriptor ranges (paper Section 3.2 / Fig. 5); sigma(tau) from BM01-like volumes.
 _RANGES = {
     "volume_fraction": {"AM": (0.45, 0.57), "SE": (0.33, 0.48)},
@@ -91,7 +83,7 @@ def synthetic_results(
             raise InputError(f"coefficients are required for model {mdl.name!r} (defaults exist for M3 only)")
         coefficients = PAPER_M3
     rng = np.random.default_rng(seed)
-    pairs = [("BM01", "BM03"), ("BM01", "BM10"), ("BM03", "BM10")]
+    pairs = list(combinations(PRESET_NAMES, 2))
     ts = [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6]
     rows = []  # (pair, t, point, function, h)
     for p in range(n_points):
@@ -118,22 +110,22 @@ def synthetic_results(
             if stem == "constrictivity":
                 val = np.clip(val, 1e-3, 1.0)
             data[f"{stem}_{phase}"] = val
-    for phase in ("AM", "SE"):
+    for phase in STUDY_PHASES:
         desc = {_SHORT[s]: data[f"{s}_{phase}"] for s in _SHORT}
         m = predict(mdl, coefficients[phase], desc) + rng.normal(0, noise, size=n)
         data[f"m_factor_{phase}"] = m
         data[f"tortuosity_reached_{phase}"] = np.ones(n)
         data[f"r_max_{phase}"] = rng.uniform(0.4, 1.0, size=n)
         data[f"r_min_{phase}"] = data[f"r_max_{phase}"] * np.sqrt(data[f"constrictivity_{phase}"])
-    theta = np.empty((n, len(_PARAMETERS)))
+    theta = np.empty((n, len(PARAMETER_NAMES)))
     for j, (pair, t, *_rest) in enumerate(rows):
         a, b = pair.split("-")
-        theta[j] = (1 - t) * np.asarray(_CALIBRATED[a]) + t * np.asarray(_CALIBRATED[b])
+        theta[j] = (1 - t) * np.asarray(TABLE1[a]) + t * np.asarray(TABLE1[b])
     ds = xr.Dataset(
         {k: (("structure",), v) for k, v in data.items()} | {"theta": (("structure", "parameter"), theta)},
         coords={
             "structure": np.arange(n),
-            "parameter": np.array(_PARAMETERS, dtype=object),
+            "parameter": np.array(PARAMETER_NAMES, dtype=object),
             "pair": (("structure",), np.array([r[0] for r in rows], dtype=object)),
             "t": (("structure",), np.array([r[1] for r in rows])),
             "point": (("structure",), point),
@@ -148,8 +140,7 @@ def synthetic_results(
             "noise": float(noise),
         },
     )
-    for phase in ("AM", "SE"):
-        ds[f"specific_surface_area_{phase}"].attrs["units"] = "1/micrometre"
-        ds[f"r_min_{phase}"].attrs["units"] = "micrometre"
-        ds[f"r_max_{phase}"].attrs["units"] = "micrometre"
+    for phase in STUDY_PHASES:
+        for stem in ("specific_surface_area", "r_min", "r_max"):
+            ds[f"{stem}_{phase}"].attrs["units"] = UNITS[stem]
     return ds
