@@ -1,12 +1,17 @@
 """vmt-dask: distributed virtual materials testing of all-solid-state battery cathodes.
 
-Layers, importing one way only:
+Layers, each importing only from the layers below it (``docs/conventions.md``, "Layers";
+checked by ``tests/test_layering.py``):
 
-* pure kernels (numpy in, numbers/arrays out): :mod:`vmt_dask.model`,
-  :mod:`vmt_dask.descriptors`, :mod:`vmt_dask.conductivity`, :mod:`vmt_dask.regression`;
-* storage and chunked wrappers: :mod:`vmt_dask.store`, :mod:`vmt_dask.volumes`,
-  :func:`vmt_dask.model.realize_dask`;
-* orchestration, CLI and service: :mod:`vmt_dask.study`, :mod:`vmt_dask.cli`.
+* foundation: :mod:`vmt_dask.domain` (each domain fact once), :mod:`vmt_dask.errors`
+  (the exception contract), :mod:`vmt_dask.validation` (input checks);
+* kernels, NumPy in and NumPy out: :mod:`vmt_dask.model`, :mod:`vmt_dask.descriptors`,
+  :mod:`vmt_dask.conductivity`, :mod:`vmt_dask.regression`, :mod:`vmt_dask.statistics`;
+* storage and input: :mod:`vmt_dask.storage` (local and fsspec stores),
+  :mod:`vmt_dask.store`, :mod:`vmt_dask.io` (users' image files);
+* orchestration, service and interfaces: :mod:`vmt_dask.study`, :mod:`vmt_dask.dashboard`,
+  :mod:`vmt_dask.report`, :mod:`vmt_dask.calibrate`, :mod:`vmt_dask.cli`,
+  :mod:`vmt_dask.bench`.
 
 Importing the package has no side effects; submodules are imported on demand.
 """
