@@ -4,6 +4,8 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import threading
+from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
@@ -65,28 +67,79 @@ def _kernels(alpha: float, theta: Theta, voxel_size: float, generator: str = DEF
     return tuple(generator_kernel(a, generator) for a in axis_alphas(alpha, theta.a, voxel_size))
 
 
+#: Byte budget of the per-process cache of summed fields X = X' + X'' and Y = Y' + Y'' (see
+#: :func:`_field_sum`).  Only tiles of at most a quarter of it are kept (64^3: 1 MiB each), so
+#: large volumes never pay memory for it.
+FIELD_CACHE_BYTES = 64 << 20
+_cache: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+_cache_lock = threading.Lock()
+_cache_stats = {"hits": 0, "misses": 0}
+
+
+def _field_sum(seed: int, square_ids, plain_id: int, alpha_sq: float, alpha_plain: float, theta: Theta,
+               voxel_size: float, lo, hi, threads, generator: str, buf: "np.ndarray | None") -> np.ndarray:
+    """sum_j G_j^2 + G'' on the box: X (Eqs. 1-2) for the X streams, Y for the Y streams.
+
+    The sum depends on the seed, the streams, the two covariance parameters, a, the voxel size,
+    the box and the generator, but not on the thresholds or the other field's parameters: the
+    finite differences of a study along lambda_X, lambda_Y and the other field's alphas reuse it
+    (common random numbers).  Small tiles are kept in an LRU cache; the values are the same
+    bits either way (the cache returns what the same computation produced).
+    """
+    T = tuple(h - l for l, h in zip(lo, hi))
+    nbytes = 4 * T[0] * T[1] * T[2]
+    cacheable = 4 * nbytes <= FIELD_CACHE_BYTES
+    key = (generator, seed, tuple(square_ids), plain_id, axis_alphas(alpha_sq, theta.a, voxel_size),
+           axis_alphas(alpha_plain, theta.a, voxel_size), tuple(lo), tuple(hi))
+    if cacheable:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                _cache_stats["hits"] += 1
+                return hit
+            _cache_stats["misses"] += 1
+    if cacheable or buf is None:
+        acc = np.zeros(T, dtype=np.float32)  # a cached array is owned by the cache
+    else:
+        acc = buf
+        acc.fill(0.0)
+    ksq = _kernels(alpha_sq, theta, voxel_size, generator)
+    kpl = _kernels(alpha_plain, theta, voxel_size, generator)
+    for f in square_ids:
+        gaussian_field(seed, f, ksq, lo, hi, out=acc, square=True, threads=threads)
+    gaussian_field(seed, plain_id, kpl, lo, hi, out=acc, threads=threads)
+    if cacheable:
+        acc.setflags(write=False)
+        with _cache_lock:
+            _cache[key] = acc
+            total = sum(a.nbytes for a in _cache.values())
+            while total > FIELD_CACHE_BYTES and _cache:
+                total -= _cache.popitem(last=False)[1].nbytes
+    return acc
+
+
+def clear_field_cache() -> None:
+    """Empty the per-process cache of summed fields (see ``FIELD_CACHE_BYTES``)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: int,
                  threads: int | None, generator: str = DEFAULT_GENERATOR) -> np.ndarray:
     ids = field_ids(chi2_dof)
     T = tuple(h - l for l, h in zip(lo, hi))
-    acc = np.zeros(T, dtype=np.float32)
-    kx2 = _kernels(theta.alpha_x, theta, voxel_size, generator)
-    ky2 = _kernels(theta.alpha_y, theta, voxel_size, generator)
-    kxt = _kernels(theta.alpha_xt, theta, voxel_size, generator)
-    kyt = _kernels(theta.alpha_yt, theta, voxel_size, generator)
     # X = X' + X'' with X' = sum_j X~_j^2 (paper Eqs. 1-2)
-    for f in ids["xt"]:
-        gaussian_field(seed, f, kxt, lo, hi, out=acc, square=True, threads=threads)
-    gaussian_field(seed, ids["x2"][0], kx2, lo, hi, out=acc, threads=threads)
+    acc = _field_sum(seed, ids["xt"], ids["x2"][0], theta.alpha_xt, theta.alpha_x, theta, voxel_size,
+                     lo, hi, threads, generator, None)
     # labels built in place, a slab of x-planes at a time, so no full-size boolean temporaries
     labels = np.zeros(T, dtype=np.uint8)  # PORE
     lx, ly = np.float32(theta.lambda_x), np.float32(theta.lambda_y)
     for x0 in range(0, T[0], 16):
         labels[x0:x0 + 16][acc[x0:x0 + 16] >= lx] = SE  # Eq. (4)
-    acc.fill(0.0)
-    for f in ids["yt"]:
-        gaussian_field(seed, f, kyt, lo, hi, out=acc, square=True, threads=threads)
-    gaussian_field(seed, ids["y2"][0], ky2, lo, hi, out=acc, threads=threads)
+    # large tiles (not cached) reuse the buffer: 4 + 1 bytes per voxel plus the FFT temporaries
+    acc = _field_sum(seed, ids["yt"], ids["y2"][0], theta.alpha_yt, theta.alpha_y, theta, voxel_size,
+                     lo, hi, threads, generator, None if not acc.flags.writeable else acc)
     for x0 in range(0, T[0], 16):  # Eq. (5): AM where not SE and Y >= lambda_Y
         sl = labels[x0:x0 + 16]
         sl[(acc[x0:x0 + 16] >= ly) & (sl == PORE)] = AM
