@@ -199,7 +199,17 @@ def run(args) -> int:
     print(f"paper preset ({n_eval} evaluation realizations + {paper.n_structures} structures at 401^3), "
           f"per-task costs {how}:")
     print("  " + ", ".join(f"{k} {v:.0f} s" for k, v in at401.items()))
-    print(f"  estimate: {core_h:.0f} core-hours ({core_h / 2:.0f} h on this 2-core machine, memory permitting)")
+    # per-task breakdown: how many of each task the paper preset runs and their share of the total
+    counts = {"realize": n_eval + paper.n_structures, "describe_SE": n_eval + paper.n_structures,
+              "describe_AM": n_eval + paper.n_structures, "conduct_SE": paper.n_structures,
+              "conduct_AM": paper.n_structures}
+    brows = [{"task": k, "count": c, "s/task (1 core)": f"{at401[k]:.1f}",
+              "core-hours": f"{c * at401[k] / 3600:.2f}", "share %": f"{100 * c * at401[k] / 3600 / core_h:.0f}"}
+             for k, c in counts.items()]
+    print(format_table(brows, ["task", "count", "s/task (1 core)", "core-hours", "share %"]))
+    print(f"  estimate: {core_h:.1f} core-hours ({core_h / 2:.1f} h on this 2-core machine, memory permitting; "
+          f"goal <= 12 core-hours); load {os.getloadavg()[0]:.1f}")
+    figures["breakdown"] = {k: {"count": c, "core_hours": c * at401[k] / 3600} for k, c in counts.items()}
     figures.update({"task_costs": costs, "at401": at401, "at401_how": how, "paper_core_hours": core_h})
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
