@@ -38,7 +38,7 @@ def test_conduct_table_and_axis(labels_file, capsys):
 
 
 @pytest.mark.parametrize("extra,word", [
-    (["--phase", "pore"], "--phase"),
+    (["--phase", "solid"], "--phase"),
     (["--phase", "SE", "--axis", "w"], "--axis"),
     (["--phase", "SE", "--rtol", "abc"], "--rtol"),
     (["--phase", "SE", "--rtol", "2"], "--rtol"),

@@ -1,8 +1,6 @@
-"""``vmt describe`` on .npy, TIFF and store inputs."""
+"""``vmt describe`` on .npy, TIFF and store inputs (other formats: tests/cli/test_cli_inputs.py)."""
 import json
 import math
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -24,27 +22,35 @@ def _labels():
 
 
 @pytest.fixture
-def fake_loader(monkeypatch):
-    """A stand-in ``vmt_dask.volumes`` so the command logic is tested on its own."""
-    store = {}
+def fake_loader(tmp_path):
+    """Volumes written as .npy files (optionally inside a vmt store when a voxel size is given)."""
 
-    def load_labels(path, *, key=None):
-        if path not in store:
-            from vmt_dask.errors import InputError
+    class Files(dict):
+        def __setitem__(self, name, value):
+            lab, vs = value
+            if vs is None:
+                path = tmp_path / f"{name}.npy"
+                np.save(path, lab)
+            else:
+                from vmt_dask.model import CALIBRATED
+                from vmt_dask.store import write_volume
 
-            raise InputError(f"{path}: no such volume")
-        return store[path]
+                path = tmp_path / f"{name}.zarr"
+                write_volume(path, "v", lab, theta=CALIBRATED["BM01"], seed=1, voxel_size=vs)
+            super().__setitem__(name, str(path))
 
-    mod = types.ModuleType("vmt_dask.volumes")
-    mod.load_labels = load_labels
-    monkeypatch.setitem(sys.modules, "vmt_dask.volumes", mod)
-    return store
+    files = Files()
+    return files
+
+
+def _path(files, name):
+    return files[name]
 
 
 def test_json_all_phases_matches_describe(fake_loader, capsys):
     lab = _labels()
     fake_loader["vol"] = (lab, 0.4)
-    rc, out, _ = _run(capsys, "vol", "--phase", "all", "--json")
+    rc, out, _ = _run(capsys, fake_loader["vol"], "--phase", "all", "--json")
     assert rc == 0
     data = json.loads(out)
     assert data["voxel_size_um"] == 0.4 and data["axis"] == "z"
@@ -58,36 +64,44 @@ def test_json_all_phases_matches_describe(fake_loader, capsys):
 def test_table_voxel_size_override_and_axis(fake_loader, capsys):
     lab = _labels()
     fake_loader["vol"] = (lab, None)
-    rc, out, _ = _run(capsys, "vol", "--phase", "AM", "--axis", "x", "--voxel-size", "0.5")
+    rc, out, _ = _run(capsys, fake_loader["vol"], "--phase", "AM", "--axis", "x", "--voxel-size", "0.5")
     assert rc == 0
     exp = describe(lab, phase="AM", voxel_size=0.5, axis=0)
     assert "specific_surface_area" in out and "1/um" in out and "transport along x" in out
+    assert "voxel size 0.5 um (--voxel-size)" in out
     assert f"{exp['r_max']:.6g}" in out
 
 
 def test_default_voxel_size_is_0_2(fake_loader, capsys):
     lab = _labels()
     fake_loader["vol"] = (lab, None)
-    rc, out, _ = _run(capsys, "vol", "--phase", "1", "--json")
-    assert rc == 0 and json.loads(out)["voxel_size_um"] == 0.2
+    rc, out, _ = _run(capsys, fake_loader["vol"], "--phase", "1", "--json")
+    data = json.loads(out)
+    assert rc == 0 and data["voxel_size_um"] == 0.2 and data["voxel_size_origin"].startswith("default")
 
 
 def test_errors_and_non_percolating(fake_loader, capsys):
     lab = np.zeros((6, 6, 10), np.uint8)
     lab[1:4, 1:4, :5] = 1
     fake_loader["vol"] = (lab, None)
-    rc, out, err = _run(capsys, "vol", "--phase", "SE")
+    vol = fake_loader["vol"]
+    rc, out, err = _run(capsys, vol, "--phase", "SE")
     assert rc == 0 and "undefined" in out and "does not connect" in err
-    rc, _, err = _run(capsys, "vol", "--phase", "AM")
-    assert rc == 2 and "'AM'" in err and "empty" in err
-    rc, out, err = _run(capsys, "vol", "--phase", "all", "--json")
-    assert rc == 0 and json.loads(out)["phases"]["AM"] is None and "absent" in err
-    rc, _, err = _run(capsys, "vol", "--phase", "XX")
-    assert rc == 2 and "--phase" in err
+    rc, _, err = _run(capsys, vol, "--phase", "AM")
+    assert rc == 2 and "phase AM (label 2) is absent" in err and "labels present: 0 (pore), 1 (SE)" in err
+    assert len(err.strip().splitlines()) == 1
+    rc, _, err = _run(capsys, vol, "--phase", "all", "--json")
+    assert rc == 2 and "AM" in err and "absent" in err
+    rc, out, err = _run(capsys, vol, "--phase", "all", "--json", "--allow-absent")
+    phases = json.loads(out)["phases"]
+    assert rc == 0 and phases["AM"]["volume_fraction"] == 0.0 and phases["AM"]["tortuosity_mean"] is None
+    assert "absent" in err
+    rc, _, err = _run(capsys, vol, "--phase", "XX")
+    assert rc == 2 and "--phase 'XX'" in err
     fake_loader["flat"] = (np.zeros((5, 5), np.uint8), None)
-    rc, _, err = _run(capsys, "flat", "--phase", "pore")
-    assert rc == 2 and "3-D" in err
-    rc, _, err = _run(capsys, "vol", "--phase", "SE", "--voxel-size", "-1")
+    rc, _, err = _run(capsys, fake_loader["flat"], "--phase", "pore")
+    assert rc == 2 and "3D" in err
+    rc, _, err = _run(capsys, vol, "--phase", "SE", "--voxel-size", "-1")
     assert rc == 2 and "voxel-size" in err
 
 

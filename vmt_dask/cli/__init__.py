@@ -4,18 +4,31 @@ Each subcommand lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable
 taking the parsed arguments and returning an exit status.  Modules are found by
 name, so adding a subcommand means adding a module.
+
+Errors reach the user as one line on stderr, never as a traceback:
+
+* bad input (:class:`~vmt_dask.errors.InputError`, raised before any work) -> exit 2;
+* the operating system refusing (disk full, read-only or missing path, permission) -> exit 2,
+  with the path and the reason;
+* running out of memory -> exit 2, naming ``--crop`` / a smaller volume;
+* an interrupt -> exit 130;
+* anything else is a bug: one line naming it and ``-v`` -> exit 1 (``-v`` shows the traceback).
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
 from ..errors import InputError
 
 __all__ = ["main", "build_parser"]
+
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_message(exc: OSError) -> str:
+    """One line for an OSError: the reason in words and the path(s) involved."""
+    reason = exc.strerror or os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    elif exc.errno == errno.EROFS:
+        reason = "read-only file system"
+    paths = [p for p in (exc.filename, exc.filename2) if p]
+    where = " -> ".join(os.fspath(p) for p in paths)
+    text = f"{where}: {reason}" if where else str(reason)
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -43,14 +69,33 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    prog = f"vmt {args.command}"
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        print(f"vmt {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"vmt {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"{prog}: error: out of memory; use a smaller volume or --crop", file=sys.stderr)
+        return 2
+    except OverflowError as exc:
+        print(f"{prog}: error: a number is too large ({' '.join(str(exc).split())})", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if args.verbose:
+            log.exception("operating system error")
+        print(f"{prog}: error: {_os_message(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one line for the user, the traceback with -v
+        if args.verbose:
+            log.exception("internal error")
+        text = " ".join(str(exc).split())[:300]
+        print(f"{prog}: internal error: {type(exc).__name__}: {text} (run with -v for details)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

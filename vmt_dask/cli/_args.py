@@ -1,24 +1,53 @@
 """Argument parsing helpers shared by subcommands (turn bad values into InputError)."""
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import math
+import sys
+
+from ..domain import AXES as _AXIS_NAMES
+from ..domain import DEFAULT_VOXEL_SIZE_UM
 from ..errors import InputError
 
-__all__ = ["parse_size", "parse_theta", "parse_axis", "json_value", "AXES"]
+__all__ = ["parse_size", "parse_theta", "parse_axis", "parse_axes_arg", "json_value", "AXES",
+           "add_input_arguments", "load_input", "LoadedInput", "resolve_phases",
+           "kernel_voxel_size", "print_table", "parse_int"]
 
-AXES = {"x": 0, "y": 1, "z": 2}
+AXES = {name: i for i, name in enumerate(_AXIS_NAMES)}
+
+#: Largest voxel count a command accepts at all (2^48 ~ 2.8e14): beyond it, products overflow
+#: the int64 index arithmetic of the kernels, whatever memory there is.
+MAX_VOXELS = 2**48
 
 
-def parse_size(text: str) -> tuple[int, int, int]:
+def parse_int(text, option: str, *, lo: int | None = None, hi: int | None = None) -> int:
+    """An integer option with bounds; the message names the option and the value."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise InputError(f"{option} {text!r}: expected an integer") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        rng = f"{lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}"
+        raise InputError(f"{option} {text}: expected an integer in {rng}")
+    return value
+
+
+def parse_size(text: str, option: str = "--size") -> tuple[int, int, int]:
     """``"N"`` or ``"NX,NY,NZ"`` -> three positive ints."""
     parts = [p.strip() for p in str(text).split(",")]
+    msg = f"{option} {text!r}: expected N or NX,NY,NZ with positive integers"
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise InputError(f"--size {text!r}: expected N or NX,NY,NZ with positive integers") from None
+        raise InputError(msg) from None
     if len(values) == 1:
         values *= 3
     if len(values) != 3 or any(v < 1 for v in values):
-        raise InputError(f"--size {text!r}: expected N or NX,NY,NZ with positive integers")
+        raise InputError(msg)
+    if math.prod(values) > MAX_VOXELS:
+        raise InputError(f"{option} {text!r}: {math.prod(values):.3g} voxels is more than any "
+                         f"command handles ({MAX_VOXELS:.3g})")
     return tuple(values)
 
 
@@ -38,15 +67,228 @@ def parse_theta(text: str):
 
 
 def parse_axis(text: str) -> int:
-    if text not in AXES:
+    key = str(text).strip().lower()
+    if key not in AXES:
         raise InputError(f"--axis {text!r}: expected one of x, y, z")
-    return AXES[text]
+    return AXES[key]
+
+
+def parse_axes_arg(text: str) -> list[int]:
+    """``--axis x|y|z|all`` -> list of axis indices."""
+    if str(text).strip().lower() == "all":
+        return [0, 1, 2]
+    key = str(text).strip().lower()
+    if key not in AXES:
+        raise InputError(f"--axis {text!r}: expected one of x, y, z, all")
+    return [AXES[key]]
 
 
 def json_value(value):
     """JSON-safe scalar: non-finite floats become null."""
-    import math
-
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def print_table(rows: list[list[str]], out=None) -> None:
+    """Left-aligned columns with a rule under the header row."""
+    out = out or sys.stdout
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
+        if i == 0:
+            print("  ".join("-" * w for w in widths), file=out)
+
+
+# --------------------------------------------------------------------------- input
+_INPUT_HELP = ("label volume: TIFF stack, folder of TIFF/PNG slices, .npy, .npz, raw binary "
+               "(--raw-shape), HDF5 (file.h5:/dataset), Zarr array/group or vmt store")
+
+
+def add_input_arguments(p: argparse.ArgumentParser, *, phase: bool = True,
+                        phase_help: str | None = None) -> None:
+    """The options every command reading a user's volume shares."""
+    p.add_argument("input", metavar="INPUT", help=_INPUT_HELP)
+    p.add_argument("--key", default=None,
+                   help="array inside a container: vmt store volume, .npz member, HDF5 dataset, "
+                        "Zarr array path, or TIFF series index")
+    if phase:
+        p.add_argument("--phase", required=True, help=phase_help or (
+            "phase name of the label map (SE, AM, pore by default), an integer label value, "
+            "or all"))
+    p.add_argument("--labels", default=None, metavar="MAP",
+                   help="name the labels of the file: pore=0,SE=85,AM=170 or a .json/.yaml file "
+                        "(default: the file's own map, else pore=0,SE=1,AM=2)")
+    p.add_argument("--allow-absent", action="store_true",
+                   help="report a phase that does not occur as zero instead of refusing")
+    p.add_argument("--voxel-size", default=None, metavar="UM",
+                   help="voxel edge length dx or dx,dy,dz in micrometres (wins over the file's "
+                        f"metadata; default: metadata, else {DEFAULT_VOXEL_SIZE_UM:g})")
+    p.add_argument("--crop", default=None, metavar="X0:X1,Y0:Y1,Z0:Z1",
+                   help="analyse only this box (voxel indices, end exclusive)")
+    p.add_argument("--axes", default=None, metavar="ORDER",
+                   help="stored axis order of an array input (.npy, .npz, raw, HDF5, Zarr), e.g. "
+                        "zyx (default xyz, or what the file records)")
+    p.add_argument("--raw-shape", default=None, metavar="NX,NY,NZ",
+                   help="shape of a raw binary volume (x varies fastest in the file)")
+    p.add_argument("--raw-dtype", default="uint8", help="voxel type of a raw file (default uint8)")
+    p.add_argument("--byte-order", default="little", choices=("little", "big"),
+                   help="byte order of a raw file (default little)")
+    p.add_argument("--raw-offset", default="0", help="header bytes to skip in a raw file")
+    p.add_argument("--force", action="store_true",
+                   help="run even if the memory estimate says the work cannot fit")
+
+
+@dataclasses.dataclass
+class LoadedInput:
+    """A user's volume read for a command."""
+
+    labels: object                      # numpy uint8 (x, y, z)
+    source: str
+    voxel_size: tuple[float, float, float]
+    voxel_origin: str                   # "--voxel-size", "ImageJ metadata", "default", ...
+    label_map: dict[str, int]
+    label_origin: str                   # "--labels", "file", "default"
+    present: list[int]                  # label values present
+    crop: tuple | None
+    full_shape: tuple[int, int, int]
+    attrs: dict
+
+    def header(self) -> str:
+        from ..io import format_voxel_size
+
+        crop = ""
+        if self.crop is not None:
+            crop = " crop " + ",".join(f"{s.start}:{s.stop}" for s in self.crop) + \
+                f" of {tuple(self.full_shape)},"
+        return (f"{self.source}:{crop} shape {tuple(self.labels.shape)}, voxel size "
+                f"{format_voxel_size(self.voxel_size)} ({self.voxel_origin})")
+
+
+def load_input(args: argparse.Namespace, *, kernels: "list[str]", what: str,
+               repeat: int = 1) -> LoadedInput:
+    """Open, check memory, crop and read the volume named by ``args`` (see add_input_arguments).
+
+    ``kernels`` are the resource kernels the command will run (see :mod:`vmt_dask.resources`),
+    ``repeat`` how many of them run at once at most.  Everything that can be checked is checked
+    before the volume is read.
+    """
+    from .. import resources
+    from ..io import open_input, parse_crop, parse_label_map, parse_voxel_size, read_labels
+
+    vs_cli = parse_voxel_size(args.voxel_size)
+    user_map = parse_label_map(args.labels)
+    raw_shape = parse_size(args.raw_shape, "--raw-shape") if args.raw_shape is not None else None
+    offset = parse_int(args.raw_offset, "--raw-offset", lo=0)
+    vol = open_input(args.input, key=args.key, raw_shape=raw_shape, raw_dtype=args.raw_dtype,
+                     byte_order=args.byte_order, raw_offset=offset, axes=args.axes)
+    crop = parse_crop(args.crop, vol.shape)
+    shape = vol.shape if crop is None else tuple(s.stop - s.start for s in crop)
+    if min(shape) < 2:
+        raise InputError(f"{vol.source}: shape {shape}: need at least 2 voxels along every axis")
+    need = max(resources.estimate_bytes(k, shape) for k in kernels)
+    itemsize = vol.dtype.itemsize
+    if itemsize > 1:  # the read holds the source dtype before converting to uint8
+        need = max(need, math.prod(shape) * (itemsize + 1))
+    resources.check_fits(need, f"{what} on a {'x'.join(map(str, shape))} volume",
+                         force=args.force)
+    labels = read_labels(vol, crop=crop)
+    if vs_cli is not None:
+        vs, origin = vs_cli, "--voxel-size"
+        if vol.voxel_size is not None and tuple(vol.voxel_size) != tuple(vs_cli):
+            origin = f"--voxel-size, overriding {vol.voxel_size_origin}"
+    elif vol.voxel_size is not None:
+        vs, origin = tuple(vol.voxel_size), vol.voxel_size_origin
+    else:
+        vs = (DEFAULT_VOXEL_SIZE_UM,) * 3
+        origin = "default: the input records none; set it with --voxel-size"
+    from ..io import DEFAULT_LABELS, phase_values_present
+
+    if user_map is not None:
+        label_map, label_origin = user_map, "--labels"
+    elif vol.labels:
+        label_map, label_origin = dict(vol.labels), "file"
+    else:
+        label_map, label_origin = dict(DEFAULT_LABELS), "default"
+    present = [int(v) for v in phase_values_present(labels)]
+    return LoadedInput(labels, vol.source, tuple(float(v) for v in vs), origin, label_map,
+                       label_origin, present, crop, vol.shape, dict(vol.attrs))
+
+
+def resolve_phases(arg: str, loaded: LoadedInput, *, allow_absent: bool, solids_only: bool = False):
+    """``--phase`` -> list of Phase (name, value); absent phases refused unless allowed.
+
+    ``all`` means every phase of the label map (without the model's pore phase when
+    ``solids_only`` and the map is the model's own); with the default map (0/1/2) and a file
+    whose labels are not all in it, ``all`` means every label value present.  A comma list
+    (``SE,AM``) names several phases.
+    """
+    from ..io import Phase, format_present, resolve_phase
+
+    if str(arg).strip().lower() == "all":
+        if loaded.label_origin == "default" and not set(loaded.present) <= set(loaded.label_map.values()):
+            by_value = {v: k for k, v in loaded.label_map.items()}
+            phases = [Phase(by_value.get(v, str(v)), v) for v in loaded.present]
+        else:
+            phases = [Phase(k, v) for k, v in loaded.label_map.items()]
+            if solids_only and loaded.label_origin != "--labels":
+                phases = [p for p in phases if p.name.lower() != "pore"] or phases
+    else:
+        phases = [resolve_phase(p.strip(), loaded.label_map) for p in str(arg).split(",") if p.strip()]
+        if not phases:
+            raise InputError(f"--phase {arg!r}: expected a phase name, a label value or all")
+    absent = [p for p in phases if p.value not in loaded.present]
+    if absent and not allow_absent:
+        p = absent[0]
+        hint = ""
+        if loaded.label_origin == "default":
+            hint = "; name the file's labels with --labels NAME=VALUE,... or give --phase VALUE"
+        raise InputError(f"phase {p.name} (label {p.value}) is absent from {loaded.source} "
+                         f"(labels present: {format_present(loaded.present, loaded.label_map)})"
+                         f"{hint}; --allow-absent reports it as zero")
+    return phases, absent
+
+
+_TUPLE_SUPPORT: dict[str, bool] = {}
+
+
+def kernel_voxel_size(voxel_size, kernel: str):
+    """What to pass as ``voxel_size`` to ``kernel`` ("describe" or "conduct").
+
+    The scalar edge length for cubic voxels; the (dx, dy, dz) tuple for anisotropic ones if
+    the kernel accepts it, else InputError saying so.  For "conduct", None means "do not pass"
+    (the M-factor of cubic voxels does not depend on their size).
+    """
+    dx, dy, dz = voxel_size
+    iso = dx == dy == dz
+    if kernel == "conduct":
+        import inspect
+
+        from ..conductivity import m_factor
+
+        takes = "voxel_size" in inspect.signature(m_factor).parameters
+        if iso:
+            return dx if takes else None
+        if takes:
+            return (dx, dy, dz)
+        raise InputError(f"anisotropic voxels {dx:g} x {dy:g} x {dz:g} um: the M-factor solver of "
+                         "this version handles cubic voxels only; resample the volume or give one "
+                         "--voxel-size")
+    if iso:
+        return dx
+    if kernel not in _TUPLE_SUPPORT:
+        import numpy as np
+
+        from ..descriptors import describe
+
+        probe = np.zeros((3, 3, 3), np.uint8)
+        probe[1] = 1
+        try:
+            describe(probe, phase=1, voxel_size=(1.0, 1.0, 2.0))
+            _TUPLE_SUPPORT[kernel] = True
+        except (TypeError, ValueError):
+            _TUPLE_SUPPORT[kernel] = False
+    if _TUPLE_SUPPORT[kernel]:
+        return (dx, dy, dz)
+    raise InputError(f"anisotropic voxels {dx:g} x {dy:g} x {dz:g} um: the descriptors of this "
+                     "version handle cubic voxels only; resample the volume or give one --voxel-size")

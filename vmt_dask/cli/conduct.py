@@ -1,28 +1,34 @@
-"""``vmt conduct INPUT``: M-factor (effective conductivity) of the SE and/or AM phase.
+"""``vmt conduct INPUT``: M-factor (effective conductivity) of one or more phases.
 
-    vmt conduct INPUT [--key KEY] --phase SE|AM|all [--axis x|y|z] [--rtol RTOL] [--json]
+    vmt conduct INPUT --phase NAME|VALUE|all [--labels pore=0,SE=85,AM=170]
+                [--axis x|y|z|all] [--voxel-size DX[,DY,DZ]] [--crop X0:X1,Y0:Y1,Z0:Z1]
+                [--rtol RTOL] [--allow-absent] [--json]
 
-INPUT is a study store or volume written by ``vmt generate``, a ``.npy`` file or a
-TIFF stack of labels (0 = pore, 1 = SE, 2 = AM).  Unit conductivity in the phase,
-potential 1 and 0 on the two outer faces normal to the axis, no flux elsewhere.
+INPUT is any label volume vmt reads (TIFF stack, folder of slices, .npy, .npz, raw, HDF5,
+Zarr, vmt store).  Unit conductivity in the phase, potential 1 and 0 on the two outer faces
+normal to the axis, no flux elsewhere.  ``--phase all`` is SE and AM for the model's labels,
+every named phase for a --labels map.  A phase that does not occur is an error unless
+--allow-absent (then M = 0).  --axis all solves along x, y and z (the diagonal of the
+tortuosity tensor).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 import sys
 
 from ..errors import InputError
-from ._args import AXES, json_value, parse_axis
+from ._args import (add_input_arguments, json_value, kernel_voxel_size, load_input,
+                    parse_axes_arg, print_table, resolve_phases)
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "FIELDS"]
 
 log = logging.getLogger(__name__)
 
-_PHASES = {"SE": 1, "AM": 2}
-_FIELDS = ("m_factor", "tau_factor", "volume_fraction", "percolating_fraction",
-           "iterations", "residual", "current_spread", "setup_seconds", "solve_seconds")
+FIELDS = ("m_factor", "tau_factor", "volume_fraction", "percolating_fraction",
+          "iterations", "residual", "current_spread", "setup_seconds", "solve_seconds")
 
 
 def register(subparsers) -> None:
@@ -32,22 +38,13 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", metavar="INPUT", help="study store / volume, .npy file or TIFF stack")
-    p.add_argument("--key", default=None, help="volume key inside a study store")
-    p.add_argument("--phase", required=True, help="SE, AM or all")
-    p.add_argument("--axis", default="z", help="transport direction x, y or z (default z)")
+    add_input_arguments(p, phase_help=(
+        "phase name of the label map (SE, AM by default), an integer label value, or all"))
+    p.add_argument("--axis", default="z", help="transport direction x, y, z or all (default z)")
     p.add_argument("--rtol", default="1e-6",
                    help="relative residual of the linear solve (default 1e-6)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
-
-
-def _phases(arg: str) -> list[str]:
-    if arg == "all":
-        return list(_PHASES)
-    if arg in _PHASES:
-        return [arg]
-    raise InputError(f"--phase must be SE, AM or all, got {arg!r}")
 
 
 def _rtol(text: str) -> float:
@@ -60,52 +57,84 @@ def _rtol(text: str) -> float:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
-    import numpy as np
+def absent_summary(eps: float = 0.0) -> dict:
+    return {"m_factor": 0.0, "tau_factor": math.inf, "volume_fraction": eps,
+            "percolating_fraction": 0.0, "iterations": 0, "residual": 0.0,
+            "current_spread": 0.0, "setup_seconds": 0.0, "solve_seconds": 0.0,
+            "converged": True, "levels": 0}
 
+
+def conduct_phases(labels, phases, absent, *, voxel_size, axes, rtol) -> dict[str, dict[int, dict]]:
+    """{phase name: {axis: ConductivityResult.summary()}}."""
     from ..conductivity import m_factor
-    from ..volumes import load_labels
 
-    phases = _phases(args.phase)
-    axis = parse_axis(args.axis)
+    vs = kernel_voxel_size(voxel_size, "conduct")
+    kw = {} if vs is None else {"voxel_size": vs}
+    results: dict[str, dict[int, dict]] = {}
+    for ph in phases:
+        results[ph.name] = {}
+        if ph in absent:
+            for axis in axes:
+                results[ph.name][axis] = absent_summary()
+            continue
+        mask = labels == ph.value
+        for axis in axes:
+            res = m_factor(mask, axis=axis, rtol=rtol, **kw)
+            if not res.converged:
+                log.warning("phase %s: solver stopped at relative residual %.2e > rtol %.1e",
+                            ph.name, res.residual, rtol)
+            results[ph.name][axis] = res.summary()
+        del mask
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..domain import AXES
+
+    axes = parse_axes_arg(args.axis)
     rtol = _rtol(args.rtol)
-    labels, _ = load_labels(args.input, key=args.key)
-    labels = np.asarray(labels)
-    if labels.ndim != 3:
-        raise InputError(f"{args.input}: expected a 3-D label volume, got shape {labels.shape}")
-    results = {}
-    for name in phases:
-        res = m_factor(labels == _PHASES[name], axis=axis, rtol=rtol)
-        if not res.converged:
-            log.warning("phase %s: solver stopped at relative residual %.2e > rtol %.1e",
-                        name, res.residual, rtol)
-        results[name] = res.summary()
+    loaded = load_input(args, kernels=["conduct"], what="vmt conduct")
+    phases, absent = resolve_phases(args.phase, loaded, allow_absent=args.allow_absent,
+                                    solids_only=True)
+    labels = loaded.labels
+    results = conduct_phases(labels, phases, absent, voxel_size=loaded.voxel_size, axes=axes,
+                             rtol=rtol)
+    notes = [f"phase {ph.name} (label {ph.value}) is absent: M = 0" for ph in absent]
+
+    def one(v):
+        return {f: json_value(v[f]) for f in (*FIELDS, "converged", "levels")}
+
     if args.json:
         out = {
             "input": str(args.input),
+            "source": loaded.source,
             "key": args.key,
             "shape": list(labels.shape),
-            "axis": args.axis,
+            "crop": None if loaded.crop is None else [[s.start, s.stop] for s in loaded.crop],
+            "voxel_size_xyz_um": list(loaded.voxel_size),
+            "voxel_size_origin": loaded.voxel_origin,
+            "labels": {p.name: p.value for p in phases},
+            "axis": args.axis.strip().lower(),
             "rtol": rtol,
-            "phases": {k: {f: json_value(v[f]) for f in (*_FIELDS, "converged", "levels")}
-                       for k, v in results.items()},
+            "notes": notes,
         }
+        if len(axes) == 1:
+            out["phases"] = {k: one(v[axes[0]]) for k, v in results.items()}
+        else:
+            out["phases"] = {k: {AXES[a]: one(v[a]) for a in axes} for k, v in results.items()}
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
-        return 0
-    inv = {v: k for k, v in AXES.items()}
-    print(f"{args.input}" + (f" [{args.key}]" if args.key else "")
-          + f": shape {tuple(labels.shape)}, transport along {inv[axis]}")
-    rows = [["quantity", *results]]
-    for f in _FIELDS:
-        cells = []
-        for v in results.values():
-            x = v[f]
-            cells.append(str(x) if isinstance(x, int) else f"{x:.6g}")
-        rows.append([f, *cells])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for i, r in enumerate(rows):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    else:
+        print(f"{loaded.header()}, transport along {', '.join(AXES[a] for a in axes)}")
+        cols = [(ph.name, a) for ph in phases for a in axes]
+        rows = [["quantity", *(p if len(axes) == 1 else f"{p} {AXES[a]}" for p, a in cols)]]
+        for f in FIELDS:
+            cells = []
+            for p, a in cols:
+                x = results[p][a][f]
+                cells.append(str(x) if isinstance(x, int) else f"{x:.6g}")
+            rows.append([f, *cells])
+        print_table(rows)
+    for note in notes:
+        print(f"vmt conduct: note: {note}", file=sys.stderr)
     return 0

@@ -1,10 +1,16 @@
-"""``vmt describe INPUT``: geometric descriptors of one or all phases of a volume.
+"""``vmt describe INPUT``: geometric descriptors of one or more phases of a label volume.
 
-    vmt describe INPUT [--key KEY] --phase SE|AM|pore|all|LABEL [--voxel-size UM]
-                 [--axis x|y|z] [--json]
+    vmt describe INPUT --phase NAME|VALUE|all [--labels pore=0,SE=85,AM=170]
+                 [--voxel-size DX[,DY,DZ]] [--axis x|y|z|all] [--crop X0:X1,Y0:Y1,Z0:Z1]
+                 [--key KEY] [--allow-absent] [--json]
 
-INPUT is a study store or volume written by ``vmt generate``, a ``.npy`` file or a
-TIFF stack of labels (0 = pore, 1 = SE, 2 = AM, or any integer labels).
+INPUT is any label volume vmt reads: a TIFF stack, a folder of TIFF/PNG slices, .npy, .npz,
+raw binary (--raw-shape), HDF5 (file.h5:/dataset), a Zarr array or group, or a vmt store.
+Phases are named by the label map (--labels, the file's own, else pore=0, SE=1, AM=2) or
+given as integer label values (e.g. --phase 255 for the solid of a 0/255 file).  A phase that
+does not occur is an error unless --allow-absent (then its volume fraction and surface area
+are 0 and the rest undefined).  --axis all reports the directional descriptors (tortuosity,
+constrictivity) along x, y and z.
 """
 from __future__ import annotations
 
@@ -14,16 +20,16 @@ import logging
 import math
 import sys
 
-from ..errors import InputError
-from ._args import json_value
+from ..domain import DESCRIPTOR_KEYS
+from ._args import (add_input_arguments, json_value, kernel_voxel_size, load_input,
+                    parse_axes_arg, print_table, resolve_phases)
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "UNITS"]
 
 log = logging.getLogger(__name__)
 
-_AXES = {"x": 0, "y": 1, "z": 2}
-_ALL = ("SE", "AM", "pore")
-_UNITS = {
+#: Short units for the table (the long forms are vmt_dask.domain.UNITS).
+UNITS = {
     "volume_fraction": "",
     "specific_surface_area": "1/um",
     "tortuosity_mean": "",
@@ -33,6 +39,8 @@ _UNITS = {
     "r_min": "um",
     "r_max": "um",
 }
+#: Descriptors that do not depend on the transport direction.
+_ISOTROPIC = ("volume_fraction", "specific_surface_area")
 
 
 def register(subparsers) -> None:
@@ -42,98 +50,99 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", metavar="INPUT", help="study store / volume, .npy file or TIFF stack")
-    p.add_argument("--key", default=None, help="volume key inside a study store")
-    p.add_argument("--phase", required=True,
-                   help="SE, AM, pore, all, or an integer label value")
-    p.add_argument("--voxel-size", type=float, default=None,
-                   help="voxel edge length in micrometres (default: from the store, else 0.2)")
-    p.add_argument("--axis", choices=sorted(_AXES), default="z",
-                   help="transport / intrusion direction (default z)")
+    add_input_arguments(p)
+    p.add_argument("--axis", default="z",
+                   help="transport / intrusion direction x, y, z or all (default z)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 
-def _phases(arg: str) -> list[str | int]:
-    if arg == "all":
-        return list(_ALL)
-    if arg in _ALL:
-        return [arg]
-    try:
-        return [int(arg)]
-    except ValueError:
-        raise InputError(f"--phase must be SE, AM, pore, all or an integer label, got {arg!r}") from None
-
-
-def _fmt(value: float) -> str:
+def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "undefined"
     return f"{value:.6g}"
 
 
+def absent_descriptors() -> dict[str, float]:
+    """Descriptors of a phase that does not occur: eps = S = 0, the rest undefined."""
+    out = {k: math.nan for k in DESCRIPTOR_KEYS}
+    out["volume_fraction"] = 0.0
+    out["specific_surface_area"] = 0.0
+    out["tortuosity_reached"] = 0.0
+    return out
+
+
+def describe_phases(labels, phases, absent, *, voxel_size, axes) -> dict[str, dict[int, dict]]:
+    """{phase name: {axis: descriptors}} for each phase and axis."""
+    from ..descriptors import describe
+
+    vs = kernel_voxel_size(voxel_size, "describe")
+    results: dict[str, dict[int, dict]] = {}
+    for ph in phases:
+        results[ph.name] = {}
+        for axis in axes:
+            if ph in absent:
+                results[ph.name][axis] = absent_descriptors()
+            else:
+                results[ph.name][axis] = describe(labels, phase=ph.value, voxel_size=vs, axis=axis)
+    return results
+
+
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
+    from ..domain import AXES
 
-    from ..descriptors import DESCRIPTOR_KEYS, describe
-    from ..volumes import load_labels
+    axes = parse_axes_arg(args.axis)
+    loaded = load_input(args, kernels=["describe"], what="vmt describe")
+    phases, absent = resolve_phases(args.phase, loaded, allow_absent=args.allow_absent)
+    labels = loaded.labels
+    results = describe_phases(labels, phases, absent, voxel_size=loaded.voxel_size, axes=axes)
 
-    phases = _phases(args.phase)
-    if args.voxel_size is not None and not (math.isfinite(args.voxel_size) and args.voxel_size > 0):
-        raise InputError(f"--voxel-size must be a positive number of micrometres, got {args.voxel_size!r}")
-    labels, stored_voxel = load_labels(args.input, key=args.key)
-    labels = np.asarray(labels)
-    if labels.ndim != 3:
-        raise InputError(f"{args.input}: expected a 3-D label volume, got shape {labels.shape}")
-    voxel_size = args.voxel_size if args.voxel_size is not None else (stored_voxel or 0.2)
-    axis = _AXES[args.axis]
-    n = labels.shape[axis]
-
-    results: dict[str, dict | None] = {}
     notes: list[str] = []
-    for phase in phases:
-        name = str(phase)
-        try:
-            results[name] = describe(labels, phase=phase, voxel_size=voxel_size, axis=axis)
-        except InputError as exc:
-            if len(phases) == 1:
-                raise InputError(f"{args.input}: {exc}") from None
-            results[name] = None
-            notes.append(f"phase {name} is absent from the volume; skipped")
+    for ph in absent:
+        notes.append(f"phase {ph.name} (label {ph.value}) is absent: volume fraction 0, "
+                     "other descriptors undefined")
+    for ph in phases:
+        if ph in absent:
             continue
-        if results[name]["tortuosity_reached"] == 0.0:
-            notes.append(
-                f"phase {name} does not connect {args.axis} = 0 to {args.axis} = {n - 1}: "
-                "tortuosity undefined (reached fraction 0)"
-            )
+        for axis in axes:
+            if results[ph.name][axis]["tortuosity_reached"] == 0.0:
+                n = labels.shape[axis]
+                notes.append(f"phase {ph.name} does not connect {AXES[axis]} = 0 to "
+                             f"{AXES[axis]} = {n - 1}: tortuosity undefined (reached fraction 0)")
+
+    def one(res):
+        return {k: json_value(v) for k, v in res.items()}
 
     if args.json:
         out = {
             "input": str(args.input),
+            "source": loaded.source,
             "key": args.key,
             "shape": list(labels.shape),
-            "voxel_size_um": voxel_size,
-            "axis": args.axis,
-            "phases": {
-                k: (None if v is None else {kk: json_value(vv) for kk, vv in v.items()})
-                for k, v in results.items()
-            },
+            "crop": None if loaded.crop is None else [[s.start, s.stop] for s in loaded.crop],
+            "voxel_size_um": (loaded.voxel_size[0] if len(set(loaded.voxel_size)) == 1
+                              else list(loaded.voxel_size)),
+            "voxel_size_xyz_um": list(loaded.voxel_size),
+            "voxel_size_origin": loaded.voxel_origin,
+            "labels": {p.name: p.value for p in phases},
+            "axis": args.axis.strip().lower(),
             "notes": notes,
         }
+        if len(axes) == 1:
+            out["phases"] = {name: one(r[axes[0]]) for name, r in results.items()}
+        else:
+            out["phases"] = {name: {AXES[a]: one(r[a]) for a in axes} for name, r in results.items()}
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        names = list(results)
-        print(f"{args.input}" + (f" [{args.key}]" if args.key else "")
-              + f": shape {tuple(labels.shape)}, voxel size {voxel_size:g} um, transport along {args.axis}")
-        rows = [["descriptor", "unit", *names]]
+        along = ", ".join(AXES[a] for a in axes)
+        print(f"{loaded.header()}, transport along {along}")
+        cols = [(ph.name, a) for ph in phases for a in axes]
+        head = [ph if len(axes) == 1 else f"{ph} {AXES[a]}" for ph, a in cols]
+        rows = [["descriptor", "unit", *head]]
         for key in DESCRIPTOR_KEYS:
-            rows.append([key, _UNITS[key], *(
-                "absent" if results[p] is None else _fmt(results[p][key]) for p in names)])
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        for i, r in enumerate(rows):
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-            if i == 0:
-                print("  ".join("-" * w for w in widths))
+            rows.append([key, UNITS[key], *(_fmt(results[ph][a][key]) for ph, a in cols)])
+        print_table(rows)
     for note in notes:
         print(f"vmt describe: note: {note}", file=sys.stderr)
     return 0

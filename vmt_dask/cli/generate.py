@@ -1,4 +1,10 @@
-"""``vmt generate``: one model realization into a Zarr store."""
+"""``vmt generate``: one model realization into a Zarr store.
+
+Memory and disk are estimated before anything is created: a volume that cannot fit is
+refused with the figures (``--force`` tries anyway).  The volume is computed tile by tile and
+streamed to the store chunk by chunk, so memory grows with the tile and the number of chunks,
+not with the volume.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,60 +14,118 @@ import sys
 import time
 
 from ..errors import InputError
-from ._args import parse_size, parse_theta
+from ._args import parse_int, parse_size, parse_theta
+
+#: Compressed bytes per voxel of a stored label volume, upper bound used for the disk check
+#: (measured on BM01/BM03/BM10 realizations at 64^3..128^3: 0.08-0.2 bytes/voxel with
+#: zstd + bitshuffle; 0.5 leaves room for finer, noisier structures).
+STORED_BYTES_PER_VOXEL = 0.5
 
 
 def register(sub) -> None:
     p = sub.add_parser("generate", help="generate one realization into a store",
-                       description="Generate one realization of the three-phase model into a Zarr store.")
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", help="calibrated parameters: BM01, BM03 or BM10")
     src.add_argument("--theta", help="seven comma-separated values: alpha_xt,alpha_yt,alpha_x,alpha_y,a,lambda_x,lambda_y")
     p.add_argument("--size", required=True, help="N or NX,NY,NZ voxels")
-    p.add_argument("--seed", required=True, type=int, help="non-negative integer seed")
+    p.add_argument("--seed", required=True, help="non-negative integer seed (< 2^63)")
     p.add_argument("--out", required=True, help="store path or URL")
     p.add_argument("--name", help="volume key (default: <preset|custom>-<size>-s<seed>)")
-    p.add_argument("--voxel-size", type=float, default=0.2, help="micrometres per voxel (default 0.2)")
-    p.add_argument("--chi2-dof", type=int, default=2, help="chi-square degrees of freedom (default 2)")
+    p.add_argument("--voxel-size", default="0.2", help="micrometres per voxel (default 0.2)")
+    p.add_argument("--chi2-dof", default="2", help="chi-square degrees of freedom (default 2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing volume of that name")
+    p.add_argument("--force", action="store_true",
+                   help="generate even if the memory or disk estimate says it cannot fit")
     p.set_defaults(func=run)
 
 
+def _float(text: str, option: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise InputError(f"{option} {text!r}: must be a positive number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"{option} {text}: must be a positive number")
+    return value
+
+
+def _free_disk(out: str) -> int | None:
+    """Free bytes on the filesystem that would hold a local store; None for remote stores."""
+    import shutil
+
+    from ..storage.location import resolve
+
+    loc = resolve(out)
+    if not loc.local:
+        return None
+    p = os.path.abspath(loc.root)
+    while p and not os.path.exists(p):
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    try:
+        return shutil.disk_usage(p).free
+    except OSError:
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
+    from .. import resources
+    from ..domain import preset_name
     from ..model import CALIBRATED, DEFAULT_TILE, realize_dask
     from ..model.realize import _check_inputs
     from ..store import check_key, check_writable, volume_exists, write_volume
 
     # validate everything before touching the store
     if args.preset is not None:
-        if args.preset not in CALIBRATED:
-            raise InputError(f"--preset {args.preset!r}: expected one of {', '.join(CALIBRATED)}")
-        theta = CALIBRATED[args.preset]
+        try:
+            theta = CALIBRATED[preset_name(args.preset)]
+        except (ValueError, KeyError):
+            raise InputError(f"--preset {args.preset!r}: expected one of {', '.join(CALIBRATED)}") from None
+        preset = preset_name(args.preset)
     else:
         theta = parse_theta(args.theta)
+        preset = None
     shape = parse_size(args.size)
-    if args.seed < 0:
-        raise InputError(f"--seed {args.seed}: must be a non-negative integer")
-    if not (math.isfinite(args.voxel_size) and args.voxel_size > 0):
-        raise InputError(f"--voxel-size {args.voxel_size}: must be a positive number")
-    if args.chi2_dof < 1:
-        raise InputError(f"--chi2-dof {args.chi2_dof}: must be a positive integer")
-    _check_inputs(theta, shape, args.seed, args.voxel_size, args.chi2_dof, DEFAULT_TILE)
+    seed = parse_int(args.seed, "--seed", lo=0, hi=2**63 - 1)
+    voxel_size = _float(args.voxel_size, "--voxel-size")
+    chi2_dof = parse_int(args.chi2_dof, "--chi2-dof", lo=1, hi=64)
+    if not str(args.out).strip():
+        raise InputError("--out '' is empty: give a directory path or URL for the store")
+    try:
+        _check_inputs(theta, shape, seed, voxel_size, chi2_dof, DEFAULT_TILE)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     size_txt = "x".join(map(str, shape)) if len(set(shape)) > 1 else str(shape[0])
-    key = args.name or f"{args.preset or 'custom'}-{size_txt}-s{args.seed}"
+    key = args.name or f"{preset or 'custom'}-{size_txt}-s{seed}"
     check_key(key)
+
+    threads = os.cpu_count() or 1
+    chunks = tuple(min(128, s) for s in shape)
+    need = resources.generate_bytes(shape, tile=DEFAULT_TILE, chunks=chunks, threads=threads)
+    what = f"vmt generate of {'x'.join(map(str, shape))} voxels"
+    resources.check_fits(need, what, force=args.force)
+    disk = _free_disk(args.out)
+    stored = math.prod(shape) * STORED_BYTES_PER_VOXEL
+    if disk is not None and stored > disk and not args.force:
+        raise InputError(f"{what} may need up to {resources.format_bytes(stored)} on disk, but "
+                         f"{resources.format_bytes(disk)} is free under {args.out!r}; free space, "
+                         "or --force to try anyway")
+
     check_writable(args.out)
     if not args.overwrite and volume_exists(args.out, key):
         raise InputError(f"volume {key!r} already exists in {args.out!r} (use --overwrite)")
 
     t0 = time.perf_counter()
-    print(f"generating {key}: shape {shape}, voxel {args.voxel_size} um, seed {args.seed}",
-          file=sys.stderr)
-    labels = realize_dask(theta, shape, seed=args.seed, voxel_size=args.voxel_size,
-                          chi2_dof=args.chi2_dof, threads=None)
-    attrs = write_volume(args.out, key, labels, theta=theta, seed=args.seed,
-                         voxel_size=args.voxel_size, chi2_dof=args.chi2_dof,
-                         overwrite=args.overwrite, progress=True)
+    print(f"generating {key}: shape {shape}, voxel {voxel_size} um, seed {seed} "
+          f"(memory estimate {resources.format_bytes(need)})", file=sys.stderr)
+    labels = realize_dask(theta, shape, seed=seed, voxel_size=voxel_size,
+                          chi2_dof=chi2_dof, threads=None)
+    attrs = write_volume(args.out, key, labels, theta=theta, seed=seed,
+                         voxel_size=voxel_size, chi2_dof=chi2_dof,
+                         overwrite=args.overwrite, progress=True, chunks=chunks)
     fr = attrs["phase_fractions"]
     print(f"wrote {os.fspath(args.out)}[{key}] in {time.perf_counter() - t0:.1f} s: "
           f"SE {fr['SE']:.4f}, AM {fr['AM']:.4f}, pore {fr['pore']:.4f}")

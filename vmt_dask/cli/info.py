@@ -1,39 +1,128 @@
-"""``vmt info``: the volumes of a store with their attributes and phase fractions."""
+"""``vmt info INPUT``: what a store or a volume file holds.
+
+For a vmt store: its volumes with their provenance attributes (theta, seed, voxel size,
+phase fractions) where recorded, and the state of volumes that are not intact.  For any other
+input vmt reads (TIFF, slices, .npy, .npz, raw, HDF5, Zarr): format, shape, dtype, voxel size
+and where it came from, without reading the voxels.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from ..errors import InputError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("info", help="list the volumes of a store",
-                       description="List the volumes of a store with attributes and phase fractions.")
-    p.add_argument("store", help="store path or URL")
+    p = sub.add_parser("info", help="list the volumes of a store, or describe an input file",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("store", metavar="INPUT", help="store path or URL, or any volume file")
+    p.add_argument("--key", default=None, help="array inside a container (see vmt describe)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..store import is_local, list_volumes, local_path
+def _num(value, fmt: str = "{:.4f}") -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "?"
+    return fmt.format(v) if math.isfinite(v) else "?"
 
-    if is_local(args.store) and not local_path(args.store).exists():
-        raise InputError(f"no such store: {args.store}")
-    volumes = list_volumes(args.store)
+
+def _is_vmt_store(path: str) -> bool:
+    from ..storage.location import resolve
+    from ..storage.volumes import VOLUMES
+
+    loc = resolve(path)
+    try:
+        return loc.fs.isdir(loc.path(VOLUMES))
+    except OSError:
+        return False
+
+
+def _store_summary(store: str) -> dict:
+    from ..storage.volumes import complete_volumes
+
+    checks = complete_volumes(store)
+    out = {}
+    for key, c in checks.items():
+        if c.ok:
+            out[key] = dict(c.attrs or {})
+        else:
+            out[key] = {"state": c.state, "problems": list(c.problems)}
+    return out
+
+
+def _print_volume(key: str, a: dict) -> None:
+    if "state" in a and "shape" not in a:
+        why = "; ".join(a.get("problems", [])[:2])
+        print(f"  {key}: {a['state']}" + (f" ({why})" if why else ""))
+        return
+    shape = a.get("shape")
+    shape_txt = "x".join(map(str, shape)) if isinstance(shape, (list, tuple)) else "?"
+    parts = [f"shape {shape_txt}"]
+    vs = a.get("voxel_size")
+    parts.append(f"voxel {vs} um" if vs is not None else "voxel size not recorded")
+    if "seed" in a:
+        parts.append(f"seed {a['seed']}")
+    if "chi2_dof" in a:
+        parts.append(f"chi2_dof {a['chi2_dof']}")
+    if a.get("software"):
+        parts.append(str(a["software"]))
+    print(f"  {key}: " + ", ".join(parts))
+    theta = a.get("theta")
+    if isinstance(theta, (list, tuple)) and theta:
+        print("      theta (" + ", ".join(_num(v, "{:g}") for v in theta) + ")")
+    else:
+        print("      no provenance attributes (theta, seed) recorded")
+    fr = a.get("phase_fractions")
+    if isinstance(fr, dict) and fr:
+        print("      " + "  ".join(f"{k} {_num(v)}" for k, v in fr.items()))
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..io import open_input
+
+    s = str(args.store)
+    if not s.strip():
+        raise InputError("INPUT '' is empty: give a store path, URL or volume file")
+    if "://" not in s or s.startswith("file://"):
+        from pathlib import Path
+
+        p = Path(s[len("file://"):] if s.startswith("file://") else s)
+        if not p.exists():
+            raise InputError(f"no such store or file: {s}")
+    if _is_vmt_store(s) and args.key is None:
+        volumes = _store_summary(s)
+        if args.json:
+            print(json.dumps(volumes, indent=2, sort_keys=True, default=str))
+            return 0
+        if not volumes:
+            print(f"{s}: no volumes")
+            return 0
+        print(f"{s}: {len(volumes)} volume(s)")
+        for key, a in volumes.items():
+            _print_volume(key, a)
+        return 0
+    vol = open_input(s, key=args.key)
+    info = {
+        "source": vol.source,
+        "format": vol.format,
+        "shape": list(vol.shape),
+        "dtype": str(vol.dtype),
+        "voxel_size_xyz_um": None if vol.voxel_size is None else list(vol.voxel_size),
+        "voxel_size_origin": vol.voxel_size_origin,
+        "labels": vol.labels,
+    }
     if args.json:
-        print(json.dumps(volumes, indent=2, sort_keys=True))
+        print(json.dumps(info, indent=2, default=str))
         return 0
-    if not volumes:
-        print(f"{args.store}: no volumes")
-        return 0
-    print(f"{args.store}: {len(volumes)} volume(s)")
-    for key, a in volumes.items():
-        fr = a.get("phase_fractions", {})
-        theta = ", ".join(f"{v:g}" for v in a.get("theta", []))
-        print(f"  {key}: shape {'x'.join(map(str, a['shape']))}, voxel {a['voxel_size']} um, "
-              f"seed {a['seed']}, chi2_dof {a.get('chi2_dof')}, {a.get('software', '')}")
-        print(f"      theta ({theta})")
-        print(f"      SE {fr.get('SE', float('nan')):.4f}  AM {fr.get('AM', float('nan')):.4f}  "
-              f"pore {fr.get('pore', float('nan')):.4f}")
+    vs = ("not recorded (give --voxel-size to the commands)" if vol.voxel_size is None else
+          " x ".join(f"{v:g}" for v in vol.voxel_size) + f" um ({vol.voxel_size_origin})")
+    print(f"{vol.source}: {vol.format}, shape (x, y, z) {tuple(vol.shape)}, dtype {vol.dtype}")
+    print(f"  voxel size: {vs}")
+    if vol.labels:
+        print("  labels: " + ", ".join(f"{k}={v}" for k, v in vol.labels.items()))
     return 0
