@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from ..errors import InputError
-from ._validate import as_mask, check_axis
+from ._validate import as_mask, check_axis, check_spacing
 
 __all__ = ["geodesic_tortuosity", "geodesic_distance_to_plane", "TortuosityResult", "NEIGHBOURHOODS"]
 
@@ -57,7 +57,7 @@ def _steps(neighbourhood: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _neighbours(shape_p, neighbourhood: int = 26):
+def _neighbours(shape_p, neighbourhood: int = 26, spacing=(1.0, 1.0, 1.0)):
     """Flat offsets, step lengths and corner checks of a neighbourhood in a padded array.
 
     A long step (a component of 2) passes between voxels: it is allowed only if
@@ -73,7 +73,7 @@ def _neighbours(shape_p, neighbourhood: int = 26):
     nchk = np.zeros(len(steps), np.int64)
     for q, (dx, dy, dz) in enumerate(steps):
         offs[q] = (dx * ny + dy) * nz + dz
-        wts[q] = math.sqrt(dx * dx + dy * dy + dz * dz)
+        wts[q] = math.sqrt((dx * spacing[0]) ** 2 + (dy * spacing[1]) ** 2 + (dz * spacing[2]) ** 2)
         if max(abs(dx), abs(dy), abs(dz)) == 2:
             mids = set()
             for cx in {math.floor(dx / 2), math.ceil(dx / 2)}:
@@ -210,8 +210,9 @@ def _dial_checked(open_, phase, dist, sources, offs, wts, checks, nchk, nring):
         b += 1
 
 
-def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood: int = 26) -> np.ndarray:
-    """Shortest path length (voxel units) to the last plane in the 26- or 98-neighbourhood.
+def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood: int = 26,
+                               voxel_size=None) -> np.ndarray:
+    """Shortest path length to the last plane in the 26- or 98-neighbourhood.
 
     Parameters
     ----------
@@ -223,16 +224,31 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
         Path steps: the 26-neighbourhood (lengths 1, sqrt 2, sqrt 3) or the
         98-neighbourhood (adds the steps of the 5x5x5 cube with coprime
         components, lengths sqrt 5, sqrt 6, 3, without cutting corners).
+    voxel_size : None, float or (dx, dy, dz)
+        ``None``: distances in voxel units (cubic voxels).  Otherwise the voxel
+        edge lengths in micrometres: each step ``(i, j, k)`` is
+        ``|(i dx, j dy, k dz)|`` long and distances are in micrometres.
 
     Returns
     -------
     ndarray of float64, same shape
         Distance of every phase voxel to the nearest phase voxel of the target
         plane; ``inf`` where unreachable or not phase.
+
+    Notes
+    -----
+    Dial's buckets have the width of the shortest step (``min(dx, dy, dz)``), so
+    every step spans at least one bucket and the search stays exact for the graph.
     """
     mask = as_mask(mask)
     axis = check_axis(axis)
     neighbourhood = _check_neighbourhood(neighbourhood)
+    if voxel_size is None:
+        sp = (1.0, 1.0, 1.0)
+    else:
+        sp0 = check_spacing(voxel_size)
+        sp = tuple(sp0[i] for i in range(3) if i != axis) + (sp0[axis],)
+    unit = min(sp)
     pad = 1 if neighbourhood == 26 else 2
     m = np.moveaxis(mask, axis, -1)
     open_ = np.pad(m, pad, constant_values=False)
@@ -243,14 +259,16 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
     target[inner + (-pad - 1,)] = open_[inner + (-pad - 1,)]
     sources = np.flatnonzero(target)
     del target
-    offs, wts, checks, nchk = _neighbours(shape_p, neighbourhood)
-    if neighbourhood == 26:
+    offs, wts, checks, nchk = _neighbours(shape_p, neighbourhood, tuple(h / unit for h in sp))
+    if neighbourhood == 26 and sp[0] == sp[1] == sp[2]:
         _dial(open_.reshape(-1), dist.reshape(-1), sources, offs, wts)
     else:
         phase = open_.copy().reshape(-1)
         _dial_checked(open_.reshape(-1), phase, dist.reshape(-1), sources, offs, wts, checks, nchk,
                       int(math.ceil(wts.max())) + 1)
     out = dist[pad:-pad, pad:-pad, pad:-pad]
+    if voxel_size is not None:
+        out *= unit
     return np.moveaxis(out, -1, axis)
 
 
@@ -261,7 +279,8 @@ def _check_neighbourhood(neighbourhood) -> int:
 
 
 def geodesic_tortuosity(
-    mask: np.ndarray, *, axis: int = 2, return_values: bool = False, neighbourhood: int = 26
+    mask: np.ndarray, *, axis: int = 2, return_values: bool = False, neighbourhood: int = 26,
+    voxel_size=None,
 ) -> TortuosityResult:
     """Geodesic tortuosity from the start plane to the target plane.
 
@@ -280,6 +299,10 @@ def geodesic_tortuosity(
         directions such as (1, 0, 2) (ratio (1 + sqrt 2) / sqrt 5); the
         98-neighbourhood contains those steps and bounds the overestimate by
         about 2.5 % (between (1, 0, 2) and (0, 0, 1), say (1, 0, 3): (sqrt 5 + 1) / sqrt 10).
+    voxel_size : None, float or (dx, dy, dz)
+        Voxel edge lengths in micrometres (anisotropic voxels: physical step
+        lengths, and the plane distance ``(n - 1) * d_axis``); ``None`` or a
+        single number: cubic voxels (tau does not depend on a common scale).
 
     Returns
     -------
@@ -306,7 +329,13 @@ def geodesic_tortuosity(
     n = mask.shape[axis]
     if n < 2:
         raise ValueError(f"mask needs at least 2 voxels along axis {axis}, got shape {mask.shape}")
-    dist = geodesic_distance_to_plane(mask, axis=axis, neighbourhood=neighbourhood)
+    if voxel_size is not None:
+        sp = check_spacing(voxel_size)
+        if sp[0] == sp[1] == sp[2]:
+            voxel_size = None  # a common scale cancels
+    dist = geodesic_distance_to_plane(mask, axis=axis, neighbourhood=neighbourhood, voxel_size=voxel_size)
+    if voxel_size is not None:
+        dist = dist / sp[axis]  # in units of the plane spacing along the axis
     start_mask = np.take(mask, 0, axis=axis)
     start = np.take(dist, 0, axis=axis)
     n_start = int(np.count_nonzero(start_mask))
