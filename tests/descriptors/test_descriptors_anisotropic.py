@@ -139,3 +139,15 @@ def test_oblique_channel_physical_lengths(nb):
     assert lp - slack <= res.mean / exact <= lp + slack
     if nb == 26:
         assert lp == pytest.approx((math.sqrt(5) + 1) / math.sqrt(8))
+
+
+def test_describe_spacing_forms(bm01_labels):
+    from vmt_dask.descriptors import describe
+    from vmt_dask.errors import InputError
+
+    lab = bm01_labels[:24, :24, :24]
+    a = describe(lab, phase="se", voxel_size=0.2)
+    b = describe(lab, phase=1, voxel_size=(0.2, 0.2, 0.2))
+    assert a == b
+    with pytest.raises(InputError, match="cubic"):
+        describe(lab, phase="SE", voxel_size=(0.2, 0.2, 0.4))

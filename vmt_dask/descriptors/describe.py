@@ -1,48 +1,31 @@
 """All descriptors of one phase of a label volume."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from ..domain import DESCRIPTOR_KEYS, PHASES, phase_label
 from ..errors import InputError
-from ._validate import check_axis, check_voxel_size
+from ._validate import check_axis, check_spacing
 from .constrictivity import constrictivity
 from .surface_area import specific_surface_area
 from .tortuosity import geodesic_tortuosity
 
 __all__ = ["describe", "PHASE_LABELS", "DESCRIPTOR_KEYS", "phase_value"]
 
-#: Label codes of the named phases (docs/conventions.md: 0 = pore, 1 = SE, 2 = AM).
-PHASE_LABELS = {"pore": 0, "SE": 1, "AM": 2}
-
-#: Keys of the dict returned by :func:`describe`, in order.
-DESCRIPTOR_KEYS = (
-    "volume_fraction",
-    "specific_surface_area",
-    "tortuosity_mean",
-    "tortuosity_std",
-    "tortuosity_reached",
-    "constrictivity",
-    "r_min",
-    "r_max",
-)
+#: Label codes of the named phases (:data:`vmt_dask.domain.PHASES`; docs/conventions.md:
+#: 0 = pore, 1 = SE, 2 = AM).
+PHASE_LABELS = PHASES
 
 
 def phase_value(phase) -> int:
-    """Label value of ``phase`` ("SE", "AM", "pore" or an integer label)."""
-    if isinstance(phase, str):
-        if phase not in PHASE_LABELS:
-            raise InputError(
-                f"phase must be one of {sorted(PHASE_LABELS)} or an integer label, got {phase!r}"
-            )
-        return PHASE_LABELS[phase]
-    if isinstance(phase, bool) or not isinstance(phase, numbers.Integral):
-        raise InputError(f"phase must be 'SE', 'AM', 'pore' or an integer label, got {phase!r}")
-    return int(phase)
+    """Label value of ``phase`` ("SE", "AM", "pore" in any case, or an integer label)."""
+    try:
+        return phase_label(phase)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
 
 
-def describe(labels: np.ndarray, *, phase: str | int, voxel_size: float = 0.2,
+def describe(labels: np.ndarray, *, phase: str | int, voxel_size=0.2,
              axis: int = 2) -> dict[str, float]:
     """Volume fraction, surface area, tortuosity and constrictivity of one phase.
 
@@ -52,8 +35,10 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size: float = 0.2,
         Label volume (0 = pore, 1 = SE, 2 = AM, or any integer labels).
     phase : {"SE", "AM", "pore"} or int
         The phase to describe.
-    voxel_size : float
-        Voxel edge length in micrometres (default 0.2).
+    voxel_size : float or (dx, dy, dz)
+        Voxel edge length(s) in micrometres (default 0.2).  Anisotropic voxels
+        are handled by the surface area and the tortuosity; constrictivity
+        needs cubic voxels (InputError otherwise).
     axis : int
         Transport direction for tortuosity and intrusion (default 2 = z).
 
@@ -90,7 +75,7 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size: float = 0.2,
         raise InputError(f"labels need at least 2 voxels along every axis, got shape {labels.shape}")
     value = phase_value(phase)
     try:
-        a = check_voxel_size(voxel_size)
+        spacing = check_spacing(voxel_size)
         axis = check_axis(axis)
     except ValueError as exc:
         raise InputError(str(exc)) from None
@@ -99,11 +84,13 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size: float = 0.2,
     if n == 0:
         present = ", ".join(str(v) for v in np.unique(labels)[:10])
         raise InputError(f"phase {phase!r} (label {value}) is empty in this volume (labels present: {present})")
-    tau = geodesic_tortuosity(mask, axis=axis)
-    con = constrictivity(mask, voxel_size=a, axis=axis)
+    if not spacing[0] == spacing[1] == spacing[2]:
+        raise InputError(f"constrictivity needs cubic voxels; voxel_size={spacing!r} is anisotropic")
+    tau = geodesic_tortuosity(mask, axis=axis, voxel_size=spacing)
+    con = constrictivity(mask, voxel_size=spacing[0], axis=axis)
     return {
         "volume_fraction": n / mask.size,
-        "specific_surface_area": specific_surface_area(mask, voxel_size=a),
+        "specific_surface_area": specific_surface_area(mask, voxel_size=spacing),
         "tortuosity_mean": tau.mean,
         "tortuosity_std": tau.std,
         "tortuosity_reached": tau.reached_fraction,
