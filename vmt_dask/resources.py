@@ -20,6 +20,9 @@ from typing import Iterable, Mapping
 
 from .errors import InputError
 
+#: Largest voxel count any command accepts (2^62): beyond it voxel indices overflow int64.
+MAX_VOXELS = 2**62
+
 __all__ = [
     "BYTES_PER_VOXEL", "FIXED_BYTES", "INPUT_BYTES_PER_VOXEL", "estimate_bytes",
     "available_bytes", "check_fits", "format_bytes", "parse_bytes", "MEMORY_LIMIT_ENV",
@@ -39,11 +42,12 @@ __all__ = [
 #: Measured 2026-11-30 (peak RSS minus RSS before the call, BM01, SE phase):
 #: realize 128^3 -> 95 MB, 192^3 -> 152 MB (slope 11.3 B/voxel);
 #: describe 128^3 -> 35 MB, 192^3 -> 115 MB (slope 16.1 B/voxel);
-#: conduct 64^3 -> 8.4 MB (32 B/voxel; larger sizes being measured).
+#: conduct 128^3 -> 63 MB, 192^3 -> 197 MB (slope 27.0 B/voxel).
+#: The figures below round the slopes up (realize also covers the model docs' 14 B/voxel).
 BYTES_PER_VOXEL: Mapping[str, float] = {
     "realize": 14.0,
     "describe": 18.0,
-    "conduct": 36.0,
+    "conduct": 30.0,
 }
 #: Size-independent part of each estimate (FFT plans, numba work arrays), bytes.
 FIXED_BYTES: Mapping[str, int] = {
@@ -195,18 +199,18 @@ def available_bytes() -> int:
     return max(0, min(candidates))
 
 
-def check_fits(needed: int, what: str, *, force: bool = False, available: int | None = None) -> None:
+def check_fits(needed: int, what: str, *, force: bool = False, available: int | None = None,
+               hint: str = "use a smaller volume or --crop") -> None:
     """Refuse (InputError) when ``needed`` bytes exceed the available memory, unless ``force``.
 
-    The message gives both figures and names ``--force``.
+    The message gives both figures, ``hint`` and ``--force``.
     """
     if force:
         return
     avail = available_bytes() if available is None else available
     if needed > avail:
         raise InputError(f"{what} needs about {format_bytes(needed)} of memory, but "
-                         f"{format_bytes(avail)} is available; use a smaller volume or --crop, "
-                         "or --force to try anyway")
+                         f"{format_bytes(avail)} is available; {hint}, or --force to try anyway")
 
 
 if __name__ == "__main__":  # pragma: no cover

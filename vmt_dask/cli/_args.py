@@ -9,6 +9,7 @@ import sys
 from ..domain import AXES as _AXIS_NAMES
 from ..domain import DEFAULT_VOXEL_SIZE_UM
 from ..errors import InputError
+from ..resources import MAX_VOXELS
 
 __all__ = ["parse_size", "parse_theta", "parse_axis", "parse_axes_arg", "json_value", "AXES",
            "add_input_arguments", "load_input", "LoadedInput", "resolve_phases",
@@ -16,9 +17,6 @@ __all__ = ["parse_size", "parse_theta", "parse_axis", "parse_axes_arg", "json_va
 
 AXES = {name: i for i, name in enumerate(_AXIS_NAMES)}
 
-#: Largest voxel count a command accepts at all (2^48 ~ 2.8e14): beyond it, products overflow
-#: the int64 index arithmetic of the kernels, whatever memory there is.
-MAX_VOXELS = 2**48
 
 
 def parse_int(text, option: str, *, lo: int | None = None, hi: int | None = None) -> int:

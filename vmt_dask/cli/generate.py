@@ -106,15 +106,14 @@ def run(args: argparse.Namespace) -> int:
     chunks = tuple(min(128, s) for s in shape)
     need = resources.generate_bytes(shape, tile=DEFAULT_TILE, chunks=chunks, threads=threads)
     what = f"vmt generate of {'x'.join(map(str, shape))} voxels"
-    resources.check_fits(need, what, force=args.force)
+    resources.check_fits(need, what, force=args.force, hint="use a smaller --size")
+    check_writable(args.out)
     disk = _free_disk(args.out)
     stored = math.prod(shape) * STORED_BYTES_PER_VOXEL
     if disk is not None and stored > disk and not args.force:
         raise InputError(f"{what} may need up to {resources.format_bytes(stored)} on disk, but "
                          f"{resources.format_bytes(disk)} is free under {args.out!r}; free space, "
                          "or --force to try anyway")
-
-    check_writable(args.out)
     if not args.overwrite and volume_exists(args.out, key):
         raise InputError(f"volume {key!r} already exists in {args.out!r} (use --overwrite)")
 
