@@ -1,18 +1,25 @@
-"""``vmt study``: run a parameter study, follow it, export its results.
+"""``vmt study``: run a parameter study, follow it, check it, export its results.
 
-    vmt study run (SPEC | --preset NAME) --store STORE [--scheduler ADDRESS] [--workers N] [--new]
-    vmt study status STORE
+    vmt study run (SPEC | --preset NAME) --store STORE [--points 0,7] [--scheduler ADDRESS]
+                  [--workers N] [--new] [--quiet]
+    vmt study status STORE [--json]
+    vmt study verify STORE [--quick] [--json]
     vmt study results STORE --csv OUT
+
+``run`` resumes a study where it stopped and repairs damaged pieces (records recomputed,
+volumes regenerated from their seeds); ``status`` derives the state from the verified records
+and the store's lease; ``verify`` reports damage (exit 1) without changing anything.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
 from ..errors import InputError
 
-__all__ = ["register"]
+__all__ = ["register", "StageProgress"]
 
 
 def register(subparsers) -> None:
@@ -21,20 +28,31 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="study_command", metavar="ACTION")
     sub.required = True
 
-    r = sub.add_parser("run", help="run or resume a study")
+    r = sub.add_parser("run", help="run, resume or repair a study")
     r.add_argument("spec", nargs="?", help="study spec file (YAML or TOML)")
     r.add_argument("--preset", help="shipped preset: paper, demo or smoke")
     r.add_argument("--store", required=True, help="study store (directory or fsspec URL)")
+    r.add_argument("--points", help="run only these interpolation points, e.g. 0,7 or 0-3 "
+                   "(their gradients and structures; recorded in the store)")
     r.add_argument("--scheduler", help="address of a running Dask scheduler "
                    "(default: DASK_SCHEDULER_ADDRESS, else an embedded LocalCluster)")
     r.add_argument("--workers", type=int, help="worker processes of the embedded cluster (default: cores)")
     r.add_argument("--new", action="store_true", help="replace a store that holds another study")
+    r.add_argument("--quick-check", action="store_true",
+                   help="check stored volumes by size only before resuming (default: hash every chunk)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.set_defaults(func=_run)
 
-    s = sub.add_parser("status", help="progress of a study (works while it runs and after)")
+    s = sub.add_parser("status", help="state of a study (works while it runs and after)")
     s.add_argument("store")
+    s.add_argument("--json", action="store_true", help="print the status as JSON")
     s.set_defaults(func=_status)
+
+    v = sub.add_parser("verify", help="check every record and volume of a study store (exit 1 on damage)")
+    v.add_argument("store")
+    v.add_argument("--quick", action="store_true", help="check sizes and manifests only (no chunk hashing)")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(func=_verify)
 
     x = sub.add_parser("results", help="export a study's results")
     x.add_argument("store")
@@ -43,39 +61,147 @@ def register(subparsers) -> None:
 
 
 def _bar(done: int, total: int, width: int = 24) -> str:
-    frac = done / total if total else 1.0
+    frac = min(done / total, 1.0) if total else 1.0
     k = int(round(frac * width))
     return "[" + "#" * k + "." * (width - k) + f"] {done}/{total}"
 
 
-class _Display:
-    """Per-stage progress lines; redrawn in place on a terminal, else printed every 10 s."""
+def _oserror(what: str, exc: OSError) -> InputError:
+    where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+    return InputError(f"{what}:{where} {exc.strerror or exc}")
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = 0.0
-        self.lines = 0
 
-    def __call__(self, run, latest) -> None:
-        now = time.time()
-        final = latest.get("event") in ("finished", "failed")
-        if not final and now - self.last < (0.25 if self.tty else 10.0):
-            return
-        self.last = now
+# --------------------------------------------------------------------------------------
+# progress
+# --------------------------------------------------------------------------------------
+def _eta(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
+
+
+class StageProgress:
+    """Per-stage progress of ``vmt study run``: rich bars with rate and ETA on a terminal,
+    one clean line per stage change otherwise (logs, CI, pipes).
+
+    Call it as the ``progress`` callback of :func:`vmt_dask.study.run_study`; call
+    :meth:`close` at the end.  ETAs are the remaining tasks divided by the rate measured
+    since the stage's first completion in this run (rich's estimate on a terminal).
+    """
+
+    def __init__(self, stream=None, *, interactive: bool | None = None, summary_every_s: float = 60.0):
+        from rich.console import Console
+
+        self.stream = sys.stderr if stream is None else stream
+        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self.console = Console(file=self.stream, force_terminal=self.interactive or None,
+                               force_interactive=self.interactive, soft_wrap=True)
+        self.summary_every_s = summary_every_s
+        self.started = time.monotonic()
+        self.first: dict[str, tuple[float, int]] = {}
+        self.state: dict[str, str] = {}
+        self.bars = None
+        self.ids: dict[str, int] = {}
+        self.last_summary = time.monotonic()
+
+    def _start_bars(self, run) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
         from ..events import STAGES
 
-        rows = [f"  {s:<10} {_bar(run.done[s], run.totals[s])}" + (f"  failed {run.failed[s]}" if run.failed[s] else "")
-                for s in STAGES]
-        if self.tty and self.lines:
-            self.stream.write(f"\x1b[{self.lines}A")
-        self.stream.write("\n".join(r + "\x1b[K" if self.tty else r for r in rows) + "\n")
-        if not self.tty:
-            self.stream.write("\n")
+        self.bars = Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                             TaskProgressColumn(), TextColumn("{task.fields[rate]:>10}"), TextColumn("ETA"),
+                             TimeRemainingColumn(), TimeElapsedColumn(), TextColumn("{task.fields[note]}"),
+                             console=self.console, refresh_per_second=4, transient=False)
+        for s in STAGES:
+            self.ids[s] = self.bars.add_task(s, total=run.totals.get(s, 0), completed=run.done.get(s, 0),
+                                             rate="", note="")
+        self.ids["all"] = self.bars.add_task("all", total=sum(run.totals.values()),
+                                             completed=sum(run.done.values()), rate="", note="")
+        self.bars.start()
+
+    def _rate(self, stage: str, done: int) -> float | None:
+        t0, d0 = self.first.get(stage, (None, None))
+        if t0 is None:
+            return None
+        dt = time.monotonic() - t0
+        return (done - d0) / dt if dt > 0 and done > d0 else None
+
+    def _stage_state(self, run, s: str) -> str:
+        total, done, failed = run.totals.get(s, 0), run.done.get(s, 0), run.failed.get(s, 0)
+        if total and done >= total:
+            return "done"
+        if failed and done + failed >= total:
+            return "failed"
+        return "running" if s in self.first else "waiting"
+
+    def __call__(self, run, latest) -> None:
+        from ..events import STAGES
+
+        now = time.monotonic()
+        if not self.state and not self.interactive:  # first call: stages complete before this run
+            for s in STAGES:
+                if run.totals.get(s, 0) and run.done.get(s, 0) >= run.totals[s]:
+                    self.state[s] = "done"
+                    self._line(f"stage {s}: done {run.done[s]}/{run.totals[s]} (before this run)")
+            self.state.setdefault("", "started")
+        for s in STAGES:
+            if s not in self.first and (latest.get("stage") == s or run.done.get(s, 0) >= run.totals.get(s, 0) > 0):
+                self.first[s] = (now, run.done.get(s, 0) - (1 if latest.get("stage") == s else 0))
+        if self.interactive:
+            if self.bars is None:
+                self._start_bars(run)
+            for s in STAGES:
+                rate = self._rate(s, run.done.get(s, 0))
+                note = f"failed {run.failed[s]}" if run.failed.get(s) else ""
+                self.bars.update(self.ids[s], completed=run.done.get(s, 0),
+                                 rate="" if rate is None else f"{60 * rate:.1f}/min", note=note)
+            self.bars.update(self.ids["all"], completed=sum(run.done.values()) + sum(run.failed.values()))
+            return
+        # non-interactive: one line per stage change, a summary line now and then
+        for s in STAGES:
+            st = self._stage_state(run, s)
+            if st != self.state.get(s, "waiting"):
+                self.state[s] = st
+                self._line(f"stage {s}: {st} {run.done.get(s, 0)}/{run.totals.get(s, 0)}"
+                           + (f", failed {run.failed[s]}" if run.failed.get(s) else "")
+                           + (f" ({_eta(now - self.first[s][0])})" if st == "done" and s in self.first else ""))
+        final = latest.get("event") in ("finished", "failed")
+        if not final and now - self.last_summary >= self.summary_every_s:
+            self.last_summary = now
+            self._line(self.summary(run))
+
+    def summary(self, run) -> str:
+        """One line: tasks done of total, overall rate and ETA."""
+        done, total = sum(run.done.values()), sum(run.totals.values())
+        rate = None
+        elapsed = time.monotonic() - self.started
+        if elapsed > 0 and done:
+            rate = sum(run.done.get(s, 0) - self.first.get(s, (0, run.done.get(s, 0)))[1] for s in self.first) / elapsed
+        eta = (total - done) / rate if rate else None
+        return (f"progress: {done}/{total} tasks ({100 * done / max(total, 1):.0f} %), "
+                f"{60 * rate if rate else 0:.1f} tasks/min, ETA {_eta(eta)}")
+
+    def _line(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.stream.write(f"{stamp} {text}\n")
         self.stream.flush()
-        self.lines = len(rows)
+
+    def close(self) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+            self.bars = None
 
 
+# --------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------
 def _run(args) -> int:
     from ..study import load_spec, run_study
 
@@ -83,45 +209,115 @@ def _run(args) -> int:
         raise InputError("give either a SPEC file or --preset NAME")
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1 (got {args.workers})")
+    if not args.store.strip():
+        raise InputError("--store '' is empty: give a directory path or a URL")
     spec = load_spec(args.preset or args.spec)
     if not getattr(args, "verbose", 0):
         import logging
 
         logging.getLogger("distributed").setLevel(logging.WARNING)  # keep the progress display readable
-    display = None if args.quiet else _Display()
+    display = None if args.quiet else StageProgress()
 
     def on_start(client) -> None:
-        print(f"study {spec.name!r}: {spec.n_points} points, {spec.n_structures} structures at "
-              f"{'x'.join(map(str, spec.shape))} voxels -> {args.store}", file=sys.stderr)
+        from ..storage import redact
+
+        if not getattr(args, "verbose", 0):
+            import logging
+
+            for name in list(logging.root.manager.loggerDict):  # distributed configures its children
+                if name.startswith("distributed"):
+                    logging.getLogger(name).setLevel(logging.WARNING)
+
+        pts = "" if args.points is None else f" (points {args.points})"
+        print(f"study {spec.name!r}: {spec.n_points} points{pts}, {spec.n_structures} structures at "
+              f"{'x'.join(map(str, spec.shape))} voxels -> {redact(args.store)}", file=sys.stderr)
         print(f"dashboard: {client.dashboard_link}", file=sys.stderr)
 
-    run = run_study(spec, args.store, scheduler=args.scheduler, workers=args.workers, new=args.new,
-                    progress=display, on_start=on_start)
-    print(f"study {run.state} in {run.wall_s:.1f} s; results: {args.store} "
-          f"(vmt study results {args.store} --csv OUT)")
+    try:
+        run = run_study(spec, args.store, scheduler=args.scheduler, workers=args.workers, new=args.new,
+                        points=args.points, progress=display, on_start=on_start,
+                        check="quick" if args.quick_check else "deep")
+    except OSError as exc:
+        raise _oserror(f"store {args.store!r}", exc) from None
+    finally:
+        if display is not None:
+            display.close()
+    from ..storage import redact
+
+    if run.repaired:
+        print(f"repaired {len(run.repaired)} damaged or missing pieces (e.g. {run.repaired[0]})", file=sys.stderr)
+    print(f"study {run.state} in {run.wall_s:.1f} s; results: {redact(args.store)} "
+          f"(vmt study results {redact(args.store)} --csv OUT)")
     for key, err in run.errors[:10]:
         print(f"  failed: {key}: {err}", file=sys.stderr)
     return 0 if run.ok else 1
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj
 
 
 def _status(args) -> int:
     from ..study import study_status
 
     st = study_status(args.store)
-    print(f"study {st['name']!r} ({st['identity']}) in {st['store']}: {st['state']}")
+    if args.json:
+        print(json.dumps(_jsonable(st), indent=1, sort_keys=True))
+        return 0
+    pts = "" if st["points"] is None else f" (points {','.join(map(str, st['points']))})"
+    print(f"study {st['name']!r} ({st['identity']}) in {st['store']}{pts}: {st['state']}")
     for stage, v in st["stages"].items():
         print(f"  {stage:<10} {_bar(v['done'], v['total'])}")
     run = st.get("run") or {}
+    lease = st.get("lease") or {}
+    if st["damaged"]:
+        print(f"  {len(st['damaged'])} damaged records (read as absent; rerun to recompute), "
+              f"e.g. {st['damaged'][0]}")
     if st["state"] == "running":
-        print(f"  scheduler {run.get('scheduler')}  dashboard {run.get('dashboard')}")
-    elif st["state"] == "interrupted":
-        print("  the last run stopped before finishing; rerun the same command to resume")
+        print(f"  held by {lease.get('owner')!r} on {lease.get('host')} (pid {lease.get('pid')}); "
+              f"scheduler {run.get('scheduler')}  dashboard {run.get('dashboard')}")
+    elif st["state"] in ("interrupted", "failed"):
+        print(f"  {st['missing']} records missing; rerun the same command to resume")
     return 0
+
+
+def _verify(args) -> int:
+    from ..study import verify_study
+
+    res = verify_study(args.store, deep=not args.quick)
+    rep = res["report"]
+    if args.json:
+        out = {**rep.to_dict(), "study_files": res["study_files"], "missing_volumes": res["missing_volumes"],
+               "missing_records": len(res["missing_records"]), "ok": res["ok"]}
+        print(json.dumps(_jsonable(out), indent=1, sort_keys=True))
+        return 0 if res["ok"] else 1
+    for line in rep.lines():
+        print(line)
+    for name, why in sorted(res["study_files"].items()):
+        print(f"damaged study file {name}: {why}")
+    for key in res["missing_volumes"]:
+        print(f"missing volume {key} (its record is intact)")
+    if res["missing_records"]:
+        print(f"{len(res['missing_records'])} expected records not written yet (work not done; not damage)")
+    if res["ok"]:
+        print("no damage found")
+        return 0
+    print("damage found: `vmt study run` with the same spec and store recomputes the damaged pieces")
+    return 1
 
 
 def _results(args) -> int:
     from ..study import export_csv
 
-    rows = export_csv(args.store, args.csv)
+    try:
+        rows = export_csv(args.store, args.csv)
+    except OSError as exc:
+        raise _oserror(f"--csv {args.csv!r}", exc) from None
     print(f"wrote {rows} structures to {args.csv}")
     return 0

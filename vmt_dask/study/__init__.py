@@ -2,16 +2,17 @@
 
 Public entry points: :class:`StudySpec` / :func:`load_spec` (validated designs and the
 ``paper``, ``demo`` and ``smoke`` presets), :func:`run_study` (the coordinator),
-:func:`study_status` (progress from the store alone), :func:`open_results` and
-:func:`export_csv`.
+:func:`study_status` (state from the verified records and the lease), :func:`verify_study`,
+:func:`open_results` and :func:`export_csv`.  The stage table and the state machine are in
+:mod:`vmt_dask.study.stages`.
 """
-from .coordinator import StudyRun, read_spec, run_study, stage_totals, study_status
+from .coordinator import StudyRun, read_points, read_spec, run_study, stage_totals, study_status, verify_study
 from .presets import PRESETS
 from .results import export_csv, open_results
 from .spec import FUNCTIONS, PARAMETERS, StudySpec, load_spec, spec_from_dict
 
 __all__ = [
     "StudySpec", "load_spec", "spec_from_dict", "PRESETS", "FUNCTIONS", "PARAMETERS",
-    "run_study", "StudyRun", "read_spec", "stage_totals", "study_status",
+    "run_study", "StudyRun", "read_spec", "read_points", "stage_totals", "study_status", "verify_study",
     "open_results", "export_csv",
 ]

@@ -1,125 +1,197 @@
 """Run a parameter study on ``dask.distributed`` (paper Section 2.4 at cluster scale).
 
-For all points at once the coordinator submits the base and the 7 perturbed
-evaluations (``realizations`` realizations each, common seeds): ``realize-`` tasks
-generate straight into the store, ``describe-`` tasks describe AM and SE from there.
-A ``gradient-`` task per point depends only on that point's descriptions, so a point's
-gradient is formed as soon as its own evaluations complete (no barrier across points).
-As each gradient completes (``as_completed``) the coordinator submits the point's
-structures: ``structure-`` (generate) -> ``describe-structure-`` (AM, SE) ->
-``conduct-`` (M-factor of AM and SE).  Every task writes one record, atomically; a rerun
-lists the records once and submits only what is missing.
+The study is the stage table and the pure state machine of :mod:`vmt_dask.study.stages`;
+this module only connects them to a cluster and a store:
+
+1. **Before anything is created**: the spec is validated, the store named, the point
+   selection checked, the store's identity read (read-only), and the memory one task needs
+   (:func:`task_memory`) compared with the workers' memory limits.
+2. **One writer**: the coordinator takes the store's lease (:func:`vmt_dask.storage.
+   acquire_lease`, heartbeat in a thread); a second run refuses with a message naming the
+   holder, and ``new=True`` replaces a store only while holding its lease (the lease file is
+   kept), so it never touches a store another live run holds.
+3. **State**: the intact (checksummed) records and intact volumes give the done set
+   (:meth:`StudyPlan.settle`); damaged records read as absent and damaged volumes are
+   regenerated from their seeds (repair).  The plan returns the tasks still to run; each
+   completion is fed back (:meth:`StudyPlan.after`: a gradient unlocks its point's steps).
+4. **End**: the expected records are read again and verified; the run is ``"finished"`` only
+   when every one of them is intact.
 
 Progress goes to a callback (the CLI's display) and to the scheduler's event log under
-:data:`vmt_dask.events.TOPIC` (the dashboard's study page and ``vmt study status``).
+:data:`vmt_dask.events.TOPIC` (the dashboard's study page).  ``study_status`` derives a
+study's state from its records and its lease, never from the run record alone.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..errors import InputError
 from ..events import STAGES, TOPIC, study_message
-from .design import evaluation_seeds, interpolation_points, perturbed_thetas, point_structures
-from .layout import RUN_FILE, STUDY_FILE, StoreFS, eval_volume, record_path, structure_volume
+from ..storage import (DamagedError, LeaseBusy, acquire_lease, clean_store, complete_volumes, read_lease,
+                       read_record, read_records, resolve, write_record)
+from ..storage.lease import LEASE_FILE
+from ..storage.records import read_record_checked
+from .layout import RUN_FILE, STUDY_FILE, record_path
 from .spec import StudySpec, load_spec, spec_from_dict
-from .tasks import PHASE_CODES, conduct_task, describe_task, gradient_task, realize_task
+from .stages import STAGE_TABLE, StudyPlan, Task, parse_points, study_id
 
-__all__ = ["run_study", "StudyRun", "check_store", "init_store", "stage_totals", "make_cluster"]
+__all__ = ["run_study", "StudyRun", "check_store", "init_store", "stage_totals", "make_cluster", "read_spec",
+           "read_points", "study_status", "verify_study", "task_memory", "POINTS_FILE", "LEASE_OWNER"]
 
 logger = logging.getLogger(__name__)
-PHASES = tuple(PHASE_CODES)  # ("SE", "AM")
+
+#: Store-relative record of the point selection (``{"points": [..] | null}``; null = all).
+POINTS_FILE = "vmt-points.json"
+#: Owner name written into the store's lease by a run.
+LEASE_OWNER = "vmt study run"
 
 
-def stage_totals(spec: StudySpec) -> dict[str, int]:
-    """Number of tasks per stage (events.STAGES) for the whole study."""
-    n_eval = spec.n_points * spec.n_evaluations * spec.realizations
-    return {
-        "realize": n_eval,
-        "describe": 2 * n_eval,
-        "gradient": spec.n_points,
-        "structure": 3 * spec.n_structures,  # generate + describe AM + describe SE
-        "conduct": 2 * spec.n_structures,
-    }
-
-
-def _stage_of_record(rel: str) -> str | None:
-    parts = rel.split("/")
-    if len(parts) != 3:
-        return None
-    stage = parts[1]
-    return {"describe-structure": "structure"}.get(stage, stage) if stage in (
-        "realize", "describe", "gradient", "structure", "describe-structure", "conduct") else None
-
-
-def count_records(records: set[str]) -> dict[str, int]:
-    """Completed tasks per stage from a listing of record paths."""
-    done = {s: 0 for s in STAGES}
-    for rel in records:
-        s = _stage_of_record(rel)
-        if s is not None:
-            done[s] += 1
-    return done
+def stage_totals(spec: StudySpec, points: Sequence[int] | None = None) -> dict[str, int]:
+    """Number of tasks per progress stage (events.STAGES) for the study (or the selected points)."""
+    return StudyPlan(spec, points).totals()
 
 
 # --------------------------------------------------------------------------------------
 # store identity
 # --------------------------------------------------------------------------------------
+def _location(store):
+    loc = resolve(store)  # InputError for '' or an unknown protocol
+    return loc
+
+
+def _study_meta(loc) -> tuple[dict | None, str | None]:
+    """(intact study metadata, None) / (None, None) when absent / (None, reason) when damaged."""
+    return read_record_checked(loc, STUDY_FILE)
+
+
+def _entries(loc) -> list[str]:
+    try:
+        return [p.rstrip("/").rsplit("/", 1)[-1] for p in loc.fs.ls(loc.root, detail=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def check_store(spec: StudySpec, store: str, *, new: bool = False) -> str:
     """Decide what to do with a store, without modifying it.
 
     Returns ``"create"`` (empty or absent), ``"resume"`` (same spec identity) or
-    ``"replace"`` (another study and ``new=True``).  Raises InputError for a store made
-    by another spec (without ``new``) or a non-empty directory that is not a study store.
+    ``"replace"`` (another study, or a damaged study file, and ``new=True``).
+
+    Raises
+    ------
+    InputError
+        A store made by another spec (without ``new``), a store whose study file is damaged
+        (without ``new``), or a non-empty directory that is not a study store (never replaced).
     """
-    try:
-        fs = StoreFS(store)
-    except (ValueError, ImportError) as exc:
-        raise InputError(f"store {store!r}: {exc}") from None
-    if fs.is_empty():
+    loc = _location(store)
+    if loc.local and os.path.exists(loc.root) and not os.path.isdir(loc.root):
+        raise InputError(f"store {loc.display()!r} is a file, not a directory")
+    entries = [e for e in _entries(loc) if e != LEASE_FILE]
+    if not entries:
         return "create"
-    if not fs.exists(STUDY_FILE):
-        raise InputError(f"store {store!r} exists, is not empty and holds no study ({STUDY_FILE} missing); "
-                         "choose a new path")
-    meta = fs.read_json(STUDY_FILE)
+    meta, damaged = _study_meta(loc)
+    if meta is None and damaged is None:
+        raise InputError(f"store {loc.display()!r} exists, is not empty and holds no study ({STUDY_FILE} "
+                         "missing); choose a new path")
+    if meta is None:
+        if new:
+            return "replace"
+        raise InputError(f"store {loc.display()!r}: its study file is damaged ({damaged}); pass --new to "
+                         "replace the study or choose a new path")
     if meta.get("identity") == spec.identity():
         return "resume"
     if new:
         return "replace"
-    raise InputError(f"store {store!r} holds another study (spec {meta.get('identity')!r}, name "
+    raise InputError(f"store {loc.display()!r} holds another study (spec {meta.get('identity')!r}, name "
                      f"{meta.get('name')!r}; this spec is {spec.identity()!r}); pass --new to replace it")
 
 
+def _remove_all_but_lease(loc) -> None:
+    for entry in _entries(loc):
+        if entry == LEASE_FILE:
+            continue
+        path = loc.path(entry)
+        if loc.local:
+            import shutil
+
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        else:
+            loc.fs.rm(path, recursive=True)
+
+
 def init_store(spec: StudySpec, store: str, action: str) -> None:
-    """Create (or replace) the study metadata according to :func:`check_store`'s answer."""
-    fs = StoreFS(store)
+    """Create (or replace) the study metadata according to :func:`check_store`'s answer.
+
+    Call it holding the store's lease: ``"replace"`` deletes everything but the lease.
+    """
+    loc = _location(store)
     if action == "replace":
-        logger.warning("replacing the study in %s", store)
-        fs.remove_all()
+        logger.warning("replacing the study in %s", loc.display())
+        _remove_all_but_lease(loc)
     if action in ("create", "replace"):
-        fs.fs.makedirs(fs.root, exist_ok=True)
-        fs.write_json(STUDY_FILE, {"identity": spec.identity(), "name": spec.name, "spec": spec.to_yaml(),
-                                   "version": __version__, "created": time.time()})
+        loc.fs.makedirs(loc.root, exist_ok=True)
+        write_record(loc, STUDY_FILE, {"identity": spec.identity(), "name": spec.name, "spec": spec.to_yaml(),
+                                       "version": __version__, "created": time.time()})
 
 
 def read_spec(store: str) -> StudySpec:
-    """The spec a study store was created with."""
-    import yaml
+    """The spec a study store was created with.
 
-    fs = StoreFS(store)
-    if not fs.exists(STUDY_FILE):
-        raise InputError(f"store {store!r} holds no study ({STUDY_FILE} missing)")
-    return spec_from_dict(yaml.safe_load(fs.read_json(STUDY_FILE)["spec"]))
+    Raises
+    ------
+    InputError
+        No such store, no study in it, or a damaged study file.
+    """
+    from .spec import parse_spec_text
+
+    loc = _location(store)
+    if not loc.fs.exists(loc.root):
+        raise InputError(f"no such store: {loc.display()!r}")
+    meta, damaged = _study_meta(loc)
+    if meta is None:
+        why = f"its study file is damaged ({damaged})" if damaged else f"{STUDY_FILE} missing"
+        raise InputError(f"store {loc.display()!r} holds no readable study ({why})")
+    return spec_from_dict(parse_spec_text(meta["spec"], "yaml", f"in store {loc.display()!r}"))
+
+
+def read_points(store: str) -> tuple[int, ...] | None:
+    """The point selection recorded in a store (None: every point)."""
+    rec, _ = read_record_checked(_location(store), POINTS_FILE)
+    if rec is None or rec.get("points") is None:
+        return None
+    return tuple(int(p) for p in rec["points"])
+
+
+def _record_points(loc, previous: tuple[int, ...] | None, selected: tuple[int, ...] | None,
+                   fresh: bool) -> tuple[int, ...] | None:
+    """Record the store's point selection and return it.
+
+    A run without a selection selects every point (None); a selection on a fresh store is
+    recorded as is; on a resumed store it is added to the previous selection (a store already
+    covering every point stays so).
+    """
+    if selected is None or (not fresh and previous is None):
+        scope = None
+    elif fresh:
+        scope = tuple(selected)
+    else:
+        scope = tuple(sorted(set(previous) | set(selected)))
+    write_record(loc, POINTS_FILE, {"points": None if scope is None else list(scope)})
+    return scope
 
 
 # --------------------------------------------------------------------------------------
-# cluster
+# cluster and resources
 # --------------------------------------------------------------------------------------
 def make_cluster(workers: int | None = None, *, memory_limit: str | int | None = None):
     """An embedded LocalCluster with worker processes, one thread each, sized to the machine.
@@ -132,11 +204,71 @@ def make_cluster(workers: int | None = None, *, memory_limit: str | int | None =
     n = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     if memory_limit is None:
         memory_limit = "auto"
-    from ..dashboard import scheduler_kwargs
+    from ..dashboard import local_kwargs
 
-    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                        dashboard_address=":0", env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
-                        scheduler_kwargs=scheduler_kwargs())
+    # scheduler and dashboard on 127.0.0.1 with the study page preloaded (dashboard.local_kwargs)
+    return LocalCluster(**local_kwargs(n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_limit,
+                                       env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}))
+
+
+def task_memory(spec: StudySpec) -> dict[str, int]:
+    """Peak memory of one task of each kind on the study's grid, bytes (vmt_dask.resources).
+
+    ``{"realize": ..., "describe": ..., "conduct": ..., "max": ...}``; a task holds one volume
+    and the working memory of one kernel (one phase at a time).
+    """
+    from ..resources import estimate_bytes
+
+    out = {k: estimate_bytes(k, spec.shape) for k in ("realize", "describe", "conduct")}
+    out["max"] = max(out.values())
+    return out
+
+
+def check_memory(spec: StudySpec, client) -> None:
+    """Refuse (InputError) when one task needs more memory than the smallest worker's limit.
+
+    Workers without a memory limit (``memory_limit=0``) are compared with the memory this
+    machine can plan with when they run here, and not checked otherwise (their memory is not
+    known to the scheduler).
+    """
+    from ..resources import available_bytes, format_bytes
+
+    need = task_memory(spec)
+    kind = max(("realize", "describe", "conduct"), key=lambda k: need[k])
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception as exc:  # noqa: BLE001 - information only
+        logger.debug("no scheduler info: %s", exc)
+        return
+    limits = [int(w.get("memory_limit") or 0) for w in workers.values()]
+    limited = [x for x in limits if x > 0]
+    if limited:
+        smallest, where = min(limited), "the smallest worker's memory limit"
+    elif workers and all(str(a).startswith(("tcp://127.", "inproc://", "tls://127.")) for a in workers):
+        smallest, where = available_bytes(), "the memory available on this machine"
+    else:
+        return
+    if need["max"] > smallest:
+        raise InputError(f"study spec field 'shape' {list(spec.shape)}: one {kind} task needs about "
+                         f"{format_bytes(need['max'])} of memory, more than {where} ({format_bytes(smallest)}); "
+                         "use a smaller grid or workers with more memory")
+
+
+def _check_memory_store(loc, client, own_cluster) -> None:
+    """A ``memory://`` store lives in one process: refuse it unless every worker is this process."""
+    protocols = loc.fs.protocol if isinstance(loc.fs.protocol, (tuple, list)) else (loc.fs.protocol,)
+    if "memory" not in protocols:
+        return
+    pids = set()
+    if client is not None:
+        try:
+            pids = set(client.run(os.getpid).values())
+        except Exception:  # noqa: BLE001
+            pids = set()
+    if pids and pids == {os.getpid()}:
+        return
+    raise InputError(f"store {loc.display()!r} lives in this process's memory, which the worker processes "
+                     "cannot see (nothing would be kept); use a directory or an object-store URL")
 
 
 # --------------------------------------------------------------------------------------
@@ -157,22 +289,22 @@ class StudyRun:
     wall_s: float = 0.0
     dashboard: str | None = None
     scheduler: str | None = None
+    points: tuple[int, ...] | None = None
+    repaired: list = field(default_factory=list)
+    started: float = field(default_factory=time.time)
 
     @property
     def ok(self) -> bool:
         return self.state == "finished"
 
 
-def _token(spec: StudySpec, store: str) -> str:
-    return hashlib.sha256(f"{spec.identity()}|{os.path.abspath(store) if '://' not in store else store}"
-                          .encode()).hexdigest()[:8]
-
-
 def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str | None = None,
-              workers: int | None = None, new: bool = False,
+              workers: int | None = None, new: bool = False, points: "Sequence[int] | str | None" = None,
               progress: Callable[[StudyRun, dict], None] | None = None,
-              on_start: Callable[[object], None] | None = None, rtol: float = 1e-6) -> StudyRun:
-    """Run (or resume) a study until every structure is generated, described and conducted.
+              on_start: Callable[[object], None] | None = None, rtol: float = 1e-6,
+              lease_ttl: float = 60.0, check: str = "deep") -> StudyRun:
+    """Run (or resume, or repair) a study until every selected structure is generated, described
+    and conducted.
 
     Parameters
     ----------
@@ -186,30 +318,56 @@ def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str 
     workers : int, optional
         Worker processes of the embedded cluster (default: the machine's cores).
     new : bool
-        Replace a store holding another study instead of refusing it.
+        Replace a store holding another study instead of refusing it (only while holding its
+        lease: a store another live run holds is never touched).
+    points : sequence of int or str, optional
+        Run only these interpolation points (``"0,7"``, ``"0-3"``; their gradients and their
+        structures).  Recorded in the store (the union of the selections run so far; a run
+        without ``points`` selects all) so that status and results know.
     progress : callable(run, latest), optional
         Called after every state change.
     on_start : callable(client), optional
         Called once the client is connected (tests use it to find worker processes).
     rtol : float
         Relative residual of the M-factor solver.
+    lease_ttl : float
+        Seconds after its last heartbeat when this run's lease counts as stale.
+    check : {"deep", "quick"}
+        How stored volumes are checked before the run: ``"deep"`` hashes every chunk (finds
+        bytes altered in place; reads the compressed volumes once, ~1 GB/s), ``"quick"``
+        checks manifests and chunk sizes (finds missing and truncated chunks).  Either way a
+        volume that fails on read is regenerated by the task reading it.
 
     Returns
     -------
     StudyRun
-        ``state`` is ``"finished"`` when every task succeeded, else ``"failed"`` (the
-        store then holds what did complete; rerun to retry the rest).
+        ``state`` is ``"finished"`` when every expected record of the selection is intact at
+        the end, else ``"failed"`` (the store then holds what did complete; rerun to retry).
+
+    Raises
+    ------
+    InputError
+        Bad spec, store, points, a store holding another study, a task too large for the
+        workers' memory, or a store in use by another live run (:class:`LeaseBusy`).  Raised
+        before anything is written.
     """
     import dask
     from distributed import Client
 
     if not isinstance(spec, StudySpec):
         spec = load_spec(spec)
+    if check not in ("deep", "quick"):
+        raise InputError(f"check must be 'deep' or 'quick', got {check!r}")
     store = os.fspath(store)
-    action = check_store(spec, store, new=new)  # read-only: nothing touched on error
+    loc = _location(store)
+    plan = StudyPlan(spec, parse_points(points, spec.n_points), rtol=rtol)
+    check_store(spec, store, new=new)  # read-only: nothing touched on error
+    _check_writable_target(loc)
+    _refuse_if_held(loc)               # before starting a cluster (checked again when acquiring)
 
     own_cluster = own_client = None
     if client is None:
+        _check_memory_store(loc, None, None)  # an embedded or external cluster never shares our memory
         address = scheduler or dask.config.get("scheduler-address", None)
         if address:
             own_client = client = Client(address)
@@ -217,16 +375,48 @@ def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str 
             own_cluster = make_cluster(workers)
             own_client = client = Client(own_cluster)
     try:
+        _check_memory_store(loc, client, own_cluster)
+        check_memory(spec, client)
         _study_page(client)
         if on_start is not None:
             on_start(client)
-        init_store(spec, store, action)
-        return _run(spec, store, client, progress=progress, rtol=rtol)
+        with acquire_lease(loc, owner=LEASE_OWNER, ttl_s=lease_ttl) as lease:
+            action = check_store(spec, store, new=new)  # again, now that no other writer can change it
+            previous = None if action != "resume" else read_points(store)
+            init_store(spec, store, action)
+            for line in clean_store(loc, lease):
+                logger.info("store cleanup: %s", line)
+            scope = _record_points(loc, previous, plan.selection, fresh=action != "resume")
+            return _Driver(spec, store, loc, client, plan, lease, progress=progress, scope=scope,
+                           deep=check == "deep").run()
     finally:
         if own_client is not None:
             own_client.close()
         if own_cluster is not None:
             own_cluster.close()
+
+
+def _check_writable_target(loc) -> None:
+    """A local store must be (or be creatable in) a writable directory; checked without creating it."""
+    if not loc.local:
+        return
+    p = loc.root
+    while not os.path.lexists(p):
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    if not os.path.isdir(p):
+        raise InputError(f"store {loc.display()!r}: {p!r} is a file, not a directory")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise InputError(f"store {loc.display()!r}: {p!r} is not writable (read-only or no permission)")
+
+
+def _refuse_if_held(loc) -> None:
+    holder = read_lease(loc)
+    if holder is not None and not holder.stale():
+        raise LeaseBusy(f"store {loc.display()!r} is in use by {holder.describe()}; wait for it to finish or "
+                        f"stop it (its lease goes stale {holder.ttl_s:g} s after its last heartbeat)", holder)
 
 
 def _study_page(client) -> None:
@@ -241,123 +431,149 @@ def _study_page(client) -> None:
         logger.info("study page: %s", url)
 
 
-def _run(spec: StudySpec, store: str, client, *, progress, rtol: float) -> StudyRun:
-    from distributed import as_completed
+class _Driver:
+    """Submits what the plan returns, feeds completions back, publishes progress."""
 
-    t_start = time.time()
-    fs = StoreFS(store)
-    tok = _token(spec, store)
-    run = StudyRun(store=store, spec=spec, totals=stage_totals(spec), dashboard=client.dashboard_link,
-                   scheduler=client.scheduler.address)
-    records = fs.list_records()
-    run.done.update(count_records(records))
-    fs.write_json(RUN_FILE, {"scheduler": run.scheduler, "dashboard": run.dashboard, "pid": os.getpid(),
-                             "host": socket.gethostname(), "started": t_start, "state": "running",
-                             "identity": spec.identity()})
-    study_id = f"{spec.name}-{spec.identity()[:8]}"
-    retries = spec.retries
-    stage_of: dict[str, str] = {}
-    grad_points: dict[str, int] = {}
-    ac = as_completed(with_results=False)
+    def __init__(self, spec: StudySpec, store: str, loc, client, plan: StudyPlan, lease, *, progress, scope,
+                 deep: bool = True):
+        self.spec, self.store, self.loc, self.client, self.plan, self.lease = spec, store, loc, client, plan, lease
+        self.deep = deep
+        self.progress = progress
+        self.id = study_id(spec)
+        self.token = lease.token[:8]
+        self.run_ = StudyRun(store=store, spec=spec, totals=plan.totals(), dashboard=client.dashboard_link,
+                             scheduler=client.scheduler.address, points=plan.selection)
+        self.record = {"scheduler": self.run_.scheduler, "dashboard": self.run_.dashboard, "pid": os.getpid(),
+                       "host": socket.gethostname(), "started": self.run_.started, "state": "running",
+                       "identity": spec.identity(), "study": self.id, "points": scope,
+                       "lease": lease.token, "version": __version__}
+        self.futures: dict[str, Any] = {}   # record path -> future (this run's tasks)
+        self.tasks: dict[str, Task] = {}    # dask key -> task
+        self.done: set[str] = set()
+        self._last: dict = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
 
-    def publish(state: str, latest: dict | None = None) -> None:
+    # -- progress -----------------------------------------------------------------------
+    def publish(self, state: str, latest: dict | None = None) -> None:
+        run = self.run_
         stages = {s: {"done": run.done[s], "total": run.totals[s], "failed": run.failed[s]} for s in STAGES}
-        try:
-            client.log_event(TOPIC, study_message(study_id, store, state, stages, latest))
-        except Exception as exc:  # progress is best effort; never stop the study for it
-            logger.debug("log_event failed: %s", exc)
-        if progress is not None:
-            progress(run, latest or {})
+        msg = study_message(self.id, self.loc.display(), state, stages, latest,
+                            expires=None if state != "running" else time.time() + self.lease.info.ttl_s)
+        with self._lock:
+            self._last = msg
+            try:
+                self.client.log_event(TOPIC, msg)
+            except Exception as exc:  # progress is best effort; never stop the study for it
+                logger.debug("log_event failed: %s", exc)
+        if self.progress is not None and latest is not None:
+            self.progress(run, latest)
 
-    def submit(func, *args, key: str, stage_name: str, **kwargs):
-        """Submit one task; ``stage_name`` is the progress stage (``stage`` may be a task keyword)."""
-        fut = client.submit(func, *args, key=f"{key}-{tok}", retries=retries, pure=False, **kwargs)
-        stage_of[fut.key] = stage_name
-        run.submitted[stage_name] += 1
-        ac.add(fut)
-        return fut
+    def _heartbeat(self) -> None:
+        """Re-publish the latest message with a fresh expiry so the page can tell a dead run."""
+        interval = max(0.5, self.lease.info.ttl_s / 3)
+        while not self._stop.wait(interval):
+            with self._lock:
+                msg = dict(self._last)
+            if msg.get("state") == "running":
+                msg.update(time=time.time(), expires=time.time() + self.lease.info.ttl_s,
+                           latest={"event": "heartbeat"})
+                try:
+                    self.client.log_event(TOPIC, msg)
+                except Exception as exc:  # noqa: BLE001
+                    logger.debug("heartbeat event failed: %s", exc)
 
-    realize_kw = dict(shape=list(spec.shape), voxel_size=spec.voxel_size, chi2_dof=spec.chi2_dof,
-                      chunks=spec.chunks)
-
-    def submit_structures(point, gradient) -> None:
-        for s in point_structures(spec, point, gradient):
-            if gradient is not None and s.local == 0:
-                continue  # the point itself (no gradient needed) was submitted up front
-            vol = structure_volume(s.index)
-            meta = {"structure": s.index, "point": s.point, "local": s.local, "function": s.function,
-                    "h": s.h, "pair": point.pair_name, "t": point.t}
-            dep = ()
-            if record_path("structure", vol) not in records:
-                dep = (submit(realize_task, store, vol, s.theta, s.seed, stage="structure", meta=meta,
-                              key=f"structure-p{s.point:02d}-s{s.local:02d}", stage_name="structure",
-                              **realize_kw),)
-            for ph in PHASES:
-                if record_path("describe-structure", f"{vol}-{ph}") not in records:
-                    submit(describe_task, store, vol, ph, *dep, voxel_size=spec.voxel_size, axis=spec.axis,
-                           stage="describe-structure", key=f"describe-structure-p{s.point:02d}-s{s.local:02d}-{ph}",
-                           stage_name="structure")
-                if record_path("conduct", f"{vol}-{ph}") not in records:
-                    submit(conduct_task, store, vol, ph, *dep, axis=spec.axis, rtol=rtol,
-                           key=f"conduct-p{s.point:02d}-s{s.local:02d}-{ph}", stage_name="conduct")
-
-    points = interpolation_points(spec)
-    for point in points:
-        p = point.index
-        grad_rel = record_path("gradient", f"p{p:02d}")
-        submit_structures(point, None)  # the point itself needs no gradient
-        if grad_rel in records:
-            submit_structures(point, fs.read_json(grad_rel)["gradient"])
-            continue
-        seeds = evaluation_seeds(spec, p)
-        thetas = perturbed_thetas(point.theta, spec.delta)
-        describe_keys: list[list[str]] = []
+    # -- submission -----------------------------------------------------------------------
+    def submit(self, task: Task, ac) -> None:
         deps = []
-        for e in range(spec.n_evaluations):
-            keys_e = []
-            for r, seed in enumerate(seeds):
-                vol = eval_volume(p, e, r)
-                keys_e.append(vol)
-                meta = {"point": p, "evaluation": e, "realization": r}
-                dep = ()
-                if record_path("realize", vol) not in records:
-                    dep = (submit(realize_task, store, vol, thetas[e].tolist(), seed, stage="realize", meta=meta,
-                                  key=f"realize-p{p:02d}-e{e}-r{r}", stage_name="realize", **realize_kw),)
-                for ph in PHASES:
-                    if record_path("describe", f"{vol}-{ph}") not in records:
-                        deps.append(submit(describe_task, store, vol, ph, *dep, voxel_size=spec.voxel_size,
-                                           axis=spec.axis, stage="describe", meta=meta,
-                                           key=f"describe-p{p:02d}-e{e}-r{r}-{ph}", stage_name="describe"))
-            describe_keys.append(keys_e)
-        gfut = submit(gradient_task, store, p, list(point.theta), describe_keys, *deps, delta=spec.delta,
-                      key=f"gradient-p{p:02d}", stage_name="gradient")
-        grad_points[gfut.key] = p
-    publish("running", {"event": "submitted", "tasks": sum(run.submitted.values())})
-    logger.info("study %s: %d tasks submitted (%s); dashboard %s", study_id, sum(run.submitted.values()),
-                run.submitted, run.dashboard)
+        for rel in task.deps:
+            if rel in self.done:
+                continue
+            fut = self.futures.get(rel)
+            if fut is None:  # the plan orders dependencies first; this would be a plan bug
+                raise RuntimeError(f"task {task.key}: dependency {rel} neither done nor submitted")
+            deps.append(fut)
+        func = STAGE_TABLE[task.stage].function()
+        kwargs = dict(task.kwargs)
+        fut = self.client.submit(func, self.store, *task.args, *deps, key=f"{task.key}-{self.token}",
+                                 retries=self.spec.retries, pure=False, **kwargs)
+        self.futures[task.record] = fut
+        self.tasks[fut.key] = task
+        self.run_.submitted[task.progress] += 1
+        ac.add(fut)
 
-    for fut in ac:
-        stage = stage_of.pop(fut.key)
-        latest = {"stage": stage, "key": fut.key}
+    # -- the loop -----------------------------------------------------------------------
+    def state_from_store(self) -> tuple[set[str], dict[int, Any]]:
+        expected = self.plan.expected()
+        intact, damaged = read_records(self.loc, expected)
+        for rel, why in damaged.items():
+            logger.warning("damaged record %s (%s): recomputing it", rel, why)
+            self.run_.repaired.append(rel)
+        volumes_ok = {k for k, c in complete_volumes(self.loc, deep=self.deep).items() if c.ok}
+        for key in self.plan.damaged_volumes(intact, volumes_ok):
+            logger.warning("volume %s missing or damaged: regenerating it from its seed", key)
+            self.run_.repaired.append(key)
+        done = self.plan.settle(intact, volumes_ok)
+        gradients = {}
+        for pt in self.plan.points:
+            rel = record_path("gradient", f"p{pt.index:02d}")
+            if rel in done:
+                gradients[pt.index] = intact[rel]["gradient"]
+        return done, gradients
+
+    def run(self) -> StudyRun:
+        from distributed import as_completed
+
+        run = self.run_
+        self.done, gradients = self.state_from_store()
+        run.done.update(self.plan.count(self.done))
+        write_record(self.loc, RUN_FILE, self.record)
+        ac = as_completed(with_results=False)
+        for task in self.plan.start(self.done, gradients):
+            self.submit(task, ac)
+        beat = threading.Thread(target=self._heartbeat, name="vmt-study-events", daemon=True)
+        beat.start()
+        try:
+            self.publish("running", {"event": "submitted", "tasks": sum(run.submitted.values())})
+            logger.info("study %s: %d tasks submitted (%s); dashboard %s", self.id, sum(run.submitted.values()),
+                        run.submitted, run.dashboard)
+            for fut in ac:
+                self.complete(fut, ac)
+                if self.lease.lost:
+                    self.abort(ac, "the store's lease was lost (another run took it over); stopping")
+                    break
+        except BaseException:  # interrupted (Ctrl-C, a callback): queued tasks are not started
+            self.client.cancel(list(self.futures.values()))
+            raise
+        finally:
+            self._stop.set()
+        return self.finish()
+
+    def complete(self, fut, ac) -> None:
+        run = self.run_
+        task = self.tasks.pop(fut.key)
+        latest: dict[str, Any] = {"stage": task.progress, "key": fut.key}
         if fut.status == "finished":
-            run.done[stage] += 1
-            if stage in ("structure", "conduct") and not fut.key.startswith("structure-"):
-                try:  # the record is a small dict: show its values on the dashboard's study page
+            self.done.add(task.record)
+            run.done[task.progress] += 1
+            rec = None
+            if task.stage in ("gradient", "describe-structure", "conduct"):
+                try:
                     rec = fut.result()
-                    ph = rec.get("phase", "")
-                    names = ("m_factor",) if stage == "conduct" else (
-                        "volume_fraction", "specific_surface_area", "tortuosity_mean", "constrictivity")
-                    latest["values"] = {f"{k}_{ph}": rec.get(k) for k in names}
-                except Exception as exc:  # noqa: BLE001 - progress is best effort
-                    logger.debug("no values for %s: %s", fut.key, exc)
-            if fut.key in grad_points:
-                p = grad_points.pop(fut.key)
-                rec = fut.result()
-                submit_structures(points[p], rec["gradient"])
-                latest["event"] = "gradient"
-                latest["point"] = p
+                except Exception as exc:  # noqa: BLE001 - the record is in the store either way
+                    logger.debug("no result for %s: %s", fut.key, exc)
+                    rec = read_record(self.loc, task.record)
+            if rec is not None and task.stage != "gradient":
+                ph = rec.get("phase", "")
+                names = ("m_factor",) if task.stage == "conduct" else (
+                    "volume_fraction", "specific_surface_area", "tortuosity_mean", "constrictivity")
+                latest["values"] = {f"{k}_{ph}": rec.get(k) for k in names}
+            for new in self.plan.after(task, rec, self.done):
+                self.submit(new, ac)
+            if task.stage == "gradient":
+                latest.update(event="gradient", point=task.point)
         else:
-            run.failed[stage] += 1
+            run.failed[task.progress] += 1
             try:
                 exc = fut.exception()
             except Exception as e:  # cancelled futures have no exception to fetch
@@ -366,22 +582,43 @@ def _run(spec: StudySpec, store: str, client, *, progress, rtol: float) -> Study
             logger.error("task %s failed: %r", fut.key, exc)
             latest["error"] = repr(exc)[:500]
         fut.release()
-        publish("running", latest)
+        self.futures.pop(task.record, None)
+        self.publish("running", latest)
 
-    run.wall_s = time.time() - t_start
-    run.state = "finished" if not any(run.failed.values()) else "failed"
-    fs.write_json(RUN_FILE, {"scheduler": run.scheduler, "dashboard": run.dashboard, "pid": os.getpid(),
-                             "host": socket.gethostname(), "started": t_start, "ended": time.time(),
-                             "state": run.state, "identity": spec.identity(), "failed": run.failed})
-    publish(run.state, {"event": run.state, "wall_s": run.wall_s})
-    return run
+    def abort(self, ac, why: str) -> None:
+        logger.error("%s", why)
+        self.run_.errors.append(("lease", why))
+        for fut in list(self.futures.values()):
+            fut.cancel()
+        ac.clear()
+
+    def finish(self) -> StudyRun:
+        """Verify every expected record; "finished" only when all are intact."""
+        run = self.run_
+        expected = self.plan.expected()
+        intact, damaged = read_records(self.loc, expected)
+        missing = [rel for rel in expected if rel not in intact]
+        run.done = self.plan.count(intact)
+        run.wall_s = time.time() - run.started
+        run.state = "finished" if not missing and not self.lease.lost else "failed"
+        if missing and not any(run.failed.values()) and not self.lease.lost:
+            run.errors.append(("verify", f"{len(missing)} expected records missing or damaged after the run, "
+                                         f"e.g. {missing[0]}"))
+        self.record.update(state=run.state, ended=time.time(), failed=run.failed, missing=len(missing))
+        if not self.lease.lost:
+            try:
+                write_record(self.loc, RUN_FILE, self.record)
+            except OSError as exc:
+                logger.error("could not write the run record: %s", exc)
+        self.publish(run.state, {"event": run.state, "wall_s": run.wall_s})
+        return run
 
 
 # --------------------------------------------------------------------------------------
 # status
 # --------------------------------------------------------------------------------------
 def study_status(store: str, *, timeout: float = 2.0) -> dict:
-    """Progress of a study from its store, plus the live scheduler's view when reachable.
+    """State of a study from its verified records and its lease (and the live scheduler's view).
 
     Works from another terminal while a study runs (the records are written as tasks
     complete) and after it (or after it was killed).
@@ -389,35 +626,113 @@ def study_status(store: str, *, timeout: float = 2.0) -> dict:
     Returns
     -------
     dict
-        ``name``, ``identity``, ``stages`` ({stage: {"done", "total"}}), ``complete`` (bool),
-        ``run`` (the last run's metadata, or None), ``live`` (the latest progress event from
-        the scheduler if the run's scheduler answers within ``timeout`` seconds, else None)
-        and ``state`` (``"finished"``, ``"running"``, ``"failed"``, ``"interrupted"`` or
-        ``"not started"``).
+        ``name``, ``identity``, ``store`` (credentials removed), ``points`` (the selection or
+        None), ``stages`` ({stage: {"done", "total"}} counting intact records only),
+        ``complete`` (every expected record intact), ``damaged`` (record paths present but
+        failing their checksum), ``missing`` (count of expected records absent or damaged),
+        ``lease`` (the lease's dict with ``live``, or None), ``run`` (the last run record, or
+        None), ``live`` (the latest progress event from the run's scheduler if it answers within
+        ``timeout`` seconds while the lease is live, else None) and ``state``:
+
+        * ``"finished"``: every expected record is present and intact;
+        * ``"running"``: records are missing and a live lease holds the store;
+        * ``"failed"``: records missing, no live lease, and the last run ended with failed tasks;
+        * ``"interrupted"``: records missing, no live lease, and some work was done or started;
+        * ``"not started"``: nothing done and no run recorded.
+
+    Raises
+    ------
+    InputError
+        No such store, or no readable study in it.
     """
     spec = read_spec(store)
-    fs = StoreFS(store)
-    done = count_records(fs.list_records())
-    totals = stage_totals(spec)
+    loc = _location(store)
+    points = read_points(store)
+    plan = StudyPlan(spec, points)
+    expected = plan.expected()
+    intact, damaged = read_records(loc, expected)
+    done = plan.count(intact)
+    totals = plan.totals()
     stages = {s: {"done": done[s], "total": totals[s]} for s in STAGES}
-    complete = all(done[s] >= totals[s] for s in STAGES)
-    run = fs.read_json(RUN_FILE) if fs.exists(RUN_FILE) else None
+    missing = len(expected) - len(intact)
+    complete = missing == 0
+    run, _ = read_record_checked(loc, RUN_FILE)
+    lease = read_lease(loc)
+    lease_live = lease is not None and not lease.stale()
     live = None
-    if run and run.get("state") == "running" and run.get("scheduler"):
-        live = _live_event(run["scheduler"], spec, store, timeout)
+    if lease_live and run and run.get("scheduler") and not complete:
+        live = _live_event(run["scheduler"], spec, timeout)
     if complete:
         state = "finished"
-    elif run is None:
+    elif lease_live:
+        state = "running"
+    elif not intact and run is None:
         state = "not started"
-    elif run.get("state") == "running":
-        state = "running" if live is not None else "interrupted"
+    elif run is not None and run.get("state") == "failed":
+        state = "failed"
     else:
-        state = run.get("state", "interrupted")
-    return {"name": spec.name, "identity": spec.identity(), "store": store, "stages": stages,
-            "complete": complete, "run": run, "live": live, "state": state}
+        state = "interrupted"
+    return {"name": spec.name, "identity": spec.identity(), "store": loc.display(), "points": points,
+            "stages": stages, "complete": complete, "damaged": sorted(damaged), "missing": missing,
+            "lease": None if lease is None else {**lease.to_dict(), "live": lease_live},
+            "run": run, "live": live, "state": state}
 
 
-def _live_event(address: str, spec: StudySpec, store: str, timeout: float) -> dict | None:
+def verify_study(store: str, *, deep: bool = True) -> dict:
+    """Check a study store without changing it: records, volumes, study files, completeness.
+
+    Parameters
+    ----------
+    deep : bool
+        Hash every chunk of every volume (finds bytes altered in place); ``False`` checks
+        manifests and sizes only (finds deleted and truncated chunks).
+
+    Returns
+    -------
+    dict
+        ``report`` (:class:`vmt_dask.storage.StoreReport`), ``study_files`` ({name: reason} of
+        damaged study/run/points files), ``missing_volumes`` (volumes whose record is intact but
+        which are missing or damaged), ``missing_records`` (expected records absent: work not
+        done yet, not damage), ``ok`` (no damage found) and ``spec`` (None when unreadable).
+
+    Raises
+    ------
+    InputError
+        No such store.
+    """
+    from ..storage import verify_store
+
+    loc = _location(store)
+    if not loc.fs.exists(loc.root):
+        raise InputError(f"no such store: {loc.display()!r}")
+    report = verify_store(loc, deep=deep)
+    study_files = {}
+    for name in (STUDY_FILE, RUN_FILE, POINTS_FILE):
+        rec, why = read_record_checked(loc, name)
+        if why is not None:
+            study_files[name] = why
+    spec = None
+    missing_records: list[str] = []
+    missing_volumes: list[str] = []
+    if STUDY_FILE not in study_files:
+        try:
+            spec = read_spec(store)
+        except InputError:
+            spec = None
+    if spec is not None:
+        plan = StudyPlan(spec, read_points(store) if POINTS_FILE not in study_files else None)
+        expected = plan.expected()
+        ok_records = set(report.records_ok)
+        missing_records = [rel for rel in expected if rel not in ok_records and rel not in report.records_damaged]
+        damaged_keys = set(report.volumes_damaged) | set(report.volumes_incomplete)
+        missing_volumes = [k for k in plan.damaged_volumes(ok_records, set(report.volumes_ok))
+                           if k not in damaged_keys]
+    ok = report.ok and not study_files and not missing_volumes
+    return {"report": report, "study_files": study_files, "missing_volumes": missing_volumes,
+            "missing_records": missing_records, "ok": ok, "spec": spec}
+
+
+def _live_event(address: str, spec: StudySpec, timeout: float) -> dict | None:
     from distributed import Client
 
     try:
@@ -425,8 +740,11 @@ def _live_event(address: str, spec: StudySpec, store: str, timeout: float) -> di
             events = client.get_events(TOPIC)
     except Exception:  # scheduler gone (run killed or finished): the store is the truth
         return None
-    study_id = f"{spec.name}-{spec.identity()[:8]}"
+    sid = study_id(spec)
     for _, msg in reversed(list(events)):
-        if isinstance(msg, dict) and msg.get("study") == study_id:
+        if isinstance(msg, dict) and msg.get("study") == sid:
             return msg
     return {}
+
+
+__all__ += ["DamagedError", "LeaseBusy"]

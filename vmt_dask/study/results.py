@@ -19,56 +19,46 @@ import os
 import numpy as np
 
 from .. import __version__
+from ..domain import CONDUCT_KEYS, DESCRIPTIONS, DESCRIPTOR_KEYS, STUDY_PHASES
+from ..domain import UNITS as _UNITS
+from ..storage import read_record, read_records
 from .design import interpolation_points, point_structures, structure_seed
-from .layout import STUDY_FILE, StoreFS, record_path, structure_volume
+from .layout import STUDY_FILE, record_path, structure_volume
 from .spec import FUNCTIONS, PARAMETERS
+from .stages import STAGE_TABLE, StudyPlan
 
 __all__ = ["open_results", "export_csv", "DESCRIPTOR_FIELDS", "UNITS"]
 
 #: Descriptor fields recorded per phase (docs/results-schema.md).
-DESCRIPTOR_FIELDS = ("volume_fraction", "specific_surface_area", "tortuosity_mean", "tortuosity_std",
-                     "tortuosity_reached", "constrictivity", "r_min", "r_max")
+DESCRIPTOR_FIELDS = tuple(DESCRIPTOR_KEYS)
 #: Conductivity fields recorded per phase.
-CONDUCT_FIELDS = ("m_factor", "tau_factor", "percolating_fraction")
-
-UNITS = {
-    "volume_fraction": "1", "specific_surface_area": "1/micrometre", "tortuosity_mean": "1",
-    "tortuosity_std": "1", "tortuosity_reached": "1 (fraction of start voxels)", "constrictivity": "1",
-    "r_min": "micrometre", "r_max": "micrometre", "m_factor": "1 (sigma_eff / sigma_0)",
-    "tau_factor": "1", "percolating_fraction": "1",
-}
-_DESCRIPTIONS = {
-    "volume_fraction": "volume fraction (point count)",
-    "specific_surface_area": "specific surface area (Crofton, 13 directions)",
-    "tortuosity_mean": "mean geodesic tortuosity along the transport axis",
-    "tortuosity_std": "standard deviation of geodesic tortuosity",
-    "tortuosity_reached": "fraction of start-plane voxels connected to the target plane",
-    "constrictivity": "constrictivity (r_min / r_max)^2",
-    "r_min": "r_min (SMIP, from the start plane)",
-    "r_max": "r_max (continuous pore size distribution)",
-    "m_factor": "M-factor sigma_eff / sigma_0 along the transport axis",
-    "tau_factor": "tau factor eps / M",
-    "percolating_fraction": "fraction of the phase connected to both faces",
-}
+CONDUCT_FIELDS = tuple(CONDUCT_KEYS)
+UNITS = dict(_UNITS)
+_DESCRIPTIONS = dict(DESCRIPTIONS)
 
 
-def _read_all(fs: StoreFS) -> dict[str, dict]:
-    rels = sorted(fs.list_records())
-    if not rels:
-        return {}
-    paths = [fs.path(r) for r in rels]
-    raw = fs.fs.cat(paths)
-    out = {}
-    for rel, p in zip(rels, paths):
-        data = raw.get(p)
-        if data is None:  # pragma: no cover - listing race with a deleting --new
-            continue
-        out[rel] = json.loads(data)
-    return out
+def _read_all(store, plan: StudyPlan) -> dict[str, dict]:
+    """Intact completion records of the plan (damaged or malformed ones read as absent)."""
+    expected = plan.expected()
+    intact, _ = read_records(store, expected)
+    return {rel: rec for rel, rec in intact.items() if STAGE_TABLE[expected[rel]].complete(rec)}
 
 
 def _f(x) -> float:
-    return math.nan if x is None else float(x)
+    try:
+        return math.nan if x is None else float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _array(x, shape) -> np.ndarray | None:
+    """``x`` as a float array of ``shape`` (None entries NaN), or None when it does not fit."""
+    try:
+        a = np.array([[math.nan if v is None else v for v in row] for row in x] if len(shape) == 2
+                     else [math.nan if v is None else v for v in x], dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return a if a.shape == shape else None
 
 
 def open_results(store: str | os.PathLike):
@@ -98,13 +88,14 @@ def open_results(store: str | os.PathLike):
     """
     import xarray as xr
 
-    from .coordinator import read_spec
+    from .coordinator import read_points, read_spec
 
     store = os.fspath(store)
     spec = read_spec(store)
-    fs = StoreFS(store)
-    meta = fs.read_json(STUDY_FILE)
-    recs = _read_all(fs)
+    meta = read_record(store, STUDY_FILE) or {}
+    selection = read_points(store)
+    plan = StudyPlan(spec, selection)
+    recs = _read_all(store, plan)
     points = interpolation_points(spec)
     n, per = spec.n_structures, spec.structures_per_point
     P, F, Q = len(points), len(FUNCTIONS), len(PARAMETERS)
@@ -118,11 +109,15 @@ def open_results(store: str | os.PathLike):
         rec = recs.get(record_path("gradient", f"p{pt.index:02d}"))
         if rec is None:
             continue
-        g = np.array(rec["gradient"], dtype=float)
+        g = _array(rec["gradient"], (F, Q))
+        b = _array(rec["base_mean"], (F,))
+        pm = _array(rec["perturbed_mean"], (F, Q))
+        if g is None or b is None or pm is None:
+            continue  # malformed: read as absent
         grads[pt.index] = g
         gradient[pt.index] = g
-        base_mean[pt.index] = np.array(rec["base_mean"], dtype=float)
-        perturbed_mean[pt.index] = np.array(rec["perturbed_mean"], dtype=float)
+        base_mean[pt.index] = b
+        perturbed_mean[pt.index] = pm
 
     # structures, in design order
     theta = np.full((n, Q), np.nan)
@@ -133,7 +128,7 @@ def open_results(store: str | os.PathLike):
     h = np.full(n, np.nan)
     seed = np.zeros(n, dtype=np.int64)
     values = {f"{name}_{ph}": np.full(n, np.nan) for name in DESCRIPTOR_FIELDS + CONDUCT_FIELDS
-              for ph in ("AM", "SE")}
+              for ph in STUDY_PHASES}
     present = 0
     for pt in points:
         design = point_structures(spec, pt, grads.get(pt.index))
@@ -151,10 +146,11 @@ def open_results(store: str | os.PathLike):
                 s.h, s.seed
             vol = structure_volume(i)
             srec = recs.get(record_path("structure", vol))
-            if srec is not None:
-                theta[i] = srec["theta"]
+            th = None if srec is None else _array(srec["theta"], (Q,))
+            if th is not None:
+                theta[i] = th
                 present += 1
-            for ph in ("AM", "SE"):
+            for ph in STUDY_PHASES:
                 d = recs.get(record_path("describe-structure", f"{vol}-{ph}"))
                 if d is not None:
                     present += 1
@@ -192,7 +188,8 @@ def open_results(store: str | os.PathLike):
         "gradient_pair": (("gradient_point",), np.array([p.pair_name for p in points], dtype=str)),
         "gradient_t": (("gradient_point",), np.array([p.t for p in points])),
     }
-    expected = n * 5
+    expected = sum(1 for stage in plan.expected().values() if stage in ("structure", "describe-structure", "conduct"))
+    n_grads = len(plan.points)
     attrs = {
         "title": f"vmt-dask parameter study {spec.name!r}",
         "spec": meta.get("spec", spec.to_yaml()),
@@ -206,19 +203,40 @@ def open_results(store: str | os.PathLike):
         "structures": n,
         "records_present": present,
         "records_expected": expected,
-        "complete": int(present == expected and len(grads) == P),
+        "complete": int(present == expected and sum(p.index in grads for p in plan.points) == n_grads),
+        "points": "all" if selection is None else ",".join(str(p) for p in selection),
     }
-    return xr.Dataset(data_vars=data_vars, coords=coords, attrs=attrs)
+    ds = xr.Dataset(data_vars=data_vars, coords=coords, attrs=attrs)
+    if selection is not None:  # only the selected points' structures and gradients
+        keep = np.isin(point, list(selection))
+        ds = ds.isel(structure=np.flatnonzero(keep), gradient_point=list(selection))
+    return ds
 
 
 def export_csv(store: str | os.PathLike, out: str | os.PathLike) -> int:
     """Write the per-structure table (one row per structure, theta spread into columns) as CSV.
 
-    Returns the number of rows written.
+    The file is written under a temporary name and renamed when complete, so an interrupted
+    export leaves the previous file (if any) as it was.  Returns the number of rows written.
+
+    Raises
+    ------
+    InputError
+        An empty output name, or an output path that is a directory.
+    OSError
+        The output cannot be written (missing directory, read-only, disk full).
     """
+    from ..errors import InputError
+    from ..storage import atomic_path
+
+    if not str(os.fspath(out)).strip():
+        raise InputError("CSV output '' is empty: give a file name")
+    if os.path.isdir(out):
+        raise InputError(f"CSV output {os.fspath(out)!r} is a directory: give a file name")
     ds = open_results(store)
     df = ds.drop_dims(["gradient_point", "gradient_function", "parameter"]).to_dataframe()
     for j, p in enumerate(PARAMETERS):
         df[f"theta_{p}"] = ds["theta"].values[:, j]
-    df.to_csv(out)
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp)
     return len(df)

@@ -1,15 +1,19 @@
-"""Task functions of the study, run on Dask workers.
+"""Task functions of the study, run on Dask workers (one per stage of :data:`~.stages.STAGE_TABLE`).
 
 Every task receives the store URL and volume keys, never arrays: volumes go from the
 generator straight into the Zarr store and are read back from there by the worker that
 describes or conducts them, so they never pass through the client or the scheduler.
 A task returns a small JSON-able dict (its record).
 
-Each task is idempotent: it first looks for its record and returns it if present; it
-writes its record once, atomically (see :class:`~vmt_dask.study.layout.StoreFS`), after
-its output is complete.  A task killed at any moment therefore leaves either nothing or
-a complete result, and rerunning it gives the same record (the computations are
-deterministic functions of theta, shape, voxel size and seed).
+Each task is idempotent: it first looks for its intact record and returns it if present; it
+writes its record once, sealed with a checksum and atomically (:func:`vmt_dask.storage.
+write_record`), after its output is complete.  A task killed at any moment therefore leaves
+either nothing or a complete result, and rerunning it gives the same record (the computations
+are deterministic functions of theta, shape, voxel size and seed).
+
+Repair: a volume is read only through the storage layer's verifying reader; a volume that is
+missing or fails its checksum is regenerated **from its own generating record** (theta and
+seed), never from another volume, and the task goes on with the regenerated data.
 """
 from __future__ import annotations
 
@@ -19,16 +23,20 @@ import time
 
 import numpy as np
 
+from ..domain import PHASES
+from ..storage import DamagedError, check_volume, read_record, read_volume, write_record, write_volume
 from .design import function_means, function_values, gradient_from_means
-from .layout import StoreFS, record_path
+from .layout import record_path
 from .spec import FUNCTIONS
 
 __all__ = ["realize_task", "describe_task", "conduct_task", "gradient_task", "PHASE_CODES"]
 
 logger = logging.getLogger(__name__)
 
-#: Label codes of the phases the study describes (vmt_dask.model: SE = 1, AM = 2).
-PHASE_CODES = {"SE": 1, "AM": 2}
+#: Label codes of the phases the study describes (:data:`vmt_dask.domain.PHASES`).
+PHASE_CODES = {name: PHASES[name] for name in ("SE", "AM")}
+#: Which stage generated the volume a reading stage reads (see stages.STAGE_TABLE inputs).
+_SOURCE_STAGE = {"describe": "realize", "describe-structure": "structure", "conduct": "structure"}
 
 
 def _clean(value):
@@ -42,61 +50,85 @@ def _clean(value):
     return value
 
 
-def _existing(fs: StoreFS, rel: str) -> dict | None:
-    if fs.exists(rel):
-        try:
-            return fs.read_json(rel)
-        except (ValueError, OSError):  # unreadable record: recompute and overwrite
-            logger.warning("record %s unreadable; recomputing", rel)
-    return None
+def _generate(store: str, key: str, theta, seed: int, *, shape, voxel_size: float, chi2_dof: int,
+              chunks: int | None, threads: int = 1) -> np.ndarray:
+    from ..model import realize
+
+    labels = realize([float(x) for x in theta], tuple(shape), seed=int(seed), voxel_size=voxel_size,
+                     chi2_dof=chi2_dof, threads=threads)
+    chunk_shape = None if chunks is None else tuple(min(int(chunks), int(n)) for n in shape)
+    write_volume(store, key, labels, theta=[float(x) for x in theta], seed=int(seed), voxel_size=voxel_size,
+                 chi2_dof=chi2_dof, overwrite=True, chunks=chunk_shape)
+    return labels
 
 
-def realize_task(store: str, key: str, theta, seed: int, *, shape, voxel_size: float, chi2_dof: int,
+def _volume_matches(store: str, key: str, theta, seed: int, shape) -> bool:
+    """True when an intact volume ``key`` with this theta, seed and shape is stored (every chunk
+    hashed: a task runs only when its record or its volume needs repair, and hashing one
+    volume costs far less than generating it)."""
+    chk = check_volume(store, key, deep=True)
+    if not chk.ok or not chk.attrs:
+        return False
+    a = chk.attrs
+    return (int(a.get("seed", -1)) == int(seed) and list(a.get("shape", [])) == [int(s) for s in shape]
+            and np.array_equal(np.asarray(a.get("theta", []), dtype=float), np.asarray(theta, dtype=float)))
+
+
+def realize_task(store: str, key: str, theta, seed: int, *deps, shape, voxel_size: float, chi2_dof: int,
                  chunks: int | None, stage: str, meta: dict | None = None, threads: int = 1) -> dict:
-    """Generate one realization into the store (if not there yet) and record it.
+    """Generate one realization into the store (unless an intact copy is there) and record it.
 
     ``stage`` is ``"realize"`` (gradient evaluations) or ``"structure"`` (database
-    structures); ``meta`` (provenance) is copied into the record.
+    structures); ``meta`` (provenance) is copied into the record.  A volume that is missing or
+    damaged is regenerated from theta and seed even when its record is intact (repair).
     """
-    from ..model import realize
-    from ..store import volume_exists, write_volume
-
-    fs = StoreFS(store)
     rel = record_path(stage, key)
-    rec = _existing(fs, rel)
-    if rec is not None:
+    rec = read_record(store, rel)
+    if rec is not None and _volume_matches(store, key, theta, seed, shape):
         return rec
     t0 = time.perf_counter()
     theta = [float(x) for x in theta]
     generated = False
-    if not volume_exists(store, key):
-        labels = realize(theta, tuple(shape), seed=int(seed), voxel_size=voxel_size, chi2_dof=chi2_dof,
-                         threads=threads)
-        chunk_shape = None if chunks is None else tuple(min(int(chunks), int(n)) for n in shape)
-        write_volume(store, key, labels, theta=theta, seed=int(seed), voxel_size=voxel_size,
-                     chi2_dof=chi2_dof, overwrite=True, chunks=chunk_shape)
+    if not _volume_matches(store, key, theta, seed, shape):
+        _generate(store, key, theta, seed, shape=shape, voxel_size=voxel_size, chi2_dof=chi2_dof,
+                  chunks=chunks, threads=threads)
         generated = True
+    if rec is not None:
+        return rec  # the record was intact: only the volume needed repair
     rec = {"key": key, "theta": theta, "seed": int(seed), "shape": [int(s) for s in shape],
            "voxel_size": voxel_size, "chi2_dof": chi2_dof, "seconds": time.perf_counter() - t0,
-           "generated": generated, **(meta or {})}
-    fs.write_json(rel, rec)
+           "generated": generated, "chunks": chunks, **(meta or {})}
+    write_record(store, rel, rec)
     return rec
+
+
+def _labels(store: str, key: str, stage: str) -> np.ndarray:
+    """The verified volume ``key``; regenerated from its generating record if missing or damaged."""
+    try:
+        labels, _ = read_volume(store, key)
+        return np.asarray(labels)
+    except KeyError as exc:  # DamagedError is a KeyError: a missing, truncated or altered piece
+        source = record_path(_SOURCE_STAGE[stage], key)
+        rec = read_record(store, source)
+        if rec is None:
+            raise DamagedError(f"volume {key!r} is unreadable ({exc}) and its record {source} is missing; "
+                               "rerun the study to regenerate it") from None
+        logger.warning("volume %s unreadable (%s): regenerating it from its seed", key, exc)
+        return _generate(store, key, rec["theta"], rec["seed"], shape=rec["shape"], voxel_size=rec["voxel_size"],
+                         chi2_dof=rec["chi2_dof"], chunks=rec.get("chunks"))
 
 
 def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, axis: int, stage: str = "describe",
                   meta: dict | None = None) -> dict:
     """Descriptors of one phase of a stored volume (``deps``: upstream futures, for ordering only)."""
     from ..descriptors import describe
-    from ..store import read_volume
 
-    fs = StoreFS(store)
     rel = record_path(stage, f"{key}-{phase}")
-    rec = _existing(fs, rel)
+    rec = read_record(store, rel)
     if rec is not None:
         return rec
     t0 = time.perf_counter()
-    labels, _ = read_volume(store, key)
-    labels = np.asarray(labels)
+    labels = _labels(store, key, stage)
     code = PHASE_CODES[phase]
     if not np.any(labels == code):
         # A phase absent from a (small) realization: eps = S = 0, the rest undefined.
@@ -107,7 +139,7 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
         d = describe(labels, phase=code, voxel_size=voxel_size, axis=axis)
     rec = {"key": key, "phase": phase, "seconds": time.perf_counter() - t0,
            **{k: _clean(v) for k, v in d.items()}, **(meta or {})}
-    fs.write_json(rel, rec)
+    write_record(store, rel, rec)
     return rec
 
 
@@ -115,24 +147,22 @@ def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float
                  meta: dict | None = None) -> dict:
     """M-factor of one phase of a stored volume (paper Section 2.5)."""
     from ..conductivity import m_factor
-    from ..store import read_volume
 
-    fs = StoreFS(store)
     rel = record_path("conduct", f"{key}-{phase}")
-    rec = _existing(fs, rel)
+    rec = read_record(store, rel)
     if rec is not None:
         return rec
     t0 = time.perf_counter()
-    labels, _ = read_volume(store, key)
-    res = m_factor(np.asarray(labels) == PHASE_CODES[phase], axis=axis, rtol=rtol)
+    labels = _labels(store, key, "conduct")
+    res = m_factor(labels == PHASE_CODES[phase], axis=axis, rtol=rtol)
     rec = {"key": key, "phase": phase, "seconds": time.perf_counter() - t0, **(meta or {})}
     for name in ("m_factor", "tau_factor", "volume_fraction", "percolating_fraction", "iterations", "residual"):
         rec[name] = _clean(getattr(res, name, math.nan))
-    fs.write_json(rel, rec)
+    write_record(store, rel, rec)
     return rec
 
 
-def gradient_task(store: str, point: int, theta, describe_keys: list[list[str]], *deps, delta: float) -> dict:
+def gradient_task(store: str, point: int, theta, describe_keys, *deps, delta: float) -> dict:
     """Means of the 8 functions at a point and its 7 perturbations, and the gradients.
 
     ``describe_keys[e][r]`` is the volume key of realization r of evaluation e (0 = base).
@@ -141,16 +171,25 @@ def gradient_task(store: str, point: int, theta, describe_keys: list[list[str]],
 
     Returns (and records) ``{"point", "theta", "base_mean" (8,), "perturbed_mean" (8, 7),
     "gradient" (8, 7), "functions"}``.
+
+    Raises
+    ------
+    DamagedError
+        A descriptor record is missing or damaged (rerun: it is recomputed first).
     """
-    fs = StoreFS(store)
     rel = record_path("gradient", f"p{point:02d}")
-    rec = _existing(fs, rel)
+    rec = read_record(store, rel)
     if rec is not None:
         return rec
     values = np.empty((len(describe_keys), len(describe_keys[0]), len(FUNCTIONS)))
     for e, keys in enumerate(describe_keys):
         for r, key in enumerate(keys):
-            d = {ph: fs.read_json(record_path("describe", f"{key}-{ph}")) for ph in PHASE_CODES}
+            d = {}
+            for ph in PHASE_CODES:
+                src = record_path("describe", f"{key}-{ph}")
+                d[ph] = read_record(store, src)
+                if d[ph] is None:
+                    raise DamagedError(f"gradient p{point:02d}: record {src} is missing or damaged")
             values[e, r] = function_values(d)
     means = function_means(values)           # (8 evaluations, 8 functions)
     base = means[0]
@@ -160,5 +199,5 @@ def gradient_task(store: str, point: int, theta, describe_keys: list[list[str]],
     rec = {"point": point, "theta": [float(x) for x in theta], "functions": list(FUNCTIONS),
            "base_mean": [None if not math.isfinite(x) else float(x) for x in base],
            "perturbed_mean": nan(perturbed), "gradient": nan(grad), "delta": delta}
-    fs.write_json(rel, rec)
+    write_record(store, rel, rec)
     return rec
