@@ -103,16 +103,10 @@ def read_records(store, rels: "Iterable[str] | None" = None, *, prefix: str = "r
     damaged: dict[str, str] = {}
     for i in range(0, len(rels), 512):
         batch = rels[i:i + 512]
-        paths = {loc.path(r): r for r in batch}
-        raw = loc.fs.cat(list(paths), on_error="return")
-        if not isinstance(raw, dict):  # a single path returns bytes with some filesystems
-            raw = {next(iter(paths)): raw}
-        for path, rel in paths.items():
-            data = raw.get(path)
-            if data is None:
-                # listings may drop a leading "/" (memory://): match on the relative path
-                data = next((v for k, v in raw.items() if loc.rel(k) == rel), None)
-            if isinstance(data, (FileNotFoundError, IsADirectoryError)) or data is None:
+        # cat_ranges: concurrent on async filesystems, and no glob expansion of the paths
+        datas = loc.fs.cat_ranges([loc.path(r) for r in batch], None, None, on_error="return")
+        for rel, data in zip(batch, datas):
+            if isinstance(data, (FileNotFoundError, IsADirectoryError)):
                 continue
             if isinstance(data, BaseException):
                 damaged[rel] = f"{rel}: unreadable ({data})"
