@@ -13,7 +13,7 @@ from ..resources import MAX_VOXELS
 
 __all__ = ["parse_size", "parse_theta", "parse_axis", "parse_axes_arg", "json_value", "AXES",
            "add_input_arguments", "load_input", "LoadedInput", "resolve_phases",
-           "kernel_voxel_size", "print_table", "parse_int"]
+           "print_table", "parse_int"]
 
 AXES = {name: i for i, name in enumerate(_AXIS_NAMES)}
 
@@ -245,48 +245,3 @@ def resolve_phases(arg: str, loaded: LoadedInput, *, allow_absent: bool, solids_
                          f"(labels present: {format_present(loaded.present, loaded.label_map)})"
                          f"{hint}; --allow-absent reports it as zero")
     return phases, absent
-
-
-_TUPLE_SUPPORT: dict[str, bool] = {}
-
-
-def kernel_voxel_size(voxel_size, kernel: str):
-    """What to pass as ``voxel_size`` to ``kernel`` ("describe" or "conduct").
-
-    The scalar edge length for cubic voxels; the (dx, dy, dz) tuple for anisotropic ones if
-    the kernel accepts it, else InputError saying so.  For "conduct", None means "do not pass"
-    (the M-factor of cubic voxels does not depend on their size).
-    """
-    dx, dy, dz = voxel_size
-    iso = dx == dy == dz
-    if kernel == "conduct":
-        import inspect
-
-        from ..conductivity import m_factor
-
-        takes = "voxel_size" in inspect.signature(m_factor).parameters
-        if iso:
-            return dx if takes else None
-        if takes:
-            return (dx, dy, dz)
-        raise InputError(f"anisotropic voxels {dx:g} x {dy:g} x {dz:g} um: the M-factor solver of "
-                         "this version handles cubic voxels only; resample the volume or give one "
-                         "--voxel-size")
-    if iso:
-        return dx
-    if kernel not in _TUPLE_SUPPORT:
-        import numpy as np
-
-        from ..descriptors import describe
-
-        probe = np.zeros((3, 3, 3), np.uint8)
-        probe[1] = 1
-        try:
-            describe(probe, phase=1, voxel_size=(1.0, 1.0, 2.0))
-            _TUPLE_SUPPORT[kernel] = True
-        except (TypeError, ValueError):
-            _TUPLE_SUPPORT[kernel] = False
-    if _TUPLE_SUPPORT[kernel]:
-        return (dx, dy, dz)
-    raise InputError(f"anisotropic voxels {dx:g} x {dy:g} x {dz:g} um: the descriptors of this "
-                     "version handle cubic voxels only; resample the volume or give one --voxel-size")

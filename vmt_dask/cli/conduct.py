@@ -20,8 +20,8 @@ import math
 import sys
 
 from ..errors import InputError
-from ._args import (add_input_arguments, json_value, kernel_voxel_size, load_input,
-                    parse_axes_arg, print_table, resolve_phases)
+from ._args import (add_input_arguments, json_value, load_input, parse_axes_arg, print_table,
+                    resolve_phases)
 
 __all__ = ["register", "run", "FIELDS"]
 
@@ -65,11 +65,14 @@ def absent_summary(eps: float = 0.0) -> dict:
 
 
 def conduct_phases(labels, phases, absent, *, voxel_size, axes, rtol) -> dict[str, dict[int, dict]]:
-    """{phase name: {axis: ConductivityResult.summary()}}."""
-    from ..conductivity import m_factor
+    """{phase name: {axis: ConductivityResult.summary()}}.
 
-    vs = kernel_voxel_size(voxel_size, "conduct")
-    kw = {} if vs is None else {"voxel_size": vs}
+    Several axes go through :func:`vmt_dask.conductivity.m_factors`, which labels the
+    percolating voxels once for all directions; voxel sizes (dx, dy, dz) are passed as given.
+    """
+    from ..conductivity import m_factor, m_factors
+
+    spacing = tuple(float(v) for v in voxel_size)
     results: dict[str, dict[int, dict]] = {}
     for ph in phases:
         results[ph.name] = {}
@@ -78,12 +81,15 @@ def conduct_phases(labels, phases, absent, *, voxel_size, axes, rtol) -> dict[st
                 results[ph.name][axis] = absent_summary()
             continue
         mask = labels == ph.value
+        if len(axes) == 1:
+            res = {axes[0]: m_factor(mask, axis=axes[0], rtol=rtol, voxel_size=spacing)}
+        else:
+            res = m_factors(mask, axes=axes, rtol=rtol, voxel_size=spacing)
         for axis in axes:
-            res = m_factor(mask, axis=axis, rtol=rtol, **kw)
-            if not res.converged:
-                log.warning("phase %s: solver stopped at relative residual %.2e > rtol %.1e",
-                            ph.name, res.residual, rtol)
-            results[ph.name][axis] = res.summary()
+            if not res[axis].converged:
+                log.warning("phase %s, axis %d: solver stopped at relative residual %.2e > rtol %.1e",
+                            ph.name, axis, res[axis].residual, rtol)
+            results[ph.name][axis] = res[axis].summary()
         del mask
     return results
 

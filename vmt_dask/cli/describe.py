@@ -21,8 +21,10 @@ import math
 import sys
 
 from ..domain import DESCRIPTOR_KEYS
-from ._args import (add_input_arguments, json_value, kernel_voxel_size, load_input,
-                    parse_axes_arg, print_table, resolve_phases)
+import numpy as np
+
+from ._args import (add_input_arguments, json_value, load_input, parse_axes_arg, print_table,
+                    resolve_phases)
 
 __all__ = ["register", "run", "UNITS"]
 
@@ -72,19 +74,60 @@ def absent_descriptors() -> dict[str, float]:
     return out
 
 
-def describe_phases(labels, phases, absent, *, voxel_size, axes) -> dict[str, dict[int, dict]]:
-    """{phase name: {axis: descriptors}} for each phase and axis."""
-    from ..descriptors import describe
+def describe_phases(labels, phases, absent, *, voxel_size, axes, notes=None) -> dict[str, dict[int, dict]]:
+    """{phase name: {axis: descriptors}} for each phase and axis.
 
-    vs = kernel_voxel_size(voxel_size, "describe")
+    One axis with cubic voxels is :func:`vmt_dask.descriptors.describe` itself.  Several axes
+    share what does not depend on the direction (volume fraction, surface area) and compute
+    tortuosity and constrictivity per axis with the same kernels.  Anisotropic voxels
+    (dx, dy, dz) go to the kernels as a tuple; a kernel that refuses them (constrictivity
+    needs cubic voxels in this version) leaves its values undefined with a note.
+    """
+    from ..descriptors import constrictivity, describe, geodesic_tortuosity, specific_surface_area
+    from ..errors import InputError
+
+    notes = notes if notes is not None else []
+    spacing = tuple(float(v) for v in voxel_size)
+    cubic = spacing[0] == spacing[1] == spacing[2]
     results: dict[str, dict[int, dict]] = {}
     for ph in phases:
         results[ph.name] = {}
-        for axis in axes:
-            if ph in absent:
+        if ph in absent:
+            for axis in axes:
                 results[ph.name][axis] = absent_descriptors()
-            else:
-                results[ph.name][axis] = describe(labels, phase=ph.value, voxel_size=vs, axis=axis)
+            continue
+        if cubic and len(axes) == 1:
+            results[ph.name][axes[0]] = describe(labels, phase=ph.value, voxel_size=spacing[0],
+                                                 axis=axes[0])
+            continue
+        mask = labels == ph.value
+        shared = {
+            "volume_fraction": int(np.count_nonzero(mask)) / mask.size,
+            "specific_surface_area": specific_surface_area(
+                mask, voxel_size=spacing[0] if cubic else spacing),
+        }
+        for axis in axes:
+            tau = geodesic_tortuosity(mask, axis=axis, voxel_size=spacing)
+            try:
+                con = constrictivity(mask, voxel_size=spacing[0] if cubic else spacing, axis=axis)
+                beta, r_min, r_max = con.beta, con.r_min, con.r_max
+            except (InputError, TypeError) as exc:
+                if cubic:
+                    raise
+                beta = r_min = r_max = math.nan
+                msg = f"constrictivity undefined: {' '.join(str(exc).split())}"
+                if msg not in notes:
+                    notes.append(msg)
+            results[ph.name][axis] = {
+                **shared,
+                "tortuosity_mean": tau.mean,
+                "tortuosity_std": tau.std,
+                "tortuosity_reached": tau.reached_fraction,
+                "constrictivity": beta,
+                "r_min": r_min,
+                "r_max": r_max,
+            }
+        del mask
     return results
 
 
@@ -95,9 +138,9 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_input(args, kernels=["describe"], what="vmt describe")
     phases, absent = resolve_phases(args.phase, loaded, allow_absent=args.allow_absent)
     labels = loaded.labels
-    results = describe_phases(labels, phases, absent, voxel_size=loaded.voxel_size, axes=axes)
-
     notes: list[str] = []
+    results = describe_phases(labels, phases, absent, voxel_size=loaded.voxel_size, axes=axes,
+                              notes=notes)
     for ph in absent:
         notes.append(f"phase {ph.name} (label {ph.value}) is absent: volume fraction 0, "
                      "other descriptors undefined")

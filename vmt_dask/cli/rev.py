@@ -18,8 +18,8 @@ import math
 import sys
 
 from ..errors import InputError
-from ._args import (add_input_arguments, json_value, kernel_voxel_size, load_input,
-                    parse_axis, parse_int, print_table, resolve_phases)
+from ._args import (add_input_arguments, json_value, load_input, parse_axis, parse_int,
+                    print_table, resolve_phases)
 
 __all__ = ["register", "run", "cube_sizes", "centred_cube"]
 
@@ -112,8 +112,8 @@ def _plot(path: str, table: dict, voxel_size: float, phases) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..conductivity import m_factor
-    from ..descriptors import describe
+    from .conduct import conduct_phases
+    from .describe import describe_phases
 
     axis = parse_axis(args.axis)
     steps = parse_int(args.steps, "--steps", lo=2, hi=20)
@@ -134,8 +134,7 @@ def run(args: argparse.Namespace) -> int:
                                     solids_only=True)
     labels = loaded.labels
     sizes = cube_sizes(labels.shape, sizes=args.sizes, steps=steps)
-    vs_desc = kernel_voxel_size(loaded.voxel_size, "describe")
-    vs_cond = None if args.no_conduct else kernel_voxel_size(loaded.voxel_size, "conduct")
+    notes: list[str] = []
     edge_unit = loaded.voxel_size[axis]
     table: dict[str, list[dict]] = {p.name: [] for p in phases}
     for edge in sizes:
@@ -149,19 +148,21 @@ def run(args: argparse.Namespace) -> int:
                 if not args.no_conduct:
                     row["m_factor"] = 0.0
             else:
-                d = describe(sub, phase=ph.value, voxel_size=vs_desc, axis=axis)
+                d = describe_phases(sub, [ph], [], voxel_size=loaded.voxel_size, axes=[axis],
+                                    notes=notes)[ph.name][axis]
                 row.update({q: json_value(d[q]) for q in QUANTITIES if q in d})
                 if not args.no_conduct:
-                    kw = {} if vs_cond is None else {"voxel_size": vs_cond}
-                    row["m_factor"] = json_value(
-                        m_factor(sub == ph.value, axis=axis, rtol=rtol, **kw).m_factor)
+                    c = conduct_phases(sub, [ph], [], voxel_size=loaded.voxel_size, axes=[axis],
+                                       rtol=rtol)[ph.name][axis]
+                    row["m_factor"] = json_value(c["m_factor"])
             table[ph.name].append(row)
     if args.plot:
         _plot(args.plot, table, edge_unit, [p.name for p in phases])
     if args.json:
         json.dump({"source": loaded.source, "shape": list(labels.shape),
                    "voxel_size_xyz_um": list(loaded.voxel_size), "axis": args.axis,
-                   "sizes": sizes, "phases": table, "plot": args.plot}, sys.stdout, indent=2)
+                   "sizes": sizes, "phases": table, "plot": args.plot, "notes": notes},
+                  sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     print(f"{loaded.header()}, transport along {args.axis}")
@@ -184,4 +185,6 @@ def run(args: argparse.Namespace) -> int:
         print_table(rows)
     if args.plot:
         print(f"\nplot: {args.plot}")
+    for note in notes:
+        print(f"vmt rev: note: {note}", file=sys.stderr)
     return 0
