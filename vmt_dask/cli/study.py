@@ -163,6 +163,8 @@ class StageProgress:
                 self.bars.update(self.ids[s], completed=run.done.get(s, 0),
                                  rate="" if rate is None else f"{60 * rate:.1f}/min", note=note)
             self.bars.update(self.ids["all"], completed=sum(run.done.values()) + sum(run.failed.values()))
+            if latest.get("event") in ("finished", "failed"):
+                self.close()
             return
         # non-interactive: one line per stage change, a summary line now and then
         for s in STAGES:
@@ -173,6 +175,8 @@ class StageProgress:
                            + (f", failed {run.failed[s]}" if run.failed.get(s) else "")
                            + (f" ({_eta(now - self.first[s][0])})" if st == "done" and s in self.first else ""))
         final = latest.get("event") in ("finished", "failed")
+        if final:
+            self.close()
         if not final and now - self.last_summary >= self.summary_every_s:
             self.last_summary = now
             self._line(self.summary(run))
@@ -199,6 +203,10 @@ class StageProgress:
             self.bars = None
 
 
+#: The first wave's name for the display (vmt_dask.demo imports it).
+_Display = StageProgress
+
+
 # --------------------------------------------------------------------------------------
 # commands
 # --------------------------------------------------------------------------------------
@@ -211,6 +219,11 @@ def _run(args) -> int:
         raise InputError(f"--workers must be >= 1 (got {args.workers})")
     if not args.store.strip():
         raise InputError("--store '' is empty: give a directory path or a URL")
+    if not getattr(args, "verbose", 0):
+        import os
+
+        # no per-worker INFO chatter: dask reads this when distributed is first imported
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     spec = load_spec(args.preset or args.spec)
     if not getattr(args, "verbose", 0):
         import logging
