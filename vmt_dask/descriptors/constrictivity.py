@@ -648,8 +648,15 @@ def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
     del vals
     cpsd_memo: dict[int, int] = {}
     families: dict[tuple, _Curves] = {}
+    # SMIP thresholds known feasible (largest k) per family: an opened-set SMIP
+    # dominates the centre SMIP of the same inlet (every intruded ball lies in the
+    # opened set and is connected to the inlet through the balls on its path),
+    # and 26-connectivity dominates 6.
+    known_k: dict[tuple, int] = {}
     out = {}
-    for name, conv in convs.items():
+    order = sorted(convs, key=lambda nm: (convs[nm].intrusion != "centres", convs[nm].connectivity))
+    for name in order:
+        conv = convs[name]
         rs, ks = grids[name]
         fam = (conv.intrusion, conv.connectivity, conv.inlet)
         if fam not in families:
@@ -668,7 +675,15 @@ def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
                 curves.ge_r = np.cumsum(np.bincount(rw[m].ravel(), minlength=kend)[:kend][::-1])[::-1]
             feas = np.flatnonzero(2 * curves.ge_r[ks] >= n_phase)
             lo_s = min(int(feas.max()) if feas.size else -1, j_max)
+        for (i2, c2, t2), k2 in known_k.items():
+            dominated = t2 == conv.inlet and c2 <= conv.connectivity and (
+                i2 == "centres" or conv.intrusion == "opening")
+            if dominated:
+                feas = np.flatnonzero(ks <= k2)
+                lo_s = max(lo_s, min(int(feas.max()) if feas.size else -1, j_max))
         j_min = _largest_feasible_index(curves.smip, ks, lo_s, j_max + 1, n_phase)
+        if j_min >= 0:
+            known_k[fam] = max(known_k.get(fam, 0), int(ks[j_min]))
 
         r_max = _radius(j_max, rs, ks, curves.cpsd, n_phase, conv.crossing)
         r_min = min(_radius(j_min, rs, ks, curves.smip, n_phase, conv.crossing), r_max)
@@ -676,4 +691,4 @@ def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
         out[name] = ConstrictivityResult(beta=beta, r_min=r_min * a, r_max=r_max * a,
                                          k_min=int(ks[j_min]) if j_min >= 0 else 0,
                                          k_max=int(ks[j_max]) if j_max >= 0 else 0)
-    return out
+    return {name: out[name] for name in convs}
