@@ -271,3 +271,16 @@ def test_task_too_large_for_the_workers_is_refused_before_the_store_exists(clien
     with pytest.raises(InputError, match="shape.*needs about .*memory"):
         run_study(TINY.replace(shape=[2048, 2048, 1024]), str(store), client=client)
     assert not store.exists()
+
+
+def test_task_of_a_replaced_study_writes_nothing(copy):
+    """A run that lost its lease to a --new run must not mix its records into the new study."""
+    from vmt_dask.study.tasks import StoreChanged, conduct_task
+
+    rel = record_path("conduct", f"{structure_volume(1)}-SE")
+    os.unlink(Path(copy) / rel)
+    with pytest.raises(StoreChanged, match="no longer holds"):
+        conduct_task(copy, structure_volume(1), "SE", axis=2, identity="0" * 16)
+    assert not (Path(copy) / rel).exists()
+    conduct_task(copy, structure_volume(1), "SE", axis=2, identity=TINY.identity())
+    assert (Path(copy) / rel).exists()

@@ -202,8 +202,9 @@ class StudyPlan:
         self.selection = None if points is None else tuple(p.index for p in self.points)
         self.rtol = rtol
         self._expected: dict[str, str] | None = None
+        self._id = (("identity", spec.identity()),)
         self._realize_kw = (("shape", list(spec.shape)), ("voxel_size", spec.voxel_size),
-                            ("chi2_dof", spec.chi2_dof), ("chunks", spec.chunks))
+                            ("chi2_dof", spec.chi2_dof), ("chunks", spec.chunks)) + self._id
 
     # -- what the study consists of --------------------------------------------------------
     def expected(self) -> dict[str, str]:
@@ -271,13 +272,13 @@ class StudyPlan:
                 for ph in STUDY_PHASES:
                     d = Task("describe", f"{vol}-{ph}", f"describe-p{p:02d}-e{e}-r{r}-{ph}", p, (real.record,),
                              (vol, ph), (("voxel_size", spec.voxel_size), ("axis", spec.axis),
-                                         ("stage", "describe"), ("meta", meta)))
+                                         ("stage", "describe"), ("meta", meta)) + self._id)
                     tasks.append(d)
                     describe_records.append(d.record)
             describe_keys.append(keys_e)
         tasks.append(Task("gradient", f"p{p:02d}", f"gradient-p{p:02d}", p, tuple(describe_records),
                           (p, tuple(point.theta), tuple(tuple(k) for k in describe_keys)),
-                          (("delta", spec.delta),)))
+                          (("delta", spec.delta),) + self._id))
         return tasks
 
     def structure_tasks(self, point: Point, gradient: Any | None, *, include_point: bool = True) -> list[Task]:
@@ -303,9 +304,10 @@ class StudyPlan:
                 tasks.append(Task("describe-structure", f"{vol}-{ph}",
                                   f"describe-structure-p{p:02d}-s{s.local:02d}-{ph}", p, (gen.record,), (vol, ph),
                                   (("voxel_size", spec.voxel_size), ("axis", spec.axis),
-                                   ("stage", "describe-structure"))))
+                                   ("stage", "describe-structure"), ("meta", meta)) + self._id))
                 tasks.append(Task("conduct", f"{vol}-{ph}", f"conduct-p{p:02d}-s{s.local:02d}-{ph}", p,
-                                  (gen.record,), (vol, ph), (("axis", spec.axis), ("rtol", self.rtol))))
+                                  (gen.record,), (vol, ph), (("axis", spec.axis), ("rtol", self.rtol),
+                                                             ("meta", meta)) + self._id))
         return tasks
 
     # -- transitions ----------------------------------------------------------------------

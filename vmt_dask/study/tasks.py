@@ -9,7 +9,9 @@ Each task is idempotent: it first looks for its intact record and returns it if 
 writes its record once, sealed with a checksum and atomically (:func:`vmt_dask.storage.
 write_record`), after its output is complete.  A task killed at any moment therefore leaves
 either nothing or a complete result, and rerunning it gives the same record (the computations
-are deterministic functions of theta, shape, voxel size and seed).
+are deterministic functions of theta, shape, voxel size and seed).  Before writing, a task
+checks that the store still holds its study (``identity``), so a run that lost its lease to a
+``--new`` run never mixes its records into the other study.
 
 Repair: a volume is read only through the storage layer's verifying reader; a volume that is
 missing or fails its checksum is regenerated **from its own generating record** (theta and
@@ -26,10 +28,10 @@ import numpy as np
 from ..domain import PHASES
 from ..storage import DamagedError, check_volume, read_record, read_volume, write_record, write_volume
 from .design import function_means, function_values, gradient_from_means
-from .layout import record_path
+from .layout import STUDY_FILE, record_path
 from .spec import FUNCTIONS
 
-__all__ = ["realize_task", "describe_task", "conduct_task", "gradient_task", "PHASE_CODES"]
+__all__ = ["realize_task", "describe_task", "conduct_task", "gradient_task", "PHASE_CODES", "StoreChanged"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,25 @@ logger = logging.getLogger(__name__)
 PHASE_CODES = {name: PHASES[name] for name in ("SE", "AM")}
 #: Which stage generated the volume a reading stage reads (see stages.STAGE_TABLE inputs).
 _SOURCE_STAGE = {"describe": "realize", "describe-structure": "structure", "conduct": "structure"}
+
+
+class StoreChanged(RuntimeError):
+    """The store no longer holds the study this task belongs to (replaced by another run)."""
+
+
+def _guard(store: str, identity: str | None) -> None:
+    """Refuse to write a record into a store that now holds another study (its lease was lost
+    and a ``--new`` run replaced it): results of two studies are never mixed."""
+    if identity is None:
+        return
+    meta = read_record(store, STUDY_FILE)
+    if meta is None or meta.get("identity") != identity:
+        raise StoreChanged(f"store {store!r} no longer holds study {identity}; result discarded")
+
+
+def _write(store: str, rel: str, rec: dict, identity: str | None) -> None:
+    _guard(store, identity)
+    write_record(store, rel, rec)
 
 
 def _clean(value):
@@ -75,7 +96,8 @@ def _volume_matches(store: str, key: str, theta, seed: int, shape) -> bool:
 
 
 def realize_task(store: str, key: str, theta, seed: int, *deps, shape, voxel_size: float, chi2_dof: int,
-                 chunks: int | None, stage: str, meta: dict | None = None, threads: int = 1) -> dict:
+                 chunks: int | None, stage: str, meta: dict | None = None, threads: int = 1,
+                 identity: str | None = None) -> dict:
     """Generate one realization into the store (unless an intact copy is there) and record it.
 
     ``stage`` is ``"realize"`` (gradient evaluations) or ``"structure"`` (database
@@ -90,6 +112,7 @@ def realize_task(store: str, key: str, theta, seed: int, *deps, shape, voxel_siz
     theta = [float(x) for x in theta]
     generated = False
     if not _volume_matches(store, key, theta, seed, shape):
+        _guard(store, identity)
         _generate(store, key, theta, seed, shape=shape, voxel_size=voxel_size, chi2_dof=chi2_dof,
                   chunks=chunks, threads=threads)
         generated = True
@@ -98,7 +121,7 @@ def realize_task(store: str, key: str, theta, seed: int, *deps, shape, voxel_siz
     rec = {"key": key, "theta": theta, "seed": int(seed), "shape": [int(s) for s in shape],
            "voxel_size": voxel_size, "chi2_dof": chi2_dof, "seconds": time.perf_counter() - t0,
            "generated": generated, "chunks": chunks, **(meta or {})}
-    write_record(store, rel, rec)
+    _write(store, rel, rec, identity)
     return rec
 
 
@@ -119,7 +142,7 @@ def _labels(store: str, key: str, stage: str) -> np.ndarray:
 
 
 def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, axis: int, stage: str = "describe",
-                  meta: dict | None = None) -> dict:
+                  meta: dict | None = None, identity: str | None = None) -> dict:
     """Descriptors of one phase of a stored volume (``deps``: upstream futures, for ordering only)."""
     from ..descriptors import describe
 
@@ -139,12 +162,12 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
         d = describe(labels, phase=code, voxel_size=voxel_size, axis=axis)
     rec = {"key": key, "phase": phase, "seconds": time.perf_counter() - t0,
            **{k: _clean(v) for k, v in d.items()}, **(meta or {})}
-    write_record(store, rel, rec)
+    _write(store, rel, rec, identity)
     return rec
 
 
 def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float = 1e-6,
-                 meta: dict | None = None) -> dict:
+                 meta: dict | None = None, identity: str | None = None) -> dict:
     """M-factor of one phase of a stored volume (paper Section 2.5)."""
     from ..conductivity import m_factor
 
@@ -158,11 +181,12 @@ def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float
     rec = {"key": key, "phase": phase, "seconds": time.perf_counter() - t0, **(meta or {})}
     for name in ("m_factor", "tau_factor", "volume_fraction", "percolating_fraction", "iterations", "residual"):
         rec[name] = _clean(getattr(res, name, math.nan))
-    write_record(store, rel, rec)
+    _write(store, rel, rec, identity)
     return rec
 
 
-def gradient_task(store: str, point: int, theta, describe_keys, *deps, delta: float) -> dict:
+def gradient_task(store: str, point: int, theta, describe_keys, *deps, delta: float,
+                  identity: str | None = None) -> dict:
     """Means of the 8 functions at a point and its 7 perturbations, and the gradients.
 
     ``describe_keys[e][r]`` is the volume key of realization r of evaluation e (0 = base).
@@ -199,5 +223,5 @@ def gradient_task(store: str, point: int, theta, describe_keys, *deps, delta: fl
     rec = {"point": point, "theta": [float(x) for x in theta], "functions": list(FUNCTIONS),
            "base_mean": [None if not math.isfinite(x) else float(x) for x in base],
            "perturbed_mean": nan(perturbed), "gradient": nan(grad), "delta": delta}
-    write_record(store, rel, rec)
+    _write(store, rel, rec, identity)
     return rec
