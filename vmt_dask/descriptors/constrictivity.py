@@ -390,10 +390,25 @@ class _Curves:
         if conv.intrusion == "centres":
             self.reach = (_reach26 if conv.connectivity == 26 else _reach)(base, int(base.max()))
 
+    def _fused(self) -> bool:
+        # opened-set SMIP from the plane: its cover is the CPSD set, so one
+        # transform gives both counts at a threshold
+        return self.reach is None and self.z0 == 0
+
+    def _both(self, k: int) -> None:
+        cov = _ball_cover_values(self.dt2, k) < 0
+        self._cpsd[k] = int(np.count_nonzero(cov))
+        self._smip[k] = int(_flood_count(cov, self.conv.connectivity == 26, 0))
+
     def cpsd(self, k: int) -> int:
         k = int(k)
         if k not in self._cpsd:
-            self._cpsd[k] = 0 if k > self.kmax else _cpsd_count(self.dt2, k)
+            if k > self.kmax:
+                self._cpsd[k] = 0
+            elif self._fused() and k not in self._smip:
+                self._both(k)
+            else:
+                self._cpsd[k] = _cpsd_count(self.dt2, k)
         return self._cpsd[k]
 
     def smip(self, k: int) -> int:
@@ -407,6 +422,9 @@ class _Curves:
                     val = 0
                 else:
                     val = _cover_count(r, k, self.z0)
+            elif self._fused() and k not in self._cpsd:
+                self._both(k)
+                return self._smip[k]
             else:
                 cov = _ball_cover_values(self.base, k) < 0
                 val = int(_flood_count(cov, self.conv.connectivity == 26, self.z0))
