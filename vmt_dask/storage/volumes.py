@@ -415,7 +415,7 @@ def _write_region(url: str, path: str, region, block) -> tuple[np.ndarray, dict]
     return counts, rec.written
 
 
-def _write_dask(url: str, path: str, labels, progress: bool) -> tuple[np.ndarray, dict]:
+def _write_dask(url: str, path: str, labels, progress: bool, scheduler=None) -> tuple[np.ndarray, dict]:
     """Write a dask array block by block (blocks aligned with the storage chunks).
 
     One task per block writes it and returns its phase counts and chunk digests; a block is
@@ -434,9 +434,9 @@ def _write_dask(url: str, path: str, labels, progress: bool) -> tuple[np.ndarray
         from dask.diagnostics import ProgressBar
 
         with ProgressBar(dt=1.0, out=sys.stderr):
-            (res,) = dask.compute(results)
+            (res,) = dask.compute(results, scheduler=scheduler)
     else:
-        (res,) = dask.compute(results)
+        (res,) = dask.compute(results, scheduler=scheduler)
     counts = np.zeros(3, np.int64)
     files: dict = {}
     for c, w in res.ravel():
@@ -520,7 +520,9 @@ def write_volume(store, key: str, labels, *, theta, seed: int, voxel_size,
                 labels = labels.rechunk(chunks)  # one writer per zarr chunk: no write races
             counts, files = _write_dask(loc.url, path, labels, progress)
         else:
-            counts, files = _write_region(loc.url, path, (slice(None),) * 3, np.asarray(labels))
+            # one chunk per call, in order: a failure (ENOSPC) leaves no write still in flight
+            blocks = da.from_array(np.asarray(labels), chunks=chunks)
+            counts, files = _write_dask(loc.url, path, blocks, progress, scheduler="synchronous")
         n_chunks = int(np.prod([-(-s // c) for s, c in zip(shape, chunks)]))
         chunk_files = {k: v for k, v in files.items() if k.startswith("c/")}
         if len(chunk_files) != n_chunks:
@@ -544,9 +546,21 @@ def write_volume(store, key: str, labels, *, theta, seed: int, voxel_size,
             loc.fs.pipe_file(loc.path(_vrel(key, MANIFEST)), data)
     except BaseException:
         if loc.local:
-            shutil.rmtree(loc.path(path), ignore_errors=True)
+            _remove_settled(loc.path(path))
         raise
     return attrs
+
+
+def _remove_settled(path: str) -> None:
+    """Remove a temporary directory, again if writes still in flight (other dask threads)
+    recreate it; what survives is a ``.tmp-`` leftover for :func:`clean_store`."""
+    import time
+
+    for _ in range(20):
+        shutil.rmtree(path, ignore_errors=True)
+        time.sleep(0.05)
+        if not os.path.exists(path):
+            return
 
 
 def scan_leftovers(store) -> list[str]:
