@@ -8,8 +8,8 @@ import numba
 import numpy as np
 
 from ..errors import InputError
-from ._validate import as_mask, check_axis, check_positive, check_voxel_size
-from .edt import EDT_INF, _ball_cover_values, squared_edt
+from ._validate import as_mask, check_axis, check_positive, check_spacing, check_voxel_size
+from .edt import EDT_INF, _ball_cover_values, ball_cover_values_spacing, squared_edt, squared_edt_spacing
 
 __all__ = ["constrictivity", "constrictivity_variants", "ConstrictivityResult", "cpsd", "smip",
            "INTRUSIONS", "INLETS", "BALLS", "CROSSINGS", "CONVENTION_DEFAULTS"]
@@ -367,8 +367,12 @@ def _grid(kmax: int, step: float | None, balls: str):
 class _Curves:
     """Memoized CPSD and SMIP voxel counts as functions of the threshold ``k``."""
 
-    def __init__(self, m, dt2, kmax, conv: _Conventions, k_query: int = 0, cpsd_memo=None):
+    def __init__(self, m, dt2, kmax, conv: _Conventions, k_query: int = 0, cpsd_memo=None,
+                 aniso=None):
         self.dt2 = dt2
+        # anisotropic voxels: dt2 holds ranks of the distinct squared distances,
+        # aniso = (values with a leading 0, spacing); covers use the true values
+        self.aniso = aniso
         self.conv = conv
         self.kmax = kmax
         self._cpsd: dict[int, int] = {} if cpsd_memo is None else cpsd_memo
@@ -395,8 +399,22 @@ class _Curves:
         # transform gives both counts at a threshold
         return self.reach is None and self.z0 == 0
 
+    def _g(self, r2, k):
+        """Cover values (negative = covered) of the balls with threshold ``k``."""
+        if self.aniso is None:
+            return _ball_cover_values(r2, k)
+        vals, sp = self.aniso
+        return ball_cover_values_spacing(vals[r2], vals[k], sp)
+
+    def _count(self, r2, k, z0=0):
+        if self.aniso is None:
+            return _cover_count(r2, k, z0)
+        if _count_at_least(r2, k) == 0:
+            return 0
+        return int(np.count_nonzero(self._g(r2, k)[:, :, z0:] < 0))
+
     def _both(self, k: int) -> None:
-        cov = _ball_cover_values(self.dt2, k) < 0
+        cov = self._g(self.dt2, k) < 0
         self._cpsd[k] = int(np.count_nonzero(cov))
         self._smip[k] = int(_flood_count(cov, self.conv.connectivity == 26, 0))
 
@@ -408,7 +426,7 @@ class _Curves:
             elif self._fused() and k not in self._smip:
                 self._both(k)
             else:
-                self._cpsd[k] = _cpsd_count(self.dt2, k)
+                self._cpsd[k] = self._count(self.dt2, k)
         return self._cpsd[k]
 
     def smip(self, k: int) -> int:
@@ -421,12 +439,12 @@ class _Curves:
                 if _count_at_least(r, k) == 0:
                     val = 0
                 else:
-                    val = _cover_count(r, k, self.z0)
+                    val = self._count(r, k, self.z0)
             elif self._fused() and k not in self._cpsd:
                 self._both(k)
                 return self._smip[k]
             else:
-                cov = _ball_cover_values(self.base, k) < 0
+                cov = self._g(self.base, k) < 0
                 val = int(_flood_count(cov, self.conv.connectivity == 26, self.z0))
             self._smip[k] = val
         return self._smip[k]
@@ -533,8 +551,11 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2,
     ----------
     mask : ndarray of bool, shape (nx, ny, nz)
         Phase indicator (non-empty).
-    voxel_size : float
-        Voxel edge length in micrometres.
+    voxel_size : float or (dx, dy, dz)
+        Voxel edge length(s) in micrometres.  Anisotropic voxels: the distance
+        transform and the balls use the physical metric (the radius grid is the
+        set of distinct squared distances; ``radius_step`` and the reservoir
+        inlet are then not available).
     axis : int
         Intrusion direction for SMIP (default 2 = z); balls enter through the
         plane at index 0 along it.
@@ -607,9 +628,14 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2,
     plane, or SMIP < eps / 2 already at the smallest radius); ``beta`` is NaN
     when ``r_max = 0`` (closed balls on a coarse grid).
     """
-    a = check_voxel_size(voxel_size)
     conv = _conventions(intrusion, connectivity, radius_step, balls, inlet, crossing)
-    return _constrictivity_set(mask, a, axis, {"": conv})[""]
+    return _constrictivity_set(mask, _spacing_arg(voxel_size), axis, {"": conv})[""]
+
+
+def _spacing_arg(voxel_size):
+    """A float for cubic voxels, the (dx, dy, dz) tuple for anisotropic ones."""
+    sp = check_spacing(voxel_size)
+    return sp[0] if sp[0] == sp[1] == sp[2] else sp
 
 
 #: Conventions of :func:`constrictivity` (and their defaults), in signature order.
@@ -637,7 +663,7 @@ def constrictivity_variants(mask: np.ndarray, variants, *, voxel_size: float,
         :func:`constrictivity` call.  The distance transform and the CPSD counts
         are computed once; SMIP counts once per (intrusion, connectivity, inlet).
     """
-    a = check_voxel_size(voxel_size)
+    a = _spacing_arg(voxel_size)
     convs = {}
     for name, kw in dict(variants).items():
         unknown = set(kw) - set(CONVENTION_DEFAULTS)
@@ -647,8 +673,36 @@ def constrictivity_variants(mask: np.ndarray, variants, *, voxel_size: float,
     return _constrictivity_set(mask, a, axis, convs)
 
 
+def _prepare_anisotropic(mask, axis, spacing):
+    """Moved mask, ranks of the squared distances (int32) and (values, spacing)."""
+    mask = as_mask(mask)
+    axis = check_axis(axis)
+    m = np.ascontiguousarray(np.moveaxis(mask, axis, -1))
+    sp = tuple(spacing[i] for i in range(3) if i != axis) + (spacing[axis],)
+    d2 = squared_edt_spacing(m, sp)
+    phase_vals = d2[m]
+    if phase_vals.size == 0 or np.isinf(phase_vals.max()):
+        return m, np.where(m, EDT_INF, 0).astype(np.int32), None
+    vals = np.unique(phase_vals)
+    ranks = np.zeros(m.shape, np.int32)
+    ranks[m] = np.searchsorted(vals, phase_vals) + 1
+    # rank k <-> squared radius vals[k - 1]; one sentinel beyond the largest value
+    # (at most one more step of the finest spacing)
+    ext = np.concatenate([[0.0], vals, [vals[-1] + min(sp) ** 2]])
+    return m, ranks, (ext, sp)
+
+
 def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
-    m, dt2 = _prepare(mask, axis)
+    aniso = None
+    if isinstance(a, tuple):
+        m, dt2, aniso = _prepare_anisotropic(mask, axis, a)
+        for name, c in convs.items():
+            if c.radius_step is not None or c.inlet != "plane":
+                raise InputError(f"anisotropic voxels support radius_step=None and inlet='plane' only "
+                                 f"(variant {name or 'constrictivity'!r})")
+        a = 1.0  # radii come out in micrometres
+    else:
+        m, dt2 = _prepare(mask, axis)
     n_phase = int(np.count_nonzero(m))
     if n_phase == 0:
         raise InputError("mask holds no phase voxel: constrictivity is undefined for an empty phase")
@@ -660,6 +714,8 @@ def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
         return {name: full for name in convs}
     kmax = int(vals.max())
     grids = {name: _grid(kmax, c.radius_step, c.balls) for name, c in convs.items()}
+    if aniso is not None:  # radii (micrometres) of the ranks
+        grids = {name: (np.sqrt(aniso[0][ks]), ks) for name, (_, ks) in grids.items()}
     kend = max(int(ks.max()) for _, ks in grids.values()) + 1
     # ge[k] = #{dt2 >= k}: each admissible centre covers itself, a lower bound of CPSD.
     ge = np.cumsum(np.bincount(vals, minlength=kend)[::-1])[::-1]
@@ -678,7 +734,7 @@ def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
         rs, ks = grids[name]
         fam = (conv.intrusion, conv.connectivity, conv.inlet)
         if fam not in families:
-            families[fam] = _Curves(m, dt2, kmax, conv, cpsd_memo=cpsd_memo)
+            families[fam] = _Curves(m, dt2, kmax, conv, cpsd_memo=cpsd_memo, aniso=aniso)
         curves = families[fam]
         hi = len(ks) - 1  # infeasible sentinel
         feas = np.flatnonzero(2 * ge[ks] >= n_phase)

@@ -36,9 +36,8 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size=0.2,
     phase : {"SE", "AM", "pore"} or int
         The phase to describe.
     voxel_size : float or (dx, dy, dz)
-        Voxel edge length(s) in micrometres (default 0.2).  Anisotropic voxels
-        are handled by the surface area and the tortuosity; constrictivity
-        needs cubic voxels (InputError otherwise).
+        Voxel edge length(s) in micrometres (default 0.2); anisotropic voxels
+        use physical distances in every descriptor.
     axis : int
         Transport direction for tortuosity and intrusion (default 2 = z).
 
@@ -84,10 +83,8 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size=0.2,
     if n == 0:
         present = ", ".join(str(v) for v in np.unique(labels)[:10])
         raise InputError(f"phase {phase!r} (label {value}) is empty in this volume (labels present: {present})")
-    if not spacing[0] == spacing[1] == spacing[2]:
-        raise InputError(f"constrictivity needs cubic voxels; voxel_size={spacing!r} is anisotropic")
     tau = geodesic_tortuosity(mask, axis=axis, voxel_size=spacing)
-    con = constrictivity(mask, voxel_size=spacing[0], axis=axis)
+    con = constrictivity(mask, voxel_size=spacing, axis=axis)
     return {
         "volume_fraction": n / mask.size,
         "specific_surface_area": specific_surface_area(mask, voxel_size=spacing),
