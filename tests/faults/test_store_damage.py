@@ -141,13 +141,13 @@ def test_verify_report_structure(tmp_path, labels):
     S.write_record(s, RECORD, {"a": 1})
     os.unlink(s / CHUNK)
     (s / "records" / "describe" / "x.json").write_bytes(b"{}")
-    os.makedirs(s / "volumes" / ".tmp-w-0123abcd")
+    os.makedirs(s / "volumes" / ".tmp-0123abcd-w")
     rep = S.verify_store(s)
     d = rep.to_dict()
     assert d["ok"] is False
     assert d["volumes"] == {"ok": 1, "damaged": {"v": ["c/1/0/1 is missing"]}, "incomplete": []}
     assert d["records"] == {"ok": 1, "damaged": {"records/describe/x.json": "records/describe/x.json: no checksum"}}
-    assert d["leftovers"] == ["volumes/.tmp-w-0123abcd"]
+    assert d["leftovers"] == ["volumes/.tmp-0123abcd-w"]
     assert any("damaged volume v" in line for line in rep.lines())
     with pytest.raises(InputError, match="no such store"):
         S.verify_store(tmp_path / "nope")

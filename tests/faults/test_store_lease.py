@@ -192,19 +192,19 @@ def test_bad_arguments(tmp_path, kw):
 
 def test_clean_store_needs_lease_and_spares_this_runs_temporaries(tmp_path):
     s = tmp_path / "store"
-    (s / "volumes" / ".tmp-v-0123abcd" / "c").mkdir(parents=True)
+    (s / "volumes" / ".tmp-0123abcd-v" / "c").mkdir(parents=True)
     (s / "records" / "describe").mkdir(parents=True)
-    (s / "records" / "describe" / ".tmp-x.json-89abcdef").write_bytes(b"{")
+    (s / "records" / "describe" / ".tmp-89abcdef-x.json").write_bytes(b"{")
     old = time.time() - 100
-    for p in (s / "volumes" / ".tmp-v-0123abcd", s / "records" / "describe" / ".tmp-x.json-89abcdef"):
+    for p in (s / "volumes" / ".tmp-0123abcd-v", s / "records" / "describe" / ".tmp-89abcdef-x.json"):
         os.utime(p, (old, old))
     other = S.acquire_lease(tmp_path / "elsewhere", owner="x", heartbeat=False)
     with pytest.raises(InputError, match="held lease"):
         S.clean_store(s, other)
     other.release()
     with S.acquire_lease(s, owner="cleaner", heartbeat=False) as lease:
-        (s / "volumes" / ".tmp-w-00000000").mkdir()          # this run's: kept
+        (s / "volumes" / ".tmp-00000000-w").mkdir()          # this run's: kept
         done = S.clean_store(s, lease)
-        assert sorted(done) == ["removed records/describe/.tmp-x.json-89abcdef", "removed volumes/.tmp-v-0123abcd"]
-        assert (s / "volumes" / ".tmp-w-00000000").exists()
-    assert json.loads(json.dumps(S.verify_store(s).to_dict()))["leftovers"] == ["volumes/.tmp-w-00000000"]
+        assert sorted(done) == ["removed records/describe/.tmp-89abcdef-x.json", "removed volumes/.tmp-0123abcd-v"]
+        assert (s / "volumes" / ".tmp-00000000-w").exists()
+    assert json.loads(json.dumps(S.verify_store(s).to_dict()))["leftovers"] == ["volumes/.tmp-00000000-w"]

@@ -97,20 +97,20 @@ def save_table(table, store: str | os.PathLike, *, csv: str | None = None, markd
         ``{"zarr": "<store>#regression", "csv": path, "markdown": path}`` of
         what was written.
     """
-    import fsspec
+    from ..storage import atomic_group, write_output
 
     url = os.fspath(store)
     written: dict[str, str] = {}
     if write_store:
         ds = table.to_dataset()
-        ds.to_zarr(url, group=REGRESSION_GROUP, mode="w", consolidated=False)
+        # written complete beside the old group, then renamed over it (old kept until then)
+        with atomic_group(url, REGRESSION_GROUP) as target:
+            ds.to_zarr(target, mode="w", consolidated=False)
         written["zarr"] = f"{url.rstrip('/')}#{REGRESSION_GROUP}"
     csv = csv or sibling_path(url, "-regression.csv")
     markdown = markdown or sibling_path(url, "-regression.md")
-    with fsspec.open(csv, "w", encoding="utf-8") as fh:
-        fh.write(table.to_csv())
+    write_output(csv, table.to_csv().encode("utf-8"))
     written["csv"] = csv
-    with fsspec.open(markdown, "w", encoding="utf-8") as fh:
-        fh.write("# M-factor regression (paper Table 5)\n\n" + table.to_markdown())
+    write_output(markdown, ("# M-factor regression (paper Table 5)\n\n" + table.to_markdown()).encode("utf-8"))
     written["markdown"] = markdown
     return written

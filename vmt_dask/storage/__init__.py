@@ -11,13 +11,15 @@ provenance); orchestration (study, cli, report, dashboard) imports it.
 * :mod:`~vmt_dask.storage.volumes` -- Zarr label volumes with a manifest written last and
   per-chunk verification on read; streamed writes of dask arrays.
 * :mod:`~vmt_dask.storage.lease` -- one writer per store (lease with heartbeat).
-* :mod:`~vmt_dask.storage.atomic` -- :func:`atomic_path` for outputs.
+* :mod:`~vmt_dask.storage.atomic` -- :func:`atomic_path` for outputs;
+  :mod:`~vmt_dask.storage.outputs` -- :func:`write_output`, :func:`atomic_group` on any store.
 * :mod:`~vmt_dask.storage.verify` -- :func:`verify_store` report; :func:`clean_store`.
 """
 from .atomic import atomic_path, write_file_atomic
 from .integrity import DamagedError
 from .lease import Lease, LeaseBusy, LeaseInfo, LeaseLost, acquire_lease, read_lease
 from .location import Location, is_local, local_path, redact, resolve
+from .outputs import atomic_group, write_output
 from .records import list_records, read_record, read_records, write_record
 from .verify import StoreReport, clean_store, verify_store
 from .volumes import (
@@ -39,6 +41,6 @@ __all__ = [
     "write_volume", "read_volume", "open_volume", "list_volumes", "volume_exists", "check_volume",
     "complete_volumes", "delete_volume", "VolumeCheck",
     "acquire_lease", "read_lease", "Lease", "LeaseInfo", "LeaseBusy", "LeaseLost",
-    "atomic_path", "write_file_atomic",
+    "atomic_path", "write_file_atomic", "write_output", "atomic_group",
     "verify_store", "clean_store", "StoreReport",
 ]

@@ -1,17 +1,18 @@
 """Atomic replacement of files and directories (outputs and store entries).
 
-Every writer in vmt-dask writes to a temporary sibling named ``.tmp-<name>-<token>`` and
+Every writer in vmt-dask writes to a temporary sibling named ``.tmp-<token>-<name>`` and
 renames it into place when complete, so a reader sees either the old output or the new one,
 never a half-written one, and the old output survives until the new one is complete.
 
 * **Files** are replaced with one ``os.replace`` (atomic on POSIX).
 * **Directories** (Zarr groups and arrays) cannot be replaced by one rename when the target
-  exists, so the old one is first moved aside to ``.old-<name>-<token>`` and the new one
+  exists, so the old one is first moved aside to ``.old-<token>-<name>`` and the new one
   renamed into place.  A failure between the two renames restores the old directory; a
   process killed between them leaves the old one under ``.old-`` and the target absent (never
-  half-written) until a *writer* calls :func:`recover_dir` (readers never write).  Token
-  lengths are fixed (8 hex digits), so ``.old-`` names are parsed exactly: the leftover of
-  ``a`` is never mistaken for that of ``a-b``.
+  half-written) until a *writer* calls :func:`recover_dir` (readers never write).  The
+  token has a fixed length (8 hex digits) and comes first, so names are parsed exactly (the
+  leftover of ``a`` is never mistaken for that of ``a-b``) and keep their suffix (tools that
+  infer a format from the extension still work on the temporary).
 * On stores that are not on the local filesystem there is no rename; callers there write the
   object that makes an entry visible last (a sealed manifest or record, see
   :mod:`vmt_dask.storage.integrity`).
@@ -31,7 +32,7 @@ __all__ = ["atomic_path", "write_file_atomic", "replace_dir", "recover_dir", "te
 
 TMP_PREFIX = ".tmp-"
 OLD_PREFIX = ".old-"
-_TEMP = re.compile(r"^\.(tmp|old)-(?P<name>.+)-(?P<token>[0-9a-f]{8})$")
+_TEMP = re.compile(r"^\.(tmp|old)-(?P<token>[0-9a-f]{8})-(?P<name>.+)$")
 
 
 def _token() -> str:
@@ -39,10 +40,10 @@ def _token() -> str:
 
 
 def temp_name(name: str, kind: str = "tmp") -> str:
-    """A fresh hidden sibling name ``.tmp-<name>-<8 hex>`` (``kind="old"``: ``.old-...``)."""
+    """A fresh hidden sibling name ``.tmp-<8 hex>-<name>`` (``kind="old"``: ``.old-...``)."""
     if kind not in ("tmp", "old"):
         raise ValueError(f"kind must be 'tmp' or 'old', got {kind!r}")
-    return f".{kind}-{name}-{_token()}"
+    return f".{kind}-{_token()}-{name}"
 
 
 def parse_temp_name(entry: str) -> "tuple[str, str] | None":
@@ -103,7 +104,7 @@ def replace_dir(src: "str | os.PathLike", dst: "str | os.PathLike") -> None:
     ------
     OSError
         A rename failed; ``dst`` then holds the old directory again (if the restore itself
-        fails, the old directory is left as ``.old-<name>-<token>`` beside it).
+        fails, the old directory is left as ``.old-<token>-<name>`` beside it).
     """
     src, dst = Path(src), Path(dst)
     if not dst.exists():
@@ -124,7 +125,7 @@ def replace_dir(src: "str | os.PathLike", dst: "str | os.PathLike") -> None:
 def recover_dir(dst: "str | os.PathLike") -> bool:
     """Writer-side recovery: put back ``dst`` moved aside by a replacement that died.
 
-    When ``dst`` is absent and exactly-named leftovers ``.old-<name>-<token>`` exist beside it,
+    When ``dst`` is absent and exactly-named leftovers ``.old-<token>-<name>`` exist beside it,
     the newest is renamed back; when ``dst`` exists, leftovers of ``dst`` are deleted.  Only
     for writers (the caller holds the store's lease or owns the output); readers never call
     it.  Returns True when something was restored.
@@ -154,7 +155,7 @@ def recover_dir(dst: "str | os.PathLike") -> bool:
 def atomic_path(path: "str | os.PathLike") -> Iterator[Path]:
     """Write an output file or directory atomically.
 
-    Yields a temporary sibling path (``.tmp-<name>-<token>``, not yet existing) to write the
+    Yields a temporary sibling path (``.tmp-<token>-<name>``, not yet existing) to write the
     new output to, as a file or as a directory (e.g. a Zarr group).  When the block ends
     normally the temporary is renamed to ``path`` (a file with one ``os.replace``, a directory
     with :func:`replace_dir`), replacing the old output only now; if nothing was written

@@ -3,7 +3,7 @@
 A record is a JSON object at a store-relative path (e.g. ``records/describe/<key>-AM.json``)
 carrying its checksum as the last member (:func:`~vmt_dask.storage.integrity.seal`).
 
-* Local stores: written to ``.tmp-<name>-<token>`` beside it, fsynced, renamed.
+* Local stores: written to ``.tmp-<token>-<name>`` beside it, fsynced, renamed.
 * Remote stores: one PUT (atomic on object stores).
 
 Readers verify the checksum: a missing, empty, truncated, ``{}``, edited or pre-checksum

@@ -150,7 +150,7 @@ def clean_store(store, lease: Lease, *, older_than: "float | None" = None) -> li
     right after acquiring the lease, before submitting work: temporaries younger than
     ``older_than`` (Unix time; default: when the lease was acquired) are kept, since they may
     belong to this run.  On stores without modification times every temporary is removed.
-    An ``.old-<key>-<token>`` volume whose ``<key>`` is absent is put back (a writer killed
+    An ``.old-<token>-<key>`` volume whose ``<key>`` is absent is put back (a writer killed
     between its two renames); otherwise it is deleted.
 
     Returns the store-relative paths removed or restored.

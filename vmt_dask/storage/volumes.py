@@ -15,7 +15,7 @@ decoded as zeros.  Reading never writes.
 
 Writing (see :func:`write_volume`):
 
-* **local** stores: the array is written into a hidden sibling ``volumes/.tmp-<key>-<token>``
+* **local** stores: the array is written into a hidden sibling ``volumes/.tmp-<token>-<key>``
   (streamed block by block for dask arrays), the manifest is written last inside it, and the
   directory is renamed into place (:func:`~vmt_dask.storage.atomic.replace_dir`); an
   overwritten volume is moved aside first and removed after.  A reader sees the old volume,
