@@ -65,3 +65,15 @@ def test_rich_bars_on_a_terminal():
 def test_eta_format():
     assert _eta(None) == "?" and _eta(float("nan")) == "?"
     assert _eta(42) == "42 s" and _eta(125) == "2 min 05 s" and _eta(3 * 3600 + 60) == "3 h 01 min"
+
+
+def test_eta_is_remaining_work_over_achieved_parallelism():
+    import time
+
+    d = StageProgress(io.StringIO(), interactive=False)
+    d.work = {"realize": [10.0, 10], "conduct": [40.0, 4]}  # 1 s and 10 s per task
+    d.first_done = time.monotonic() - 25.0                   # 50 task-seconds in 25 s: 2 in parallel
+    totals = {"realize": 10, "describe": 0, "gradient": 0, "structure": 0, "conduct": 8}
+    run = _run({"realize": 10, "describe": 0, "gradient": 0, "structure": 0, "conduct": 4}, totals)
+    assert abs(d.eta(run) - 4 * 10.0 / 2) < 0.5  # 4 conduct tasks of 10 s on 2 workers
+    assert StageProgress(io.StringIO(), interactive=False).eta(run) is None

@@ -108,6 +108,29 @@ class StageProgress:
         self.bars = None
         self.ids: dict[str, int] = {}
         self.last_summary = time.monotonic()
+        self.work: dict[str, list[float]] = {}  # per stage: [task-seconds, tasks] measured this run
+        self.first_done: float | None = None
+
+    def eta(self, run) -> float | None:
+        """Seconds to finish: the remaining work (tasks left per stage x that stage's mean task
+        seconds, from the records of this run; the mean over all stages where a stage has no
+        sample yet) divided by the parallelism achieved so far (task-seconds done per wall
+        second).  None until a task has completed."""
+        n = sum(v[1] for v in self.work.values())
+        if not n or self.first_done is None:
+            return None
+        elapsed = time.monotonic() - self.first_done
+        busy = sum(v[0] for v in self.work.values())
+        if elapsed <= 0 or busy <= 0:
+            return None
+        overall = busy / n
+        remaining = 0.0
+        for s, total in run.totals.items():
+            left = max(0, total - run.done.get(s, 0) - run.failed.get(s, 0))
+            sec, k = self.work.get(s, (0.0, 0))
+            remaining += left * (sec / k if k else overall)
+        parallel = busy / elapsed
+        return remaining / parallel
 
     def _start_bars(self, run) -> None:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
@@ -145,6 +168,13 @@ class StageProgress:
         from ..events import STAGES
 
         now = time.monotonic()
+        stage = latest.get("stage")
+        if stage and isinstance(latest.get("seconds"), (int, float)):
+            w = self.work.setdefault(stage, [0.0, 0])
+            w[0] += float(latest["seconds"])
+            w[1] += 1
+            if self.first_done is None:  # the wall clock of the work starts with the first task
+                self.first_done = now - float(latest["seconds"])
         if not self.state and not self.interactive:  # first call: stages complete before this run
             for s in STAGES:
                 if run.totals.get(s, 0) and run.done.get(s, 0) >= run.totals[s]:
@@ -162,7 +192,8 @@ class StageProgress:
                 note = f"failed {run.failed[s]}" if run.failed.get(s) else ""
                 self.bars.update(self.ids[s], completed=run.done.get(s, 0),
                                  rate="" if rate is None else f"{60 * rate:.1f}/min", note=note)
-            self.bars.update(self.ids["all"], completed=sum(run.done.values()) + sum(run.failed.values()))
+            self.bars.update(self.ids["all"], completed=sum(run.done.values()) + sum(run.failed.values()),
+                             note=f"study ETA {_eta(self.eta(run))}")
             if latest.get("event") in ("finished", "failed"):
                 self.close()
             return
@@ -182,15 +213,13 @@ class StageProgress:
             self._line(self.summary(run))
 
     def summary(self, run) -> str:
-        """One line: tasks done of total, overall rate and ETA."""
+        """One line: tasks done of total, rate in this run and ETA (:meth:`eta`)."""
         done, total = sum(run.done.values()), sum(run.totals.values())
-        rate = None
-        elapsed = time.monotonic() - self.started
-        if elapsed > 0 and done:
-            rate = sum(run.done.get(s, 0) - self.first.get(s, (0, run.done.get(s, 0)))[1] for s in self.first) / elapsed
-        eta = (total - done) / rate if rate else None
+        n = sum(v[1] for v in self.work.values())
+        elapsed = time.monotonic() - (self.first_done if self.first_done is not None else self.started)
+        rate = n / elapsed if elapsed > 0 and n else 0.0
         return (f"progress: {done}/{total} tasks ({100 * done / max(total, 1):.0f} %), "
-                f"{60 * rate if rate else 0:.1f} tasks/min, ETA {_eta(eta)}")
+                f"{60 * rate:.1f} tasks/min, ETA {_eta(self.eta(run))}")
 
     def _line(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")

@@ -556,18 +556,22 @@ class _Driver:
         if fut.status == "finished":
             self.done.add(task.record)
             run.done[task.progress] += 1
-            rec = None
-            if task.stage in ("gradient", "describe-structure", "conduct"):
-                try:
-                    rec = fut.result()
-                except Exception as exc:  # noqa: BLE001 - the record is in the store either way
-                    logger.debug("no result for %s: %s", fut.key, exc)
-                    rec = read_record(self.loc, task.record)
-            if rec is not None and task.stage != "gradient":
+            try:  # the record: a small dict (its values feed the study page, its seconds the ETA)
+                rec = fut.result()
+            except Exception as exc:  # noqa: BLE001 - the record is in the store either way
+                logger.debug("no result for %s: %s", fut.key, exc)
+                rec = read_record(self.loc, task.record)
+            if isinstance(rec, dict) and isinstance(rec.get("seconds"), (int, float)):
+                latest["seconds"] = float(rec["seconds"])
+            if rec is not None and task.stage in ("describe-structure", "conduct"):
                 ph = rec.get("phase", "")
                 names = ("m_factor",) if task.stage == "conduct" else (
                     "volume_fraction", "specific_surface_area", "tortuosity_mean", "constrictivity")
                 latest["values"] = {f"{k}_{ph}": rec.get(k) for k in names}
+                if rec.get("structure") is not None:  # its place in the design, for the study page
+                    latest["structure"] = {"index": rec["structure"], "point": rec.get("point"),
+                                           "local": rec.get("local"), "function": rec.get("function"),
+                                           "h": rec.get("h")}
             for new in self.plan.after(task, rec, self.done):
                 self.submit(new, ac)
             if task.stage == "gradient":
