@@ -14,6 +14,7 @@ from .covariance import DEFAULT_GENERATOR, check_generator, generator_kernel
 from .fields import gaussian_field
 from .kernels import axis_alphas
 from .phases import AM, PORE, SE
+from .spectral import ALPHA_SPECTRAL, spectral_field
 from .theta import Theta
 
 __all__ = ["realize", "realize_region", "tile_edges", "field_ids", "DEFAULT_TILE"]
@@ -76,8 +77,18 @@ _cache_lock = threading.Lock()
 _cache_stats = {"hits": 0, "misses": 0}
 
 
+def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, acc, square, threads):
+    alphas = axis_alphas(alpha, theta.a, voxel_size)
+    if generator != "lattice" and max(alphas) <= ALPHA_SPECTRAL:
+        spectral_field(seed, field, alphas, generator, shape, lo, hi, out=acc, square=square)
+    else:
+        kernels = tuple(generator_kernel(a, generator) for a in alphas)
+        gaussian_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads)
+
+
 def _field_sum(seed: int, square_ids, plain_id: int, alpha_sq: float, alpha_plain: float, theta: Theta,
-               voxel_size: float, lo, hi, threads, generator: str, buf: "np.ndarray | None") -> np.ndarray:
+               voxel_size: float, lo, hi, threads, generator: str, buf: "np.ndarray | None",
+               shape=None) -> np.ndarray:
     """sum_j G_j^2 + G'' on the box: X (Eqs. 1-2) for the X streams, Y for the Y streams.
 
     The sum depends on the seed, the streams, the two covariance parameters, a, the voxel size,
@@ -90,7 +101,7 @@ def _field_sum(seed: int, square_ids, plain_id: int, alpha_sq: float, alpha_plai
     nbytes = 4 * T[0] * T[1] * T[2]
     cacheable = 4 * nbytes <= FIELD_CACHE_BYTES
     key = (generator, seed, tuple(square_ids), plain_id, axis_alphas(alpha_sq, theta.a, voxel_size),
-           axis_alphas(alpha_plain, theta.a, voxel_size), tuple(lo), tuple(hi))
+           axis_alphas(alpha_plain, theta.a, voxel_size), tuple(lo), tuple(hi), shape)
     if cacheable:
         with _cache_lock:
             hit = _cache.get(key)
@@ -104,11 +115,9 @@ def _field_sum(seed: int, square_ids, plain_id: int, alpha_sq: float, alpha_plai
     else:
         acc = buf
         acc.fill(0.0)
-    ksq = _kernels(alpha_sq, theta, voxel_size, generator)
-    kpl = _kernels(alpha_plain, theta, voxel_size, generator)
     for f in square_ids:
-        gaussian_field(seed, f, ksq, lo, hi, out=acc, square=True, threads=threads)
-    gaussian_field(seed, plain_id, kpl, lo, hi, out=acc, threads=threads)
+        _one_field(seed, f, alpha_sq, theta, voxel_size, generator, shape, lo, hi, acc, True, threads)
+    _one_field(seed, plain_id, alpha_plain, theta, voxel_size, generator, shape, lo, hi, acc, False, threads)
     if cacheable:
         acc.setflags(write=False)
         with _cache_lock:
@@ -126,12 +135,12 @@ def clear_field_cache() -> None:
 
 
 def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: int,
-                 threads: int | None, generator: str = DEFAULT_GENERATOR) -> np.ndarray:
+                 threads: int | None, generator: str = DEFAULT_GENERATOR, shape=None) -> np.ndarray:
     ids = field_ids(chi2_dof)
     T = tuple(h - l for l, h in zip(lo, hi))
     # X = X' + X'' with X' = sum_j X~_j^2 (paper Eqs. 1-2)
     acc = _field_sum(seed, ids["xt"], ids["x2"][0], theta.alpha_xt, theta.alpha_x, theta, voxel_size,
-                     lo, hi, threads, generator, None)
+                     lo, hi, threads, generator, None, shape)
     # labels built in place, a slab of x-planes at a time, so no full-size boolean temporaries
     labels = np.zeros(T, dtype=np.uint8)  # PORE
     lx, ly = np.float32(theta.lambda_x), np.float32(theta.lambda_y)
@@ -139,7 +148,7 @@ def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: i
         labels[x0:x0 + 16][acc[x0:x0 + 16] >= lx] = SE  # Eq. (4)
     # large tiles (not cached) reuse the buffer: 4 + 1 bytes per voxel plus the FFT temporaries
     acc = _field_sum(seed, ids["yt"], ids["y2"][0], theta.alpha_yt, theta.alpha_y, theta, voxel_size,
-                     lo, hi, threads, generator, None if not acc.flags.writeable else acc)
+                     lo, hi, threads, generator, None if not acc.flags.writeable else acc, shape)
     for x0 in range(0, T[0], 16):  # Eq. (5): AM where not SE and Y >= lambda_Y
         sl = labels[x0:x0 + 16]
         sl[(acc[x0:x0 + 16] >= ly) & (sl == PORE)] = AM
@@ -167,7 +176,7 @@ def realize_region(theta: "Theta | Sequence[float]", shape, lo, hi, *, seed: int
         per_axis.append([(e[i], e[i + 1]) for i in range(len(e) - 1) if e[i] < h and e[i + 1] > l])
     for tx, ty, tz in itertools.product(*per_axis):
         tlo, thi = (tx[0], ty[0], tz[0]), (tx[1], ty[1], tz[1])
-        labels = _tile_labels(theta, tlo, thi, seed, voxel_size, chi2_dof, threads, generator)
+        labels = _tile_labels(theta, tlo, thi, seed, voxel_size, chi2_dof, threads, generator, shape)
         a = [max(t0, l) for t0, l in zip(tlo, lo)]
         b = [min(t1, h) for t1, h in zip(thi, hi)]
         out[tuple(slice(x - l, y - l) for x, y, l in zip(a, b, lo))] = \
@@ -198,11 +207,12 @@ def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: f
         identity only up to float32 rounding of the convolution).
     threads : int, optional
         Threads for this realization (default: all cores available to the process).
-    generator : {"lattice", "cell", "band"}
+    generator : {"lattice", "point", "cell", "band"}
         How each Gaussian field is discretised on the voxels (see
         :mod:`vmt_dask.model.covariance`): ``"lattice"`` (default) samples the field at the
         voxel centres with the exact lattice covariance and is the first release's generator,
-        bit for bit; ``"cell"`` averages the field over each voxel; ``"band"`` keeps the
+        bit for bit; ``"point"`` has the same law and synthesises smooth fields (alpha <= 0.05
+        per voxel) spectrally, without the white-noise halo (faster on small grids); ``"cell"`` averages the field over each voxel; ``"band"`` keeps the
         spectrum below the voxel Nyquist frequency.  All use the same white noise.
 
     Returns

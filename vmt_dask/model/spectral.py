@@ -1,0 +1,118 @@
+"""Smooth Gaussian fields by spectral synthesis on a torus larger than the volume.
+
+A field whose covariance parameter is small (alpha <~ 0.05 per voxel: correlation lengths of
+tens of voxels) needs, in the convolution generator (:mod:`.fields`), a halo of white noise of
+~2/alpha voxels on every side: a 64^3 volume with alpha = 0.02 convolves 280^3 noise values.
+Its spectrum, however, is concentrated in a few wave numbers.  Here the field is
+
+    f(x) = sum_m sqrt(lam(m)) [a_m cos(2 pi m.x / P) + b_m sin(2 pi m.x / P)],
+
+m in a box of integer wave vectors |m_d| <= M_d, a_m and b_m independent standard normal
+(counter-based noise of the mode index, :mod:`.noise`), and lam = lam_x lam_y lam_z with
+lam_d the discrete Fourier transform of the lattice correlation periodised with period P_d.
+Cov(f(x), f(y)) = sum_m lam(m) cos(2 pi m.(x - y)/P) is the periodised correlation, equal to
+the lattice correlation for every pair of voxels of the volume when P_d >= N_d + reach (the
+correlation has decayed below 1e-10 at ``reach``): circulant embedding, exact up to that and
+the discarded spectral energy (<= 1e-9 per axis).
+
+The torus depends on the whole volume's shape (not on the tile), and every tile evaluates the
+same global field at its own voxels, so a realization does not depend on the chunking.  The
+period is fixed for every alpha >= ``ALPHA_REF``, so along a study's finite differences within
+this path the coefficients (common random numbers) are the same.  Evaluation is separable,
+three matrix products (BLAS): ~K_x N^3 real multiply-adds, K_x ~ 2 M_x + 1.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+
+from .covariance import lattice_covariance
+from .noise import noise_region
+
+__all__ = ["spectral_field", "ALPHA_SPECTRAL", "ALPHA_REF", "spectral_modes"]
+
+#: Fields whose largest per-axis covariance parameter (1/voxel) is at most this use the spectral path.
+ALPHA_SPECTRAL = 0.05
+#: The torus is sized for this alpha (or the field's, if smaller): period N + reach(ALPHA_REF).
+ALPHA_REF = 0.02
+_STREAM = 1 << 24  # noise streams of the mode coefficients: _STREAM + 2 field (+1)
+_TAIL = 1e-10
+_ENERGY = 1e-9
+
+
+@lru_cache(maxsize=256)
+def spectral_modes(alpha: float, n: int, generator: str) -> tuple[int, int, np.ndarray]:
+    """(P, M, sqrt(lam)) for one axis of length ``n``: period, largest |m|, and the square roots
+    of the spectral weights of m = -M..M (float64, summing in square to 1)."""
+    a_ref = min(alpha, ALPHA_REF)
+    reach = int(math.ceil(math.sqrt(math.log(1 / _TAIL)) / a_ref)) + 2
+    P = scipy.fft.next_fast_len(n + reach)
+    # exact periodisation: c_P(h) = sum_j c(h + j P) over the lags where c is not negligible
+    span = int(math.ceil(math.sqrt(math.log(1 / 1e-300)) / alpha)) + 2
+    h = np.arange(P, dtype=np.float64)
+    c = np.zeros(P)
+    for j in range(-(span // P) - 1, span // P + 2):
+        lag = h + j * P
+        ok = np.abs(lag) <= span
+        if ok.any():
+            c[ok] += lattice_covariance(alpha, lag[ok], generator)
+    lam = np.clip(scipy.fft.rfft(c).real / P, 0.0, None)  # lam(m) = lam(-m), sum over all m = c(0) = 1
+    total = lam[0] + 2 * lam[1:(P + 1) // 2].sum() + (lam[P // 2] if P % 2 == 0 else 0.0)
+    M = 0
+    kept = lam[0]
+    while M + 1 < (P + 1) // 2 and total - kept > _ENERGY * total:
+        M += 1
+        kept += 2 * lam[M]
+    w = np.concatenate([lam[M:0:-1], lam[: M + 1]])
+    w = np.sqrt(w / w.sum())
+    w.setflags(write=False)
+    return P, M, w
+
+
+def _phases(P: int, M: int, lo: int, hi: int) -> np.ndarray:
+    """exp(2 pi i m x / P) for m = -M..M (rows) and x in [lo, hi) (columns), complex128."""
+    m = np.arange(-M, M + 1, dtype=np.int64)[:, None]
+    x = np.arange(lo, hi, dtype=np.int64)[None, :]
+    return np.exp(2j * np.pi * ((m * x) % P) / P)
+
+
+def spectral_field(seed: int, field: int, alphas: tuple[float, float, float], generator: str,
+                   shape: tuple[int, int, int], lo, hi, *, out: np.ndarray, square: bool = False) -> np.ndarray:
+    """Add the field (or its square) on the box [lo, hi) of a volume of ``shape`` to ``out``.
+
+    ``alphas``: covariance parameter per axis in 1/voxel; ``generator``: the discretisation
+    whose lattice correlation is reproduced (:func:`~vmt_dask.model.lattice_covariance`).
+    ``out``: float32 array of the box's shape.
+    """
+    modes = [spectral_modes(float(a), int(n), generator) for a, n in zip(alphas, shape)]
+    (Px, Mx, wx), (Py, My, wy), (Pz, Mz, wz) = modes
+    a = noise_region(seed, _STREAM + 2 * field, (-Mx, -My, -Mz), (Mx + 1, My + 1, Mz + 1))
+    b = noise_region(seed, _STREAM + 2 * field + 1, (-Mx, -My, -Mz), (Mx + 1, My + 1, Mz + 1))
+    # f = Re sum_m C_m e^{i m.x} with C = sqrt(lam) (a - i b): cos and sin terms of the docstring
+    C = ((a.astype(np.complex128) - 1j * b) * (wx[:, None, None] * wy[None, :, None] * wz[None, None, :])
+         ).astype(np.complex64)
+    Ez = _phases(Pz, Mz, lo[2], hi[2]).astype(np.complex64)
+    Ey = _phases(Py, My, lo[1], hi[1]).astype(np.complex64)
+    Ex = _phases(Px, Mx, lo[0], hi[0])
+    Kx, Ky = 2 * Mx + 1, 2 * My + 1
+    nx, ny, nz = (h - l for l, h in zip(lo, hi))
+    G1 = (C.reshape(Kx * Ky, -1) @ Ez).reshape(Kx, Ky, nz)  # (Kx, Ky, nz)
+    G2 = np.matmul(Ey.T[None, :, :], G1)  # (Kx, ny, nz)
+    re = np.ascontiguousarray(G2.real, dtype=np.float32).reshape(Kx, ny * nz)
+    im = np.ascontiguousarray(G2.imag, dtype=np.float32).reshape(Kx, ny * nz)
+    del G1, G2
+    exr = np.ascontiguousarray(Ex.real.T, dtype=np.float32)  # (nx, Kx)
+    exi = np.ascontiguousarray(Ex.imag.T, dtype=np.float32)
+    step = max(1, (1 << 22) // max(1, ny * nz))  # x-planes per block: ~16 MiB temporaries
+    flat = out.reshape(nx, ny * nz)
+    for x0 in range(0, nx, step):
+        f = exr[x0:x0 + step] @ re
+        f -= exi[x0:x0 + step] @ im
+        if square:
+            flat[x0:x0 + step] += f * f
+        else:
+            flat[x0:x0 + step] += f
+    return out
