@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..redact import redact
 
 __all__ = ["Location", "resolve", "is_local", "local_path"]
 
@@ -73,17 +74,6 @@ class Location:
     def display(self) -> str:
         """The store for messages and logs, with any ``user:password@`` removed."""
         return redact(self.url)
-
-
-def redact(url: str) -> str:
-    """``url`` without credentials (``scheme://user:secret@host`` -> ``scheme://host``)."""
-    if "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    head, sep, tail = rest.partition("/")
-    if "@" in head:
-        head = head.rsplit("@", 1)[1]
-    return f"{scheme}://{head}{sep}{tail}"
 
 
 def resolve(store: "str | os.PathLike | Location") -> Location:
