@@ -227,3 +227,22 @@ def test_parse_crop():
     for bad in ("1:3", "3:1,:,:", "0:9,:,:", "a:b,:,:", "1:2:3,:,:"):
         with pytest.raises(InputError, match="--crop"):
             parse_crop(bad, (4, 5, 6))
+
+
+def test_zarr_v2_group_and_remote_url(tmp_path, labels):
+    """A foreign Zarr v2 group, and a Zarr array behind an fsspec URL (memory://)."""
+    import zarr
+
+    g = zarr.open_group(str(tmp_path / "g2.zarr"), mode="w", zarr_format=2)
+    a = g.create_array("scan", shape=labels.shape, dtype="u1", chunks=(5, 5, 5))
+    a[...] = labels
+    g.create_array("flat", shape=(3, 3), dtype="u1")          # 2-D arrays are not candidates
+    vol = open_input(tmp_path / "g2.zarr")
+    assert vol.format == "zarr" and vol.source.endswith("[scan]")
+    np.testing.assert_array_equal(read_labels(vol), labels)
+    url = "memory://vmt-io-test/remote.zarr"
+    store = zarr.storage.FsspecStore.from_url(url)
+    r = zarr.create_array(store, shape=labels.shape, dtype="u1", chunks=(6, 7, 8))
+    r[...] = labels
+    np.testing.assert_array_equal(read_labels(open_input(url)), labels)
+    np.testing.assert_array_equal(read_labels(open_input(url), crop="1:3,:,:"), labels[1:3])
