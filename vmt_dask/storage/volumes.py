@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from zarr.storage import WrapperStore
 
 from ..errors import InputError
 from .atomic import parse_temp_name, recover_dir, replace_dir, temp_name, write_file_atomic
@@ -101,68 +102,56 @@ def _vrel(key: str, *parts: str) -> str:
     return "/".join((VOLUMES, key) + parts)
 
 
-def _wrappers():
-    """The Zarr store wrappers (built lazily: zarr is imported on first use)."""
-    global _RecordingStore, _VerifyingStore
-    if _RecordingStore is not None:
-        return _RecordingStore, _VerifyingStore
-    from zarr.storage import WrapperStore
+class _RecordingStore(WrapperStore):
+    """Records ``(size, digest)`` of every value written under ``prefix``."""
 
-    class RecordingStore(WrapperStore):
-        """Records ``(size, digest)`` of every value written under ``prefix``."""
+    def __init__(self, store, prefix: str = "", written: dict | None = None):
+        super().__init__(store)
+        self._prefix = prefix.rstrip("/") + "/"
+        self.written = {} if written is None else written
 
-        def __init__(self, store, prefix: str = "", written: dict | None = None):
-            super().__init__(store)
-            self._prefix = prefix.rstrip("/") + "/"
-            self.written = {} if written is None else written
+    def _with_store(self, store):
+        return type(self)(store, self._prefix, self.written)
 
-        def _with_store(self, store):
-            return type(self)(store, self._prefix, self.written)
-
-        async def set(self, key, value):
-            await self._store.set(key, value)
-            if key.startswith(self._prefix):
-                data = value.to_bytes()
-                self.written[key[len(self._prefix):]] = [len(data), digest(data)]
-
-    class VerifyingStore(WrapperStore):
-        """Checks every full read under ``prefix`` against a volume manifest."""
-
-        def __init__(self, store, prefix: str = "", files: dict | None = None, label: str = ""):
-            super().__init__(store)
-            self._prefix = prefix.rstrip("/") + "/"
-            self._files = files or {}
-            self._label = label
-
-        def _with_store(self, store):
-            return type(self)(store, self._prefix, self._files, self._label)
-
-        async def get(self, key, prototype, byte_range=None):
-            rel = key[len(self._prefix):] if key.startswith(self._prefix) else None
-            expected = self._files.get(rel) if rel is not None else None
-            if expected is None:
-                return await self._store.get(key, prototype, byte_range)
-            buf = await self._store.get(key, prototype, None)
-            if buf is None:
-                raise DamagedError(f"{self._label}: {rel} is missing")
-            data = buf.to_bytes()
-            if len(data) != expected[0]:
-                raise DamagedError(f"{self._label}: {rel} has {len(data)} bytes, expected {expected[0]}")
-            if digest(data) != expected[1]:
-                raise DamagedError(f"{self._label}: {rel} fails its checksum")
-            if byte_range is not None:
-                return await self._store.get(key, prototype, byte_range)
-            return buf
-
-        async def get_partial_values(self, prototype, key_ranges):
-            return [await self.get(k, prototype, r) for k, r in key_ranges]
-
-    _RecordingStore, _VerifyingStore = RecordingStore, VerifyingStore
-    return RecordingStore, VerifyingStore
+    async def set(self, key, value):
+        await self._store.set(key, value)
+        if key.startswith(self._prefix):
+            data = value.to_bytes()
+            self.written[key[len(self._prefix):]] = [len(data), digest(data)]
 
 
-_RecordingStore = None
-_VerifyingStore = None
+class _VerifyingStore(WrapperStore):
+    """Checks every read under ``prefix`` against a volume manifest (module level: picklable,
+    so ``dask.array.from_zarr(open_volume(...))`` works on distributed workers too)."""
+
+    def __init__(self, store, prefix: str = "", files: dict | None = None, label: str = ""):
+        super().__init__(store)
+        self._prefix = prefix.rstrip("/") + "/"
+        self._files = files or {}
+        self._label = label
+
+    def _with_store(self, store):
+        return type(self)(store, self._prefix, self._files, self._label)
+
+    async def get(self, key, prototype, byte_range=None):
+        rel = key[len(self._prefix):] if key.startswith(self._prefix) else None
+        expected = self._files.get(rel) if rel is not None else None
+        if expected is None:
+            return await self._store.get(key, prototype, byte_range)
+        buf = await self._store.get(key, prototype, None)
+        if buf is None:
+            raise DamagedError(f"{self._label}: {rel} is missing")
+        data = buf.to_bytes()
+        if len(data) != expected[0]:
+            raise DamagedError(f"{self._label}: {rel} has {len(data)} bytes, expected {expected[0]}")
+        if digest(data) != expected[1]:
+            raise DamagedError(f"{self._label}: {rel} fails its checksum")
+        if byte_range is not None:
+            return await self._store.get(key, prototype, byte_range)
+        return buf
+
+    async def get_partial_values(self, prototype, key_ranges):
+        return [await self.get(k, prototype, r) for k, r in key_ranges]
 
 
 # --------------------------------------------------------------------------------------
@@ -323,8 +312,7 @@ def open_volume(store, key: str):
     check_key(key)
     man = _read_manifest(loc, key)
     _metadata(loc, key, man)
-    _, Verifying = _wrappers()
-    wrapped = Verifying(loc.zarr_store(read_only=True), _vrel(key),
+    wrapped = _VerifyingStore(loc.zarr_store(read_only=True), _vrel(key),
                         {k: tuple(v) for k, v in man["files"].items()},
                         f"volume {key!r} in {loc.display()!r}")
     return zarr.open_array(wrapped, path=_vrel(key), mode="r")
@@ -403,8 +391,7 @@ def _write_region(url: str, path: str, region, block) -> tuple[np.ndarray, dict]
     import zarr
 
     loc = resolve(url)
-    Recording, _ = _wrappers()
-    rec = Recording(loc.zarr_store(), path)
+    rec = _RecordingStore(loc.zarr_store(), path)
     block = np.asarray(block, dtype=np.uint8)
     with zarr.config.set({"array.write_empty_chunks": True}):  # every chunk is a file the manifest lists
         arr = zarr.open_array(rec, path=path, mode="r+")
@@ -531,8 +518,7 @@ def write_volume(store, key: str, labels, *, theta, seed: int, voxel_size,
         attrs["phase_fractions"] = {name_: float(counts[v]) / total
                                     for name_, v in (("pore", 0), ("SE", 1), ("AM", 2))}
         attrs["complete"] = True
-        Recording, _ = _wrappers()
-        rec = Recording(loc.zarr_store(), path)
+        rec = _RecordingStore(loc.zarr_store(), path)
         arr = zarr.open_array(rec, path=path, mode="r+")
         arr.attrs.update(attrs)
         meta = loc.fs.cat_file(loc.path(_vrel(name, "zarr.json")))
