@@ -11,7 +11,7 @@ nbformat = pytest.importorskip("nbformat", reason="the 'notebook' extra is not i
 nbclient = pytest.importorskip("nbclient", reason="the 'notebook' extra is not installed")
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-NAMES = ("01-submit-study.ipynb", "02-explore-model.ipynb")
+NAMES = ("01-submit-study.ipynb", "02-explore-model.ipynb", "03-calibrate-and-design.ipynb")
 
 
 # Appended before the notebook's clean-up cell: while the embedded LocalCluster still runs,
@@ -91,6 +91,16 @@ def test_explore_model_notebook(tmp_path, monkeypatch):
         assert name in text
     images = sum("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", []))
     assert images >= 2                      # slices and descriptor plot
+
+
+@pytest.mark.slow
+def test_calibrate_and_design_notebook(tmp_path, monkeypatch):
+    book = _execute(NAMES[2], tmp_path, monkeypatch)
+    text = _text(book)
+    for needle in ("accepted:", "calibrated", "candidates verified", "endpoints:"):
+        assert needle in text
+    images = sum("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", []))
+    assert images >= 3                      # slices, two-point functions, Pareto plot
 
 
 @pytest.mark.parametrize("name", NAMES)

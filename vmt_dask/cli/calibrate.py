@@ -30,7 +30,9 @@ def register(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_input_arguments(p, phase=False)
     p.add_argument("--out", required=True, metavar="STORE", help="output store (directory or fsspec URL)")
-    p.add_argument("--realizations", default="4", help="model realizations per evaluation (>= 2, default 4)")
+    p.add_argument("--realizations", default="6",
+                   help="model realizations for the spread (>= 2, default 6: the acceptance bound is a "
+                        "Student-t quantile with R - 1 degrees of freedom)")
     p.add_argument("--seed", default="0", help="root seed of the realizations (default 0)")
     p.add_argument("--refine-budget", default="0",
                    help="simulation-based Nelder-Mead evaluations after the analytic fit (default 0)")
@@ -106,13 +108,6 @@ def run(args) -> int:
         raise InputError(f"--base-preset {args.base_preset!r}: expected one of {', '.join(PRESETS)}")
     if not str(args.out).strip():
         raise InputError("--out '': expected a store path or URL")
-    from ..storage import resolve
-
-    loc = resolve(args.out)
-    if loc.local:
-        from ..store import check_writable
-
-        check_writable(args.out)
     from ._args import load_input
 
     loaded = load_input(args, kernels=["describe", "conduct"], what="calibrate")
@@ -121,6 +116,13 @@ def run(args) -> int:
     if max(vs) - min(vs) > 1e-9 * max(vs):
         raise InputError(f"--voxel-size {vs}: calibration needs cubic voxels")
     voxel = float(vs[0])
+    from ..storage import resolve
+
+    loc = resolve(args.out)
+    if loc.local:
+        from ..store import check_writable
+
+        check_writable(args.out)
 
     from ..calibrate import fit_theta
     from ..calibrate.outputs import calibrated_spec, comparison_rows, write_outputs
