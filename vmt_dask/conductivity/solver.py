@@ -109,10 +109,19 @@ def _solve(code, wx, wy, hier, rtol, maxiter):
     return u, iterations, rnorm / bnorm
 
 
-def _solve_axis(perc_bits, axis, spacing, eps, perc_frac_of, rtol, maxiter, return_potential, t0):
-    """Solve along one axis given the per-axis percolation bit mask."""
-    shape = perc_bits.shape
-    active = np.ascontiguousarray(np.moveaxis((perc_bits >> axis) & 1, axis, -1)).view(bool)
+def _active(perc_bits, axis):
+    """Percolating voxels along ``axis``, transport axis moved last, C-contiguous bool."""
+    return np.ascontiguousarray(np.moveaxis((perc_bits >> axis) & 1, axis, -1)).view(bool)
+
+
+def _solve_axis(holder, shape, axis, spacing, eps, perc_frac_of, rtol, maxiter,
+                return_potential, t0):
+    """Solve along one axis given its percolating voxels (transport axis last).
+
+    ``holder`` is a one-element list with the active mask, popped here so that the
+    mask is freed once the operator code is built.
+    """
+    active = holder.pop()
     n_perc = int(np.count_nonzero(active))
     perc_frac = perc_frac_of(n_perc)
     if n_perc == 0:
@@ -238,8 +247,11 @@ def _run(phase, axes, spacing, rtol, maxiter, return_potential):
     eps = n_phase / phase.size
     bits = _percolation_bits(phase, axes)
     out = {}
-    for a in axes:
-        out[a] = _solve_axis(bits, a, spacing, eps,
+    for i, a in enumerate(axes):
+        holder = [_active(bits, a)]
+        if i == len(axes) - 1:
+            del bits           # 1 byte per voxel less during the last (or only) solve
+        out[a] = _solve_axis(holder, phase.shape, a, spacing, eps,
                              lambda n: n / n_phase if n_phase else 0.0,
                              rtol, maxiter, return_potential, t0)
         t0 = time.perf_counter()
