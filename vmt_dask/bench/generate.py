@@ -1,7 +1,7 @@
 """Generation: realizations vs float32 FFT round trips of the same grid, in one run.
 
 ``python -m vmt_dask.bench generate [--sizes 64,128,401] [--preset BM01] [--repeat 3]
-[--generator lattice]``
+[--generator lattice,point]``
 
 For each size, each measurement runs in a fresh process: a scipy.fft rfftn + irfftn round
 trip of an n^3 float32 array (the physical reference: a spectral generator needs at least one
@@ -65,7 +65,8 @@ def add_arguments(p) -> None:
     p.add_argument("--sizes", default="64,128,401", help="comma-separated cube edges (default 64,128,401)")
     p.add_argument("--size", type=int, help="a single cube edge (overrides --sizes)")
     p.add_argument("--preset", default="BM01", choices=["BM01", "BM03", "BM10"])
-    p.add_argument("--generator", default="lattice", help="discretisation (lattice, cell, band)")
+    p.add_argument("--generator", default="lattice,point",
+                   help="comma-separated generators measured side by side (default lattice,point)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3, help="repetitions (median is reported)")
 
@@ -73,9 +74,10 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     sizes = [args.size] if args.size else [int(s) for s in str(args.sizes).split(",") if s.strip()]
     rows, summary = [], []
+    gens = [g.strip() for g in str(args.generator).split(",") if g.strip()]
     for n in sizes:
         voxels = n ** 3
-        fft_walls, gen_walls, startups = [], [], []
+        fft_walls, gen_walls, startups = [], {g: [] for g in gens}, {g: [] for g in gens}
         for i in range(args.repeat):
             _, peak, v = measure_in_child(_fft_roundtrip, n)
             fft_walls.append(v["wall"])
@@ -83,25 +85,29 @@ def run(args) -> int:
                          "wall s": f"{v['wall']:.3f}", "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
                          "peak MiB": f"{peak - v['base']:.0f}",
                          "bytes/voxel": f"{(peak - v['base']) * 2**20 / voxels:.1f}", "values": ""})
-            _, peak, v = measure_in_child(_realize, args.preset, n, args.seed + i, args.generator)
-            gen_walls.append(v["wall"])
-            extra = ""
-            if "warm" in v:
-                startups.append(v["wall"] - v["warm"])
-                extra = f"; warm call {v['warm']:.3f} s, imports {v['import']:.2f} s"
-            rows.append({"what": f"vmt_dask realize {args.preset} {n}^3 ({args.generator})", "run": i + 1,
-                         "wall s": f"{v['wall']:.3f}", "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
-                         "peak MiB": f"{peak - v['base']:.0f}",
-                         "bytes/voxel": f"{(peak - v['base']) * 2**20 / voxels:.1f}",
-                         "values": f"SE {v['SE']:.4f} AM {v['AM']:.4f} pore {v['pore']:.4f}{extra}"})
-        gm, fm = statistics.median(gen_walls), statistics.median(fft_walls)
-        summary.append({"n": n, "realize s (median)": f"{gm:.3f}", "realize Mvoxel/s": f"{voxels / gm / 1e6:.2f}",
-                        "FFT round trip s": f"{fm:.3f}", "FFT Mvoxel/s": f"{voxels / fm / 1e6:.1f}",
-                        "round trips": f"{gm / fm:.2f}",
-                        "first-call start-up s": f"{statistics.median(startups):.3f}" if startups else "-"})
+            for g in gens:  # interleaved, so every generator sees the same load
+                _, peak, v = measure_in_child(_realize, args.preset, n, args.seed + i, g)
+                gen_walls[g].append(v["wall"])
+                extra = ""
+                if "warm" in v:
+                    startups[g].append(v["wall"] - v["warm"])
+                    extra = f"; warm call {v['warm']:.3f} s, imports {v['import']:.2f} s"
+                rows.append({"what": f"vmt_dask realize {args.preset} {n}^3 ({g})", "run": i + 1,
+                             "wall s": f"{v['wall']:.3f}", "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
+                             "peak MiB": f"{peak - v['base']:.0f}",
+                             "bytes/voxel": f"{(peak - v['base']) * 2**20 / voxels:.1f}",
+                             "values": f"SE {v['SE']:.4f} AM {v['AM']:.4f} pore {v['pore']:.4f}{extra}"})
+        fm = statistics.median(fft_walls)
+        for g in gens:
+            gm = statistics.median(gen_walls[g])
+            summary.append({"n": n, "generator": g, "realize s (median)": f"{gm:.3f}",
+                            "realize Mvoxel/s": f"{voxels / gm / 1e6:.2f}",
+                            "FFT round trip s": f"{fm:.3f}", "FFT Mvoxel/s": f"{voxels / fm / 1e6:.1f}",
+                            "round trips": f"{gm / fm:.2f}",
+                            "first-call start-up s": f"{statistics.median(startups[g]):.3f}" if startups[g] else "-"})
     print(format_table(rows, ["what", "run", "wall s", "Mvoxel/s", "peak MiB", "bytes/voxel", "values"]))
     print()
-    print(format_table(summary, ["n", "realize s (median)", "realize Mvoxel/s", "FFT round trip s",
+    print(format_table(summary, ["n", "generator", "realize s (median)", "realize Mvoxel/s", "FFT round trip s",
                                  "FFT Mvoxel/s", "round trips", "first-call start-up s"]))
     print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average at the end); goals (issue 14): 401^3 <= 3 s "
           "and ~2 round trips, <= 16 bytes/voxel")
