@@ -230,3 +230,23 @@ def test_info_on_store_without_provenance(tmp_path, capsys, monkeypatch):
     rc, out, _ = _run(capsys, "info", tmp_path / "plain.zarr")
     assert rc == 0 and "(4, 5, 6)" in out and "not recorded" in out
     del z
+
+
+def test_refusal_reads_nothing(tmp_path):
+    """Refusing a 700^3 memory-mapped .npy must not read it: the child's peak resident memory
+    stays below the file's 343 MB (dask's from_array on a raw memmap read it all: 785 MB)."""
+    import subprocess
+    import sys
+
+    p = tmp_path / "big.npy"
+    arr = np.lib.format.open_memmap(p, mode="w+", dtype=np.uint8, shape=(700, 700, 700))
+    del arr
+    code = ("import resource, sys\nfrom vmt_dask.cli import main\n"
+            f"rc = main(['conduct', {str(p)!r}, '--phase', 'SE'])\n"
+            "print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    env = {**os.environ, resources.MEMORY_LIMIT_ENV: "4GiB"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=300)
+    rc, peak_kib = (int(v) for v in r.stdout.split())
+    assert rc == 2 and "needs about" in r.stderr
+    assert peak_kib * 1024 < 700**3, peak_kib
