@@ -27,6 +27,7 @@ Writing (see :func:`write_volume`):
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import json
 import os
@@ -141,10 +142,11 @@ class _VerifyingStore(WrapperStore):
         buf = await self._store.get(key, prototype, None)
         if buf is None:
             raise DamagedError(f"{self._label}: {rel} is missing")
-        data = buf.to_bytes()
-        if len(data) != expected[0]:
-            raise DamagedError(f"{self._label}: {rel} has {len(data)} bytes, expected {expected[0]}")
-        if digest(data) != expected[1]:
+        data = buf.as_numpy_array()  # a view of the bytes read (no copy on CPU buffers)
+        if data.nbytes != expected[0]:
+            raise DamagedError(f"{self._label}: {rel} has {data.nbytes} bytes, expected {expected[0]}")
+        # hashlib releases the GIL: hash in a worker thread so chunk reads keep overlapping
+        if await asyncio.to_thread(digest, data) != expected[1]:
             raise DamagedError(f"{self._label}: {rel} fails its checksum")
         if byte_range is not None:
             return await self._store.get(key, prototype, byte_range)
