@@ -25,6 +25,24 @@ from ..errors import InputError
 __all__ = ["register", "run"]
 
 
+class _Progress:
+    """One line per finished job on stderr: count, rate and ETA of the current batch."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.t0 = time.perf_counter()
+        self.base = 0
+        self.total = None
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        now = time.perf_counter()
+        if total != self.total:  # a new batch was submitted: rate from its start
+            self.t0, self.base, self.total = now, done - 1, total
+        k = done - self.base
+        eta = (now - self.t0) / k * (total - done) if k > 0 else float("nan")
+        print(f"  {stage}: {done}/{total} {self.what}, ETA {eta:.0f} s", file=sys.stderr)
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("design", help="inverse design: theta meeting targets, verified by simulation",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,8 +130,7 @@ def run(args) -> int:
                     cluster = make_cluster(_int(args.workers, "--workers", 1) if args.workers else None)
                     client = Client(cluster)
 
-            def progress(done, total, stage):
-                print(f"  simulate: {done}/{total}", file=sys.stderr)
+            progress = _Progress("simulations")
 
             sim = dask_simulator(client=client, store=args.out, shape=around["shape"],
                                  voxel_size=around["voxel_size"], axis=around["axis"], realizations=R,
