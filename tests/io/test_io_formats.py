@@ -246,3 +246,20 @@ def test_zarr_v2_group_and_remote_url(tmp_path, labels):
     r[...] = labels
     np.testing.assert_array_equal(read_labels(open_input(url)), labels)
     np.testing.assert_array_equal(read_labels(open_input(url), crop="1:3,:,:"), labels[1:3])
+
+
+def test_multi_series_tiff_needs_a_series_index(tmp_path, labels):
+    """A TIFF holding a 3-D stack and a 2-D thumbnail (two series of different shapes)."""
+    import tifffile
+
+    p = tmp_path / "multi.tif"
+    with tifffile.TiffWriter(p) as w:
+        w.write(np.ascontiguousarray(labels.transpose(2, 1, 0)))
+        w.write(np.zeros((4, 5), np.uint8))
+    with pytest.raises(InputError, match="holds 2 image series of different shapes.*--key INDEX"):
+        open_input(p)
+    np.testing.assert_array_equal(read_labels(open_input(p, key="0")), labels)
+    with pytest.raises(InputError, match="single 2-D image"):
+        open_input(p, key="1")
+    with pytest.raises(InputError, match="not a series index 0..1"):
+        open_input(p, key="7")
