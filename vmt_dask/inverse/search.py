@@ -1,9 +1,11 @@
 """Surrogate-guided search for theta that meets targets, verified by simulation.
 
-1. A **surrogate** maps theta to each objective: least squares on quadratic features of
-   x(theta) (log of the alphas and a, the thresholds as they are), full quadratic when the
-   database has enough structures (>= 2 x features), else linear plus squares, with a small
-   ridge.  It is fitted on the study database (or on a pilot sample simulated in the region).
+1. A **surrogate** maps theta to each objective: least squares on polynomial features of
+   x(theta) (log of the alphas and a, the thresholds as they are) of a degree the database
+   supports (at least 2 structures per feature: full quadratic from 72 structures, linear
+   plus squares from 30, else linear), with a small ridge; predictions are clipped to the
+   quantity's physical range (fractions, M-factors and constrictivities in [0, 1],
+   tortuosity >= 1, surface area >= 0).  It is fitted on the study database (or on a pilot sample simulated in the region).
 2. **Proposal**: a scrambled Sobol sample of the region (scipy.stats.qmc) is scored by the
    surrogate; candidates predicted to meet every target are ranked (by the objectives to
    maximise, else by the smallest target margin), the best is polished with L-BFGS-B on the
@@ -99,14 +101,14 @@ class QuadraticSurrogate:
         self.ridge = ridge
         self.coef: dict[str, np.ndarray] = {}
         self.rmse: dict[str, float] = {}
-        self.full = True
+        self.degree = "full"
 
     def _features(self, X: np.ndarray) -> np.ndarray:
         Z = (X - self.centre) / self.scale
         cols = [np.ones(len(Z))] + [Z[:, i] for i in range(Z.shape[1])]
-        if self.full:
+        if self.degree == "full":
             cols += [Z[:, i] * Z[:, j] for i in range(Z.shape[1]) for j in range(i, Z.shape[1])]
-        else:
+        elif self.degree == "squares":
             cols += [Z[:, i] ** 2 for i in range(Z.shape[1])]
         return np.stack(cols, axis=1)
 
@@ -117,8 +119,8 @@ class QuadraticSurrogate:
         self.centre = X.mean(axis=0)
         spread = X.std(axis=0)
         self.scale = np.where(spread > 1e-12, spread, 1.0)
-        n_full = 1 + 7 + 28
-        self.full = len(X) >= 2 * n_full
+        n = len(X)
+        self.degree = "full" if n >= 2 * (1 + 7 + 28) else ("squares" if n >= 2 * (1 + 7 + 7) else "linear")
         F = self._features(X)
         for name, y in values.items():
             y = np.asarray(y, dtype=np.float64)
@@ -138,7 +140,18 @@ class QuadraticSurrogate:
     def predict(self, thetas) -> dict:
         X = to_x(np.atleast_2d(np.asarray(thetas, dtype=np.float64)))
         F = self._features(X)
-        return {name: F @ c for name, c in self.coef.items()}
+        return {name: _clip(name, F @ c) for name, c in self.coef.items()}
+
+
+def _clip(name: str, values: np.ndarray) -> np.ndarray:
+    """Physical range of a quantity (extrapolated polynomials leave it easily)."""
+    if name.startswith(("m_factor", "volume_fraction", "constrictivity")):
+        return np.clip(values, 0.0, 1.0)
+    if name.startswith("tortuosity"):
+        return np.maximum(values, 1.0)
+    if name.startswith("specific_surface_area"):
+        return np.maximum(values, 0.0)
+    return values
 
 
 def _score(pred: dict, targets: Sequence[Target], maximize: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
