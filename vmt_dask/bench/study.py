@@ -42,9 +42,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--measure-401", action="store_true", help="measure the tasks at 401^3 directly")
     parser.add_argument("--skip-study", action="store_true", help="only the per-task costs and the estimate")
     parser.add_argument("--json", help="write all figures to this JSON file")
+    parser.add_argument("--generator", default="lattice",
+                        help="model generator for the per-task costs (lattice, point, cell, band)")
 
 
-def _task_costs(n: int, thetas: list) -> dict:
+def _task_costs(n: int, thetas: list, generator: str = "lattice") -> dict:
     """Mean seconds of realize / describe / conduct at n^3 over the given thetas (one thread)."""
     from vmt_dask.conductivity import m_factor
     from vmt_dask.descriptors import describe
@@ -53,7 +55,7 @@ def _task_costs(n: int, thetas: list) -> dict:
     out = defaultdict(float)
     for th in thetas:
         t0 = time.perf_counter()
-        labels = realize(th, (n, n, n), seed=11, threads=1)
+        labels = realize(th, (n, n, n), seed=11, threads=1, generator=generator)
         out["realize"] += time.perf_counter() - t0
         for name, code in (("SE", 1), ("AM", 2)):
             t0 = time.perf_counter()
@@ -171,7 +173,7 @@ def run(args) -> int:
     costs = {}
     try:
         for n in sizes:
-            _, peak, c = measure_in_child(_task_costs, n, thetas, timeout=3600)
+            _, peak, c = measure_in_child(_task_costs, n, thetas, args.generator, timeout=3600)
             costs[n] = c
             print(f"  {n}^3: " + ", ".join(f"{k} {v:.3f} s" for k, v in c.items()) + f" (peak {peak:.0f} MiB)",
                   flush=True)
