@@ -87,7 +87,7 @@ def test_verification_catches_a_wrong_surrogate():
 def test_quadratic_surrogate_reproduces_a_quadratic():
     thetas, values = _database(128)
     sur = QuadraticSurrogate().fit(thetas, values)
-    test, truth = _database(16, seed=9)
+    test, truth = _database(64, seed=9)
     pred = sur.predict(test)
     assert sur.degree == "full"
     for k in values:
