@@ -175,7 +175,7 @@ def test_read_only_input_and_missing_paths(tmp_path, capsys, monkeypatch, small_
      "--chi2-dof"),
     (["generate", "--theta", "1e999,0.1,0.1,0.1,1,1,1", "--size", "8", "--seed", "1"], "theta"),
     (["conduct", "{npy}", "--phase", "SE", "--rtol", "1e-999"], "--rtol"),
-    (["describe", "{npy}", "--phase", "99999999999999999999"], "0..255"),
+    (["describe", "{npy}", "--phase", "99999999999999999999"], "0..4294967295"),
     (["describe", "{npy}", "--phase", "SE", "--crop", "0:99999999999999999999,:,:"], "--crop"),
     (["describe", "{npy}", "--phase", "SE", "--voxel-size", "1e308,1e308,1e999"], "--voxel-size"),
     (["describe", "{raw}", "--phase", "SE", "--raw-shape", "99999999999,99999999999,9"],

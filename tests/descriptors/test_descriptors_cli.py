@@ -1,4 +1,4 @@
-"""``vmt describe`` on .npy, TIFF and store inputs (other formats: tests/cli/test_cli_inputs.py)."""
+"""``vmt describe`` on .npy, TIFF and store inputs (other formats: tests/io/test_io_cli.py)."""
 import json
 import math
 

@@ -94,7 +94,9 @@ def test_absent_phase_is_an_error_in_every_command(inputs, capsys):
     rc, out, err = _run(capsys, "conduct", path, "--phase", "SE", "--allow-absent", "--json")
     assert rc == 0 and json.loads(out)["phases"]["SE"]["m_factor"] == 0.0 and "absent" in err
     rc, _, err = _run(capsys, "conduct", path, "--phase", "300")
-    assert "0..255" in _one_line_error(rc, err)
+    assert "phase 300 (label 300) is absent" in _one_line_error(rc, err)
+    rc, _, err = _run(capsys, "conduct", path, "--phase", "99999999999")
+    assert "0..4294967295" in _one_line_error(rc, err)
 
 
 def test_label_map_errors(inputs, capsys, tmp_path):
@@ -102,7 +104,7 @@ def test_label_map_errors(inputs, capsys, tmp_path):
     bad_yaml = tmp_path / "m.yaml"
     bad_yaml.write_text("a: [1\n")
     for labels_arg, fragment in [("pore=0,SE=0", "more than one phase"), ("pore", "NAME=VALUE"),
-                                 ("pore=0,SE=400", "0..255"), ("9x=1", "phase name"),
+                                 ("pore=0,SE=5000000000", "0..4294967295"), ("9x=1", "phase name"),
                                  (str(bad_yaml), "not a valid label map"),
                                  (str(tmp_path / "none.json"), "no such file")]:
         rc, _, err = _run(capsys, "describe", path, "--labels", labels_arg, "--phase", "0")
@@ -239,3 +241,36 @@ def test_info_on_any_input(inputs, capsys):
     assert rc == 0 and "zarr, shape (x, y, z) (12, 14, 16)" in out and "0.3 x 0.3 x 0.3 um" in out
     rc, out, _ = _run(capsys, "info", inputs["tiff_pagewise"]["path"], "--json")
     assert rc == 0 and json.loads(out)["shape"] == [12, 14, 16]
+
+
+def test_wide_label_images(tmp_path, labels, capsys):
+    """16-bit label images (0/1000/2000, binary 0/65535) are read as codes, named by value."""
+    import tifffile
+
+    zyx = labels.transpose(2, 1, 0).astype(np.uint16)
+    p = tmp_path / "wide.tif"
+    tifffile.imwrite(p, zyx * 1000)
+    rc, out, err = _run(capsys, "describe", p, "--labels", "pore=0,SE=1000,AM=2000", "--phase",
+                        "AM", "--json")
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["labels"] == {"AM": 2000}
+    exp = describe(labels, phase=2)
+    assert data["phases"]["AM"]["specific_surface_area"] == pytest.approx(exp["specific_surface_area"])
+    rc, out, err = _run(capsys, "conduct", p, "--phase", "1000", "--json", "--rtol", "1e-9")
+    assert rc == 0, err
+    assert json.loads(out)["phases"]["1000"]["m_factor"] == pytest.approx(
+        m_factor(labels == 1, rtol=1e-9).m_factor, rel=1e-6)
+    rc, _, err = _run(capsys, "describe", p, "--phase", "7")
+    assert "labels present: 0 (pore), 1000, 2000" in _one_line_error(rc, err)
+    rc, out, err = _run(capsys, "conduct", p, "--phase", "7", "--allow-absent", "--json")
+    assert rc == 0 and json.loads(out)["phases"]["7"]["m_factor"] == 0.0
+    binary = tmp_path / "binary16.tif"
+    tifffile.imwrite(binary, (zyx > 0).astype(np.uint16) * 65535)
+    rc, out, err = _run(capsys, "describe", binary, "--phase", "65535", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["phases"]["65535"]["volume_fraction"] == pytest.approx(np.mean(labels > 0))
+    grey = tmp_path / "grey.tif"
+    tifffile.imwrite(grey, np.arange(zyx.size, dtype=np.uint16).reshape(zyx.shape))
+    rc, _, err = _run(capsys, "describe", grey, "--phase", "1")
+    assert "distinct labels" in _one_line_error(rc, err)

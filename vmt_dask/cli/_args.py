@@ -147,10 +147,28 @@ class LoadedInput:
     voxel_origin: str                   # "--voxel-size", "ImageJ metadata", "default", ...
     label_map: dict[str, int]
     label_origin: str                   # "--labels", "file", "default"
-    present: list[int]                  # label values present
+    present: list[int]                  # label values present (the file's own values)
     crop: tuple | None
     full_shape: tuple[int, int, int]
     attrs: dict
+    values: object = None               # code -> label for label images beyond 0..255
+
+    def code(self, value: int) -> int:
+        """The uint8 code in ``labels`` of the file's label ``value`` (present values only)."""
+        if self.values is None:
+            return int(value)
+        import numpy as np
+
+        i = int(np.searchsorted(self.values, value))
+        if i < len(self.values) and int(self.values[i]) == int(value):
+            return i
+        return len(self.values) % 256  # absent: a code no voxel holds (if fewer than 256 labels)
+
+    def kernel_phases(self, phases):
+        """``phases`` with their values replaced by the codes of ``labels``."""
+        from ..io import Phase
+
+        return [Phase(p.name, self.code(p.value)) for p in phases]
 
     def header(self) -> str:
         from ..io import format_voxel_size
@@ -172,7 +190,7 @@ def load_input(args: argparse.Namespace, *, kernels: "list[str]", what: str,
     before the volume is read.
     """
     from .. import resources
-    from ..io import open_input, parse_crop, parse_label_map, parse_voxel_size, read_labels
+    from ..io import open_input, parse_crop, parse_label_map, parse_voxel_size, read_label_codes
 
     vs_cli = parse_voxel_size(args.voxel_size)
     user_map = parse_label_map(args.labels)
@@ -186,11 +204,11 @@ def load_input(args: argparse.Namespace, *, kernels: "list[str]", what: str,
         raise InputError(f"{vol.source}: shape {shape}: need at least 2 voxels along every axis")
     need = max(resources.estimate_bytes(k, shape) for k in kernels)
     itemsize = vol.dtype.itemsize
-    if itemsize > 1:  # the read holds the source dtype before converting to uint8
-        need = max(need, math.prod(shape) * (itemsize + 1))
+    if itemsize > 1:  # the source dtype, and for labels beyond 255 a sort and int64 inverse
+        need = max(need, math.prod(shape) * (2 * itemsize + 9))
     resources.check_fits(need, f"{what} on a {'x'.join(map(str, shape))} volume",
                          force=args.force)
-    labels = read_labels(vol, crop=crop)
+    labels, values = read_label_codes(vol, crop=crop)
     if vs_cli is not None:
         vs, origin = vs_cli, "--voxel-size"
         if vol.voxel_size is not None and tuple(vol.voxel_size) != tuple(vs_cli):
@@ -208,9 +226,9 @@ def load_input(args: argparse.Namespace, *, kernels: "list[str]", what: str,
         label_map, label_origin = dict(vol.labels), "file"
     else:
         label_map, label_origin = dict(DEFAULT_LABELS), "default"
-    present = [int(v) for v in phase_values_present(labels)]
+    present = [int(v) for v in phase_values_present(labels, values)]
     return LoadedInput(labels, vol.source, tuple(float(v) for v in vs), origin, label_map,
-                       label_origin, present, crop, vol.shape, dict(vol.attrs))
+                       label_origin, present, crop, vol.shape, dict(vol.attrs), values)
 
 
 def resolve_phases(arg: str, loaded: LoadedInput, *, allow_absent: bool, solids_only: bool = False):

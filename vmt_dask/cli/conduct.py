@@ -103,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
     phases, absent = resolve_phases(args.phase, loaded, allow_absent=args.allow_absent,
                                     solids_only=True)
     labels = loaded.labels
-    results = conduct_phases(labels, phases, absent, voxel_size=loaded.voxel_size, axes=axes,
+    kp = loaded.kernel_phases(phases)
+    kabsent = [k for k, p in zip(kp, phases) if p in absent]
+    results = conduct_phases(labels, kp, kabsent, voxel_size=loaded.voxel_size, axes=axes,
                              rtol=rtol)
     notes = [f"phase {ph.name} (label {ph.value}) is absent: M = 0" for ph in absent]
 

@@ -139,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
     phases, absent = resolve_phases(args.phase, loaded, allow_absent=args.allow_absent)
     labels = loaded.labels
     notes: list[str] = []
-    results = describe_phases(labels, phases, absent, voxel_size=loaded.voxel_size, axes=axes,
+    kp = loaded.kernel_phases(phases)
+    kabsent = [k for k, p in zip(kp, phases) if p in absent]
+    results = describe_phases(labels, kp, kabsent, voxel_size=loaded.voxel_size, axes=axes,
                               notes=notes)
     for ph in absent:
         notes.append(f"phase {ph.name} (label {ph.value}) is absent: volume fraction 0, "

@@ -137,12 +137,14 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     edge_unit = loaded.voxel_size[axis]
     table: dict[str, list[dict]] = {p.name: [] for p in phases}
+    absent_names = {p.name for p in absent}
+    kernel_phases = loaded.kernel_phases(phases)
     for edge in sizes:
         sub = labels[centred_cube(labels.shape, edge)]
         print(f"vmt rev: cube {edge} ({tuple(sub.shape)}) ...", file=sys.stderr)
-        for ph in phases:
+        for ph in kernel_phases:
             row: dict = {"edge": edge, "edge_um": edge * edge_unit, "shape": list(sub.shape)}
-            if not (sub == ph.value).any():
+            if ph.name in absent_names or not (sub == ph.value).any():
                 row.update({"volume_fraction": 0.0, "specific_surface_area": 0.0,
                             "tortuosity_mean": None, "constrictivity": None})
                 if not args.no_conduct:

@@ -19,12 +19,12 @@ import numpy as np
 
 from ..errors import InputError
 from .formats import ACCEPTED, Volume, natural_key, open_input, parse_axes
-from .labels import (DEFAULT_LABELS, Phase, format_present, parse_label_map, phase_values_present,
+from .labels import (DEFAULT_LABELS, MAX_LABEL, Phase, format_present, parse_label_map, phase_values_present,
                      resolve_phase)
 from .voxel import format_voxel_size, from_attrs, is_isotropic, parse_voxel_size
 
 __all__ = [
-    "Volume", "open_input", "read_labels", "parse_crop", "crop_slices", "ACCEPTED",
+    "Volume", "open_input", "read_labels", "read_label_codes", "MAX_LABEL", "parse_crop", "crop_slices", "ACCEPTED",
     "parse_label_map", "resolve_phase", "phase_values_present", "format_present", "Phase",
     "DEFAULT_LABELS", "parse_voxel_size", "format_voxel_size", "is_isotropic", "from_attrs",
     "parse_axes", "natural_key",
@@ -77,6 +77,26 @@ def crop_slices(crop, shape) -> tuple[slice, slice, slice]:
     return tuple(crop)
 
 
+def _read(volume: Volume, crop) -> np.ndarray:
+    sl = crop_slices(crop, volume.shape)
+    data = volume.data[sl]
+    if data.dtype.kind not in "biuf":
+        raise InputError(f"{volume.source}: dtype {data.dtype} cannot hold labels")
+    try:
+        arr = np.asarray(data.compute(scheduler="threads"))
+    except InputError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        # damaged or missing chunks (storage.DamagedError is a KeyError), truncated files
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{volume.source}: cannot read the volume ({text})") from None
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise InputError(f"{volume.source}: labels must be integers, got non-integral values "
+                             f"of dtype {arr.dtype} (a grey-value image needs segmenting first)")
+    return arr
+
+
 def read_labels(volume: Volume, *, crop=None) -> np.ndarray:
     """Read ``volume`` (or its crop) into memory as a C-contiguous uint8 label array.
 
@@ -95,31 +115,48 @@ def read_labels(volume: Volume, *, crop=None) -> np.ndarray:
     ------
     InputError
         Values that are not labels: a dtype other than bool/integer/float, non-integral or
-        non-finite floats, or values outside 0..255.
+        non-finite floats, or values outside 0..255 (see :func:`read_label_codes` for wider
+        label images).
     """
-    sl = crop_slices(crop, volume.shape)
-    data = volume.data[sl]
-    kind = data.dtype.kind
-    if kind not in "biuf":
-        raise InputError(f"{volume.source}: dtype {data.dtype} cannot hold labels")
-    try:
-        arr = np.asarray(data.compute(scheduler="threads"))
-    except InputError:
-        raise
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        # damaged or missing chunks (storage.DamagedError is a KeyError), truncated files
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{volume.source}: cannot read the volume ({text})") from None
+    arr = _read(volume, crop)
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
-    if kind == "b":
-        return np.ascontiguousarray(arr, dtype=np.uint8)
-    if kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise InputError(f"{volume.source}: labels must be integers, got non-integral values "
-                             f"of dtype {arr.dtype} (a grey-value image needs segmenting first)")
     if arr.size:
         lo, hi = arr.min(), arr.max()
         if lo < 0 or hi > 255:
             raise InputError(f"{volume.source}: labels must be in 0..255, got {lo:g}..{hi:g}")
     return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def read_label_codes(volume: Volume, *, crop=None) -> tuple[np.ndarray, "np.ndarray | None"]:
+    """Like :func:`read_labels`, for label images of any integer range with <= 256 labels.
+
+    Returns
+    -------
+    codes : numpy.ndarray of uint8, shape (nx, ny, nz)
+        The labels themselves when they lie in 0..255; otherwise code ``i`` stands for the
+        ``i``-th smallest label present.
+    values : numpy.ndarray of int64 or None
+        ``values[code]`` is the original label (None when codes are the labels).
+
+    Raises
+    ------
+    InputError
+        As :func:`read_labels`; more than 256 distinct labels, or labels outside
+        0..MAX_LABEL.
+    """
+    arr = _read(volume, crop)
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr), None
+    if arr.size == 0:
+        return np.ascontiguousarray(arr, dtype=np.uint8), None
+    lo, hi = arr.min(), arr.max()
+    if 0 <= lo and hi <= 255:
+        return np.ascontiguousarray(arr, dtype=np.uint8), None
+    if lo < 0 or hi > MAX_LABEL:
+        raise InputError(f"{volume.source}: labels must be in 0..{MAX_LABEL}, got {lo:g}..{hi:g}")
+    values, codes = np.unique(arr, return_inverse=True)
+    if values.size > 256:
+        raise InputError(f"{volume.source}: {values.size} distinct labels in {lo:g}..{hi:g}; a "
+                         "label volume may hold at most 256 (is it a grey-value image?)")
+    return np.ascontiguousarray(codes.reshape(arr.shape), dtype=np.uint8), values.astype(np.int64)

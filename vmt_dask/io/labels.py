@@ -1,6 +1,7 @@
 """Label maps: which integer value of a user's label volume is which phase.
 
-A label map is a mapping ``name -> value`` (value an integer in 0..255).  It comes from the
+A label map is a mapping ``name -> value`` (value an integer in 0..MAX_LABEL; volumes whose
+labels exceed 255 are read as uint8 codes, see :func:`vmt_dask.io.read_label_codes`).  It comes from the
 user (``--labels pore=0,SE=85,AM=170`` or a small YAML/JSON file holding the same mapping),
 from the file's metadata (a vmt store records ``labels``), or defaults to the model's codes
 :data:`vmt_dask.domain.PHASES` (0 = pore, 1 = SE, 2 = AM).  Names are matched
@@ -19,8 +20,12 @@ import numpy as np
 from ..domain import PHASES
 from ..errors import InputError
 
-__all__ = ["parse_label_map", "resolve_phase", "phase_values_present", "DEFAULT_LABELS",
+__all__ = ["MAX_LABEL", "parse_label_map", "resolve_phase", "phase_values_present", "DEFAULT_LABELS",
            "format_present", "Phase"]
+
+#: Largest label value accepted in a label map or ``--phase`` (uint32 label images).
+MAX_LABEL = 2**32 - 1
+_RANGE = f"0..{MAX_LABEL}"
 
 #: The model's label codes (0 = pore, 1 = SE, 2 = AM), used when nothing else names the phases.
 DEFAULT_LABELS: Mapping[str, int] = PHASES
@@ -50,10 +55,10 @@ def _check_value(value, name: str, source: str) -> int:
         if isinstance(value, str) and value.strip().lstrip("+").isdigit():
             value = int(value)
         else:
-            raise InputError(f"{source}: label of {name!r} must be an integer in 0..255, got {value!r}")
+            raise InputError(f"{source}: label of {name!r} must be an integer in {_RANGE}, got {value!r}")
     value = int(value)
-    if not 0 <= value <= 255:
-        raise InputError(f"{source}: label of {name!r} must be an integer in 0..255, got {value}")
+    if not 0 <= value <= MAX_LABEL:
+        raise InputError(f"{source}: label of {name!r} must be an integer in {_RANGE}, got {value}")
     return value
 
 
@@ -95,7 +100,7 @@ def parse_label_map(text: "str | os.PathLike | Mapping | None") -> dict[str, int
     ------
     InputError
         Malformed text, a file that cannot be read, a name used twice, two names for one
-        value, or a value outside 0..255.
+        value, or a value outside 0..MAX_LABEL.
     """
     if text is None:
         return None
@@ -141,10 +146,15 @@ def parse_label_map(text: "str | os.PathLike | Mapping | None") -> dict[str, int
     return _check_map(mapping, src)
 
 
-def phase_values_present(labels: np.ndarray) -> np.ndarray:
-    """Sorted label values occurring in a uint8 volume (one pass, a 256-bin histogram)."""
+def phase_values_present(labels: np.ndarray, values: "np.ndarray | None" = None) -> np.ndarray:
+    """Sorted label values occurring in a uint8 volume (one pass, a 256-bin histogram).
+
+    With ``values`` (code -> original label, from :func:`vmt_dask.io.read_label_codes`) the
+    original labels are returned.
+    """
     counts = np.bincount(np.asarray(labels, dtype=np.uint8).ravel(), minlength=256)
-    return np.flatnonzero(counts)
+    present = np.flatnonzero(counts)
+    return present if values is None else np.asarray(values)[present]
 
 
 def format_present(values, label_map: Mapping[str, int] | None = None, limit: int = 12) -> str:
@@ -163,7 +173,7 @@ def resolve_phase(phase: "str | int", label_map: Mapping[str, int]) -> Phase:
     Parameters
     ----------
     phase : str or int
-        A name of the map (any case) or an integer label value in 0..255 (as text or int).
+        A name of the map (any case) or an integer label value in 0..MAX_LABEL (text or int).
     label_map : mapping of str to int
 
     Returns
@@ -175,7 +185,7 @@ def resolve_phase(phase: "str | int", label_map: Mapping[str, int]) -> Phase:
     Raises
     ------
     InputError
-        An unknown name (the message lists the map) or a value outside 0..255.
+        An unknown name (the message lists the map) or a value outside 0..MAX_LABEL.
     """
     by_value = {v: k for k, v in label_map.items()}
     if isinstance(phase, (int, np.integer)) and not isinstance(phase, bool):
@@ -193,6 +203,6 @@ def resolve_phase(phase: "str | int", label_map: Mapping[str, int]) -> Phase:
                                  "name of the map, an integer label value, or name the labels "
                                  "with --labels NAME=VALUE,...")
             return Phase(name, int(label_map[name]))
-    if not 0 <= value <= 255:
-        raise InputError(f"--phase {phase!r}: a label value must be in 0..255")
+    if not 0 <= value <= MAX_LABEL:
+        raise InputError(f"--phase {phase!r}: a label value must be in {_RANGE}")
     return Phase(by_value.get(value, str(value)), value)
