@@ -241,10 +241,11 @@ def bytes_per_iteration(shape) -> dict:
     Fine level (float32 vectors, 1-byte code, float64 potential): zero-start half
     sweep 9 B/voxel (b, code, x), three full half sweeps 13 each (x, b, code read, x
     written), restriction 9, prolongation 9 (+ coarse x), matvec 9, CG update 32
-    (u float64 read+write, p, r read+write, q), new direction 12 -- 122 B/voxel.
-    Coarse level with n cells (cx, cy, cz, diag, x, b float32): half sweeps
-    4 x (16 + 12), restriction 28, prolongation 12 -- ~152 B/cell, visited once on
-    level 1 and ``2^(l-1)`` times on level l >= 2 (W-cycle).
+    (u float64 read+write, p, r read+write, q), new direction 12 -- 119 B/voxel.
+    Coarse level with n cells (cx, cy, cz, diag, x, b float32): 8 half sweeps
+    (two sweeps before and after the coarse correction) of 16 + 12, restriction 28,
+    prolongation 12 -- ~264 B/cell, visited ``2^(l-1)`` times on level l (W-cycle;
+    the coarsest level's dense solve is not counted).
     """
     n = int(np.prod(shape))
     fine = 9 + 3 * 13 + 9 + 9 + 9 + 32 + 12
@@ -256,9 +257,9 @@ def bytes_per_iteration(shape) -> dict:
     while int(np.prod(cells)) > 512:
         cells = [(c + 1) // 2 for c in cells]
         m = int(np.prod(cells))
-        coarse += 152 * m * visits
+        coarse += 264 * m * visits
         level += 1
-        visits = 1 if level == 2 else visits * 2
+        visits *= 2           # W-cycle: level l >= 2 is visited 2^(l-1) times
     return {"fine_B_per_voxel": fine, "total_B": total + coarse,
             "B_per_voxel": (total + coarse) / n}
 
