@@ -141,18 +141,15 @@ def discrepancy(observed: np.ndarray, model: np.ndarray, sigma: np.ndarray) -> n
 
 
 def _check_labels(labels) -> np.ndarray:
-    if not isinstance(labels, np.ndarray):
-        raise TypeError(f"labels must be a numpy array, got {type(labels).__name__}")
-    if labels.ndim != 3:
-        raise InputError(f"labels must be a 3-D volume (x, y, z), got shape {labels.shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"labels must hold integer labels 0 = pore, 1 = SE, 2 = AM, got dtype {labels.dtype}")
+    from ..validation import as_labels
+
+    labels = as_labels(labels)   # TypeError / DTypeError / InputError per the contract
     if min(labels.shape) < 8:
         raise InputError(f"labels need at least 8 voxels along every axis, got shape {labels.shape}")
     bad = np.setdiff1d(np.unique(labels), [0, SE, AM])
     if bad.size:
         raise InputError(f"labels must be 0 = pore, 1 = SE, 2 = AM, found {bad[:5].tolist()}")
-    return labels.astype(np.uint8, copy=False)
+    return labels
 
 
 def _check_voxel(voxel_size) -> float:
@@ -207,7 +204,7 @@ def fit_theta(labels: np.ndarray, *, voxel_size: "float | Sequence[float]" = 0.2
     Raises
     ------
     TypeError
-        ``labels`` is not an integer numpy array.
+        ``labels`` is not a numpy array, or not integer/boolean (``DTypeError``).
     vmt_dask.errors.InputError
         Not 3-D, too small, labels other than 0/1/2, a phase absent or filling the image,
         non-cubic voxels, bad ``realizations``/``lags``.
