@@ -1,9 +1,12 @@
 """How a Gaussian random field with covariance exp(-(alpha h)^2) is put on the voxel lattice.
 
 The model (paper Eq. 3) is a field on continuous space; a voxel image needs one number per
-voxel, and the paper does not say which.  Three discretisations are offered, selected by the
-``generator`` keyword of :func:`~vmt_dask.model.realize` (all use the same white noise, so
-realizations of one seed differ only through the discretisation):
+voxel, and the paper does not say which.  Three discretisations (point sampling, cell average,
+band limit) and two generators of point sampling are offered, selected by the ``generator``
+keyword of :func:`~vmt_dask.model.realize`.  "lattice" uses one white noise for every field;
+"point", "cell" and "band" use that noise for the rough fields and spectral coefficients for the
+smooth ones, so realizations of one seed under "point", "cell" and "band" differ only through the
+discretisation:
 
 ``"lattice"`` (default; the generator of the first release, kept bit for bit)
     Point sampling: the value at the voxel centre.  Lattice correlation
