@@ -77,24 +77,23 @@ def test_wait_for_release(tmp_path):
 
 
 _RACER = textwrap.dedent("""
-    import sys, time
+    import sys
     from vmt_dask import storage as S
-    t = float(sys.argv[2])
-    while time.time() < t:
-        pass
+    print("ready", flush=True)
+    sys.stdin.readline()                      # all racers are released together
     try:
-        lease = S.acquire_lease(sys.argv[1], owner=sys.argv[3], heartbeat=False, settle_s=0.3)
+        lease = S.acquire_lease(sys.argv[1], owner=sys.argv[2], heartbeat=False, settle_s=0.3)
     except S.LeaseBusy:
         print("busy")
     else:
         print("won")
-        time.sleep(1.0)
+        sys.stdin.readline()                  # hold until every racer has answered
 """)
 
 
 @pytest.mark.parametrize("stale_first", [False, True])
 def test_racing_processes_exactly_one_wins(tmp_path, stale_first):
-    """Six processes start acquiring at the same instant (on a free store, or on one whose
+    """Four processes start acquiring at the same instant (on a free store, or on one whose
     holder died): exactly one gets the lease."""
     s = tmp_path / "store"
     if stale_first:
@@ -102,12 +101,16 @@ def test_racing_processes_exactly_one_wins(tmp_path, stale_first):
         p.kill()
         p.wait()
         assert S.read_lease(s).stale()
-    start = time.time() + 2.0
-    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(s), str(start), f"r{i}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(6)]
-    outs = [pr.communicate(timeout=120) for pr in procs]
-    answers = sorted(o.strip() for o, _ in outs)
-    assert answers == ["busy"] * 5 + ["won"], [e[-500:] for _, e in outs]
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(s), f"r{i}"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+    for pr in procs:                          # imports done everywhere before anyone starts
+        assert pr.stdout.readline().strip() == "ready", pr.stderr.read()
+    for pr in procs:
+        pr.stdin.write("\n")
+        pr.stdin.flush()
+    answers = sorted(pr.stdout.readline().strip() for pr in procs)
+    outs = [pr.communicate("\n", timeout=120) for pr in procs]
+    assert answers == ["busy"] * 3 + ["won"], [e[-500:] for _, e in outs]
 
 
 def test_dead_holder_is_taken_over_at_once(tmp_path):

@@ -226,14 +226,14 @@ print("writer done")
 
 
 def test_reader_writer_race(tmp_path, labels):
-    """A reader polling a volume while a writer overwrites it 30 times: the writer never fails
+    """A reader polling a volume while a writer overwrites it 12 times: the writer never fails
     (readers no longer rename anything) and every read is one of the two versions in full or
     absent/damaged (KeyError), never a mix and never zeros."""
     s = tmp_path / "s.zarr"
     np.save(tmp_path / "a.npy", labels)
     _write(s, "v", labels)
     versions = (labels, 2 - labels)
-    proc = subprocess.Popen([sys.executable, "-c", _RACE_WRITER, str(s), "30", str(tmp_path / "a.npy")],
+    proc = subprocess.Popen([sys.executable, "-c", _RACE_WRITER, str(s), "12", str(tmp_path / "a.npy")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     reads = absent = 0
     while proc.poll() is None:

@@ -13,10 +13,12 @@ Acquisition
 -----------
 * **Local stores**: the lease is written to a temporary file and hard-linked to its name
   (``link`` fails if the name exists, like ``O_EXCL``, and the file appears with its
-  content).  A stale lease is taken over by renaming it aside and checking that the file
-  moved is the stale one just read (same token); if another writer got there first, the
-  fresh lease it created is put back.  Safe among processes on one host and on network
-  filesystems with atomic ``link``/``rename``.
+  content).  A stale lease is removed only by the holder of a second link-created lock
+  (``vmt-lease.json.takeover``), after checking it is still byte-for-byte the stale lease
+  it read; then the taker creates its own lease with ``link`` like anyone else, so exactly
+  one writer wins even when several take over at once.  Safe among processes on one host
+  and on network filesystems with atomic ``link``.  (A taker killed inside those few lines
+  leaves the takeover lock; it is removed once 30 s old.)
 * **Object stores** (no conditional create): the writer checks the name is free, PUTs its
   lease, waits ``settle_s`` and reads it back; it holds the lease only if its own token is
   there.  **Remaining race**: two writers whose check-then-PUT sequences both complete
@@ -311,23 +313,43 @@ def _create_local(loc: Location, info: LeaseInfo) -> bool:
         os.unlink(tmp)
 
 
+_TAKEOVER = LEASE_FILE + ".takeover"
+_TAKEOVER_STALE_S = 30.0
+
+
 def _takeover_local(loc: Location, stale_raw: bytes) -> None:
-    """Remove the lease file if it still holds exactly ``stale_raw`` (else leave or restore it)."""
-    aside = os.path.join(loc.root, temp_name(LEASE_FILE, "old"))
+    """Remove the lease file if it still holds exactly ``stale_raw``.
+
+    Serialised by a second lock file created with ``link`` (``vmt-lease.json.takeover``):
+    only its holder compares and removes the stale lease, so a fresh lease is never moved.
+    A takeover lock older than 30 s (a taker killed in these few lines) is removed first.
+    """
+    lock = loc.path(_TAKEOVER)
+    tmp = os.path.join(loc.root, temp_name(_TAKEOVER))
+    with open(tmp, "xb") as fh:
+        fh.write(uuid.uuid4().hex.encode())
     try:
-        os.rename(loc.path(LEASE_FILE), aside)
-    except FileNotFoundError:
-        return  # someone else removed it
-    try:
-        with open(aside, "rb") as fh:
-            moved = fh.read()
-        if moved != stale_raw:  # a fresh lease created meanwhile: put it back
+        try:
+            os.link(tmp, lock)
+        except FileExistsError:
             try:
-                os.link(aside, loc.path(LEASE_FILE))
-            except FileExistsError:
-                pass  # a third writer holds it now; the displaced holder's heartbeat notices
+                if time.time() - os.stat(lock).st_mtime > _TAKEOVER_STALE_S:
+                    os.unlink(lock)  # left by a killed taker; the loop retries
+            except FileNotFoundError:
+                pass
+            return
+        try:
+            try:
+                with open(loc.path(LEASE_FILE), "rb") as fh:
+                    current = fh.read()
+            except FileNotFoundError:
+                return
+            if current == stale_raw:
+                os.unlink(loc.path(LEASE_FILE))
+        finally:
+            os.unlink(lock)
     finally:
-        os.unlink(aside)
+        os.unlink(tmp)
 
 
 def _create_remote(loc: Location, info: LeaseInfo, settle_s: float) -> bool:
