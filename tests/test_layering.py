@@ -44,8 +44,6 @@ KNOWN_VIOLATIONS: dict[str, str] = {
     "vmt_dask.model.chunked imports ['dask']":
         "realize_dask (the dask wrapper of the model) belongs to the storage/chunked layer, "
         "outside the kernel package vmt_dask.model",
-    "vmt_dask.study.presets <-> vmt_dask.study.spec":
-        "presets and spec import each other inside functions; one must own the parsing",
 }
 
 

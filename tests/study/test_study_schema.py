@@ -10,7 +10,8 @@ import pytest
 
 from vmt_dask.errors import InputError
 from vmt_dask.study import load_spec
-from vmt_dask.study.presets import PRESETS, preset_dict
+from vmt_dask.study.presets import PRESETS
+from vmt_dask.study.spec import preset_dict
 from vmt_dask.study.spec import (LIMITS, MAX_DEPTH, MAX_SPEC_BYTES, helm_spec_schema, parse_spec_text,
                                  spec_json_schema)
 

@@ -5,7 +5,7 @@ import pytest
 
 from vmt_dask.errors import InputError
 from vmt_dask.study import FUNCTIONS, load_spec
-from vmt_dask.study.presets import preset_dict
+from vmt_dask.study.spec import preset_dict
 
 
 def test_paper_preset_is_the_paper_design():

@@ -30,8 +30,7 @@ def calibrated_spec(theta, *, base: str = "demo", name: str = "calibrated", shap
 
     Validated by :func:`vmt_dask.study.load_spec` before it is returned.
     """
-    from ..study.presets import preset_dict
-    from ..study.spec import load_spec
+    from ..study.spec import load_spec, preset_dict
 
     data = preset_dict(base)
     endpoints = {name: [round(float(x), 6) for x in theta]}

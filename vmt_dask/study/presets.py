@@ -1,11 +1,14 @@
-"""Shipped study presets: ``paper``, ``demo`` and ``smoke`` (YAML files in ``vmt_dask/presets``)."""
+"""Shipped study presets: ``paper``, ``demo`` and ``smoke`` (YAML files in ``vmt_dask/presets``).
+
+The text only; :func:`vmt_dask.study.spec.preset_dict` parses it with the spec's safe loader.
+"""
 from __future__ import annotations
 
 from importlib.resources import files
 
 from ..errors import InputError
 
-__all__ = ["PRESETS", "preset_dict", "preset_text"]
+__all__ = ["PRESETS", "preset_text"]
 
 #: Names of the shipped presets.
 PRESETS: tuple[str, ...] = ("paper", "demo", "smoke")
@@ -17,9 +20,3 @@ def preset_text(name: str) -> str:
         raise InputError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
     return (files("vmt_dask") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
 
-
-def preset_dict(name: str) -> dict:
-    """Fields of a shipped preset, unvalidated (see :func:`vmt_dask.study.spec.spec_from_dict`)."""
-    from .spec import parse_spec_text
-
-    return parse_spec_text(preset_text(name), "yaml", f"preset {name!r}")

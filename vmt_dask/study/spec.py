@@ -39,6 +39,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from ..domain import (A_INDEX, ALPHA_INDICES, AXES, PARAMETER_NAMES, STUDY_DESCRIPTORS, STUDY_PHASES,
                       TABLE1, axis_index, preset_name)
 from ..errors import InputError
+from .presets import PRESETS, preset_text
 
 __all__ = [
     "PARAMETERS",
@@ -53,6 +54,7 @@ __all__ = [
     "spec_from_dict",
     "spec_json_schema",
     "parse_spec_text",
+    "preset_dict",
     "helm_spec_schema",
     "A_INDEX",
     "ALPHA_INDICES",
@@ -662,6 +664,11 @@ def read_spec_file(path: str | os.PathLike) -> Any:
     return data
 
 
+def preset_dict(name: str) -> dict:
+    """Fields of a shipped preset, unvalidated (see :func:`spec_from_dict`)."""
+    return parse_spec_text(preset_text(name), "yaml", f"preset {name!r}")
+
+
 def load_spec(source: str | os.PathLike | Mapping[str, Any], **overrides) -> StudySpec:
     """Load and validate a study spec.
 
@@ -685,8 +692,6 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any], **overrides) -> Stu
     TypeError
         ``source`` is none of the above types.
     """
-    from .presets import PRESETS, preset_dict
-
     if isinstance(source, Mapping):
         data = dict(source)
     elif isinstance(source, (str, os.PathLike)) and str(source) in PRESETS:
