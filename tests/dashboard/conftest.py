@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
 import time
 import urllib.request
@@ -101,6 +104,40 @@ def publish_science(client, study: str = "example", n: int = 66) -> None:
                 msg = study_message(study, "/data/example.zarr", "running", {}, latest=latest, time=t + i * 0.1 + dt)
                 del msg["stages"]  # values only: the progress counts stay those of publish_example
                 client.log_event(TOPIC, msg)
+
+
+_INSTALL = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium"
+
+
+def _chromium() -> str:
+    """Path of the chromium binary, installing the Debian package if missing and possible."""
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if not shutil.which("apt-get"):
+        pytest.skip("chromium is not installed and there is no apt-get to install it")
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        pytest.skip(f"chromium is not installed and installing needs root: {_INSTALL}")
+    proc = subprocess.run(["bash", "-c", _INSTALL], capture_output=True, text=True, timeout=900)
+    path = shutil.which("chromium")
+    if proc.returncode != 0 or not path:
+        pytest.skip(f"could not install chromium ({_INSTALL}): rc={proc.returncode}, "
+                    f"{proc.stderr.strip()[-300:]}")
+    return path
+
+
+def headless(binary: str, profile: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--no-first-run", "--hide-scrollbars", f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of headless Chromium (installed from Debian when missing and root)."""
+    return _chromium()
 
 
 @pytest.fixture(scope="module")

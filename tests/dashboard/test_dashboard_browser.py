@@ -4,45 +4,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 
 import numpy as np
-import pytest
 
 from vmt_dask.events import STAGES
-
-_INSTALL = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium"
-
-
-def _chromium() -> str:
-    """Path of the chromium binary, installing the Debian package if missing and possible."""
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    if not shutil.which("apt-get"):
-        pytest.skip("chromium is not installed and there is no apt-get to install it")
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        pytest.skip(f"chromium is not installed and installing needs root: {_INSTALL}")
-    proc = subprocess.run(["bash", "-c", _INSTALL], capture_output=True, text=True, timeout=900)
-    path = shutil.which("chromium")
-    if proc.returncode != 0 or not path:
-        pytest.skip(f"could not install chromium ({_INSTALL}): rc={proc.returncode}, "
-                    f"{proc.stderr.strip()[-300:]}")
-    return path
-
-
-def _headless(binary: str, profile: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--no-first-run", "--hide-scrollbars", f"--user-data-dir={profile}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    return _chromium()
 
 
 def test_study_page_screenshot(chromium, cluster_client, dash, tmp_path):
@@ -52,15 +18,16 @@ def test_study_page_screenshot(chromium, cluster_client, dash, tmp_path):
     dash.publish_science(cluster_client)
     dash.publish_example(cluster_client, study="second")  # a second study: a second tab
     dash.wait_for(lambda: {"example", "second"} <= {s["study"] for s in dash.api(cluster_client)["studies"]})
+    dash.http_get(dash.dashboard_base(cluster_client) + "vmt/api/plots", timeout=120)  # layout built once
     url = dash.dashboard_base(cluster_client) + "vmt/studies#example"
     png = tmp_path / "studies.png"
     with tempfile.TemporaryDirectory() as profile:
         # virtual time lets the page's scripts fetch the Bokeh layout and the data, and draw
-        shot = _headless(chromium, profile, "--window-size=1200,1800", "--virtual-time-budget=8000",
-                         f"--screenshot={png}", url, timeout=120)
+        shot = dash.headless(chromium, profile, "--window-size=1200,1800", "--virtual-time-budget=8000",
+                         f"--screenshot={png}", url, timeout=240)
         assert png.exists(), f"no screenshot: rc={shot.returncode} {shot.stderr[-2000:]}"
         # the DOM after the browser ran the page (scripts included) shows every stage
-        dom = _headless(chromium, profile, "--virtual-time-budget=8000", "--dump-dom", url, timeout=120)
+        dom = dash.headless(chromium, profile, "--virtual-time-budget=8000", "--dump-dom", url, timeout=240)
     assert dom.returncode == 0, dom.stderr[-2000:]
     for stage in STAGES:
         assert f'data-stage="{stage}"' in dom.stdout

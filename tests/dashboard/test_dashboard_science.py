@@ -43,6 +43,15 @@ def test_scatter_joins_descriptors_and_m_factor_of_the_same_structure():
     assert pts == {"volume_fraction": [0.5], "m_factor": [0.31], "tortuosity_mean": [1.07], "seen": 1}
 
 
+def test_a_phase_that_does_not_percolate_is_plotted_without_colour():
+    sc = StudyScience()
+    sc.add({"values": {"volume_fraction_SE": 0.2, "tortuosity_mean_SE": math.nan}, "structure": _structure(3)})
+    sc.add({"values": {"m_factor_SE": 0.0}, "structure": _structure(3)})
+    pts = sc.snapshot()["scatter"]["SE"]
+    assert pts["tortuosity_mean"] == [None] and pts["m_factor"] == [0.0]
+    json.dumps(plot_data(sc.snapshot()), allow_nan=False)
+
+
 def test_gradient_steps_are_grouped_by_point_and_function():
     sc = StudyScience()
     sc.add({"values": {"constrictivity_SE": 0.4, "volume_fraction_SE": 0.41}, "structure": _structure(0, 3)})

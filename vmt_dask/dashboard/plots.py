@@ -79,7 +79,7 @@ def plot_data(science: Mapping[str, Any]) -> dict[str, dict[str, list]]:
         for function, by_h in entry["steps"].items():
             quantity, _, ph = function.rpartition("_")
             base = entry["base"].get(function)
-            if ph not in steps or not base or not by_h:
+            if ph not in steps or not base or not by_h:  # a relative change needs f(point) != 0
                 continue
             hs = sorted([0.0, *map(float, by_h)])
             scale = max(abs(h) for h in hs) or 1.0
@@ -130,7 +130,8 @@ def build_layout(science: Mapping[str, Any] | None = None):
         fig.legend.margin = 2
         hists.append(fig)
 
-    mapper = LinearColorMapper(palette=Viridis256, low=TAU_COLOUR_RANGE[0], high=TAU_COLOUR_RANGE[1])
+    mapper = LinearColorMapper(palette=Viridis256, low=TAU_COLOUR_RANGE[0], high=TAU_COLOUR_RANGE[1],
+                               nan_color="#bbbbbb")  # grey: the phase does not percolate
     scatters = []
     for ph in STUDY_PHASES:
         fig = figure(width=380, height=300, title=f"{ph}: M-factor vs volume fraction (colour: μ(τ))",

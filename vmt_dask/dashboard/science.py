@@ -123,8 +123,12 @@ class StudyScience:
         index = _int(structure.get("index"))
         changed = False
         for name, raw in values.items():
+            if not isinstance(name, str) or name not in self.histograms:
+                continue
             value = finite_or_none(raw)
-            if value is None or not isinstance(name, str) or name not in self.histograms:
+            if value is None:
+                if index is not None and name.startswith("tortuosity_mean_"):
+                    self._join(index, name, None)  # not percolating: still plotted, without colour
                 continue
             if index is not None:
                 if (index, name) in self._seen:
@@ -140,7 +144,7 @@ class StudyScience:
             self.version += 1
         return changed
 
-    def _join(self, index: int, name: str, value: float) -> None:
+    def _join(self, index: int, name: str, value: float | None) -> None:
         quantity, _, phase = name.rpartition("_")
         if quantity not in ("volume_fraction", "tortuosity_mean", "m_factor") or phase not in self._scatter:
             return
@@ -153,7 +157,7 @@ class StudyScience:
         while len(self._pending) > MAX_PENDING:
             self._pending.popitem(last=False)
 
-    def _add_scatter(self, phase: str, xyz: tuple[float, float, float]) -> None:
+    def _add_scatter(self, phase: str, xyz: tuple[float, float, float | None]) -> None:
         pts = self._scatter[phase]
         self._scatter_seen[phase] += 1
         pts.append(xyz)
@@ -183,15 +187,15 @@ class StudyScience:
         ``histograms``: per variable ``{"low", "high", "counts", "under", "over", "n"}``;
         ``ranges``: the paper's Section 3.2 range per variable (``low``, ``high``, ``bulk_low``,
         ``bulk_high``); ``scatter``: per phase ``{"volume_fraction", "m_factor",
-        "tortuosity_mean"}`` lists and ``seen`` (how many structures were joined);
+        "tortuosity_mean"}`` lists (tortuosity None where the phase does not percolate) and
+        ``seen`` (how many structures were joined);
         ``points``: per interpolation point ``{"base": {var: value}, "steps": {function:
         {h: value}}}``; ``version``: grows with every change.
         """
         scatter = {}
         for ph, pts in self._scatter.items():
-            arr = np.asarray(pts, dtype=float).reshape(-1, 3)
-            scatter[ph] = {"volume_fraction": arr[:, 0].tolist(), "m_factor": arr[:, 1].tolist(),
-                           "tortuosity_mean": arr[:, 2].tolist(), "seen": self._scatter_seen[ph]}
+            scatter[ph] = {"volume_fraction": [p[0] for p in pts], "m_factor": [p[1] for p in pts],
+                           "tortuosity_mean": [p[2] for p in pts], "seen": self._scatter_seen[ph]}
         points = {}
         for p, entry in self._points.items():
             points[str(p)] = {

@@ -258,6 +258,9 @@ class StudyTracker(SchedulerPlugin):
     async def start(self, scheduler: Scheduler) -> None:
         self.board = StudyBoard().extend(scheduler.get_events(TOPIC))
         add_routes(scheduler)
+        # build the plots' Bokeh layout now, off the event loop, so the first page load is quick
+        warm = IOLoop.current().run_in_executor(None, _layout_json)
+        warm.add_done_callback(lambda f: f.cancelled() or f.exception())  # failures show on request
 
     def log_event(self, topic: str, msg: Any) -> None:
         if topic == TOPIC and self.board is not None:
