@@ -19,13 +19,14 @@ The torus depends on the whole volume's shape (not on the tile), and every tile 
 same global field at its own voxels, so a realization does not depend on the chunking.  The
 period is fixed for every alpha >= ``ALPHA_REF``, so along a study's finite differences within
 this path the coefficients (common random numbers) are the same.  Evaluation is separable,
-three matrix products (BLAS): ~K_x N^3 real multiply-adds, K_x ~ 2 M_x + 1.
+three passes (numba loops): ~2 K_x N^3 real multiply-adds, K_x ~ 2 M_x + 1.
 """
 from __future__ import annotations
 
 import math
 from functools import lru_cache
 
+import numba
 import numpy as np
 import scipy.fft
 
@@ -97,22 +98,55 @@ def spectral_field(seed: int, field: int, alphas: tuple[float, float, float], ge
     Ez = _phases(Pz, Mz, lo[2], hi[2]).astype(np.complex64)
     Ey = _phases(Py, My, lo[1], hi[1]).astype(np.complex64)
     Ex = _phases(Px, Mx, lo[0], hi[0])
-    Kx, Ky = 2 * Mx + 1, 2 * My + 1
-    nx, ny, nz = (h - l for l, h in zip(lo, hi))
-    G1 = (C.reshape(Kx * Ky, -1) @ Ez).reshape(Kx, Ky, nz)  # (Kx, Ky, nz)
-    G2 = np.matmul(Ey.T[None, :, :], G1)  # (Kx, ny, nz)
-    re = np.ascontiguousarray(G2.real, dtype=np.float32).reshape(Kx, ny * nz)
-    im = np.ascontiguousarray(G2.imag, dtype=np.float32).reshape(Kx, ny * nz)
-    del G1, G2
-    exr = np.ascontiguousarray(Ex.real.T, dtype=np.float32)  # (nx, Kx)
-    exi = np.ascontiguousarray(Ex.imag.T, dtype=np.float32)
-    step = max(1, (1 << 22) // max(1, ny * nz))  # x-planes per block: ~16 MiB temporaries
-    flat = out.reshape(nx, ny * nz)
-    for x0 in range(0, nx, step):
-        f = exr[x0:x0 + step] @ re
-        f -= exi[x0:x0 + step] @ im
-        if square:
-            flat[x0:x0 + step] += f * f
-        else:
-            flat[x0:x0 + step] += f
+    _synthesize(C, Ex.T.astype(np.complex64), Ey.T.astype(np.complex64), Ez, out, square)
     return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _synthesize(C, ExT, EyT, Ez, out, square):
+    """out[x, y, z] += Re sum_m C[m] Ex[mx, x] Ey[my, y] Ez[mz, z] (or its square), separably.
+
+    Plain loops (no BLAS): every output value is summed in a fixed order, so the result does
+    not depend on the thread count, and the work stays on numba's threads (BLAS would start
+    its own, which oversubscribes study workers).  ExT is (nx, Kx), EyT (ny, Ky), Ez (Kz, nz).
+    """
+    Kx, Ky, Kz = C.shape
+    nx, ny, nz = out.shape
+    # G1[kx, ky, z] = sum_kz C[kx, ky, kz] Ez[kz, z]
+    G1 = np.zeros((Kx, Ky, nz), dtype=np.complex64)
+    for a in numba.prange(Kx):
+        for b in range(Ky):
+            for c in range(Kz):
+                w = C[a, b, c]
+                for z in range(nz):
+                    G1[a, b, z] += w * Ez[c, z]
+    # G2[kx, y, z] = sum_ky EyT[y, ky] G1[kx, ky, z], kept as real and imaginary parts
+    G2r = np.zeros((Kx, ny, nz), dtype=np.float32)
+    G2i = np.zeros((Kx, ny, nz), dtype=np.float32)
+    for a in numba.prange(Kx):
+        row = np.zeros(nz, dtype=np.complex64)
+        for y in range(ny):
+            row[:] = 0
+            for b in range(Ky):
+                w = EyT[y, b]
+                for z in range(nz):
+                    row[z] += w * G1[a, b, z]
+            for z in range(nz):
+                G2r[a, y, z] = row[z].real
+                G2i[a, y, z] = row[z].imag
+    # out[x, y, z] += Re sum_kx ExT[x, kx] G2[kx, y, z]
+    for x in numba.prange(nx):
+        f = np.zeros(nz, dtype=np.float32)
+        for y in range(ny):
+            f[:] = 0
+            for a in range(Kx):
+                er = ExT[x, a].real
+                ei = ExT[x, a].imag
+                for z in range(nz):
+                    f[z] += er * G2r[a, y, z] - ei * G2i[a, y, z]
+            if square:
+                for z in range(nz):
+                    out[x, y, z] += f[z] * f[z]
+            else:
+                for z in range(nz):
+                    out[x, y, z] += f[z]
