@@ -34,6 +34,8 @@ def register(sub) -> None:
     p.add_argument("--name", help="volume key (default: <preset|custom>-<size>-s<seed>)")
     p.add_argument("--voxel-size", default="0.2", help="micrometres per voxel (default 0.2)")
     p.add_argument("--chi2-dof", default="2", help="chi-square degrees of freedom (default 2)")
+    p.add_argument("--generator", default="lattice", choices=["lattice", "point", "cell", "band"],
+                   help="discretisation of the Gaussian fields (default lattice; see vmt_dask.model.covariance)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing volume of that name")
     p.add_argument("--force", action="store_true",
                    help="generate even if the memory or disk estimate says it cannot fit")
@@ -121,10 +123,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"generating {key}: shape {shape}, voxel {voxel_size} um, seed {seed} "
           f"(memory estimate {resources.format_bytes(need)})", file=sys.stderr)
     labels = realize_dask(theta, shape, seed=seed, voxel_size=voxel_size,
-                          chi2_dof=chi2_dof, threads=None)
+                          chi2_dof=chi2_dof, threads=None, generator=args.generator)
     attrs = write_volume(args.out, key, labels, theta=theta, seed=seed,
                          voxel_size=voxel_size, chi2_dof=chi2_dof,
-                         overwrite=args.overwrite, progress=True, chunks=chunks)
+                         overwrite=args.overwrite, progress=True, chunks=chunks,
+                         extra_attrs={"generator": args.generator})
     fr = attrs["phase_fractions"]
     print(f"wrote {os.fspath(args.out)}[{key}] in {time.perf_counter() - t0:.1f} s: "
           f"SE {fr['SE']:.4f}, AM {fr['AM']:.4f}, pore {fr['pore']:.4f}")
