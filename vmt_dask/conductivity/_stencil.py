@@ -329,24 +329,6 @@ def coarsen_fine(code, wx, wy, cx, cy, cz, diag):
 
 # ----------------------------------------------------------------------------- coarse levels
 @numba.njit(**_JIT, inline="always")
-def _coarse_offsum(cx, cy, cz, x, i, j, k, n0, n1, n2):
-    s = 0.0
-    if i > 0:
-        s += cx[i - 1, j, k] * x[i - 1, j, k]
-    if i < n0 - 1:
-        s += cx[i, j, k] * x[i + 1, j, k]
-    if j > 0:
-        s += cy[i, j - 1, k] * x[i, j - 1, k]
-    if j < n1 - 1:
-        s += cy[i, j, k] * x[i, j + 1, k]
-    if k > 0:
-        s += cz[i, j, k - 1] * x[i, j, k - 1]
-    if k < n2 - 1:
-        s += cz[i, j, k] * x[i, j, k + 1]
-    return s
-
-
-@numba.njit(**_JIT, inline="always")
 def _coarse_sumcond(cx, cy, cz, i, j, k, n0, n1, n2):
     s = cx[i, j, k] + cy[i, j, k] + cz[i, j, k]
     if i > 0:
@@ -400,28 +382,71 @@ def coarsen(cx, cy, cz, diag, Cx, Cy, Cz, Diag):
                 Diag[I, J, K] = np.round(bd)
 
 
+@numba.njit(**_JIT, inline="always")
+def _coarse_rows(cx, cy, x, i, j, n0, n1, zrow):
+    """Lateral neighbour rows of ``x`` and the conductance rows towards them."""
+    if i > 0:
+        xm = x[i - 1, j]
+        gxm = cx[i - 1, j]
+    else:
+        xm = zrow
+        gxm = zrow
+    xp = x[i + 1, j] if i < n0 - 1 else zrow    # cx[i] is 0 on the last plane
+    if j > 0:
+        ym = x[i, j - 1]
+        gym = cy[i, j - 1]
+    else:
+        ym = zrow
+        gym = zrow
+    yp = x[i, j + 1] if j < n1 - 1 else zrow
+    return xm, xp, ym, yp, gxm, gym
+
+
+@numba.njit(**_JIT, inline="always")
+def _coarse_offsum_row(cx, cy, cz, x, i, j, n0, n1, n2, zrow, out):
+    xm, xp, ym, yp, gxm, gym = _coarse_rows(cx, cy, x, i, j, n0, n1, zrow)
+    gx = cx[i, j]
+    gy = cy[i, j]
+    gz = cz[i, j]
+    xr = x[i, j]
+    for k in range(n2):
+        out[k] = gxm[k] * xm[k] + gx[k] * xp[k] + gym[k] * ym[k] + gy[k] * yp[k]
+    if n2 > 1:
+        out[0] += gz[0] * xr[1]
+        for k in range(1, n2 - 1):
+            out[k] += gz[k - 1] * xr[k - 1] + gz[k] * xr[k + 1]
+        out[n2 - 1] += gz[n2 - 2] * xr[n2 - 2]
+
+
 @numba.njit(**_PJIT)
 def coarse_gs(cx, cy, cz, diag, x, b, color, zero_start):
     """Red-black Gauss-Seidel half sweep on a coarse level (see :func:`fine_gs`)."""
     n0, n1, n2 = diag.shape
+    zrow = np.zeros(n2, np.float32)
+    keep = np.zeros((2, n2), np.float32)
+    for k in range(n2):
+        keep[k & 1, k] = 1.0
     for i in prange(n0):
+        tmp = np.empty(n2, np.float32)
         for j in range(n1):
+            dr = diag[i, j]
+            xr = x[i, j]
+            br = b[i, j]
+            kp = keep[(i + j + color) & 1]
             if zero_start:
                 for k in range(n2):
-                    x[i, j, k] = 0.0
-                k0 = (i + j + color) & 1
-                for k in range(k0, n2, 2):
-                    d = diag[i, j, k]
-                    if d != 0.0:
-                        x[i, j, k] = b[i, j, k] / d
+                    inv = np.float32(1.0) / dr[k]
+                    inv = inv if dr[k] != 0.0 else np.float32(0.0)
+                    xr[k] = kp[k] * (br[k] * inv)
             else:
-                k0 = (i + j + color) & 1
-                for k in range(k0, n2, 2):
-                    d = diag[i, j, k]
-                    if d != 0.0:
-                        x[i, j, k] = (
-                            b[i, j, k] + _coarse_offsum(cx, cy, cz, x, i, j, k, n0, n1, n2)
-                        ) / d
+                _coarse_offsum_row(cx, cy, cz, x, i, j, n0, n1, n2, zrow, tmp)
+                for k in range(n2):
+                    inv = np.float32(1.0) / dr[k]
+                    inv = inv if dr[k] != 0.0 else np.float32(0.0)
+                    v = (br[k] + tmp[k]) * inv
+                    tmp[k] = xr[k] + kp[k] * (v - xr[k])
+                for k in range(n2):
+                    xr[k] = tmp[k]
 
 
 @numba.njit(**_PJIT)
@@ -429,33 +454,45 @@ def coarse_restrict_residual(cx, cy, cz, diag, x, b, rc):
     """``rc = P^T (b - A x)`` on a coarse level."""
     n0, n1, n2 = diag.shape
     m0, m1, m2 = rc.shape
+    zrow = np.zeros(n2, np.float32)
     for I in prange(m0):
+        tmp = np.empty(n2 + 1, np.float32)
+        tmp[n2] = 0.0
         for J in range(m1):
             for K in range(m2):
                 rc[I, J, K] = 0.0
         for i in range(2 * I, min(2 * I + 2, n0)):
             for j in range(n1):
-                J = j >> 1
+                _coarse_offsum_row(cx, cy, cz, x, i, j, n0, n1, n2, zrow, tmp)
+                dr = diag[i, j]
+                xr = x[i, j]
+                br = b[i, j]
                 for k in range(n2):
-                    d = diag[i, j, k]
-                    if d == 0.0:
-                        continue
-                    v = (b[i, j, k] + _coarse_offsum(cx, cy, cz, x, i, j, k, n0, n1, n2)
-                         - d * x[i, j, k])
-                    rc[I, J, k >> 1] += v
+                    v = br[k] + tmp[k] - dr[k] * xr[k]
+                    tmp[k] = v if dr[k] != 0.0 else np.float32(0.0)
+                rcr = rc[I, j >> 1]
+                for K in range(m2):
+                    rcr[K] += tmp[2 * K] + tmp[2 * K + 1]
 
 
 @numba.njit(**_PJIT)
 def coarse_prolong_add(diag, x, xc, omega):
     """``x += omega * P xc`` on the active cells of a coarse level."""
     n0, n1, n2 = diag.shape
+    m2 = xc.shape[2]
     for i in prange(n0):
         I = i >> 1
+        tmp = np.empty(2 * m2, np.float32)
         for j in range(n1):
-            J = j >> 1
+            xcr = xc[I, j >> 1]
+            for K in range(m2):
+                v = omega * xcr[K]
+                tmp[2 * K] = v
+                tmp[2 * K + 1] = v
+            dr = diag[i, j]
+            xr = x[i, j]
             for k in range(n2):
-                if diag[i, j, k] != 0.0:
-                    x[i, j, k] += omega * xc[I, J, k >> 1]
+                xr[k] += tmp[k] if dr[k] != 0.0 else np.float32(0.0)
 
 
 # ----------------------------------------------------------------------------- vectors
