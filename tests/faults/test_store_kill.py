@@ -54,7 +54,11 @@ _CHILD = textwrap.dedent("""
         V.write_file_atomic = die
     elif point == "before-rename":
         V.replace_dir = die
+    elif point == "after-exchange":
+        import shutil
+        shutil.rmtree = die                  # swapped in, old volume not yet removed
     elif point == "between-renames":
+        A._exchange = lambda a, b: False     # the portable two-rename path
         real_replace = os.replace
         def replace(src, dst):
             if os.path.basename(str(src)).startswith(".tmp-") and os.path.basename(str(dst)) == "v":
@@ -81,7 +85,7 @@ _CHILD = textwrap.dedent("""
             g = zarr.open_group(str(tmp), mode="w")
             g.create_array("m1", shape=(3,), dtype="f8")[:] = [9, 9, 9]
             die()
-    if point.startswith(("mid", "before", "between")):
+    if point.startswith(("mid", "before", "between", "after")):
         import dask
         import dask.array as da
         arr = da.from_array(np.load(npy), chunks=(8, 8, 8))
@@ -98,7 +102,8 @@ def _run_child(store, point, npy):
     assert out.returncode == -9, (out.returncode, out.stdout, out.stderr[-2000:])
 
 
-@pytest.mark.parametrize("point", ["mid-chunks", "before-manifest", "before-rename", "between-renames"])
+@pytest.mark.parametrize("point", ["mid-chunks", "before-manifest", "before-rename", "after-exchange",
+                                   "between-renames"])
 def test_killed_overwrite_keeps_previous_volume(tmp_path, labels, point):
     s = tmp_path / "s.zarr"
     _write(s, "v", labels)
@@ -110,14 +115,15 @@ def test_killed_overwrite_keeps_previous_volume(tmp_path, labels, point):
     if point == "between-renames":
         # the old volume is aside (".old-v-<token>"), "v" reads as absent until a writer recovers
         assert not S.volume_exists(s, "v") and S.volume_exists(s, "v-2")
-    else:
-        assert np.array_equal(S.read_volume(s, "v")[0], labels)
+    expected = 2 - labels if point == "after-exchange" else labels   # swapped in: the new one is complete
+    if point != "between-renames":
+        assert np.array_equal(S.read_volume(s, "v")[0], expected)
     with S.acquire_lease(s, owner="next run", heartbeat=False) as lease:
         done = S.clean_store(s, lease, older_than=float("inf"))
     assert done
     rep = S.verify_store(s)
     assert rep.ok and rep.leftovers == [] and rep.volumes_ok == ["v", "v-2"], rep.lines()
-    assert np.array_equal(S.read_volume(s, "v")[0], labels)
+    assert np.array_equal(S.read_volume(s, "v")[0], expected)
     assert np.array_equal(S.read_volume(s, "v-2")[0], labels)
 
 

@@ -5,8 +5,9 @@ renames it into place when complete, so a reader sees either the old output or t
 never a half-written one, and the old output survives until the new one is complete.
 
 * **Files** are replaced with one ``os.replace`` (atomic on POSIX).
-* **Directories** (Zarr groups and arrays) cannot be replaced by one rename when the target
-  exists, so the old one is first moved aside to ``.old-<token>-<name>`` and the new one
+* **Directories** (Zarr groups and arrays) are swapped with the old one in one atomic step
+  where Linux ``renameat2(RENAME_EXCHANGE)`` is available.  Elsewhere a directory cannot be
+  replaced by one rename when the target exists, so the old one is first moved aside to ``.old-<token>-<name>`` and the new one
   renamed into place.  A failure between the two renames restores the old directory; a
   process killed between them leaves the old one under ``.old-`` and the target absent (never
   half-written) until a *writer* calls :func:`recover_dir` (readers never write).  The
@@ -20,6 +21,7 @@ never a half-written one, and the old output survives until the new one is compl
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -94,11 +96,47 @@ def write_file_atomic(path: "str | os.PathLike", data: bytes, *, fsync: bool = T
         _fsync_dir(path.parent)
 
 
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: "str | os.PathLike", b: "str | os.PathLike") -> bool:
+    """Swap two paths atomically with Linux ``renameat2(RENAME_EXCHANGE)``.
+
+    Returns False where the call or the flag is not available (other systems, filesystems
+    without support), so the caller falls back to two renames.
+    """
+    global _renameat2
+    if _renameat2 is None:
+        return False
+    if _renameat2 == 0:
+        import ctypes
+
+        try:
+            _renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+        except (AttributeError, OSError):
+            _renameat2 = None
+            return False
+    import ctypes
+
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), os.fspath(a))
+
+
+_renameat2 = 0  # 0: not looked up yet; None: unavailable
+
+
 def replace_dir(src: "str | os.PathLike", dst: "str | os.PathLike") -> None:
     """Move the complete directory ``src`` to ``dst``, replacing ``dst`` if it exists.
 
-    See the module docstring for the two-rename protocol.  ``src`` and ``dst`` must be on the
-    same filesystem (siblings).
+    Where Linux ``renameat2(RENAME_EXCHANGE)`` is available the two directories are swapped
+    in one atomic step (a reader sees the old or the new one, never neither) and the old one
+    is then removed from ``src``'s name; elsewhere the two-rename protocol of the module
+    docstring is used.  ``src`` and ``dst`` must be on the same filesystem (siblings).
 
     Raises
     ------
@@ -109,6 +147,9 @@ def replace_dir(src: "str | os.PathLike", dst: "str | os.PathLike") -> None:
     src, dst = Path(src), Path(dst)
     if not dst.exists():
         os.replace(src, dst)
+        return
+    if _exchange(src, dst):
+        shutil.rmtree(src, ignore_errors=True)  # the old directory, now under the temporary name
         return
     old = dst.parent / temp_name(dst.name, "old")
     os.replace(dst, old)

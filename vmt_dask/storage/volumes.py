@@ -17,10 +17,11 @@ Writing (see :func:`write_volume`):
 
 * **local** stores: the array is written into a hidden sibling ``volumes/.tmp-<token>-<key>``
   (streamed block by block for dask arrays), the manifest is written last inside it, and the
-  directory is renamed into place (:func:`~vmt_dask.storage.atomic.replace_dir`); an
-  overwritten volume is moved aside first and removed after.  A reader sees the old volume,
-  the new one, or (for the instant between the two renames of an overwrite, or after a
-  writer was killed exactly there) no volume; never a mix.
+  directory is put into place (:func:`~vmt_dask.storage.atomic.replace_dir`): an
+  overwritten volume is swapped out in one atomic ``renameat2(RENAME_EXCHANGE)`` on Linux
+  and removed after; elsewhere it is moved aside first.  A reader sees the old volume or
+  the new one (with the portable fallback also, for the instant between its two renames or
+  after a writer was killed exactly there, no volume); never a mix.
 * **remote** (fsspec) stores: the previous manifest, if any, is deleted first (the old volume
   becomes invisible), then the chunks are streamed directly to ``volumes/<key>`` block by block
   (no copy of the volume in memory or in the store) and the manifest is PUT last.
