@@ -168,16 +168,16 @@ def test_anisotropic_edt_equals_scipy_sampling():
         np.testing.assert_allclose(squared_edt_spacing(m, sp), want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(intrusion="opening", connectivity=26),
-                                dict(intrusion="opening"), dict(connectivity=26)])
+@pytest.mark.parametrize("kw", [dict(), dict(intrusion="centres", connectivity=6),
+                                dict(intrusion="opening", connectivity=6), dict(intrusion="centres")])
 def test_rank_path_equals_integer_path_on_cubic_grid(bm01_labels, kw):
     # The anisotropic code path (float distances, ranks of the distinct squared
     # distances) must reproduce the exact integer path on a cubic grid.
     from vmt_dask.descriptors import constrictivity
-    from vmt_dask.descriptors.constrictivity import _constrictivity_set, _conventions
+    from vmt_dask.descriptors.constrictivity import (CONVENTION_DEFAULTS, _constrictivity_set,
+                                                      _conventions)
 
-    conv = _conventions(**{**dict(intrusion="centres", connectivity=6, radius_step=None, balls="open",
-                                  inlet="plane", crossing="grid"), **kw})
+    conv = _conventions(**{**CONVENTION_DEFAULTS, **kw})
     for phase in (1, 2):
         m = bm01_labels[:24, :24, :24] == phase
         got = _constrictivity_set(m, (1.0, 1.0, 1.0), 2, {"x": conv})["x"]
@@ -207,7 +207,7 @@ def test_tube_and_necklace_on_anisotropic_grids(spacing):
     neck = np.zeros(shape[:2] + (nz,), bool)
     for c in (0.0, 4.0, 8.0, 12.0):
         neck |= (x * s[0] - 4) ** 2 + (y * s[1] - 4) ** 2 + (z * s[2] - c) ** 2 < R * R
-    cen = constrictivity(neck, voxel_size=spacing)
+    cen = constrictivity(neck, voxel_size=spacing, intrusion="centres")
     opn = constrictivity(neck, voxel_size=spacing, intrusion="opening", connectivity=26)
     assert abs(cen.r_max - R) <= tol and abs(cen.r_min - math.sqrt(5)) <= tol
     assert opn.beta == pytest.approx(1.0)

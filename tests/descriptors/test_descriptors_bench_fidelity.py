@@ -34,8 +34,8 @@ def test_fidelity_runs_resumes_and_reports(tmp_path, capsys):
         for ph in ("AM", "SE"):
             v = rec["variants"][f"constrictivity_{ph}"]
             assert v["opening-26"] >= v["centres-6"] - 1e-12
-            # the default column is the library default (centres-6 today)
-            assert rec["values"][f"constrictivity_{ph}"] == pytest.approx(v["centres-6"])
+            # the default column is the library default (opened set, 26-neighbourhood)
+            assert rec["values"][f"constrictivity_{ph}"] == pytest.approx(v["opening-26"])
     assert (tmp_path / "f.png").stat().st_size > 1000
     # resumed: nothing left to compute
     assert fidelity.run(_args(tmp_path)) == 0

@@ -8,6 +8,8 @@ from vmt_dask.descriptors import constrictivity, cpsd, smip, squared_edt
 from vmt_dask.descriptors.edt import ball_cover
 
 _con = sys.modules["vmt_dask.descriptors.constrictivity"]
+#: The centre-connectivity convention (PoreSpy porosimetry's), the brute-force references' one.
+CENTRES = dict(intrusion="centres", connectivity=6)
 
 
 def _cylinder_with_neck(n=40, R=10, r=4, half_neck=3):
@@ -85,7 +87,7 @@ def test_bisection_matches_full_scan(bm01_labels):
     # largest feasible k exactly.
     for phase in (1, 2):
         m = np.ascontiguousarray(bm01_labels[:32, :32, :32] == phase)
-        res = constrictivity(m, voxel_size=1.0)
+        res = constrictivity(m, voxel_size=1.0, **CENTRES)
         dt2 = squared_edt(m)
         reach = _con._reach(dt2, int(dt2.max()))
         kmax = int(dt2[m].max())
@@ -143,7 +145,7 @@ def test_peer_agreement_with_porespy_all_radii(bm01_labels):
                 union |= edt.edt(~seeds) < r
             n_smip[r] = np.count_nonzero(union)
         c = np.rint(cpsd(m, radii, voxel_size=1.0) * m.size)
-        s = np.rint(smip(m, radii, voxel_size=1.0) * m.size)
+        s = np.rint(smip(m, radii, voxel_size=1.0, **CENTRES) * m.size)
         np.testing.assert_array_equal(c, [np.count_nonzero(lt >= r) for r in sizes])
         np.testing.assert_array_equal(s, [n_smip[r] for r in sizes])
 
@@ -175,7 +177,7 @@ def test_peer_agreement_with_porespy_integer_radii(bm01_labels):
         q_dt = np.vectorize(math.isqrt)(dt2) ** 2
         q_reach = np.vectorize(math.isqrt)(reach) ** 2
         c = cpsd(m, radii.astype(float), voxel_size=1.0)
-        s = smip(m, radii.astype(float), voxel_size=1.0)
+        s = smip(m, radii.astype(float), voxel_size=1.0, **CENTRES)
         for i, r in enumerate(radii):
             k = int(r * r)
             np.testing.assert_array_equal(ball_cover(q_dt, k=k), lt >= r)

@@ -52,8 +52,10 @@ def test_necklace_opening_connects_overlapping_balls():
     # Centre connectivity: a ball must pass the neck -> r_min ~ neck, beta ~ (4.9/7)^2 = 0.49.
     # Opened set: the union of the pearls is one connected set -> r_min = r_max, beta = 1.
     m = _necklace()
-    cen = constrictivity(m, voxel_size=1.0)
+    cen = constrictivity(m, voxel_size=1.0, intrusion="centres")
     opn = constrictivity(m, voxel_size=1.0, intrusion="opening")
+    assert constrictivity(m, voxel_size=1.0) == constrictivity(m, voxel_size=1.0, intrusion="opening",
+                                                               connectivity=26)  # the default
     assert cen.r_max == pytest.approx(7.0)  # dt2 = 49 at the pearl centres
     assert 4.0 <= cen.r_min <= 5.5  # the neck radius 4.9 within a voxel
     assert 0.3 <= cen.beta <= 0.62
@@ -130,7 +132,8 @@ def test_reservoir_lets_partial_balls_in():
     m[:, :, :2] = True
     layer = 2 * 16 * 16 / m.size
     assert smip(m, [3.0], voxel_size=1.0)[0] == 0.0
-    assert smip(m, [3.0], voxel_size=1.0, inlet="reservoir")[0] == pytest.approx(layer)
+    assert smip(m, [3.0], voxel_size=1.0, intrusion="centres")[0] == 0.0
+    assert smip(m, [3.0], voxel_size=1.0, inlet="reservoir", intrusion="centres")[0] == pytest.approx(layer)
     assert smip(m, [3.0], voxel_size=1.0, inlet="reservoir", intrusion="opening")[0] == pytest.approx(layer)
 
 
@@ -154,7 +157,8 @@ def test_opening_smip_equals_components_of_the_cpsd_set_touching_the_inlet(bm01_
             assert got == pytest.approx(want), (conn, k)
     # and the opening variant dominates the centre variant (balls that overlap count)
     r = [1.0, 1.5, 2.0, 2.5]
-    assert np.all(smip(m, r, voxel_size=1.0, intrusion="opening") >= smip(m, r, voxel_size=1.0) - 1e-15)
+    cen = smip(m, r, voxel_size=1.0, intrusion="centres", connectivity=6)
+    assert np.all(smip(m, r, voxel_size=1.0, intrusion="opening", connectivity=6) >= cen - 1e-15)
 
 
 @pytest.mark.parametrize("kw,match", [
