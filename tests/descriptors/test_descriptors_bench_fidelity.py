@@ -49,3 +49,20 @@ def test_fidelity_bad_options(tmp_path):
         fidelity.run(_args(tmp_path, presets="BM99"))
     with pytest.raises(SystemExit, match="sizes"):
         fidelity.run(_args(tmp_path, sizes="0"))
+
+
+def test_database_rows_against_section_3_2(monkeypatch, tmp_path):
+    # A synthetic results set: 10 structures, constrictivity_AM 0.0..0.9 -> share inside
+    # [0.85, 1] = 1/10; m_factor_SE 0.05..0.14 -> inside [0.06, 0.20] = 9/10.
+    import numpy as np
+    import xarray as xr
+
+    import vmt_dask.study as study
+
+    ds = xr.Dataset({"constrictivity_AM": ("structure", np.arange(10) / 10),
+                     "m_factor_SE": ("structure", 0.05 + np.arange(10) / 100)})
+    monkeypatch.setattr(study, "open_results", lambda store: ds)
+    rows = {r["quantity"]: r for r in fidelity.database_rows(str(tmp_path))}
+    assert rows["constrictivity_AM"]["inside %"] == "10" and rows["constrictivity_AM"]["in bulk %"] == "10"
+    assert rows["m_factor_SE"]["inside %"] == "90"
+    assert rows["constrictivity_AM"]["median"] == "0.450" and rows["m_factor_SE"]["n"] == 10
