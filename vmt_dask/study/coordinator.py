@@ -142,6 +142,11 @@ def init_store(spec: StudySpec, store: str, action: str) -> None:
         loc.fs.makedirs(loc.root, exist_ok=True)
         write_record(loc, STUDY_FILE, {"identity": spec.identity(), "name": spec.name, "spec": spec.to_yaml(),
                                        "version": __version__, "created": time.time()})
+    # the Zarr root and volumes groups exist before any task writes a volume: concurrent first
+    # writers would otherwise race to create them (zarr's ContainsGroupError)
+    from ..storage.volumes import VOLUMES, open_root
+
+    open_root(loc, mode="a").require_group(VOLUMES)
 
 
 def read_spec(store: str) -> StudySpec:
