@@ -124,3 +124,16 @@ def test_flatten_latest():
 def test_render_page_validates_refresh(bad, exc):
     with pytest.raises(exc, match="refresh_ms"):
         render_page([], refresh_ms=bad)
+
+
+def test_a_running_study_without_heartbeat_reads_interrupted():
+    board = StudyBoard()
+    board.add(100.0, study_message("s", "/s.zarr", "running", {}, time=100.0, expires=160.0))
+    assert board.snapshot(now=150.0)[0]["state"] == "running"
+    assert board.snapshot(now=161.0)[0]["state"] == "interrupted"  # the client died: no heartbeat
+    board.add(170.0, study_message("s", "/s.zarr", "running", {}, time=170.0, expires=230.0))
+    assert board.snapshot(now=200.0)[0]["state"] == "running"  # a heartbeat arrived
+    board.add(180.0, study_message("s", "/s.zarr", "finished", {}, time=180.0))
+    assert board.snapshot(now=10_000.0)[0]["state"] == "finished"
+    assert "vmt-state-interrupted" in render_studies(
+        StudyBoard().extend([(1.0, study_message("t", "/t", "running", {}, time=1.0, expires=2.0))]).snapshot(now=3.0))

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..events import STAGES
+from ..events import STAGES, effective_state
 from ..redact import redact
 from .science import StudyScience, finite_or_none
 
@@ -188,6 +188,7 @@ class StudyBoard:
             entry["store"] = _text(msg.get("store"), 500)
         if "state" in msg:
             entry["state"] = _text(msg.get("state"), 50)
+            entry["_expires"] = finite_or_none(msg.get("expires"))
         stages = msg.get("stages")
         if isinstance(stages, Mapping):
             entry["stages"] = {_text(k, 50): _stage_entry(v) for k, v in list(stages.items())[:32]}
@@ -227,7 +228,10 @@ class StudyBoard:
         """One JSON-ready dict per study, newest first.
 
         Each has ``study``, ``store`` (credentials redacted), ``state``, ``started``,
-        ``updated`` (unix seconds), ``messages``, ``stages`` (every stage of
+        ``updated`` (unix seconds), ``messages``, ``state`` (as published, except that a
+        "running" study whose last message has ``expires`` in the past, i.e. whose coordinator
+        stopped sending heartbeats, reads "interrupted": :func:`vmt_dask.events.effective_state`),
+        ``stages`` (every stage of
         :data:`~vmt_dask.events.STAGES` in order, then any others, each with ``done``,
         ``total``, ``failed``, ``fraction`` and ``rate_per_min``: tasks finished per minute
         over the last :data:`RATE_WINDOW_S` seconds with progress), ``failed`` (sum over
@@ -246,9 +250,11 @@ class StudyBoard:
             stages = {k: {**v, "rate_per_min": _rate(entry["_history"].get(k))} for k, v in stages.items()}
             rate = sum(v["rate_per_min"] or 0.0 for v in stages.values())
             remaining = sum(max(v["total"] - v["done"] - v["failed"], 0) for v in stages.values())
-            eta = remaining / rate * 60.0 if rate > 0 and remaining and entry["state"] == "running" else None
+            state = effective_state({"state": entry["state"], "expires": entry.get("_expires")}, now)
+            eta = remaining / rate * 60.0 if rate > 0 and remaining and state == "running" else None
             out.append({
                 **{k: v for k, v in entry.items() if not k.startswith("_")},
+                "state": state,
                 "stages": stages,
                 "failed": sum(v["failed"] for v in stages.values()),
                 "eta_s": eta,

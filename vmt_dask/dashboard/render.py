@@ -29,6 +29,7 @@ STYLE = """
   font-size: 12px; font-weight: bold; text-transform: uppercase; margin-left: 8px; }
 .vmt-state-running { background: #1f77b4; } .vmt-state-finished { background: #2ca02c; }
 .vmt-state-failed { background: #d62728; } .vmt-state-unknown { background: #7f7f7f; }
+.vmt-state-interrupted { background: #ff7f0e; }
 .vmt-studies table { border-collapse: collapse; margin: 4px 0 8px 0; }
 .vmt-studies th, .vmt-studies td { text-align: left; padding: 3px 10px 3px 0; vertical-align: middle; }
 .vmt-studies th { border-bottom: 1px solid #ddd; }
@@ -194,7 +195,7 @@ def _tabs(studies: Sequence[Mapping[str, Any]]) -> str:
 
 def _study_html(study: Mapping[str, Any], now: float) -> str:
     state = str(study.get("state", "unknown"))
-    css_state = state if state in ("running", "finished", "failed") else "unknown"
+    css_state = state if state in ("running", "finished", "failed", "interrupted") else "unknown"
     end = now if state == "running" else study["updated"]
     parts = [
         f'<section class="vmt-study" data-study="{_e(study["study"])}" data-state="{_e(state)}">',
