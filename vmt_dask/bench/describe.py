@@ -143,4 +143,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"peer chain total {peers[0]:.2f} s (peak {peers[1]:.0f} MiB)")
         print(f"speedup {peers[0] / ours[0]:.2f}x")
     print("Peer S uses marching cubes (not the Crofton estimator), peer radii are integer radii.")
+    print("Peer SMIP is PoreSpy porosimetry (centre connectivity); ours defaults to the opened set with "
+          "26-connectivity (docs/fidelity.md), so beta and r_min differ by convention, not by error.")
     return 0
