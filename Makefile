@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_STORE ?= demo-study.zarr
 
-.PHONY: install demo test bench clean
+.PHONY: install demo lint test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m vmt_dask.demo --store $(DEMO_STORE)
 
+# lint first: pyflakes errors and syntax errors fail the build before the (longer) tests run
+lint: $(STAMP)
+	$(PY) -m ruff check vmt_dask tests
+
 test: $(STAMP)
+	$(PY) -m ruff check vmt_dask tests
 	$(PY) -m pytest -q tests
 
 # TauFactor needs torch: install the CPU build first so pip does not pull a CUDA build
