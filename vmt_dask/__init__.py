@@ -7,8 +7,9 @@ checked by ``tests/test_layering.py``):
   (the exception contract), :mod:`vmt_dask.validation` (input checks);
 * kernels, NumPy in and NumPy out: :mod:`vmt_dask.model`, :mod:`vmt_dask.descriptors`,
   :mod:`vmt_dask.conductivity`, :mod:`vmt_dask.regression`, :mod:`vmt_dask.statistics`;
-* storage and input: :mod:`vmt_dask.storage` (local and fsspec stores),
-  :mod:`vmt_dask.store`, :mod:`vmt_dask.io` (users' image files);
+* storage, input and chunked wrappers: :mod:`vmt_dask.storage` (local and fsspec stores),
+  :mod:`vmt_dask.store`, :mod:`vmt_dask.io` (users' image files), :mod:`vmt_dask.chunked`
+  (:func:`~vmt_dask.chunked.realize_dask`, a realization as a dask array);
 * orchestration, service and interfaces: :mod:`vmt_dask.study`, :mod:`vmt_dask.dashboard`,
   :mod:`vmt_dask.report`, :mod:`vmt_dask.calibrate`, :mod:`vmt_dask.cli`,
   :mod:`vmt_dask.bench`.

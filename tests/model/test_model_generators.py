@@ -12,8 +12,8 @@ import pytest
 from scipy import integrate
 
 from vmt_dask.errors import InputError
-from vmt_dask.model import (CALIBRATED, GENERATORS, generator_kernel, lattice_covariance, realize,
-                            realize_dask)
+from vmt_dask.chunked import realize_dask
+from vmt_dask.model import CALIBRATED, GENERATORS, generator_kernel, lattice_covariance, realize
 from vmt_dask.model.fields import gaussian_field
 
 # Truncation cuts tails of energy E <= tol = 1e-9; by Cauchy-Schwarz the autocorrelation

@@ -3,7 +3,8 @@ import pytest
 from scipy import integrate
 from scipy.stats import chi2, norm
 
-from vmt_dask.model import AM, CALIBRATED, PORE, SE, realize, realize_dask
+from vmt_dask.chunked import realize_dask
+from vmt_dask.model import AM, CALIBRATED, PORE, SE, realize
 
 
 def exact_fractions(theta, n=2):

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from vmt_dask.model import CALIBRATED, realize, realize_dask
+from vmt_dask.chunked import realize_dask
+from vmt_dask.model import CALIBRATED, realize
 from vmt_dask.model.covariance import lattice_covariance
 from vmt_dask.model.spectral import ALPHA_SPECTRAL, spectral_field, spectral_modes
 

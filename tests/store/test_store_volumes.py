@@ -5,7 +5,8 @@ import pytest
 
 from vmt_dask import store as st
 from vmt_dask.errors import InputError
-from vmt_dask.model import CALIBRATED, realize, realize_dask
+from vmt_dask.chunked import realize_dask
+from vmt_dask.model import CALIBRATED, realize
 from vmt_dask.volumes import load_labels
 
 TH = CALIBRATED["BM03"]

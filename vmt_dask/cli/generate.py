@@ -76,7 +76,8 @@ def _free_disk(out: str) -> int | None:
 def run(args: argparse.Namespace) -> int:
     from .. import resources
     from ..domain import preset_name
-    from ..model import CALIBRATED, DEFAULT_TILE, realize_dask
+    from ..chunked import realize_dask
+    from ..model import CALIBRATED, DEFAULT_TILE
     from ..model.realize import _check_inputs
     from ..store import check_key, check_writable, volume_exists, write_volume
 

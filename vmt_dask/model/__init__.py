@@ -1,5 +1,4 @@
 """The stochastic 3D three-phase model of ASSB cathodes (paper Section 2.2)."""
-from .chunked import default_chunks, realize_dask
 from .covariance import DEFAULT_GENERATOR, GENERATORS, generator_kernel, lattice_covariance
 from .kernels import axis_alphas, lattice_kernel
 from .phases import AM, PHASES, PORE, SE, phase_label
@@ -8,7 +7,7 @@ from .theta import CALIBRATED, PARAMETER_NAMES, Theta
 
 __all__ = [
     "Theta", "CALIBRATED", "PARAMETER_NAMES", "PORE", "SE", "AM", "PHASES", "phase_label",
-    "realize", "realize_region", "realize_dask", "default_chunks", "DEFAULT_TILE",
+    "realize", "realize_region", "DEFAULT_TILE",
     "lattice_kernel", "axis_alphas", "GENERATORS", "DEFAULT_GENERATOR", "generator_kernel",
     "lattice_covariance",
 ]

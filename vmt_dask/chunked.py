@@ -1,4 +1,8 @@
-"""Chunked generation of a realization as a dask array (each chunk computed where it runs)."""
+"""Chunked generation of a realization as a dask array (each chunk computed where it runs).
+
+The Dask wrapper of the model kernel :func:`vmt_dask.model.realize`; it lives outside the
+kernel package so that importing the kernels never imports Dask (docs/conventions.md, "Layers").
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -6,9 +10,9 @@ from typing import Sequence
 import dask.array as da
 import numpy as np
 
-from .covariance import DEFAULT_GENERATOR, check_generator
-from .realize import DEFAULT_TILE, _check_inputs, realize_region, tile_edges
-from .theta import Theta
+from .model.covariance import DEFAULT_GENERATOR, check_generator
+from .model.realize import DEFAULT_TILE, _check_inputs, realize_region, tile_edges
+from .model.theta import Theta
 
 __all__ = ["realize_dask", "default_chunks"]
 
