@@ -491,8 +491,7 @@ def write_volume(store, key: str, labels, *, theta, seed: int, voxel_size,
     attrs = _attrs(shape, theta, seed, voxel_size, chi2_dof, DEFAULT_TILE if tile is None else tile,
                    extra_attrs)
     compressors = zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
-    root = open_root(loc, mode="a")
-    root.require_group(VOLUMES)
+    root = _require_volumes_group(loc)
     if loc.local:
         recover_dir(loc.path(_vrel(key)))
         name = temp_name(key)
@@ -538,6 +537,25 @@ def write_volume(store, key: str, labels, *, theta, seed: int, voxel_size,
             _remove_settled(loc.path(path))
         raise
     return attrs
+
+
+def _require_volumes_group(loc: Location):
+    """Create the root and ``volumes`` groups if missing; concurrent first writers (several
+    workers writing their first volume at once) may race to create them: the loser sees
+    ContainsGroupError and finds the group there on its retry."""
+    import time
+
+    import zarr
+
+    for attempt in range(5):
+        try:
+            root = open_root(loc, mode="a")
+            root.require_group(VOLUMES)
+            return root
+        except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError, FileExistsError):
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _remove_settled(path: str) -> None:
