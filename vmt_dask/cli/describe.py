@@ -80,8 +80,8 @@ def describe_phases(labels, phases, absent, *, voxel_size, axes, notes=None) -> 
     One axis with cubic voxels is :func:`vmt_dask.descriptors.describe` itself.  Several axes
     share what does not depend on the direction (volume fraction, surface area) and compute
     tortuosity and constrictivity per axis with the same kernels.  Anisotropic voxels
-    (dx, dy, dz) go to the kernels as a tuple; a kernel that refuses them (constrictivity
-    needs cubic voxels in this version) leaves its values undefined with a note.
+    (dx, dy, dz) go to the kernels as a tuple; a constrictivity option that needs cubic voxels
+    (a radius step, a reservoir inlet) leaves its values undefined with a note.
     """
     from ..descriptors import constrictivity, describe, geodesic_tortuosity, specific_surface_area
     from ..errors import InputError
