@@ -32,10 +32,18 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) -m vmt_dask.bench generate --size 401
+	$(PY) -m vmt_dask.bench generate --sizes 64,128,401 --repeat 3 --generator lattice,point
 	$(PY) -m vmt_dask.bench describe --size 200
 	$(PY) -m vmt_dask.bench conduct --size 200
+	$(PY) -m vmt_dask.bench solver --size 500 --bm-size 401 --presets BM01,BM03
+	$(PY) -m vmt_dask.bench mgap --sizes 200,401
+	$(PY) -m vmt_dask.bench fidelity --sizes 64,128 --seeds 1 --variants centres-6,opening-26 --json bench-fidelity.json
+	$(PY) -m vmt_dask.bench memory
+	$(PY) -m vmt_dask.bench store --size 401 --repeat 5
+	$(PY) -m vmt_dask.bench calibrate
 	$(PY) -m vmt_dask.bench study --preset demo --t 0.5 --workers 1,2
+	$(PY) -m vmt_dask.bench study_eta --preset demo --json bench-study-eta.json
+	$(PY) -m vmt_dask.bench study --preset paper --measure-401 --skip-study
 
 clean:
 	rm -rf $(VENV) $(DEMO_STORE)
