@@ -24,8 +24,9 @@ import time
 import numpy as np
 
 from ._measure import format_table, measure_in_child
+from ..domain import PHASES
 
-_CODES = {"SE": 1, "AM": 2}
+_CODES = {ph: PHASES[ph] for ph in ("SE", "AM")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

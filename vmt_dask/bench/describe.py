@@ -21,10 +21,11 @@ import time
 import numpy as np
 
 from ._measure import format_table, measure_in_child
+from ..domain import PHASES
 
 __all__ = ["add_arguments", "run"]
 
-_PHASES = {"pore": 0, "SE": 1, "AM": 2}
+_PHASES = dict(PHASES)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

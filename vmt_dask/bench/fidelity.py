@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from ._measure import format_table
+from ..domain import STUDY_PHASES
 
 __all__ = ["add_arguments", "run", "CONSTRICTIVITY_VARIANTS", "TORTUOSITY_NEIGHBOURHOODS"]
 
@@ -49,7 +50,7 @@ CONSTRICTIVITY_VARIANTS: dict[str, dict] = {
 #: Path neighbourhoods of the geodesic tortuosity evaluated on every realization.
 TORTUOSITY_NEIGHBOURHOODS = (26, 98)
 
-_PHASES = ("AM", "SE")
+_PHASES = STUDY_PHASES
 _DESCRIPTORS = ("volume_fraction", "specific_surface_area", "tortuosity_mean", "tortuosity_std",
                 "constrictivity", "r_min", "r_max")
 

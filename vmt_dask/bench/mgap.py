@@ -34,8 +34,9 @@ import time
 import numpy as np
 
 from ._measure import format_table
+from ..domain import PHASES
 
-_CODES = {"SE": 1, "AM": 2}
+_CODES = {ph: PHASES[ph] for ph in ("SE", "AM")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

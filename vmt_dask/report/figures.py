@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..paper import SECTION_3_2_RANGES
+from ..domain import STUDY_PHASES
 
 __all__ = [
     "PHASE_COLORS",
@@ -63,7 +64,7 @@ def _no_data(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def violin_figure(results, *, phases: tuple[str, ...] = ("AM", "SE"), paper_ranges: bool = True) -> Figure:
+def violin_figure(results, *, phases: tuple[str, ...] = STUDY_PHASES, paper_ranges: bool = True) -> Figure:
     """Violin plots of descriptor and M-factor distributions per phase (like paper Fig. 5).
 
     Parameters
