@@ -148,3 +148,9 @@ def test_check_voxel_size_is_cubic_spacing():
         check_voxel_size(-1)
     with pytest.raises(TypeError, match="voxel_size"):
         check_voxel_size("1")
+
+
+@pytest.mark.parametrize("bad", [1e300, 1e-300, (0.2, 0.2, 1e7), (1e-7, 0.2, 0.2)])
+def test_check_spacing_refuses_voxel_sizes_outside_the_physical_range(bad):
+    with pytest.raises(InputError, match="between"):
+        check_spacing(bad)

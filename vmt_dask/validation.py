@@ -181,6 +181,11 @@ def check_positive(value, name: str) -> float:
     return v
 
 
+#: Accepted voxel edge lengths, micrometres (1 pm .. 1 m): far beyond any tomography, and
+#: narrow enough that areas, volumes and their inverses stay well inside float64.
+VOXEL_SIZE_RANGE_UM = (1e-6, 1e6)
+
+
 def check_spacing(voxel_size, name: str = "voxel_size") -> tuple[float, float, float]:
     """Return the voxel edge lengths ``(dx, dy, dz)`` in micrometres.
 
@@ -203,7 +208,8 @@ def check_spacing(voxel_size, name: str = "voxel_size") -> tuple[float, float, f
         ``voxel_size`` (or one of its entries) is not a real number, or it is neither a number
         nor a sequence (strings are refused).
     InputError
-        A sequence whose length is not 3, or an entry that is zero, negative or not finite.
+        A sequence whose length is not 3, or an entry that is zero, negative, not finite or
+        outside :data:`VOXEL_SIZE_RANGE_UM`.
     """
     if isinstance(voxel_size, (str, bytes)) or voxel_size is None:
         raise TypeError(f"{name} must be a number or three numbers (dx, dy, dz), got {voxel_size!r}")
@@ -213,6 +219,9 @@ def check_spacing(voxel_size, name: str = "voxel_size") -> tuple[float, float, f
         v = _real(voxel_size, name, voxel_size)
         if not (math.isfinite(v) and v > 0):
             raise InputError(f"{name} must be a positive finite number of micrometres, got {voxel_size!r}")
+        if not VOXEL_SIZE_RANGE_UM[0] <= v <= VOXEL_SIZE_RANGE_UM[1]:
+            raise InputError(f"{name} must be between {VOXEL_SIZE_RANGE_UM[0]:g} and "
+                             f"{VOXEL_SIZE_RANGE_UM[1]:g} micrometres, got {voxel_size!r}")
         return (v, v, v)
     try:
         entries = list(voxel_size)
@@ -225,4 +234,7 @@ def check_spacing(voxel_size, name: str = "voxel_size") -> tuple[float, float, f
     values = tuple(_real(e, name, shown) for e in entries)
     if not all(math.isfinite(v) and v > 0 for v in values):
         raise InputError(f"{name} must be positive finite numbers of micrometres, got {shown!r}")
+    if not all(VOXEL_SIZE_RANGE_UM[0] <= v <= VOXEL_SIZE_RANGE_UM[1] for v in values):
+        raise InputError(f"{name} must be between {VOXEL_SIZE_RANGE_UM[0]:g} and "
+                         f"{VOXEL_SIZE_RANGE_UM[1]:g} micrometres, got {shown!r}")
     return values

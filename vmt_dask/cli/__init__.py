@@ -62,6 +62,15 @@ def _os_message(exc: OSError) -> str:
     return " ".join(text.split())
 
 
+def _quiet_dask() -> None:
+    """Dask's INFO chatter (cluster start-up, nanny shutdown) stays out of the commands' output,
+    in this process and in worker processes it starts (they read the environment); -v keeps it."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    if "dask" in sys.modules:
+        sys.modules["dask"].config.refresh()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -70,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     prog = f"vmt {args.command}"
+    if not args.verbose:
+        _quiet_dask()
     try:
         return int(args.func(args) or 0)
     except InputError as exc:

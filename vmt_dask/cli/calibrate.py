@@ -1,7 +1,7 @@
 """``vmt calibrate INPUT --out STORE``: fit the model's theta to a segmented image.
 
     vmt calibrate INPUT [--labels pore=0,SE=1,AM=2] [--voxel-size UM] [--key KEY] [--crop ...]
-                  --out STORE [--realizations 4] [--seed 0] [--refine-budget 0]
+                  --out STORE [--realizations 6] [--seed 0] [--refine-budget 0]
                   [--compare N] [--base-preset demo] [--scheduler ADDRESS] [--workers N]
 
 The thresholds come in closed form from the volume fractions; the covariance parameters and
