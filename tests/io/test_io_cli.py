@@ -275,3 +275,20 @@ def test_wide_label_images(tmp_path, labels, capsys):
     tifffile.imwrite(grey, np.arange(zyx.size, dtype=np.uint16).reshape(zyx.shape))
     rc, _, err = _run(capsys, "describe", grey, "--phase", "1")
     assert "distinct labels" in _one_line_error(rc, err)
+
+
+def test_info_reads_raw_and_hdf5_paths_like_describe(tmp_path, capsys):
+    import h5py
+    vol = np.random.default_rng(3).integers(0, 3, (20, 16, 12)).astype(np.uint16)
+    raw = tmp_path / "v.raw"
+    vol.T.tofile(raw)  # x varies fastest in the file
+    rc, out, err = _run(capsys, "info", raw, "--raw-shape", "20,16,12", "--raw-dtype", "uint16", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["shape"] == [20, 16, 12] and json.loads(out)["dtype"] == "uint16"
+    h5 = tmp_path / "v.h5"
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("/seg/labels", data=vol.astype(np.uint8))
+    rc, out, err = _run(capsys, "info", f"{h5}:/seg/labels", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["shape"] == [20, 16, 12]
+    _one_line_error(*_run(capsys, "info", f"{tmp_path}/missing.h5:/seg/labels")[::2])

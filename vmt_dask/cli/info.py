@@ -19,6 +19,13 @@ def register(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("store", metavar="INPUT", help="store path or URL, or any volume file")
     p.add_argument("--key", default=None, help="array inside a container (see vmt describe)")
+    p.add_argument("--axes", default=None, metavar="ORDER",
+                   help="stored axis order of an array input, e.g. zyx (see vmt describe)")
+    p.add_argument("--raw-shape", default=None, metavar="NX,NY,NZ", help="shape of a raw binary volume")
+    p.add_argument("--raw-dtype", default="uint8", help="voxel type of a raw file (default uint8)")
+    p.add_argument("--byte-order", default="little", choices=("little", "big"),
+                   help="byte order of a raw file (default little)")
+    p.add_argument("--raw-offset", default="0", help="header bytes to skip in a raw file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -82,6 +89,14 @@ def _print_volume(key: str, a: dict) -> None:
         print("      " + "  ".join(f"{k} {_num(v)}" for k, v in fr.items()))
 
 
+def _hdf5_path_exists(s: str) -> bool:
+    """``file.h5:/dataset``: the file part exists (open_input checks the dataset)."""
+    from pathlib import Path
+
+    head, sep, _ = s.partition(":/")
+    return bool(sep) and Path(head).is_file()
+
+
 def run(args: argparse.Namespace) -> int:
     from ..io import open_input
 
@@ -92,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         p = Path(s[len("file://"):] if s.startswith("file://") else s)
-        if not p.exists():
+        if not p.exists() and not _hdf5_path_exists(s):
             raise InputError(f"no such store or file: {s}")
     if _is_vmt_store(s) and args.key is None:
         volumes = _store_summary(s)
@@ -106,7 +121,12 @@ def run(args: argparse.Namespace) -> int:
         for key, a in volumes.items():
             _print_volume(key, a)
         return 0
-    vol = open_input(s, key=args.key)
+    from ._args import parse_int, parse_size
+
+    raw_shape = parse_size(args.raw_shape, "--raw-shape") if args.raw_shape is not None else None
+    vol = open_input(s, key=args.key, raw_shape=raw_shape, raw_dtype=args.raw_dtype,
+                     byte_order=args.byte_order, raw_offset=parse_int(args.raw_offset, "--raw-offset", lo=0),
+                     axes=args.axes)
     info = {
         "source": vol.source,
         "format": vol.format,
