@@ -292,3 +292,9 @@ def test_info_reads_raw_and_hdf5_paths_like_describe(tmp_path, capsys):
     assert rc == 0, err
     assert json.loads(out)["shape"] == [20, 16, 12]
     _one_line_error(*_run(capsys, "info", f"{tmp_path}/missing.h5:/seg/labels")[::2])
+
+
+def test_negative_values_get_the_one_line_error_not_argparse_usage(capsys):
+    # argparse alone would read "-1,0.2,0.2" as an option and print its usage block
+    line = _one_line_error(*_run(capsys, "describe", "x.npy", "--phase", "SE", "--voxel-size", "-1,0.2,0.2")[::2])
+    assert "--voxel-size" in line and "-1,0.2,0.2" in line

@@ -71,8 +71,32 @@ def _quiet_dask() -> None:
         sys.modules["dask"].config.refresh()
 
 
+#: Options whose value may start with "-" (a negative number, which argparse would take for an
+#: option): ``--voxel-size -1,0.2,0.2`` is passed on as ``--voxel-size=-1,0.2,0.2`` so that the
+#: value reaches its validation and gets the usual one-line error.
+_NUMERIC_OPTIONS = frozenset({"--voxel-size", "--theta", "--size", "--seed", "--crop", "--raw-offset",
+                              "--raw-shape", "--target"})
+
+
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if token in _NUMERIC_OPTIONS and nxt is not None and len(nxt) > 1 and nxt[0] == "-" \
+                and (nxt[1].isdigit() or nxt[1] == "."):
+            out.append(f"{token}={nxt}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = _attach_negative_values(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
