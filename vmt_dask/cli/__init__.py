@@ -65,10 +65,8 @@ def _os_message(exc: OSError) -> str:
 def _quiet_dask() -> None:
     """Dask's INFO chatter (cluster start-up, nanny shutdown) stays out of the commands' output,
     in this process and in worker processes it starts (they read the environment); -v keeps it."""
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
-    logging.getLogger("distributed").setLevel(logging.ERROR)
-    if "dask" in sys.modules:
-        sys.modules["dask"].config.refresh()
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")  # read by worker processes at start
+    logging.getLogger("distributed").setLevel(logging.ERROR)       # this process
 
 
 #: Options whose value may start with "-" (a negative number, which argparse would take for an
