@@ -47,6 +47,7 @@ import scipy.stats
 
 from ..domain import AM, PARAMETER_NAMES, SE, TABLE1
 from ..errors import InputError
+from ..validation import check_spacing
 from .law import thresholds_from_fractions
 from .runner import Runner
 from .statistics import default_lags, expected_statistics, measure_statistics, statistic_names
@@ -153,12 +154,7 @@ def _check_labels(labels) -> np.ndarray:
 
 
 def _check_voxel(voxel_size) -> float:
-    try:
-        from ..validation import check_spacing
-
-        sp = check_spacing(voxel_size)
-    except ImportError:  # pragma: no cover
-        sp = (float(voxel_size),) * 3
+    sp = check_spacing(voxel_size)
     if max(sp) - min(sp) > 1e-9 * max(sp):
         raise InputError(f"voxel_size: calibration needs cubic voxels, got {voxel_size!r}")
     return float(sp[0])
