@@ -71,7 +71,7 @@ def test_eta_is_remaining_work_over_achieved_parallelism():
     import time
 
     d = StageProgress(io.StringIO(), interactive=False)
-    d.work = {"realize": [10.0, 10], "conduct": [40.0, 4]}  # 1 s and 10 s per task
+    d.work = {"realize": [1.0] * 10, "conduct": [10.0] * 4}  # 1 s and 10 s per task
     d.first_done = time.monotonic() - 25.0                   # 50 task-seconds in 25 s: 2 in parallel
     totals = {"realize": 10, "describe": 0, "gradient": 0, "structure": 0, "conduct": 8}
     run = _run({"realize": 10, "describe": 0, "gradient": 0, "structure": 0, "conduct": 4}, totals)

@@ -108,27 +108,29 @@ class StageProgress:
         self.bars = None
         self.ids: dict[str, int] = {}
         self.last_summary = time.monotonic()
-        self.work: dict[str, list[float]] = {}  # per stage: [task-seconds, tasks] measured this run
+        self.work: dict[str, list[float]] = {}  # per stage: the task seconds measured this run
         self.first_done: float | None = None
 
     def eta(self, run) -> float | None:
-        """Seconds to finish: the remaining work (tasks left per stage x that stage's mean task
-        seconds, from the records of this run; the mean over all stages where a stage has no
+        """Seconds to finish: the remaining work (tasks left per stage x that stage's median task
+        seconds, from the records of this run; the median over all stages where a stage has no
         sample yet) divided by the parallelism achieved so far (task-seconds done per wall
         second).  None until a task has completed."""
-        n = sum(v[1] for v in self.work.values())
-        if not n or self.first_done is None:
+        import statistics
+
+        every = [x for v in self.work.values() for x in v]
+        if not every or self.first_done is None:
             return None
         elapsed = time.monotonic() - self.first_done
-        busy = sum(v[0] for v in self.work.values())
+        busy = sum(every)
         if elapsed <= 0 or busy <= 0:
             return None
-        overall = busy / n
+        overall = statistics.median(every)  # medians: the first tasks of a worker include JIT compiles
         remaining = 0.0
         for s, total in run.totals.items():
             left = max(0, total - run.done.get(s, 0) - run.failed.get(s, 0))
-            sec, k = self.work.get(s, (0.0, 0))
-            remaining += left * (sec / k if k else overall)
+            v = self.work.get(s)
+            remaining += left * (statistics.median(v) if v else overall)
         parallel = busy / elapsed
         return remaining / parallel
 
@@ -170,9 +172,7 @@ class StageProgress:
         now = time.monotonic()
         stage = latest.get("stage")
         if stage and isinstance(latest.get("seconds"), (int, float)):
-            w = self.work.setdefault(stage, [0.0, 0])
-            w[0] += float(latest["seconds"])
-            w[1] += 1
+            self.work.setdefault(stage, []).append(float(latest["seconds"]))
             if self.first_done is None:  # the wall clock of the work starts with the first task
                 self.first_done = now - float(latest["seconds"])
         if not self.state and not self.interactive:  # first call: stages complete before this run
@@ -215,7 +215,7 @@ class StageProgress:
     def summary(self, run) -> str:
         """One line: tasks done of total, rate in this run and ETA (:meth:`eta`)."""
         done, total = sum(run.done.values()), sum(run.totals.values())
-        n = sum(v[1] for v in self.work.values())
+        n = sum(len(v) for v in self.work.values())
         elapsed = time.monotonic() - (self.first_done if self.first_done is not None else self.started)
         rate = n / elapsed if elapsed > 0 and n else 0.0
         return (f"progress: {done}/{total} tasks ({100 * done / max(total, 1):.0f} %), "
