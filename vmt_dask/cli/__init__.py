@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import contextlib
 import logging
 import os
 import pkgutil
@@ -62,11 +63,25 @@ def _os_message(exc: OSError) -> str:
     return " ".join(text.split())
 
 
-def _quiet_dask() -> None:
+@contextlib.contextmanager
+def _quiet_dask():
     """Dask's INFO chatter (cluster start-up, nanny shutdown) stays out of the commands' output,
-    in this process and in worker processes it starts (they read the environment); -v keeps it."""
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")  # read by worker processes at start
-    logging.getLogger("distributed").setLevel(logging.ERROR)       # this process
+    in this process and in worker processes it starts (they read the environment); -v keeps it.
+    Both are restored afterwards, so a caller that runs ``main`` in-process keeps its settings."""
+    key = "DASK_LOGGING__DISTRIBUTED"
+    previous_env = os.environ.get(key)
+    log = logging.getLogger("distributed")
+    previous_level = log.level
+    os.environ.setdefault(key, "error")  # read by worker processes at start
+    log.setLevel(logging.ERROR)          # this process
+    try:
+        yield
+    finally:
+        log.setLevel(previous_level)
+        if previous_env is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous_env
 
 
 #: Options whose value may start with "-" (a negative number, which argparse would take for an
@@ -101,10 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     prog = f"vmt {args.command}"
-    if not args.verbose:
-        _quiet_dask()
     try:
-        return int(args.func(args) or 0)
+        with contextlib.nullcontext() if args.verbose else _quiet_dask():
+            return int(args.func(args) or 0)
     except InputError as exc:
         print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

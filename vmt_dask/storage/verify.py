@@ -1,6 +1,7 @@
 """What a store holds, checked: :func:`verify_store`; and :func:`clean_store` for leftovers."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -13,6 +14,8 @@ from .lease import Lease, LeaseInfo, read_lease
 from .location import resolve
 from .records import read_records
 from .volumes import VOLUMES, complete_volumes
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["StoreReport", "verify_store", "clean_store", "find_leftovers"]
 
@@ -190,6 +193,11 @@ def clean_store(store, lease: Lease, *, older_than: "float | None" = None) -> li
             else:
                 loc.fs.rm(path, recursive=True)
         except FileNotFoundError:
+            continue
+        except OSError as exc:
+            # still being written (a task of an interrupted run that is still running on a worker
+            # of a shared cluster): cleaning is best effort, the next run takes it
+            logger.info("leftover %s not removed now: %s", rel, exc)
             continue
         done.append(f"removed {rel}")
     return done
