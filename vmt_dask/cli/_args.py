@@ -5,13 +5,14 @@ import argparse
 import dataclasses
 import math
 import sys
+import time
 
 from ..domain import AXES as _AXIS_NAMES
 from ..domain import DEFAULT_VOXEL_SIZE_UM
 from ..errors import InputError
 from ..resources import MAX_VOXELS
 
-__all__ = ["parse_size", "parse_theta", "parse_axis", "parse_axes_arg", "json_value", "AXES",
+__all__ = ["JobProgress", "parse_size", "parse_theta", "parse_axis", "parse_axes_arg", "json_value", "AXES",
            "add_input_arguments", "load_input", "LoadedInput", "resolve_phases",
            "print_table", "parse_int"]
 
@@ -263,3 +264,21 @@ def resolve_phases(arg: str, loaded: LoadedInput, *, allow_absent: bool, solids_
                          f"(labels present: {format_present(loaded.present, loaded.label_map)})"
                          f"{hint}; --allow-absent reports it as zero")
     return phases, absent
+
+
+class JobProgress:
+    """One line per finished job on stderr: count, rate and ETA of the current batch."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.t0 = time.perf_counter()
+        self.base = 0
+        self.total = None
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        now = time.perf_counter()
+        if total != self.total:  # a new batch was submitted: rate from its start
+            self.t0, self.base, self.total = now, done - 1, total
+        k = done - self.base
+        eta = (now - self.t0) / k * (total - done) if k > 0 else float("nan")
+        print(f"  {stage}: {done}/{total} {self.what}, ETA {eta:.0f} s", file=sys.stderr)

@@ -20,27 +20,9 @@ import sys
 import time
 
 from ..errors import InputError
-from ._args import add_input_arguments
+from ._args import JobProgress, add_input_arguments
 
 __all__ = ["register", "run"]
-
-
-class _Progress:
-    """One line per finished job on stderr: count, rate and ETA of the current batch."""
-
-    def __init__(self, what: str):
-        self.what = what
-        self.t0 = time.perf_counter()
-        self.base = 0
-        self.total = None
-
-    def __call__(self, done: int, total: int, stage: str) -> None:
-        now = time.perf_counter()
-        if total != self.total:  # a new batch was submitted: rate from its start
-            self.t0, self.base, self.total = now, done - 1, total
-        k = done - self.base
-        eta = (now - self.t0) / k * (total - done) if k > 0 else float("nan")
-        print(f"  {stage}: {done}/{total} {self.what}, ETA {eta:.0f} s", file=sys.stderr)
 
 
 def register(subparsers) -> None:
@@ -152,7 +134,7 @@ def run(args) -> int:
     with acquire_lease(args.out, owner="vmt calibrate"):
         client, cluster = _client(args)
         try:
-            progress = _Progress("realizations")
+            progress = JobProgress("realizations")
 
             result = fit_theta(labels, voxel_size=voxel, realizations=R, seed=seed, refine_budget=budget,
                                client=client, store=args.out, progress=progress)

@@ -17,30 +17,12 @@ specific_surface_area, tortuosity_mean or constrictivity.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 from ..errors import InputError
+from ._args import JobProgress
 
 __all__ = ["register", "run"]
-
-
-class _Progress:
-    """One line per finished job on stderr: count, rate and ETA of the current batch."""
-
-    def __init__(self, what: str):
-        self.what = what
-        self.t0 = time.perf_counter()
-        self.base = 0
-        self.total = None
-
-    def __call__(self, done: int, total: int, stage: str) -> None:
-        now = time.perf_counter()
-        if total != self.total:  # a new batch was submitted: rate from its start
-            self.t0, self.base, self.total = now, done - 1, total
-        k = done - self.base
-        eta = (now - self.t0) / k * (total - done) if k > 0 else float("nan")
-        print(f"  {stage}: {done}/{total} {self.what}, ETA {eta:.0f} s", file=sys.stderr)
 
 
 def register(subparsers) -> None:
@@ -130,7 +112,7 @@ def run(args) -> int:
                     cluster = make_cluster(_int(args.workers, "--workers", 1) if args.workers else None)
                     client = Client(cluster)
 
-            progress = _Progress("simulations")
+            progress = JobProgress("simulations")
 
             sim = dask_simulator(client=client, store=args.out, shape=around["shape"],
                                  voxel_size=around["voxel_size"], axis=around["axis"], realizations=R,
