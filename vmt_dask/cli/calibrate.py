@@ -20,7 +20,7 @@ import sys
 import time
 
 from ..errors import InputError
-from ._args import JobProgress, add_input_arguments
+from ._args import JobProgress, add_input_arguments, parse_int
 
 __all__ = ["register", "run"]
 
@@ -45,16 +45,6 @@ def register(subparsers) -> None:
     p.add_argument("--local", action="store_true", help="no Dask: run the realizations in this process")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
-
-
-def _int(text, name, lo):
-    try:
-        v = int(str(text))
-    except ValueError:
-        raise InputError(f"{name} {text!r}: expected an integer >= {lo}") from None
-    if v < lo:
-        raise InputError(f"{name} {text!r}: expected an integer >= {lo}")
-    return v
 
 
 def _model_labels(loaded):
@@ -89,19 +79,19 @@ def _client(args):
         return Client(address), None
     from ..study.coordinator import make_cluster
 
-    workers = _int(args.workers, "--workers", 1) if args.workers is not None else None
+    workers = parse_int(args.workers, "--workers", lo=1) if args.workers is not None else None
     cluster = make_cluster(workers)
     return Client(cluster), cluster
 
 
 def run(args) -> int:
     # every argument checked before any work
-    R = _int(args.realizations, "--realizations", 2)
-    seed = _int(args.seed, "--seed", 0)
-    budget = _int(args.refine_budget, "--refine-budget", 0)
-    n_compare = R if args.compare is None else _int(args.compare, "--compare", 0)
+    R = parse_int(args.realizations, "--realizations", lo=2)
+    seed = parse_int(args.seed, "--seed", lo=0)
+    budget = parse_int(args.refine_budget, "--refine-budget", lo=0)
+    n_compare = R if args.compare is None else parse_int(args.compare, "--compare", lo=0)
     if args.workers is not None:
-        _int(args.workers, "--workers", 1)
+        parse_int(args.workers, "--workers", lo=1)
     from ..study.presets import PRESETS
 
     if args.base_preset not in PRESETS:

@@ -20,7 +20,7 @@ import argparse
 import time
 
 from ..errors import InputError
-from ._args import JobProgress
+from ._args import JobProgress, parse_int
 
 __all__ = ["register", "run"]
 
@@ -47,16 +47,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _int(text, name, lo):
-    try:
-        v = int(str(text))
-    except ValueError:
-        raise InputError(f"{name} {text!r}: expected an integer >= {lo}") from None
-    if v < lo:
-        raise InputError(f"{name} {text!r}: expected an integer >= {lo}")
-    return v
-
-
 def run(args) -> int:
     from ..inverse import parse_objective, parse_region, parse_targets
     from ..inverse.study import design, dask_simulator, load_around, write_design_outputs
@@ -65,12 +55,12 @@ def run(args) -> int:
     targets = parse_targets(args.target)
     maximize = [parse_objective(m) for m in args.maximize]
     region = parse_region(args.region) if args.region else None
-    n_cand = _int(args.candidates, "--candidates", 1)
-    R = _int(args.realizations, "--realizations", 1)
-    pilot = _int(args.pilot, "--pilot", 3)
-    seed = _int(args.seed, "--seed", 0)
+    n_cand = parse_int(args.candidates, "--candidates", lo=1)
+    R = parse_int(args.realizations, "--realizations", lo=1)
+    pilot = parse_int(args.pilot, "--pilot", lo=3)
+    seed = parse_int(args.seed, "--seed", lo=0)
     if args.workers is not None:
-        _int(args.workers, "--workers", 1)
+        parse_int(args.workers, "--workers", lo=1)
     shape = None
     if args.size is not None:
         from ._args import parse_size
@@ -109,7 +99,7 @@ def run(args) -> int:
                 else:
                     from ..study.coordinator import make_cluster
 
-                    cluster = make_cluster(_int(args.workers, "--workers", 1) if args.workers else None)
+                    cluster = make_cluster(parse_int(args.workers, "--workers", lo=1) if args.workers else None)
                     client = Client(cluster)
 
             progress = JobProgress("simulations")
