@@ -66,3 +66,60 @@ def test_database_rows_against_section_3_2(monkeypatch, tmp_path):
     assert rows["constrictivity_AM"]["inside %"] == "10" and rows["constrictivity_AM"]["in bulk %"] == "10"
     assert rows["m_factor_SE"]["inside %"] == "90"
     assert rows["constrictivity_AM"]["median"] == "0.450" and rows["m_factor_SE"]["n"] == 10
+
+
+def test_m_factors_added_later_to_the_same_realization(tmp_path, capsys):
+    # first run without M-factors, second adds them: the volume is regenerated from its seed
+    # (the record's volume fractions are checked to the voxel) and only the two solves run
+    from vmt_dask.conductivity import m_factor
+    from vmt_dask.model import CALIBRATED, realize
+
+    args = _args(tmp_path, sizes="16")
+    assert fidelity.run(args) == 0
+    rec = json.loads((tmp_path / "f.json").read_text())["structures"][0]
+    assert "m_factor_SE" not in rec["values"] and rec["generator"] != "default" and rec["commit"]
+    args.skip_conduct = False
+    assert fidelity.run(args) == 0
+    out = capsys.readouterr().out
+    assert "0 structure(s) to compute, 1 already in" in out and "(1 of them to complete with M-factors)" in out
+    rec2 = json.loads((tmp_path / "f.json").read_text())["structures"][0]
+    labels = realize(CALIBRATED["BM01"], (16, 16, 16), seed=1, voxel_size=0.2, generator=rec["generator"])
+    for code, ph in ((1, "SE"), (2, "AM")):
+        assert rec2["values"][f"m_factor_{ph}"] == pytest.approx(m_factor(labels == code, axis=2).m_factor,
+                                                                 rel=1e-12)
+        assert rec2["values"][f"constrictivity_{ph}"] == rec["values"][f"constrictivity_{ph}"]
+
+
+def test_voxel_size_is_part_of_a_structure_s_identity(tmp_path, capsys):
+    assert fidelity.run(_args(tmp_path, sizes="16")) == 0
+    assert fidelity.run(_args(tmp_path, sizes="16", voxel_size="0.4")) == 0
+    out = capsys.readouterr().out
+    assert "1 structure(s) to compute, 1 already" in out
+    recs = json.loads((tmp_path / "f.json").read_text())["structures"]
+    assert sorted(r["voxel_size"] for r in recs) == [0.2, 0.4]
+    # 16^3 x 0.4 um is compared with the 0.2 um reference grid
+    assert "Grids against 16^3 x 0.2 um" in out and "16^3 x 0.4 um" in out
+
+
+def test_grid_rows_bias_and_rmse():
+    # reference (401, 0.2): mean 0.50; candidate (64, 0.2): 0.40, 0.60, 0.50 -> mean 0.50,
+    # sd 0.10 (ddof 1), bias 0, rmse 0.10; candidate (64, 0.4): 0.7, 0.7 -> bias +0.2, rmse 0.2
+    def rec(n, h, seed, v):
+        return {"preset": "BM01", "size": n, "voxel_size": h, "seed": seed,
+                "values": {"volume_fraction_SE": v}}
+
+    recs = [rec(401, 0.2, 1, 0.49), rec(401, 0.2, 2, 0.51),
+            rec(64, 0.2, 1, 0.4), rec(64, 0.2, 2, 0.6), rec(64, 0.2, 3, 0.5),
+            rec(64, 0.4, 1, 0.7), rec(64, 0.4, 2, 0.7)]
+    rows = {r["grid"]: r for r in fidelity.grid_rows(recs, 401)}
+    assert set(rows) == {"64^3 x 0.2 um", "64^3 x 0.4 um"}
+    assert rows["64^3 x 0.2 um"]["bias"] == "+0.000" and rows["64^3 x 0.2 um"]["rmse"] == "0.100"
+    assert rows["64^3 x 0.4 um"]["bias"] == "+0.200" and rows["64^3 x 0.4 um"]["rmse"] == "0.200"
+    assert rows["64^3 x 0.4 um"]["window um"] == "25.6"
+
+
+def test_bad_neighbourhood_and_voxel_size(tmp_path):
+    with pytest.raises(SystemExit, match="neighbourhoods"):
+        fidelity.run(_args(tmp_path, neighbourhoods="6"))
+    with pytest.raises(SystemExit, match="voxel-size"):
+        fidelity.run(_args(tmp_path, voxel_size="nan"))

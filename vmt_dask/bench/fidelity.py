@@ -1,8 +1,8 @@
 """Paper fidelity: descriptors and M-factors next to paper Table 2 and the Section 3.2 ranges.
 
     python -m vmt_dask.bench fidelity [--presets BM01,BM03,BM10] [--sizes 401] [--seeds 1,2]
-        [--skip-conduct] [--variants all|none|NAME,...] [--generator lattice]
-        [--database STORE] [--json FILE] [--plot FILE.png]
+        [--skip-conduct] [--variants all|none|NAME,...] [--neighbourhoods 26,98]
+        [--generator lattice] [--voxel-size 0.2] [--database STORE] [--json FILE] [--plot FILE.png]
 
 For every preset, grid size N (voxels per edge, 0.2 micrometre voxels: the window grows
 with N) and seed: one realization of the calibrated model (paper Table 1), all descriptors
@@ -14,7 +14,14 @@ entry); (2) each estimator variant's deviation from Table 2; (3) finite size: ev
 descriptor per N and its distance to the largest N; (4) with ``--database``, the
 distribution of every descriptor over a study database next to the Section 3.2 ranges.
 ``--json FILE`` keeps one record per structure and is resumed: structures already in the
-file are not recomputed, so a long series can run in several invocations.
+file are not recomputed, so a long series can run in several invocations; a structure stored
+without M-factors (``--skip-conduct``) gets them added by a later run without the option (the
+realization is regenerated from its seed: the same volume, and only the two solves run).
+A structure is identified by (preset, N, seed, voxel size, generator); each record keeps the
+git commit and the load average of the run that made it.  With several voxel sizes, (5) compares
+every grid (N, voxel size) with the reference grid (largest N at 0.2 micrometre): the bias of the
+seed mean and the root-mean-square error of one realization, which is what one structure of a
+study database carries.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import time
 
 import numpy as np
@@ -63,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-conduct", action="store_true", help="no M-factors (the costly part)")
     parser.add_argument("--variants", default="all",
                         help="constrictivity/tortuosity variants: all, none or comma-separated names")
+    parser.add_argument("--neighbourhoods", default="26,98",
+                        help="geodesic-tortuosity neighbourhoods evaluated besides the default 26 "
+                             "(comma-separated from 26, 98; default 26,98)")
     parser.add_argument("--generator", default=None,
                         help="random-field generator of vmt_dask.model.realize (default: its default)")
     parser.add_argument("--voxel-size", type=float, default=0.2, help="micrometres (default 0.2)")
@@ -95,8 +106,53 @@ def _variants(text: str) -> dict[str, dict]:
     return {n: CONSTRICTIVITY_VARIANTS[n] for n in names}
 
 
+def _commit() -> str:
+    """Short git commit of the checkout the package runs from ("unknown" outside git)."""
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _generator_name(generator: str | None) -> str:
+    from vmt_dask.model.covariance import DEFAULT_GENERATOR
+
+    return generator or DEFAULT_GENERATOR
+
+
+def add_m_factors(rec: dict, log=print) -> dict:
+    """Add both M-factors to a record stored without them (same realization, from its seed)."""
+    from vmt_dask.conductivity import m_factor
+    from vmt_dask.domain import phase_label
+    from vmt_dask.model import CALIBRATED, realize
+
+    t0 = time.perf_counter()
+    labels = realize(CALIBRATED[rec["preset"]], (rec["size"],) * 3, seed=rec["seed"],
+                     voxel_size=rec["voxel_size"], generator=rec["generator"])
+    for ph in _PHASES:
+        m = labels == phase_label(ph)
+        # the regenerated realization must be the stored one (volume fractions to the voxel)
+        vf = float(np.count_nonzero(m)) / m.size
+        if abs(vf - rec["values"][f"volume_fraction_{ph}"]) > 0.5 / m.size:
+            raise RuntimeError(f"{rec['preset']} N={rec['size']} seed={rec['seed']}: regenerated "
+                               f"volume fraction {vf} != stored {rec['values'][f'volume_fraction_{ph}']}")
+        t = time.perf_counter()
+        rec["values"][f"m_factor_{ph}"] = m_factor(m, axis=2).m_factor
+        rec["seconds"][f"m_factor_{ph}"] = time.perf_counter() - t
+        log(f"    {rec['preset']} N={rec['size']} seed={rec['seed']} {ph} M = "
+            f"{rec['values'][f'm_factor_{ph}']:.4f} ({rec['seconds'][f'm_factor_{ph}']:.0f} s)")
+    rec["seconds"]["m_realize"] = time.perf_counter() - t0 - sum(
+        rec["seconds"][f"m_factor_{ph}"] for ph in _PHASES)
+    rec["m_commit"], rec["m_load"] = _commit(), round(os.getloadavg()[0], 1)
+    return rec
+
+
 def measure_structure(preset: str, n: int, seed: int, *, voxel_size: float, generator: str | None,
-                      variants: dict[str, dict], conduct: bool, log=print) -> dict:
+                      variants: dict[str, dict], conduct: bool, log=print,
+                      neighbourhoods: tuple[int, ...] = TORTUOSITY_NEIGHBOURHOODS) -> dict:
     """Every descriptor, variant and M-factor of one realization: one JSON-ready record."""
     from vmt_dask.descriptors import (
         constrictivity,
@@ -107,11 +163,13 @@ def measure_structure(preset: str, n: int, seed: int, *, voxel_size: float, gene
     from vmt_dask.domain import phase_label
     from vmt_dask.model import CALIBRATED, realize
 
-    kw = {} if generator is None else {"generator": generator}
+    generator = _generator_name(generator)
     t0 = time.perf_counter()
-    labels = realize(CALIBRATED[preset], (n, n, n), seed=seed, voxel_size=voxel_size, **kw)
+    load0 = os.getloadavg()[0]
+    labels = realize(CALIBRATED[preset], (n, n, n), seed=seed, voxel_size=voxel_size,
+                     generator=generator)
     rec = {"preset": preset, "size": n, "seed": seed, "voxel_size": voxel_size,
-           "generator": generator or "default", "values": {}, "variants": {}, "seconds": {}}
+           "generator": generator, "commit": _commit(), "values": {}, "variants": {}, "seconds": {}}
     rec["seconds"]["realize"] = time.perf_counter() - t0
     vals, var, sec = rec["values"], rec["variants"], rec["seconds"]
     for ph in _PHASES:
@@ -120,7 +178,7 @@ def measure_structure(preset: str, n: int, seed: int, *, voxel_size: float, gene
         vals[f"volume_fraction_{ph}"] = float(np.count_nonzero(m)) / m.size
         vals[f"specific_surface_area_{ph}"] = specific_surface_area(m, voxel_size=voxel_size)
         sec[f"surface_{ph}"] = time.perf_counter() - t
-        for nb in TORTUOSITY_NEIGHBOURHOODS if variants else (26,):
+        for nb in sorted({26, *neighbourhoods}) if variants else (26,):
             t = time.perf_counter()
             tau = geodesic_tortuosity(m, axis=2, neighbourhood=nb)
             sec[f"tortuosity{nb}_{ph}"] = time.perf_counter() - t
@@ -155,6 +213,7 @@ def measure_structure(preset: str, n: int, seed: int, *, voxel_size: float, gene
             f"({time.perf_counter() - t0:.0f} s since the start of this structure)")
         del m
     rec["seconds"]["total"] = time.perf_counter() - t0
+    rec["load"] = [round(load0, 1), round(os.getloadavg()[0], 1)]
     return rec
 
 
@@ -323,8 +382,57 @@ def _print_table(title: str, rows: list[dict]) -> None:
 def _load(path: str | None) -> list[dict]:
     if path and os.path.exists(path):
         with open(path) as fh:
-            return json.load(fh).get("structures", [])
+            recs = json.load(fh).get("structures", [])
+        for r in recs:  # records written before the generator was resolved: it was "lattice"
+            if r.get("generator", "default") == "default":
+                r["generator"] = "lattice"
+        return recs
     return []
+
+
+def _key(r: dict) -> tuple:
+    return (r["preset"], r["size"], r["seed"], round(float(r.get("voxel_size", 0.2)), 6),
+            r.get("generator", "lattice"))
+
+
+_GRID_KEYS = ("volume_fraction", "specific_surface_area", "tortuosity_mean", "constrictivity",
+              "m_factor")
+
+
+def grid_rows(records: list[dict], ref_size: int, ref_voxel: float = 0.2) -> list[dict]:
+    """Each grid (N, voxel size) against the reference grid, per preset and descriptor.
+
+    ``bias`` is the difference of the seed means; ``rmse`` = sqrt(bias^2 + sd^2) with the
+    sample sd of the candidate grid over seeds: the expected error of one realization of that
+    grid against the reference grid's mean (what one structure of a database carries).
+    """
+    rows = []
+    for preset in sorted({r["preset"] for r in records}):
+        mine = [r for r in records if r["preset"] == preset]
+        ref = [r for r in mine if r["size"] == ref_size and abs(r["voxel_size"] - ref_voxel) < 1e-9]
+        if not ref:
+            continue
+        grids = sorted({(r["size"], r["voxel_size"]) for r in mine}, key=lambda g: (g[0] * g[1], g[0]))
+        for q in _GRID_KEYS:
+            for ph in _PHASES:
+                key = f"{q}_{ph}"
+                rmean, rsd, rk = _stats([r["values"].get(key) for r in ref])
+                if rk == 0:
+                    continue
+                for n, h in grids:
+                    if n == ref_size and abs(h - ref_voxel) < 1e-9:
+                        continue
+                    mean, sd, k = _stats([r["values"].get(key) for r in mine
+                                          if r["size"] == n and r["voxel_size"] == h])
+                    if k == 0:
+                        continue
+                    bias = mean - rmean
+                    rows.append({"preset": preset, "quantity": key, "grid": f"{n}^3 x {h:g} um",
+                                 "window um": f"{n * h:.1f}", "seeds": k, "mean": _f(mean),
+                                 "sd": _f(sd), f"ref {ref_size}^3": f"{_f(rmean)} ({rk})",
+                                 "bias": f"{bias:+.3f}",
+                                 "rmse": _f(math.sqrt(bias ** 2 + sd ** 2)) if k > 1 else "n/a"})
+    return rows
 
 
 def _save(path: str, records: list[dict], extra: dict) -> None:
@@ -344,6 +452,11 @@ def run(args: argparse.Namespace) -> int:
     sizes = _ints(args.sizes, "--sizes")
     seeds = _ints(args.seeds, "--seeds")
     variants = _variants(args.variants)
+    hoods = tuple(_ints(args.neighbourhoods, "--neighbourhoods"))
+    if any(nb not in TORTUOSITY_NEIGHBOURHOODS for nb in hoods):
+        raise SystemExit(f"--neighbourhoods: choose from {TORTUOSITY_NEIGHBOURHOODS}, got {args.neighbourhoods!r}")
+    if not (math.isfinite(args.voxel_size) and args.voxel_size > 0):
+        raise SystemExit(f"--voxel-size must be a positive number of micrometres, got {args.voxel_size!r}")
     if args.generator is not None:
         from vmt_dask.model.covariance import check_generator
 
@@ -354,19 +467,29 @@ def run(args: argparse.Namespace) -> int:
     if args.database and not os.path.exists(args.database):
         raise SystemExit(f"--database {args.database!r}: no such store")
     records = _load(args.json)
-    gen = args.generator or "default"
-    todo = [(p, n, s) for n in sorted(sizes) for p in presets for s in seeds
-            if not any(r["preset"] == p and r["size"] == n and r["seed"] == s
-                       and r.get("generator", "default") == gen for r in records)]
+    gen = _generator_name(args.generator)
+    have = {_key(r): r for r in records}
+    todo, add_m = [], []
+    for n in sorted(sizes):
+        for p in presets:
+            for s in seeds:
+                r = have.get(_key({"preset": p, "size": n, "seed": s, "voxel_size": args.voxel_size,
+                                   "generator": gen}))
+                if r is None:
+                    todo.append((p, n, s))
+                elif not args.skip_conduct and "m_factor_SE" not in r["values"]:
+                    add_m.append(r)
     if args.report_only:
-        todo = []
+        todo, add_m = [], []
     print(f"fidelity: {len(todo)} structure(s) to compute, {len(records)} already in "
-          f"{args.json or 'memory'}; cores {os.cpu_count()}; load {os.getloadavg()[0]:.1f}", flush=True)
+          f"{args.json or 'memory'} ({len(add_m)} of them to complete with M-factors); commit {_commit()}; cores "
+          f"{os.cpu_count()}; load {os.getloadavg()[0]:.1f}", flush=True)
     t_start = time.perf_counter()
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
     for i, (p, n, s) in enumerate(todo):
         rec = measure_structure(p, n, s, voxel_size=args.voxel_size, generator=args.generator,
-                                variants=variants, conduct=not args.skip_conduct,
-                                log=lambda msg: print(msg, flush=True))
+                                variants=variants, conduct=not args.skip_conduct, log=log,
+                                neighbourhoods=hoods)
         records.append(rec)
         done = time.perf_counter() - t_start
         # ETA weighted by voxels: later (larger) structures cost more
@@ -376,22 +499,33 @@ def run(args: argparse.Namespace) -> int:
               f"ETA {done * vox_left / vox_done:.0f} s", flush=True)
         if args.json:
             _save(args.json, records, {})
-    # tables (records of the chosen generator)
-    recs = [r for r in records if r.get("generator", "default") == gen]
-    big = max((r["size"] for r in recs), default=None)
+    for i, rec in enumerate(add_m):
+        add_m_factors(rec, log=log)
+        print(f"[M {i + 1}/{len(add_m)}] {rec['preset']} N={rec['size']} seed={rec['seed']} done",
+              flush=True)
+        if args.json:
+            _save(args.json, records, {})
+    # tables (records of the chosen generator; Table 2 and finite size on the 0.2 um grid)
+    recs = [r for r in records if r.get("generator") == gen]
+    ref = [r for r in recs if abs(r.get("voxel_size", 0.2) - 0.2) < 1e-9]
+    big = max((r["size"] for r in ref), default=None)
     summary: dict = {}
     if big is not None:
-        rows = table2_rows(recs, big)
+        rows = table2_rows(ref, big)
         _print_table(f"Paper Table 2 vs ours at N={big} (mean, sample sd over seeds; generator {gen})",
                      rows)
-        detail, vsum = variant_rows(recs, big)
+        detail, vsum = variant_rows(ref, big)
         _print_table(f"Estimator variants at N={big}: deviation from paper Table 2", detail)
         _print_table(f"Estimator variants at N={big}: summary over presets", vsum)
-        fs = finite_size_rows(recs)
+        fs = finite_size_rows(ref)
         _print_table("Finite size: mean over seeds per N, and minus the largest N", fs)
         summary = {"table2": rows, "variants": detail, "variant_summary": vsum, "finite_size": fs}
+        if len({(r["size"], r["voxel_size"]) for r in recs}) > 1:
+            gr = grid_rows(recs, big)
+            _print_table(f"Grids against {big}^3 x 0.2 um: bias of the mean, rmse of one realization", gr)
+            summary["grids"] = gr
         if args.plot and fs:
-            plot_finite_size(recs, args.plot)
+            plot_finite_size(ref, args.plot)
             print(f"\nfinite-size plot: {args.plot}")
     if args.database:
         db = database_rows(args.database)
@@ -403,9 +537,9 @@ def run(args: argparse.Namespace) -> int:
     secs = {}
     for r in recs:
         for k, v in r["seconds"].items():
-            secs.setdefault((r["size"], k), []).append(v)
+            secs.setdefault((r["size"], r["voxel_size"], k), []).append(v)
     if secs:
-        rows = [{"N": n, "step": k, "median s": f"{np.median(v):.1f}", "runs": len(v)}
-                for (n, k), v in sorted(secs.items())]
+        rows = [{"N": n, "voxel um": f"{h:g}", "step": k, "median s": f"{np.median(v):.1f}", "runs": len(v)}
+                for (n, h, k), v in sorted(secs.items())]
         _print_table(f"Wall time per step (load now {os.getloadavg()[0]:.1f})", rows)
     return 0
