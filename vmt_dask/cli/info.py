@@ -103,10 +103,13 @@ def run(args: argparse.Namespace) -> int:
     s = str(args.store)
     if not s.strip():
         raise InputError("INPUT '' is empty: give a store path, URL or volume file")
-    if "://" not in s or s.startswith("file://"):
+    from ..storage.location import resolve
+
+    loc = resolve(s)
+    if loc.local:
         from pathlib import Path
 
-        p = Path(s[len("file://"):] if s.startswith("file://") else s)
+        p = Path(loc.root)
         if not p.exists() and not _hdf5_path_exists(s):
             raise InputError(f"no such store or file: {s}")
     if _is_vmt_store(s) and args.key is None:

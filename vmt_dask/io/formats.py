@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..storage.location import resolve
 from .voxel import from_attrs, unit_factor
 
 __all__ = ["Volume", "open_input", "ACCEPTED", "natural_key"]
@@ -154,9 +155,14 @@ def _magic(path: Path, n: int = 8) -> bytes:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
+def _local(s: str) -> bool:
+    """True when *s* names the local filesystem (the rule of :func:`vmt_dask.storage.resolve`)."""
+    return resolve(s).local
+
+
 def _split_inner(s: str) -> tuple[str, str | None]:
     """``"file.h5:/group/data"`` -> ("file.h5", "/group/data") when the left part exists."""
-    if "://" in s and not s.startswith("file://"):
+    if not _local(s):
         m = re.match(r"^(.*\.zarr/?):(/?[^:]*)$", s)
         return (m.group(1), m.group(2)) if m else (s, None)
     if os.path.exists(s):
@@ -218,9 +224,10 @@ def open_input(path: "str | os.PathLike", *, key: str | None = None,
     if inner is not None and key is not None and inner.strip("/") != key.strip("/"):
         raise InputError(f"{s}: give the array either as {s}:{inner} or with --key, not both")
     key = inner if inner is not None else key
-    if "://" in s and not s.startswith("file://"):
+    loc = resolve(s)
+    if not loc.local:
         return _open_zarr(s, key, perm)
-    p = Path(s[len("file://"):] if s.startswith("file://") else s)
+    p = Path(loc.root)
     if raw_shape is not None:
         if not p.is_file():
             raise InputError(f"no such file: {s}" if not p.exists() else f"{s}: raw input must be a file")

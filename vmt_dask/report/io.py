@@ -9,6 +9,7 @@ import os
 import posixpath
 
 from ..errors import InputError
+from ..storage.location import resolve
 
 __all__ = ["load_results", "sibling_path", "save_table", "REGRESSION_GROUP"]
 
@@ -38,12 +39,11 @@ def load_results(store: str | os.PathLike):
     InputError
         If *store* does not exist or holds neither.
     """
-    import fsspec
     import xarray as xr
 
     url = os.fspath(store)
-    fs, root = fsspec.core.url_to_fs(url)
-    if not fs.exists(root):
+    loc = resolve(url)
+    if not loc.fs.exists(loc.root):
         raise InputError(f"store {url!r} does not exist")
     study_error: Exception | None = None
     try:
@@ -76,10 +76,11 @@ def sibling_path(store: str | os.PathLike, suffix: str) -> str:
     '/data/demo-study-regression.csv'
     """
     url = os.fspath(store).rstrip("/")
-    head, tail = posixpath.split(url) if "://" in url else os.path.split(url)
+    local = resolve(url).local
+    head, tail = os.path.split(url) if local else posixpath.split(url)
     stem = tail[:-5] if tail.endswith(".zarr") else tail
     name = stem + suffix
-    return posixpath.join(head, name) if "://" in url else os.path.join(head, name)
+    return os.path.join(head, name) if local else posixpath.join(head, name)
 
 
 def save_table(table, store: str | os.PathLike, *, csv: str | None = None, markdown: str | None = None,
