@@ -123,7 +123,7 @@ def run(args) -> int:
     print(f"{'#':>2} " + " ".join(f"{o + ' pred':>22} {o + ' sim':>22}" for o in objs) + "  status")
     for k, r in enumerate(result.candidates):
         cells = " ".join(f"{r['predicted'][o]:22.4g} {r['simulated'][o]:22.4g}" for o in objs)
-        status = ("pareto" if r["pareto"] else "verified") if r["verified"] else "not verified"
+        status = ("verified, Pareto-optimal" if r["pareto"] else "verified") if r["verified"] else "not verified"
         print(f"{k:>2} {cells}  {status}")
     print(f"{len(result.verified)} of {len(result.candidates)} candidates verified; wrote "
           f"{loc.display()}/design/ in {result.cost['wall_seconds']:.1f} s "

@@ -260,7 +260,7 @@ def _html(out: dict) -> str:
             flag = " style='color:#b00'" if r["mismatch"][o] else ""
             cells += (f"<td>{r['predicted'][o]:.4g}</td><td{flag}>{r['simulated'][o]:.4g} "
                       f"&plusmn; {r['simulated_sd'][o]:.2g}</td>")
-        status = ("Pareto" if r["pareto"] else "verified") if r["verified"] else "not verified"
+        status = ("verified, Pareto-optimal" if r["pareto"] else "verified") if r["verified"] else "not verified"
         body += f"<tr><td>{k}</td>{cells}<td>{status}</td></tr>"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>vmt design</title>
 <style>body{{font-family:sans-serif;max-width:1300px;margin:1em auto}}td,th{{padding:2px 6px;text-align:right;font-size:90%}}
