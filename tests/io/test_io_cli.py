@@ -231,6 +231,14 @@ def test_rev_table_json_and_plot(inputs, labels, capsys, tmp_path):
     assert rows[-1]["volume_fraction"] == pytest.approx(describe(box, phase="SE")["volume_fraction"])
     assert rows[-1]["m_factor"] == pytest.approx(m_factor(box == 1, rtol=1e-8).m_factor, rel=1e-6)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a cube narrower than SMALL_WINDOW x r_max is flagged, a wider one is not
+    from vmt_dask.cli.rev import SMALL_WINDOW
+    for r in rows:
+        if r.get("constrictivity") is not None:
+            narrow = r["edge_um"] < SMALL_WINDOW * r["r_max"]
+            assert bool(r.get("constrictivity_small_window")) == narrow, r
+    assert rows[0].get("constrictivity_small_window")
+    assert any("cube 4: constrictivity" in n and "not representative" in n for n in data["notes"])
     rc, out, _ = _run(capsys, "rev", path, "--phase", "SE", "--steps", "3", "--no-conduct")
     assert rc == 0 and "phase SE" in out and "m_factor" not in out
     rc, _, err = _run(capsys, "rev", path, "--phase", "SE", "--plot", tmp_path / "a.pdf")

@@ -24,6 +24,11 @@ from ._args import (add_input_arguments, json_value, load_input, parse_axis, par
 __all__ = ["register", "run", "cube_sizes", "centred_cube"]
 
 #: Quantities tabulated per size (descriptors of vmt_dask.descriptors.describe, then M).
+#: A cube narrower than this many r_max (the CPSD radius of the phase) holds too few bulges
+#: for constrictivity: intrusion from the inlet plane reaches most of them directly, so the
+#: estimate tends to 1.  Ten times r_max is about five bulge diameters across the window.
+SMALL_WINDOW = 10
+
 QUANTITIES = ("volume_fraction", "specific_surface_area", "tortuosity_mean", "constrictivity",
               "m_factor")
 
@@ -153,6 +158,16 @@ def run(args: argparse.Namespace) -> int:
                 d = describe_phases(sub, [ph], [], voxel_size=loaded.voxel_size, axes=[axis],
                                     notes=notes)[ph.name][axis]
                 row.update({q: json_value(d[q]) for q in QUANTITIES if q in d})
+                r_max = d.get("r_max")
+                row["r_max"] = json_value(r_max)
+                edge_um = min(n * v for n, v in zip(sub.shape, loaded.voxel_size))
+                if r_max is not None and r_max == r_max and r_max > 0 and edge_um < SMALL_WINDOW * r_max:
+                    # a window only a few bulges wide: the intrusion from the inlet reaches
+                    # almost every bulge directly, so beta tends to 1 whatever the bottlenecks
+                    row["constrictivity_small_window"] = True
+                    notes.append(f"phase {ph.name}, cube {edge}: constrictivity from a window "
+                                 f"{edge_um:.3g} um wide, less than {SMALL_WINDOW} x r_max = "
+                                 f"{SMALL_WINDOW * r_max:.3g} um: not representative (marked *)")
                 if not args.no_conduct:
                     c = conduct_phases(sub, [ph], [], voxel_size=loaded.voxel_size, axes=[axis],
                                        rtol=rtol)[ph.name][axis]
@@ -177,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
             for q in qs:
                 v = r.get(q)
                 txt = "undefined" if v is None else f"{v:.4g}"
+                if q == "constrictivity" and r.get("constrictivity_small_window"):
+                    txt += "*"
                 if prev is not None and v is not None:
                     d = _rel(v, prev.get(q))
                     txt += f" ({d})" if d else ""
