@@ -238,3 +238,197 @@ class Hierarchy:
         for lev in self.levels[1:]:
             total += sum(a.nbytes for a in (lev.cx, lev.cy, lev.cz, lev.diag, lev.x, lev.b))
         return total
+
+
+# ============================================================================= connected pieces
+@dataclass
+class _Graph:
+    """One coarse level as a weighted graph (see :mod:`._graph`)."""
+    rowptr: np.ndarray
+    col: np.ndarray
+    val: np.ndarray
+    diag: np.ndarray
+    n_red: int
+    x: np.ndarray
+    b: np.ndarray
+    agg: np.ndarray | None = None     # aggregate on the next level of every node
+
+    @property
+    def n(self) -> int:
+        return self.diag.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        arrs = (self.rowptr, self.col, self.val, self.diag, self.x, self.b, self.agg)
+        return sum(a.nbytes for a in arrs if a is not None)
+
+
+@dataclass
+class ConnectedHierarchy:
+    """Aggregation multigrid whose aggregates are connected (the default preconditioner).
+
+    Same interface and cycle as :class:`Hierarchy`, but every aggregate is one
+    **connected piece** of a 2x2x2 block (of voxels on level 1, of the previous
+    level's boxes above): voxels of two channels that meet only outside the block
+    are never lumped into one coarse unknown, so the coarse space represents the
+    independent smooth errors of thin, nearby channels.  The fine level is the
+    dense voxel grid; the coarse levels are sparse graphs (:mod:`._graph`); the
+    coarsest (at most ``max_coarse`` unknowns, or whatever is left once a block
+    spans the whole volume) is solved by a sparse LU factorization.
+
+    Parameters
+    ----------
+    code, wx, wy, max_coarse, omega, sweeps, fine_sweeps
+        As :class:`Hierarchy`.
+    gamma : int
+        Visits of level ``l + 1`` per visit of level ``l >= 1`` where that level
+        has at most ``1 / w_cycle_ratio`` of the unknowns of level ``l`` (a W-cycle
+        where coarsening is fast; a V-cycle where it is slow, e.g. along 1-voxel
+        channels, so the cost of a cycle stays bounded).
+    """
+
+    code: np.ndarray = field(repr=False)
+    wx: float = 1.0
+    wy: float = 1.0
+    max_coarse: int = 512
+    omega: float = 1.8
+    sweeps: int = 2
+    gamma: int = 2
+    fine_sweeps: int = 1
+    w_cycle_ratio: float = 4.0
+    graphs: list[_Graph] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        from . import _graph as gr
+
+        if not 0.0 < self.omega < 2.0:
+            raise ValueError(f"omega must be in (0, 2), got {self.omega!r}")
+        if self.gamma not in (1, 2):
+            raise ValueError(f"gamma must be 1 or 2, got {self.gamma!r}")
+        if self.sweeps < 1 or self.fine_sweeps < 1:
+            raise ValueError(f"sweeps must be >= 1, got {self.sweeps!r}, {self.fine_sweeps!r}")
+        if self.max_coarse < 1:
+            raise ValueError(f"max_coarse must be >= 1, got {self.max_coarse!r}")
+        lut = gr.BOX_LUT
+        count = gr.BOX_COUNT
+        self._lut, self._count = lut, count
+        pat, slab = gr.fine_pieces(self.code, count)
+        n_red = int(slab[0].sum())
+        n1 = n_red + int(slab[1].sum())
+        offsets = np.zeros_like(slab)
+        offsets[0, 1:] = np.cumsum(slab[0])[:-1]
+        offsets[1] = n_red + np.concatenate(([0], np.cumsum(slab[1])[:-1]))
+        base = gr.fine_bases(pat, count, offsets)
+        self._pat, self._base = pat, base
+        degree = gr.fine_graph_degrees(pat, base, lut, count, n1)
+        rowptr = np.cumsum(degree).astype(np.int64)
+        nnz = int(rowptr[-1])
+        col = np.empty(nnz, np.int32)
+        val = np.empty(nnz, np.float32)
+        diag = np.empty(n1, np.float32)
+        dirichlet = np.empty(n1, np.float32)
+        coords = np.empty(n1, np.int64)
+        gr.fine_graph_fill(pat, base, lut, count, self.code.shape[2], float(self.wx),
+                           float(self.wy), rowptr, col, val, diag, dirichlet, coords)
+        dims = pat.shape
+        self.graphs = []
+        while True:
+            g = _Graph(rowptr, col, val, diag, n_red, np.empty(diag.shape[0], np.float32),
+                       np.empty(diag.shape[0], np.float32))
+            self.graphs.append(g)
+            if g.n <= self.max_coarse or dims == (1, 1, 1):
+                break
+            agg, n_red, nc, parent = gr.graph_aggregate(rowptr, col, coords, *dims)
+            g.agg = agg
+            rowptr, col, val, diag, dirichlet = gr.graph_galerkin(
+                rowptr, col, val, dirichlet, agg, nc)
+            coords = parent
+            dims = tuple((d + 1) // 2 for d in dims)
+        self._factor_coarsest()
+
+    def _factor_coarsest(self) -> None:
+        import scipy.sparse as sp
+        import scipy.sparse.linalg as spla
+
+        g = self.graphs[-1]
+        n = g.n
+        if n == 0:
+            self._coarse_lu = None
+            return
+        rows = np.repeat(np.arange(n), np.diff(g.rowptr))
+        mat = sp.csc_matrix(
+            (np.concatenate([-g.val.astype(np.float64), g.diag.astype(np.float64)]),
+             (np.concatenate([rows, np.arange(n)]), np.concatenate([g.col, np.arange(n)]))),
+            shape=(n, n))
+        self._coarse_lu = spla.splu(mat)
+
+    @property
+    def n_levels(self) -> int:
+        return 1 + len(self.graphs)
+
+    @property
+    def levels(self) -> list:
+        """Sizes of the levels (voxels, then unknowns per coarse level)."""
+        return [int(self.code.size)] + [g.n for g in self.graphs]
+
+    def vcycle(self, b: np.ndarray, x: np.ndarray) -> float:
+        """Apply the preconditioner: ``x = B b`` (one symmetric cycle, zero start).
+
+        Returns ``b . x`` (float64).
+        """
+        fine_sweeps = self.fine_sweeps
+        code, wx, wy = self.code, self.wx, self.wy
+        for s in range(fine_sweeps):
+            for color in (0, 1):
+                st.fine_gs(code, wx, wy, x, b, color, s == 0 and color == 0)
+        from . import _graph as gr
+
+        g1 = self.graphs[0]
+        gr.fine_restrict_pieces(code, wx, wy, x, b, self._pat, self._base, self._lut,
+                                self._count, g1.b)
+        self._graph_cycle(0, True)
+        gr.fine_prolong_pieces(code, x, g1.x, self._pat, self._base, self._lut,
+                               np.float32(self.omega))
+        bx = 0.0
+        for s in range(fine_sweeps):
+            for color in (1, 0):
+                bx = st.fine_gs(code, wx, wy, x, b, color, False)
+        return bx
+
+    def _graph_cycle(self, level: int, zero_start: bool) -> None:
+        g = self.graphs[level]
+        with serial_if_small(g.n):
+            self._graph_cycle_body(level, zero_start)
+
+    def _graph_cycle_body(self, level: int, zero_start: bool) -> None:
+        from . import _graph as gr
+
+        g = self.graphs[level]
+        if level == len(self.graphs) - 1:
+            if self._coarse_lu is not None:
+                g.x[:] = self._coarse_lu.solve(g.b.astype(np.float64))
+            return
+        n, nr = g.n, g.n_red
+        ranges = ((0, nr, nr, n), (nr, n, 0, nr))
+        for s in range(self.sweeps):
+            for color in (0, 1):
+                lo, hi, olo, ohi = ranges[color]
+                gr.graph_gs(g.rowptr, g.col, g.val, g.diag, g.x, g.b, lo, hi,
+                            zero_start and s == 0 and color == 0, olo, ohi)
+        nxt = self.graphs[level + 1]
+        gr.graph_restrict_residual(g.rowptr, g.col, g.val, g.diag, g.x, g.b, g.agg, nxt.b)
+        last = level + 1 == len(self.graphs) - 1
+        fast = nxt.n * self.w_cycle_ratio <= g.n
+        repeats = self.gamma if (fast and not last) else 1
+        for rep in range(repeats):
+            self._graph_cycle(level + 1, rep == 0)
+        gr.graph_prolong_add(g.agg, g.x, nxt.x, np.float32(self.omega))
+        for s in range(self.sweeps):
+            for color in (1, 0):
+                lo, hi, olo, ohi = ranges[color]
+                gr.graph_gs(g.rowptr, g.col, g.val, g.diag, g.x, g.b, lo, hi, False, olo, ohi)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the coarse levels and the fine -> level-1 map (bytes)."""
+        return self._pat.nbytes + self._base.nbytes + sum(g.nbytes for g in self.graphs)

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import InputError
 from ..validation import as_mask, check_axis, check_spacing
 from . import _stencil as st
-from .multigrid import Hierarchy, serial_if_small
+from .multigrid import ConnectedHierarchy, serial_if_small
 from .percolation import face_components
 from .result import ConductivityResult
 
@@ -137,7 +137,7 @@ def _solve_axis(holder, shape, axis, spacing, eps, perc_frac_of, rtol, maxiter,
     with serial_if_small(active.size):
         code = st.fine_code(active)
         del active
-        hier = Hierarchy(code, wx=wx, wy=wy)
+        hier = ConnectedHierarchy(code, wx=wx, wy=wy)
         t1 = time.perf_counter()
         u, iterations, residual = _solve(code, wx, wy, hier, rtol, maxiter)
         currents = st.section_currents(code, u)

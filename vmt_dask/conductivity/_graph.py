@@ -1,0 +1,510 @@
+"""Numba kernels of the connectivity-aware coarse levels (sparse graphs of aggregates).
+
+The fine level stays a dense voxel grid (:mod:`._stencil`).  Level 1 aggregates
+every 2x2x2 box of voxels into its **connected pieces**: the solved voxels of a
+box that are face-connected *inside the box* form one aggregate, so a box cut by
+two channels that meet only outside it gives two coarse unknowns, not one.  (A
+2x2x2 box has at most four such pieces: the four voxels of one parity.)  Plain
+box aggregation joins such channels, and the coarse space then cannot represent
+their independent smooth errors: on thin channel networks the preconditioned CG
+needed 3-6x the iterations of compact structures.
+
+The pieces of a box depend only on its 8-bit occupancy pattern, so the fine ->
+level-1 map is a 256 x 8 lookup table plus, per box, the pattern (uint8) and the
+index of its first coarse unknown (int32): 0.625 bytes per voxel, no per-voxel map.
+
+Levels >= 1 are weighted graphs in CSR form (``rowptr``, ``col`` int32, ``val``
+float32 = face conductances, ``diag`` float32 = conductances leaving the node plus
+its Dirichlet conductances).  Level ``l + 1`` aggregates the connected pieces of
+each 2x2x2 block of level-``l`` boxes (union-find over the edges inside a block),
+and its operator is the Galerkin product ``P^T A P`` for piecewise-constant ``P``:
+conductance between two aggregates = sum of the conductances crossing between
+them, Dirichlet part = sum of the members' (exact: no subtraction).
+
+Edges join only face-adjacent boxes (two pieces in one box are not connected by
+construction, and a block's connected pieces are merged), so colouring a node by
+the parity of its box, ``(I + J + K) % 2``, is a valid red-black colouring on
+every level.  Nodes are numbered colour by colour (red first), box by box in C
+order inside a colour: a red-black Gauss-Seidel half sweep is one parallel loop
+over a contiguous range.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+_FM = {"reassoc", "contract", "arcp", "nsz"}
+_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+_PJIT = dict(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+
+
+# ----------------------------------------------------------------------------- box pieces
+def _box_piece_table():
+    """(lut, count): piece index of each voxel of a 2x2x2 box for each occupancy pattern.
+
+    Voxel ``(di, dj, dk)`` of a box has position ``p = 4 di + 2 dj + dk`` and bit ``p``
+    of the pattern.  ``lut[pattern, p]`` is the piece (0..3) of an occupied voxel, 0
+    for an empty one; ``count[pattern]`` the number of pieces.  Pieces are numbered
+    in the order of their lowest position.
+    """
+    lut = np.zeros((256, 8), np.int8)
+    count = np.zeros(256, np.int8)
+    for pat in range(256):
+        piece = [-1] * 8
+        n = 0
+        for p in range(8):
+            if not (pat >> p) & 1 or piece[p] >= 0:
+                continue
+            stack = [p]
+            piece[p] = n
+            while stack:
+                q = stack.pop()
+                for bit in (1, 2, 4):          # the three face neighbours inside the box
+                    r = q ^ bit
+                    if (pat >> r) & 1 and piece[r] < 0:
+                        piece[r] = n
+                        stack.append(r)
+            n += 1
+        lut[pat] = [max(v, 0) for v in piece]
+        count[pat] = n
+    return lut, count
+
+
+BOX_LUT, BOX_COUNT = _box_piece_table()
+
+
+@numba.njit(**_PJIT)
+def fine_pieces(code, count):
+    """Occupancy pattern of every 2x2x2 box and the number of its pieces per colour and slab.
+
+    Returns ``(pat, slab_counts)``: ``pat`` uint8 of the box grid's shape, and
+    ``slab_counts[c, I]`` = pieces in the boxes of colour ``c`` in box slab ``I``.
+    """
+    n0, n1, n2 = code.shape
+    m0, m1, m2 = (n0 + 1) // 2, (n1 + 1) // 2, (n2 + 1) // 2
+    pat = np.zeros((m0, m1, m2), np.uint8)
+    slab = np.zeros((2, m0), np.int64)
+    for I in prange(m0):
+        c0 = 0
+        c1 = 0
+        for J in range(m1):
+            for K in range(m2):
+                p = 0
+                for di in range(2):
+                    i = 2 * I + di
+                    if i >= n0:
+                        continue
+                    for dj in range(2):
+                        j = 2 * J + dj
+                        if j >= n1:
+                            continue
+                        for dk in range(2):
+                            k = 2 * K + dk
+                            if k < n2 and code[i, j, k] != 0:
+                                p |= 1 << (4 * di + 2 * dj + dk)
+                pat[I, J, K] = p
+                if (I + J + K) & 1:
+                    c1 += count[p]
+                else:
+                    c0 += count[p]
+        slab[0, I] = c0
+        slab[1, I] = c1
+    return pat, slab
+
+
+@numba.njit(**_PJIT)
+def fine_bases(pat, count, offsets):
+    """Index of the first coarse unknown of every box (``offsets[c, I]`` = first of slab I, colour c)."""
+    m0, m1, m2 = pat.shape
+    base = np.zeros((m0, m1, m2), np.int32)
+    for I in prange(m0):
+        o0 = offsets[0, I]
+        o1 = offsets[1, I]
+        for J in range(m1):
+            for K in range(m2):
+                p = pat[I, J, K]
+                if (I + J + K) & 1:
+                    base[I, J, K] = o1
+                    o1 += count[p]
+                else:
+                    base[I, J, K] = o0
+                    o0 += count[p]
+    return base
+
+
+@numba.njit(**_JIT, inline="always")
+def _face_pairs(d, side):
+    """Positions of the 4 voxels on face ``side`` (0 = low, 1 = high) along axis ``d``."""
+    bit = 4 if d == 0 else (2 if d == 1 else 1)
+    out = np.empty(4, np.int64)
+    n = 0
+    for p in range(8):
+        if ((p & bit) != 0) == (side == 1):
+            out[n] = p
+            n += 1
+    return out, bit
+
+
+@numba.njit(**_JIT)
+def _box_edges(pat, base, lut, count, I, J, K, m0, m1, m2, w3, nbr, wgt, deg):
+    """Edges of the pieces of box (I, J, K) to the pieces of its 6 neighbour boxes.
+
+    Fills ``nbr[c, :deg[c]]`` (coarse indices) and ``wgt[c, :deg[c]]`` (summed
+    conductances) for each piece ``c``.
+    """
+    I = np.int64(I)        # a prange index may be unsigned: unsigned + signed is float64
+    J = np.int64(J)
+    K = np.int64(K)
+    p = pat[I, J, K]
+    for c in range(4):
+        deg[c] = 0
+    for d in range(3):
+        for side in range(2):
+            step = 2 * side - 1
+            I2 = I + step if d == 0 else I
+            J2 = J + step if d == 1 else J
+            K2 = K + step if d == 2 else K
+            if I2 < 0 or J2 < 0 or K2 < 0 or I2 >= m0 or J2 >= m1 or K2 >= m2:
+                continue
+            q = pat[I2, J2, K2]
+            if q == 0:
+                continue
+            own, bit = _face_pairs(d, side)
+            b2 = base[I2, J2, K2]
+            for t in range(4):
+                a = own[t]
+                b = a ^ bit                  # the facing voxel of the neighbour box
+                if not ((p >> a) & 1) or not ((q >> b) & 1):
+                    continue
+                ca = lut[p, a]
+                node = b2 + lut[q, b]
+                found = False
+                for s in range(deg[ca]):
+                    if nbr[ca, s] == node:
+                        wgt[ca, s] += w3[d]
+                        found = True
+                        break
+                if not found:
+                    nbr[ca, deg[ca]] = node
+                    wgt[ca, deg[ca]] = w3[d]
+                    deg[ca] += 1
+
+
+@numba.njit(**_PJIT)
+def fine_graph_degrees(pat, base, lut, count, n_nodes):
+    """Number of coarse neighbours of every level-1 node."""
+    m0, m1, m2 = pat.shape
+    degree = np.zeros(n_nodes + 1, np.int64)
+    w3 = np.ones(3)
+    for I in prange(m0):
+        nbr = np.empty((4, 24), np.int64)
+        wgt = np.empty((4, 24))
+        deg = np.empty(4, np.int64)
+        for J in range(m1):
+            for K in range(m2):
+                p = pat[I, J, K]
+                if p == 0:
+                    continue
+                _box_edges(pat, base, lut, count, I, J, K, m0, m1, m2, w3, nbr, wgt, deg)
+                b0 = base[I, J, K]
+                for c in range(count[p]):
+                    degree[b0 + c + 1] = deg[c]
+    return degree
+
+
+@numba.njit(**_PJIT)
+def fine_graph_fill(pat, base, lut, count, n_fine2, wx, wy, rowptr, col, val, diag, dirichlet,
+                    coords):
+    """Level-1 CSR rows, diagonal, Dirichlet conductances and box indices of every node.
+
+    ``n_fine2`` is the fine grid's extent along the transport axis (Dirichlet faces
+    at fine ``k = -1/2`` and ``k = n_fine2 - 1/2``, conductance 2 each).
+    """
+    m0, m1, m2 = pat.shape
+    w3 = np.empty(3)
+    w3[0] = wx
+    w3[1] = wy
+    w3[2] = 1.0
+    for I in prange(m0):
+        nbr = np.empty((4, 24), np.int64)
+        wgt = np.empty((4, 24))
+        deg = np.empty(4, np.int64)
+        bd = np.empty(4)
+        for J in range(m1):
+            for K in range(m2):
+                p = pat[I, J, K]
+                if p == 0:
+                    continue
+                _box_edges(pat, base, lut, count, I, J, K, m0, m1, m2, w3, nbr, wgt, deg)
+                for c in range(4):
+                    bd[c] = 0.0
+                for a in range(8):
+                    if not ((p >> a) & 1):
+                        continue
+                    k = 2 * K + (a & 1)
+                    if k == 0:
+                        bd[lut[p, a]] += 2.0
+                    if k == n_fine2 - 1:
+                        bd[lut[p, a]] += 2.0
+                b0 = base[I, J, K]
+                for c in range(count[p]):
+                    node = b0 + c
+                    r0 = rowptr[node]
+                    s = bd[c]
+                    for t in range(deg[c]):
+                        col[r0 + t] = nbr[c, t]
+                        val[r0 + t] = wgt[c, t]
+                        s += wgt[c, t]
+                    diag[node] = s
+                    dirichlet[node] = bd[c]
+                    coords[node] = (I * m1 + J) * m2 + K
+
+
+# ----------------------------------------------------------------------------- fine <-> level 1
+@numba.njit(**_PJIT)
+def fine_restrict_pieces(code, wx, wy, x, b, pat, base, lut, count, rc):
+    """``rc = P^T (b - A x)``: fine residual summed over the connected pieces of each box."""
+    n0, n1, n2 = code.shape
+    m0, m1, m2 = pat.shape
+    wx = np.float32(wx)
+    wy = np.float32(wy)
+    zrow = np.zeros(n2, np.float32)
+    for I in prange(m0):
+        tmp = np.empty(n2, np.float32)
+        res = np.zeros(n2 + 1, np.float32)
+        for J in range(m1):
+            for K in range(m2):
+                b0 = base[I, J, K]
+                for c in range(count[pat[I, J, K]]):
+                    rc[b0 + c] = 0.0
+        for i in range(2 * I, min(2 * I + 2, n0)):
+            for j in range(n1):
+                # residual row (as _stencil.fine_restrict_residual)
+                xm = x[i - 1, j] if i > 0 else zrow
+                xp = x[i + 1, j] if i < n0 - 1 else zrow
+                ym = x[i, j - 1] if j > 0 else zrow
+                yp = x[i, j + 1] if j < n1 - 1 else zrow
+                xr = x[i, j]
+                br = b[i, j]
+                c = code[i, j]
+                for k in range(n2):
+                    tmp[k] = wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k])
+                if n2 > 1:
+                    tmp[0] += xr[1]
+                    for k in range(1, n2 - 1):
+                        tmp[k] += xr[k - 1] + xr[k + 1]
+                    tmp[n2 - 1] += xr[n2 - 2]
+                for k in range(n2):
+                    ck = c[k]
+                    d = wx * np.float32(ck & 3) + wy * np.float32((ck >> 2) & 3) \
+                        + np.float32(ck >> 4)
+                    v = br[k] + tmp[k] - d * xr[k]
+                    res[k] = v if ck != 0 else np.float32(0.0)
+                J = j >> 1
+                pos = ((i & 1) << 2) | ((j & 1) << 1)
+                pr = pat[I, J]
+                brow = base[I, J]
+                for K in range(m2):
+                    p = pr[K]
+                    if p == 0:
+                        continue
+                    b0 = brow[K]
+                    rc[b0 + lut[p, pos]] += res[2 * K]
+                    rc[b0 + lut[p, pos | 1]] += res[2 * K + 1]
+
+
+@numba.njit(**_PJIT)
+def fine_prolong_pieces(code, x, xc, pat, base, lut, omega):
+    """``x += omega * P xc`` on the solved voxels (constant on each piece)."""
+    n0, n1, n2 = code.shape
+    m2 = pat.shape[2]
+    for i in prange(n0):
+        I = i >> 1
+        tmp = np.zeros(2 * m2, np.float32)
+        for j in range(n1):
+            J = j >> 1
+            pos = ((i & 1) << 2) | ((j & 1) << 1)
+            pr = pat[I, J]
+            brow = base[I, J]
+            for K in range(m2):
+                p = pr[K]
+                if p == 0:
+                    tmp[2 * K] = 0.0
+                    tmp[2 * K + 1] = 0.0
+                else:
+                    b0 = brow[K]
+                    tmp[2 * K] = omega * xc[b0 + lut[p, pos]]
+                    tmp[2 * K + 1] = omega * xc[b0 + lut[p, pos | 1]]
+            c = code[i, j]
+            xr = x[i, j]
+            for k in range(n2):
+                xr[k] += tmp[k] if c[k] != 0 else np.float32(0.0)
+
+
+# ----------------------------------------------------------------------------- graph levels
+@numba.njit(**_PJIT)
+def graph_gs(rowptr, col, val, diag, x, b, lo, hi, zero_start, other_lo, other_hi):
+    """Gauss-Seidel update of the nodes ``lo .. hi - 1`` (one colour: independent updates).
+
+    With ``zero_start`` the current ``x`` is taken as 0: the nodes of this colour get
+    ``b / diag`` and those of the other colour (``other_lo .. other_hi - 1``) are set to 0.
+    """
+    if zero_start:
+        for i in prange(lo, hi):
+            x[i] = b[i] / diag[i]
+        for i in prange(other_lo, other_hi):
+            x[i] = 0.0
+        return
+    for i in prange(lo, hi):
+        s = b[i]
+        for t in range(rowptr[i], rowptr[i + 1]):
+            s += val[t] * x[col[t]]
+        x[i] = s / diag[i]
+
+
+@numba.njit(**_JIT)
+def graph_restrict_residual(rowptr, col, val, diag, x, b, agg, rc):
+    """``rc = P^T (b - A x)`` (serial: the scatter to the aggregates would race)."""
+    rc[:] = 0.0
+    for i in range(x.shape[0]):
+        s = b[i] - diag[i] * x[i]
+        for t in range(rowptr[i], rowptr[i + 1]):
+            s += val[t] * x[col[t]]
+        rc[agg[i]] += s
+
+
+@numba.njit(**_PJIT)
+def graph_prolong_add(agg, x, xc, omega):
+    """``x += omega * P xc``."""
+    for i in prange(x.shape[0]):
+        x[i] += omega * xc[agg[i]]
+
+
+@numba.njit(**_JIT)
+def _find(uf, i):
+    root = i
+    while uf[root] != root:
+        root = uf[root]
+    while uf[i] != root:          # path compression
+        nxt = uf[i]
+        uf[i] = root
+        i = nxt
+    return root
+
+
+@numba.njit(**_JIT)
+def graph_aggregate(rowptr, col, coords, m0, m1, m2):
+    """Connected pieces of each 2x2x2 block of boxes.
+
+    ``coords[i]`` is node ``i``'s box (C-order index in the ``(m0, m1, m2)`` box
+    grid).  Returns ``(agg, n_red, n_coarse, parent)``: the aggregate of every
+    node, numbered red first (parity of the parent box), block by block in C
+    order; and each aggregate's parent box index in the ``((m0+1)//2, ...)`` grid.
+    """
+    n = coords.shape[0]
+    M1 = (m1 + 1) // 2
+    M2 = (m2 + 1) // 2
+    M0 = (m0 + 1) // 2
+    blk = np.empty(n, np.int64)
+    for i in range(n):
+        c = coords[i]
+        K = c % m2
+        J = (c // m2) % m1
+        I = c // (m1 * m2)
+        blk[i] = ((I >> 1) * M1 + (J >> 1)) * M2 + (K >> 1)
+    uf = np.arange(n)
+    for i in range(n):
+        for t in range(rowptr[i], rowptr[i + 1]):
+            j = col[t]
+            if j > i and blk[j] == blk[i]:
+                a = _find(uf, i)
+                bb = _find(uf, j)
+                if a != bb:
+                    if a < bb:
+                        uf[bb] = a
+                    else:
+                        uf[a] = bb
+    # key of each root: colour of its block, then the block, then the root itself
+    nroot = 0
+    for i in range(n):
+        if _find(uf, i) == i:
+            nroot += 1
+    keys = np.empty(nroot, np.int64)
+    roots = np.empty(nroot, np.int64)
+    nblk = M0 * M1 * M2
+    t = 0
+    for i in range(n):
+        if uf[i] == i:
+            B = blk[i]
+            K = B % M2
+            J = (B // M2) % M1
+            I = B // (M1 * M2)
+            colour = (I + J + K) & 1
+            keys[t] = (colour * nblk + B) * n + i
+            roots[t] = i
+            t += 1
+    order = np.argsort(keys)
+    rid = np.empty(n, np.int64)
+    parent = np.empty(nroot, np.int64)
+    n_red = 0
+    for a in range(nroot):
+        r = roots[order[a]]
+        rid[r] = a
+        parent[a] = blk[r]
+        if keys[order[a]] < nblk * n:
+            n_red += 1
+    agg = np.empty(n, np.int32)
+    for i in range(n):
+        agg[i] = rid[uf[i]]
+    return agg, n_red, nroot, parent
+
+
+@numba.njit(**_JIT)
+def graph_galerkin(rowptr, col, val, dirichlet, agg, n_coarse):
+    """``P^T A P`` of a graph level: coarse CSR, diagonal and Dirichlet conductances."""
+    n = agg.shape[0]
+    # members of each aggregate (counting sort)
+    start = np.zeros(n_coarse + 1, np.int64)
+    for i in range(n):
+        start[agg[i] + 1] += 1
+    for a in range(n_coarse):
+        start[a + 1] += start[a]
+    fill = start[:-1].copy()
+    members = np.empty(n, np.int64)
+    for i in range(n):
+        a = agg[i]
+        members[fill[a]] = i
+        fill[a] += 1
+    mark = np.full(n_coarse, -1, np.int64)
+    ccol = np.empty(rowptr[n], np.int32)
+    cval = np.zeros(rowptr[n], np.float64)
+    cptr = np.zeros(n_coarse + 1, np.int64)
+    cdir = np.zeros(n_coarse, np.float32)
+    cdiag = np.zeros(n_coarse, np.float32)
+    cnt = 0
+    for A in range(n_coarse):
+        row0 = cnt
+        d = 0.0
+        for s in range(start[A], start[A + 1]):
+            i = members[s]
+            d += dirichlet[i]
+            for t in range(rowptr[i], rowptr[i + 1]):
+                B = agg[col[t]]
+                if B == A:
+                    continue
+                m = mark[B]
+                if m < row0:
+                    mark[B] = cnt
+                    ccol[cnt] = B
+                    cval[cnt] = val[t]
+                    cnt += 1
+                else:
+                    cval[m] += val[t]
+        s = d
+        for t in range(row0, cnt):
+            s += cval[t]
+        cdir[A] = d
+        cdiag[A] = s
+        cptr[A + 1] = cnt
+    return cptr, ccol[:cnt].copy(), cval[:cnt].astype(np.float32), cdiag, cdir
