@@ -261,6 +261,11 @@ class StudySpec(BaseModel):
         Master seed; every realization seed derives from it via ``numpy.random.SeedSequence``.
     chunks : int or None
         Chunk edge of stored volumes (None: the store's default).
+    generator : str
+        Discretisation of the model's random fields (``vmt_dask.model.covariance.GENERATORS``;
+        default ``"lattice"``, the first release's, bit for bit).  Recorded so that a store keeps
+        producing the same realizations when the model's default changes; part of the identity
+        only when it is not ``"lattice"`` (stores made before the field existed keep theirs).
     retries : int
         Dask retries per task (on top of the scheduler's rescheduling of lost workers).
 
@@ -292,6 +297,7 @@ class StudySpec(BaseModel):
     seed: Integer(ge=0, le=_SEED_MAX)
     chunks: Optional[Integer(ge=1, le=LIMITS["edge"])] = None
     retries: Integer(ge=0, le=LIMITS["retries"]) = 3
+    generator: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "lattice"
 
     _identity: str = PrivateAttr("")
 
@@ -301,6 +307,16 @@ class StudySpec(BaseModel):
     def _steps_in_order(cls, steps: dict) -> dict:
         # FUNCTIONS order, so that to_dict (and the identity) does not depend on input order
         return {f: steps[f] for f in FUNCTIONS if f in steps}
+
+    @field_validator("generator")
+    @classmethod
+    def _known_generator(cls, value: str) -> str:
+        from ..model.covariance import check_generator
+
+        try:
+            return check_generator(value)
+        except InputError as exc:
+            raise _FieldError("generator", value, str(exc).split("; got")[0].replace("generator ", "", 1)) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -407,6 +423,8 @@ class StudySpec(BaseModel):
             "seed": self.seed,
             "chunks": self.chunks,
             "retries": self.retries,
+            # only when not the original one: old specs, stored specs and identities stay as they were
+            **({} if self.generator == "lattice" else {"generator": self.generator}),
         }
 
     def to_yaml(self) -> str:

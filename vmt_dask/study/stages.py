@@ -204,7 +204,8 @@ class StudyPlan:
         self._expected: dict[str, str] | None = None
         self._id = (("identity", spec.identity()),)
         self._realize_kw = (("shape", list(spec.shape)), ("voxel_size", spec.voxel_size),
-                            ("chi2_dof", spec.chi2_dof), ("chunks", spec.chunks)) + self._id
+                            ("chi2_dof", spec.chi2_dof), ("chunks", spec.chunks),
+                            ("generator", spec.generator)) + self._id
 
     # -- what the study consists of --------------------------------------------------------
     def expected(self) -> dict[str, str]:

@@ -72,11 +72,13 @@ def _clean(value):
 
 
 def _generate(store: str, key: str, theta, seed: int, *, shape, voxel_size: float, chi2_dof: int,
-              chunks: int | None, threads: int = 1) -> np.ndarray:
+              chunks: int | None, threads: int = 1, generator: str = "lattice") -> np.ndarray:
     from ..model import realize
 
+    # the generator is always named (never the model's default, which may change): a resumed
+    # store regenerates exactly the realizations it was created with
     labels = realize([float(x) for x in theta], tuple(shape), seed=int(seed), voxel_size=voxel_size,
-                     chi2_dof=chi2_dof, threads=threads)
+                     chi2_dof=chi2_dof, threads=threads, generator=generator)
     chunk_shape = None if chunks is None else tuple(min(int(chunks), int(n)) for n in shape)
     write_volume(store, key, labels, theta=[float(x) for x in theta], seed=int(seed), voxel_size=voxel_size,
                  chi2_dof=chi2_dof, overwrite=True, chunks=chunk_shape)
@@ -97,7 +99,7 @@ def _volume_matches(store: str, key: str, theta, seed: int, shape) -> bool:
 
 def realize_task(store: str, key: str, theta, seed: int, *deps, shape, voxel_size: float, chi2_dof: int,
                  chunks: int | None, stage: str, meta: dict | None = None, threads: int = 1,
-                 identity: str | None = None) -> dict:
+                 identity: str | None = None, generator: str = "lattice") -> dict:
     """Generate one realization into the store (unless an intact copy is there) and record it.
 
     ``stage`` is ``"realize"`` (gradient evaluations) or ``"structure"`` (database
@@ -114,13 +116,14 @@ def realize_task(store: str, key: str, theta, seed: int, *deps, shape, voxel_siz
     if not _volume_matches(store, key, theta, seed, shape):
         _guard(store, identity)
         _generate(store, key, theta, seed, shape=shape, voxel_size=voxel_size, chi2_dof=chi2_dof,
-                  chunks=chunks, threads=threads)
+                  chunks=chunks, threads=threads, generator=generator)
         generated = True
     if rec is not None:
         return rec  # the record was intact: only the volume needed repair
     rec = {"key": key, "theta": theta, "seed": int(seed), "shape": [int(s) for s in shape],
            "voxel_size": voxel_size, "chi2_dof": chi2_dof, "seconds": time.perf_counter() - t0,
-           "generated": generated, "chunks": chunks, **(meta or {})}
+           "generated": generated, "chunks": chunks, **({} if generator == "lattice" else {"generator": generator}),
+           **(meta or {})}
     _write(store, rel, rec, identity)
     return rec
 
@@ -138,7 +141,8 @@ def _labels(store: str, key: str, stage: str) -> np.ndarray:
                                "rerun the study to regenerate it") from None
         logger.warning("volume %s unreadable (%s): regenerating it from its seed", key, exc)
         return _generate(store, key, rec["theta"], rec["seed"], shape=rec["shape"], voxel_size=rec["voxel_size"],
-                         chi2_dof=rec["chi2_dof"], chunks=rec.get("chunks"))
+                         chi2_dof=rec["chi2_dof"], chunks=rec.get("chunks"),
+                         generator=rec.get("generator", "lattice"))
 
 
 def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, axis: int, stage: str = "describe",
