@@ -133,6 +133,20 @@ def fine_bases(pat, count, offsets):
     return base
 
 
+@numba.njit(**_PJIT)
+def row_bases(base):
+    """``rowbase[c, I, J]``: first unknown of the colour-``c`` boxes of box row (I, J)."""
+    m0, m1, m2 = base.shape
+    out = np.zeros((2, m0, m1), np.int32)
+    for I in prange(m0):
+        for J in range(m1):
+            for c in range(2):
+                K = c ^ ((I + J) & 1)       # the row's first box of colour c
+                if K < m2:
+                    out[c, I, J] = base[I, J, K]
+    return out
+
+
 @numba.njit(**_JIT, inline="always")
 def _face_pairs(d, side):
     """Positions of the 4 voxels on face ``side`` (0 = low, 1 = high) along axis ``d``."""
@@ -263,8 +277,13 @@ def fine_graph_fill(pat, base, lut, count, n_fine2, wx, wy, rowptr, col, val, di
 
 # ----------------------------------------------------------------------------- fine <-> level 1
 @numba.njit(**_PJIT)
-def fine_restrict_pieces(code, wx, wy, x, b, pat, base, lut, count, rc):
-    """``rc = P^T (b - A x)``: fine residual summed over the connected pieces of each box."""
+def fine_restrict_pieces(code, wx, wy, x, b, pat, rowbase, lut, count, rc):
+    """``rc = P^T (b - A x)``: fine residual summed over the connected pieces of each box.
+
+    ``rowbase[c, I, J]`` is the first unknown of the colour-``c`` boxes of box row
+    ``(I, J)`` (:func:`row_bases`); the boxes of a row are walked in order, so no
+    per-box index is stored.
+    """
     n0, n1, n2 = code.shape
     m0, m1, m2 = pat.shape
     wx = np.float32(wx)
@@ -274,10 +293,19 @@ def fine_restrict_pieces(code, wx, wy, x, b, pat, base, lut, count, rc):
         tmp = np.empty(n2, np.float32)
         res = np.zeros(n2 + 1, np.float32)
         for J in range(m1):
+            o0 = rowbase[0, I, J]
+            o1 = rowbase[1, I, J]
+            n_0 = 0
+            n_1 = 0
             for K in range(m2):
-                b0 = base[I, J, K]
-                for c in range(count[pat[I, J, K]]):
-                    rc[b0 + c] = 0.0
+                if (I + J + K) & 1:
+                    n_1 += count[pat[I, J, K]]
+                else:
+                    n_0 += count[pat[I, J, K]]
+            for t in range(n_0):
+                rc[o0 + t] = 0.0
+            for t in range(n_1):
+                rc[o1 + t] = 0.0
         for i in range(2 * I, min(2 * I + 2, n0)):
             for j in range(n1):
                 # residual row (as _stencil.fine_restrict_residual)
@@ -304,18 +332,22 @@ def fine_restrict_pieces(code, wx, wy, x, b, pat, base, lut, count, rc):
                 J = j >> 1
                 pos = ((i & 1) << 2) | ((j & 1) << 1)
                 pr = pat[I, J]
-                brow = base[I, J]
+                par = (I + J) & 1
+                o0 = rowbase[par, I, J]            # next unknown of the row's colour-par boxes
+                o1 = rowbase[par ^ 1, I, J]
                 for K in range(m2):
                     p = pr[K]
+                    b0 = o0
+                    o0 = o1
+                    o1 = b0 + count[p]            # the colours alternate along K
                     if p == 0:
                         continue
-                    b0 = brow[K]
                     rc[b0 + lut[p, pos]] += res[2 * K]
                     rc[b0 + lut[p, pos | 1]] += res[2 * K + 1]
 
 
 @numba.njit(**_PJIT)
-def fine_prolong_pieces(code, x, xc, pat, base, lut, omega):
+def fine_prolong_pieces(code, x, xc, pat, rowbase, lut, count, omega):
     """``x += omega * P xc`` on the solved voxels (constant on each piece)."""
     n0, n1, n2 = code.shape
     m2 = pat.shape[2]
@@ -326,14 +358,18 @@ def fine_prolong_pieces(code, x, xc, pat, base, lut, omega):
             J = j >> 1
             pos = ((i & 1) << 2) | ((j & 1) << 1)
             pr = pat[I, J]
-            brow = base[I, J]
+            par = (I + J) & 1
+            o0 = rowbase[par, I, J]
+            o1 = rowbase[par ^ 1, I, J]
             for K in range(m2):
                 p = pr[K]
+                b0 = o0
+                o0 = o1
+                o1 = b0 + count[p]
                 if p == 0:
                     tmp[2 * K] = 0.0
                     tmp[2 * K + 1] = 0.0
                 else:
-                    b0 = brow[K]
                     tmp[2 * K] = omega * xc[b0 + lut[p, pos]]
                     tmp[2 * K + 1] = omega * xc[b0 + lut[p, pos | 1]]
             c = code[i, j]

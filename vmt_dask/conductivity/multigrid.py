@@ -241,6 +241,22 @@ class Hierarchy:
 
 
 # ============================================================================= connected pieces
+def _index_array(a: np.ndarray) -> np.ndarray:
+    """Row pointers as int32 where they fit (4 bytes per unknown less), else int64."""
+    return a.astype(np.int32) if a[-1] < 2**31 else a.astype(np.int64)
+
+
+def _compact_values(val: np.ndarray) -> np.ndarray:
+    """Conductances as uint8 where that is exact (whole numbers <= 255), else float32.
+
+    With cubic voxels every conductance of the first coarse levels counts unit
+    faces (at most 4 between two pieces of level 1): 1 byte instead of 4 per entry.
+    """
+    if val.size and float(val.max()) <= 255.0 and np.all(val == np.round(val)):
+        return val.astype(np.uint8)
+    return val
+
+
 @dataclass
 class _Graph:
     """One coarse level as a weighted graph (see :mod:`._graph`)."""
@@ -318,10 +334,11 @@ class ConnectedHierarchy:
         offsets = np.zeros_like(slab)
         offsets[0, 1:] = np.cumsum(slab[0])[:-1]
         offsets[1] = n_red + np.concatenate(([0], np.cumsum(slab[1])[:-1]))
-        base = gr.fine_bases(pat, count, offsets)
-        self._pat, self._base = pat, base
+        base = gr.fine_bases(pat, count, offsets)     # per box: setup only
+        self._pat, self._rowbase = pat, gr.row_bases(base)
         degree = gr.fine_graph_degrees(pat, base, lut, count, n1)
-        rowptr = np.cumsum(degree).astype(np.int64)
+        rowptr = _index_array(np.cumsum(degree))
+        del degree
         nnz = int(rowptr[-1])
         col = np.empty(nnz, np.int32)
         val = np.empty(nnz, np.float32)
@@ -330,11 +347,12 @@ class ConnectedHierarchy:
         coords = np.empty(n1, np.int64)
         gr.fine_graph_fill(pat, base, lut, count, self.code.shape[2], float(self.wx),
                            float(self.wy), rowptr, col, val, diag, dirichlet, coords)
+        del base
         dims = pat.shape
         self.graphs = []
         while True:
-            g = _Graph(rowptr, col, val, diag, n_red, np.empty(diag.shape[0], np.float32),
-                       np.empty(diag.shape[0], np.float32))
+            g = _Graph(rowptr, col, _compact_values(val), diag, n_red,
+                       np.empty(diag.shape[0], np.float32), np.empty(diag.shape[0], np.float32))
             self.graphs.append(g)
             if g.n <= self.max_coarse or dims == (1, 1, 1):
                 break
@@ -342,6 +360,7 @@ class ConnectedHierarchy:
             g.agg = agg
             rowptr, col, val, diag, dirichlet = gr.graph_galerkin(
                 rowptr, col, val, dirichlet, agg, nc)
+            rowptr = _index_array(rowptr)
             coords = parent
             dims = tuple((d + 1) // 2 for d in dims)
         self._factor_coarsest()
@@ -384,10 +403,10 @@ class ConnectedHierarchy:
         from . import _graph as gr
 
         g1 = self.graphs[0]
-        gr.fine_restrict_pieces(code, wx, wy, x, b, self._pat, self._base, self._lut,
+        gr.fine_restrict_pieces(code, wx, wy, x, b, self._pat, self._rowbase, self._lut,
                                 self._count, g1.b)
         self._graph_cycle(0, True)
-        gr.fine_prolong_pieces(code, x, g1.x, self._pat, self._base, self._lut,
+        gr.fine_prolong_pieces(code, x, g1.x, self._pat, self._rowbase, self._lut, self._count,
                                np.float32(self.omega))
         bx = 0.0
         for s in range(fine_sweeps):
@@ -431,4 +450,4 @@ class ConnectedHierarchy:
     @property
     def nbytes(self) -> int:
         """Memory held by the coarse levels and the fine -> level-1 map (bytes)."""
-        return self._pat.nbytes + self._base.nbytes + sum(g.nbytes for g in self.graphs)
+        return self._pat.nbytes + self._rowbase.nbytes + sum(g.nbytes for g in self.graphs)
