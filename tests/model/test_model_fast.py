@@ -1,0 +1,153 @@
+"""The "fast" generator: its noise, its fused direct convolution, and that it has the law of
+"lattice" (point sampling, lattice correlation exp(-(alpha h)^2))."""
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage, stats
+
+from vmt_dask.chunked import realize_dask
+from vmt_dask.model import AM, CALIBRATED, SE, generator_kernel, realize
+from vmt_dask.model.fast import fast_field, fast_noise_region
+from vmt_dask.model.noise import MAX_COORDINATE, noise_region
+
+from .test_model_realize import exact_fractions
+
+BOX = ((-20, 3, -7), (44, 67, 57))  # 64^3 values, odd z start (the pair boundary is exercised)
+N = 64 ** 3
+
+
+@pytest.fixture(scope="module")
+def box():
+    return fast_noise_region(11, 0, *BOX).astype(np.float64)
+
+
+def test_noise_moments_and_distribution(box):
+    """Sample moments within 5 standard errors of N(0,1) (SEs as in test_model_noise), KS, and a
+    chi-square over 64 equiprobable bins (199 dof would need more values)."""
+    v = box.ravel()
+    assert abs(v.mean()) < 5 / np.sqrt(N)
+    assert abs(v.var() - 1) < 5 * np.sqrt(2 / N)
+    assert abs(stats.skew(v)) < 5 * np.sqrt(6 / N)
+    assert abs(stats.kurtosis(v)) < 5 * np.sqrt(24 / N)
+    assert stats.kstest(v, "norm").pvalue > 1e-4
+    edges = stats.norm.ppf(np.linspace(0, 1, 65)[1:-1])
+    counts = np.bincount(np.searchsorted(edges, v), minlength=64)
+    chi = ((counts - N / 64) ** 2 / (N / 64)).sum()
+    assert stats.chi2.sf(chi, 63) > 1e-4
+    # the tail beyond the ziggurat's base strip (r = 3.654) and beyond 3 sigma: binomial counts
+    for t in (3.0, 3.7):
+        p = 2 * stats.norm.sf(t)
+        assert abs(np.mean(np.abs(v) > t) - p) < 5 * np.sqrt(p * (1 - p) / N)
+
+
+def test_noise_independence(box):
+    """Neighbours along every axis, the two halves of one hashed word (z even/odd pairs),
+    another field and another seed: sample correlations within 5 SE of 0."""
+    se = 1 / np.sqrt(N)
+    for axis in range(3):
+        a = np.moveaxis(box, axis, 0)
+        assert abs(np.corrcoef(a[:-1].ravel(), a[1:].ravel())[0, 1]) < 5 * se
+    # BOX starts at z = -7 (odd): local index 1 is an even lattice z, the first of a pair
+    first, second = box[..., 1:-1:2], box[..., 2::2]
+    assert abs(np.corrcoef(first.ravel(), second.ravel())[0, 1]) < 5 * np.sqrt(2) * se
+    for other in (fast_noise_region(11, 1, *BOX), fast_noise_region(12, 0, *BOX), noise_region(11, 0, *BOX)):
+        assert abs(np.corrcoef(box.ravel(), other.astype(np.float64).ravel())[0, 1]) < 5 * se
+
+
+@pytest.mark.parametrize("lo, hi", [((0, 10, 0), (13, 29, 31)), ((0, 10, 1), (13, 29, 30)), ((5, 5, -7), (6, 6, -6))])
+def test_noise_depends_only_on_position(box, lo, hi):
+    sub = fast_noise_region(11, 0, lo, hi)
+    ref = box[tuple(slice(l - b, h - b) for l, h, b in zip(lo, hi, BOX[0]))]
+    assert np.array_equal(sub, ref.astype(np.float32))
+
+
+def test_noise_range_checked():
+    with pytest.raises(ValueError, match="lattice range"):
+        fast_noise_region(1, 0, (0, 0, MAX_COORDINATE - 1), (1, 1, MAX_COORDINATE + 1))
+
+
+@pytest.mark.parametrize("alphas", [(0.3, 0.5, 0.7), (0.13, 0.07, 3.29)])
+def test_field_is_the_separable_correlation_of_its_noise(alphas):
+    """Known answer: the fused kernel equals a float64 separable correlation (scipy.ndimage)
+    of the same noise.  Float32 accumulation over three passes of K_d taps: |error| <=
+    (Kx + Ky + Kz) * 2^-24 * prod_d sum|g_d| * max|noise| (each rounding is relative to a
+    partial sum bounded by that product)."""
+    g = [generator_kernel(a) for a in alphas]
+    H = [len(k) // 2 for k in g]
+    lo, hi = (-3, 5, 2), (20, 17, 31)
+    out = np.zeros(tuple(b - a for a, b in zip(lo, hi)), np.float32)
+    fast_field(4, 2, g, lo, hi, out=out)
+    ref = fast_noise_region(4, 2, tuple(a - h for a, h in zip(lo, H)),
+                            tuple(b + h for b, h in zip(hi, H))).astype(np.float64)
+    bound = sum(len(k) for k in g) * 2.0 ** -24 * np.prod([np.abs(k).sum() for k in g]) * np.abs(ref).max()
+    for axis in range(3):
+        ref = ndimage.correlate1d(ref, g[axis], axis=axis, mode="constant")
+    ref = ref[tuple(slice(h, r - h) for h, r in zip(H, ref.shape))]
+    assert np.abs(ref - out).max() <= bound
+    # square and accumulate
+    acc = np.ones_like(out)
+    fast_field(4, 2, g, lo, hi, out=acc, square=True)
+    np.testing.assert_allclose(acc, 1 + out.astype(np.float64) ** 2, rtol=1e-6, atol=1e-6)
+
+
+def test_field_covariance_empirical():
+    """E[f(0) f(h)] = exp(-(alpha_d h)^2) along each axis d, from K independent lines (one
+    seed each); standard error from the samples, 5-SE bands."""
+    alphas = (0.3, 0.5, 0.2)
+    g = [generator_kernel(a) for a in alphas]
+    K, L = 400, 8
+    lags = np.arange(L)
+    for axis in range(3):
+        shape = [1, 1, 1]
+        shape[axis] = L
+        lines = np.empty((K, L))
+        for s in range(K):
+            out = np.zeros(shape, np.float32)
+            fast_field(s, 0, g, (0, 0, 0), tuple(shape), out=out, threads=1)
+            lines[s] = out.ravel()
+        prod = lines[:, :1] * lines
+        mean, se = prod.mean(0), prod.std(0, ddof=1) / math.sqrt(K)
+        assert np.all(np.abs(mean - np.exp(-(alphas[axis] * lags) ** 2)) <= 5 * se), (axis, mean, se)
+
+
+def test_threads_and_chunks_do_not_change_the_realization():
+    th = CALIBRATED["BM01"]
+    shape = (30, 37, 45)
+    ref = realize(th, shape, seed=5, voxel_size=1.0, tile=16, generator="fast", threads=1)
+    assert np.array_equal(realize(th, shape, seed=5, voxel_size=1.0, tile=16, generator="fast", threads=2), ref)
+    d = realize_dask(th, shape, seed=5, voxel_size=1.0, tile=16, chunks=(13, 17, 11), generator="fast")
+    assert np.array_equal(d.compute(scheduler="threads"), ref)
+
+
+@pytest.mark.parametrize("name", ["BM01", "BM03", "BM10"])
+def test_fast_volume_fractions_match_n2_values(name):
+    """The law of "lattice": mean phase fractions over K seeds within 5 SE of the exact values
+    (the same test as for the default generator in test_model_realize)."""
+    theta = CALIBRATED[name]
+    K = 8
+    fr = np.array([[np.mean(realize(theta, 40, seed=s, voxel_size=1.0, generator="fast") == lab)
+                    for lab in (SE, AM)] for s in range(K)])
+    mean, se = fr.mean(0), fr.std(0, ddof=1) / np.sqrt(K)
+    exact = np.array(exact_fractions(theta))
+    assert np.all(np.abs(mean - exact) <= 5 * se), (name, mean, exact, se)
+
+
+@pytest.mark.parametrize("q", [1, 3, 5])
+def test_fast_common_random_numbers(q):
+    """theta + 0.05 e_q with the same seed changes few voxels, another seed most (as "lattice")."""
+    th = CALIBRATED["BM01"]
+    a = realize(th, 32, seed=4, voxel_size=0.8, generator="fast")
+    step = np.zeros(7)
+    step[q] = 0.05
+    b = realize(th.from_sequence(th.to_array() + step), 32, seed=4, voxel_size=0.8, generator="fast")
+    other = realize(th, 32, seed=5, voxel_size=0.8, generator="fast")
+    assert 0 < np.mean(a != b) < 0.1 < 0.4 < np.mean(a != other)
+
+
+def test_fast_shares_the_spectral_fields_of_point():
+    """Smooth fields (alpha <= 0.05/voxel) are the "point" generator's spectral fields, bit for bit:
+    with only smooth fields the two generators agree."""
+    smooth = CALIBRATED["BM01"].from_sequence([0.03, 0.04, 0.02, 0.05, 1.0, 1.9, -0.2])
+    assert np.array_equal(realize(smooth, 24, seed=2, generator="fast"),
+                          realize(smooth, 24, seed=2, generator="point"))
