@@ -70,9 +70,10 @@ def test_noise_range_checked():
 @pytest.mark.parametrize("alphas", [(0.3, 0.5, 0.7), (0.13, 0.07, 3.29)])
 def test_field_is_the_separable_correlation_of_its_noise(alphas):
     """Known answer: the fused kernel equals a float64 separable correlation (scipy.ndimage)
-    of the same noise.  Float32 accumulation over three passes of K_d taps: |error| <=
-    (Kx + Ky + Kz) * 2^-24 * prod_d sum|g_d| * max|noise| (each rounding is relative to a
-    partial sum bounded by that product)."""
+    of the same noise.  Float32 arithmetic over three passes of K_d taps, each tap pair one
+    add, one multiply and one accumulate (<= 2 K_d roundings per pass, each relative to a
+    partial value bounded by prod_d sum|g_d| * max|noise|): |error| <= 2 (Kx + Ky + Kz) *
+    2^-24 * prod_d sum|g_d| * max|noise|."""
     g = [generator_kernel(a) for a in alphas]
     H = [len(k) // 2 for k in g]
     lo, hi = (-3, 5, 2), (20, 17, 31)
@@ -80,7 +81,7 @@ def test_field_is_the_separable_correlation_of_its_noise(alphas):
     fast_field(4, 2, g, lo, hi, out=out)
     ref = fast_noise_region(4, 2, tuple(a - h for a, h in zip(lo, H)),
                             tuple(b + h for b, h in zip(hi, H))).astype(np.float64)
-    bound = sum(len(k) for k in g) * 2.0 ** -24 * np.prod([np.abs(k).sum() for k in g]) * np.abs(ref).max()
+    bound = 2 * sum(len(k) for k in g) * 2.0 ** -24 * np.prod([np.abs(k).sum() for k in g]) * np.abs(ref).max()
     for axis in range(3):
         ref = ndimage.correlate1d(ref, g[axis], axis=axis, mode="constant")
     ref = ref[tuple(slice(h, r - h) for h, r in zip(H, ref.shape))]

@@ -16,11 +16,12 @@ Noise
     fields do not need them.
 Convolution
     Direct separable convolution with the symmetric lattice kernels (float32, fixed summation
-    order, vectorised along z), fused with the noise: each x-plane of noise is hashed a row at a
+    order, vectorised along z; the two taps of a symmetric pair share one multiply), fused
+    with the noise: each x-plane of noise is hashed a row at a
     time, convolved along z, then along y, into one intermediate of (nx + 2 Hx, ny, nz) float32
     values; the x pass runs over y-rows (a row's 2 Hx + 1 planes stay in cache) and adds the
     field or its square to the output.  No FFT, no noise volume.  Work per output voxel
-    ~ (2 Hz + 1) + (2 Hy + 1) + (2 Hx + 1) multiply-adds plus the noise of the halo.
+    ~ Hz + Hy + Hx + 3 multiply-adds and as many adds, plus the noise of the halo.
 
 Every output value is computed by the same sequence of float32 operations whatever the thread
 count and whatever tile it belongs to, so realizations do not depend on threads or chunking.
@@ -181,36 +182,52 @@ def _fast_field(out, square, k0, k1, x0, y0, z0, gx, gy, gz, Xs, X, F, r):
     Hx, Hy, Hz = Kx // 2, Ky // 2, Kz // 2
     Lx, Ly, Lz = nx + 2 * Hx, ny + 2 * Hy, nz + 2 * Hz
     inter = np.empty((Lx, ny, nz), dtype=np.float32)
-    # pass 1, per x-plane of noise: hash a row, convolve it along z; then convolve along y
+    # pass 1, per x-plane of noise: hash a row, convolve it along z; then convolve along y.
+    # The kernels are symmetric: tap t and 2H - t share a weight, so each pair costs one
+    # multiply (w (a + b)), the centre tap last.
     for p in numba.prange(Lx):
         row = np.empty(Lz, dtype=np.float32)
-        a = np.zeros((Ly, nz), dtype=np.float32)
+        a = np.empty((Ly, nz), dtype=np.float32)
         for j in range(Ly):
             _fill_row(row, _counter_xy(x0 - Hx + p, y0 - Hy + j), z0 - Hz, k0, k1, Xs, X, F, r)
             aj = a[j]
-            for t in range(Kz):
+            w = gz[Hz]
+            ce = row[Hz:Hz + nz]  # views with non-negative indices: the loops vectorise
+            for k in range(nz):
+                aj[k] = w * ce[k]
+            for t in range(Hz):
                 w = gz[t]
+                lo_ = row[t:t + nz]
+                hi_ = row[Kz - 1 - t:Kz - 1 - t + nz]
                 for k in range(nz):
-                    aj[k] += w * row[k + t]
+                    aj[k] += w * (lo_[k] + hi_[k])
         plane = inter[p]
         for j in range(ny):
             pj = plane[j]
-            pj[:] = 0.0
-            for t in range(Ky):
+            w = gy[Hy]
+            ac = a[j + Hy]
+            for k in range(nz):
+                pj[k] = w * ac[k]
+            for t in range(Hy):
                 w = gy[t]
-                at = a[j + t]
+                lo_ = a[j + t]
+                hi_ = a[j + Ky - 1 - t]
                 for k in range(nz):
-                    pj[k] += w * at[k]
+                    pj[k] += w * (lo_[k] + hi_[k])
     # pass 2, per y-row: convolve along x (the row's Lx planes stay in cache) and accumulate
     for j in numba.prange(ny):
         f = np.empty(nz, dtype=np.float32)
         for i in range(nx):
-            f[:] = 0.0
-            for t in range(Kx):
+            w = gx[Hx]
+            src = inter[i + Hx, j]
+            for k in range(nz):
+                f[k] = w * src[k]
+            for t in range(Hx):
                 w = gx[t]
-                src = inter[i + t, j]
+                lo_ = inter[i + t, j]
+                hi_ = inter[i + Kx - 1 - t, j]
                 for k in range(nz):
-                    f[k] += w * src[k]
+                    f[k] += w * (lo_[k] + hi_[k])
             o = out[i, j]
             if square:
                 for k in range(nz):
