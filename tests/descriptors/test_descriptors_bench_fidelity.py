@@ -123,3 +123,16 @@ def test_bad_neighbourhood_and_voxel_size(tmp_path):
         fidelity.run(_args(tmp_path, neighbourhoods="6"))
     with pytest.raises(SystemExit, match="voxel-size"):
         fidelity.run(_args(tmp_path, voxel_size="nan"))
+
+
+def test_section32_rows_count_calibrated_realizations_per_convention():
+    # two realizations; constrictivity_AM: default (opened set) 0.93 and 1.00 -> both inside the
+    # bulk [0.85, 1]; centres-6 0.64 and 0.90 -> 1 of 2 inside
+    recs = [{"preset": "BM01", "size": 401, "seed": 1, "values": {"constrictivity_AM": 0.93},
+             "variants": {"constrictivity_AM": {"centres-6": 0.64}}},
+            {"preset": "BM03", "size": 401, "seed": 1, "values": {"constrictivity_AM": 1.0},
+             "variants": {"constrictivity_AM": {"centres-6": 0.90}}}]
+    rows = {r["convention"]: r for r in fidelity.section32_rows(recs, 401)
+            if r["quantity"] == "constrictivity_AM"}
+    assert rows["default"]["inside"] == "2/2" and rows["centres-6"]["inside"] == "1/2"
+    assert rows["default"]["paper"] == "[0.85, 1.0]"
