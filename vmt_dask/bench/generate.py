@@ -1,12 +1,14 @@
 """Generation: realizations vs float32 FFT round trips of the same grid, in one run.
 
 ``python -m vmt_dask.bench generate [--sizes 64,128,401] [--preset BM01] [--repeat 3]
-[--generator lattice,point]``
+[--generator lattice,point,fast]``
 
 For each size, each measurement runs in a fresh process: a scipy.fft rfftn + irfftn round
 trip of an n^3 float32 array (the physical reference: a spectral generator needs at least one
-per field) and one realization.  Printed: wall seconds, voxels per second, peak memory above
-the process's baseline (MiB and bytes per voxel), the realization in FFT round trips, and the
+per field) and one realization.  Printed: wall and CPU seconds (the machine may be shared: CPU
+seconds of the whole process, all its threads, are the steadier figure), voxels per second, peak
+memory above the process's baseline (MiB and bytes per voxel), the realization in FFT round trips
+(wall and CPU), and the
 per-process start-up cost of a realization (imports and numba cache loads: the first call in a
 fresh process minus a second call), which is what a small-volume task pays on a fresh worker.
 Goals (issue 14): one 401^3 realization <= 3 s and about 2 round trips; <= 16 bytes/voxel.
@@ -33,11 +35,11 @@ def _fft_roundtrip(n: int):
 
     a = np.random.default_rng(0).standard_normal((n, n, n), dtype=np.float32)
     base = _rss_mib()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     w = default_threads()
     b = scipy.fft.irfftn(scipy.fft.rfftn(a, workers=w), s=a.shape, workers=w)
-    wall = time.perf_counter() - t0
-    return {"wall": wall, "base": base - a.nbytes / 2**20, "dtype": str(b.dtype)}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall": wall, "cpu": cpu, "base": base - a.nbytes / 2**20, "dtype": str(b.dtype)}
 
 
 def _realize(name: str, n: int, seed: int, generator: str):
@@ -48,11 +50,11 @@ def _realize(name: str, n: int, seed: int, generator: str):
 
     t_import = time.perf_counter() - t_start
     base = _rss_mib()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     labels = realize(CALIBRATED[name], n, seed=seed, generator=generator)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     fr = np.bincount(labels.ravel(), minlength=3) / labels.size
-    out = {"wall": wall, "base": base, "SE": float(fr[1]), "AM": float(fr[2]), "pore": float(fr[0]),
+    out = {"wall": wall, "cpu": cpu, "base": base, "SE": float(fr[1]), "AM": float(fr[2]), "pore": float(fr[0]),
            "import": t_import}
     if n <= 128:  # warm second call (another seed: no field-cache hit) -> start-up cost
         t0 = time.perf_counter()
@@ -65,8 +67,8 @@ def add_arguments(p) -> None:
     p.add_argument("--sizes", default="64,128,401", help="comma-separated cube edges (default 64,128,401)")
     p.add_argument("--size", type=int, help="a single cube edge (overrides --sizes)")
     p.add_argument("--preset", default="BM01", choices=["BM01", "BM03", "BM10"])
-    p.add_argument("--generator", default="lattice,point",
-                   help="comma-separated generators measured side by side (default lattice,point)")
+    p.add_argument("--generator", default="lattice,point,fast",
+                   help="comma-separated generators measured side by side (default lattice,point,fast)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3, help="repetitions (median is reported)")
 
@@ -78,37 +80,43 @@ def run(args) -> int:
     for n in sizes:
         voxels = n ** 3
         fft_walls, gen_walls, startups = [], {g: [] for g in gens}, {g: [] for g in gens}
+        fft_cpus, gen_cpus = [], {g: [] for g in gens}
         for i in range(args.repeat):
             _, peak, v = measure_in_child(_fft_roundtrip, n)
             fft_walls.append(v["wall"])
+            fft_cpus.append(v["cpu"])
             rows.append({"what": f"scipy.fft rfftn+irfftn float32 {n}^3", "run": i + 1,
-                         "wall s": f"{v['wall']:.3f}", "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
+                         "wall s": f"{v['wall']:.3f}", "CPU s": f"{v['cpu']:.3f}", "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
                          "peak MiB": f"{peak - v['base']:.0f}",
                          "bytes/voxel": f"{(peak - v['base']) * 2**20 / voxels:.1f}", "values": ""})
             for g in gens:  # interleaved, so every generator sees the same load
                 _, peak, v = measure_in_child(_realize, args.preset, n, args.seed + i, g)
                 gen_walls[g].append(v["wall"])
+                gen_cpus[g].append(v["cpu"])
                 extra = ""
                 if "warm" in v:
                     startups[g].append(v["wall"] - v["warm"])
                     extra = f"; warm call {v['warm']:.3f} s, imports {v['import']:.2f} s"
                 rows.append({"what": f"vmt_dask realize {args.preset} {n}^3 ({g})", "run": i + 1,
-                             "wall s": f"{v['wall']:.3f}", "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
+                             "wall s": f"{v['wall']:.3f}", "CPU s": f"{v['cpu']:.3f}", "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
                              "peak MiB": f"{peak - v['base']:.0f}",
                              "bytes/voxel": f"{(peak - v['base']) * 2**20 / voxels:.1f}",
                              "values": f"SE {v['SE']:.4f} AM {v['AM']:.4f} pore {v['pore']:.4f}{extra}"})
-        fm = statistics.median(fft_walls)
+        fm, fc = statistics.median(fft_walls), statistics.median(fft_cpus)
         for g in gens:
-            gm = statistics.median(gen_walls[g])
+            gm, gc = statistics.median(gen_walls[g]), statistics.median(gen_cpus[g])
             summary.append({"n": n, "generator": g, "realize s (median)": f"{gm:.3f}",
+                            "realize CPU s": f"{gc:.3f}",
                             "realize Mvoxel/s": f"{voxels / gm / 1e6:.2f}",
-                            "FFT round trip s": f"{fm:.3f}", "FFT Mvoxel/s": f"{voxels / fm / 1e6:.1f}",
-                            "round trips": f"{gm / fm:.2f}",
+                            "FFT round trip s": f"{fm:.3f}", "FFT CPU s": f"{fc:.3f}",
+                            "FFT Mvoxel/s": f"{voxels / fm / 1e6:.1f}",
+                            "round trips": f"{gm / fm:.2f}", "round trips (CPU)": f"{gc / fc:.2f}",
                             "first-call start-up s": f"{statistics.median(startups[g]):.3f}" if startups[g] else "-"})
-    print(format_table(rows, ["what", "run", "wall s", "Mvoxel/s", "peak MiB", "bytes/voxel", "values"]))
+    print(format_table(rows, ["what", "run", "wall s", "CPU s", "Mvoxel/s", "peak MiB", "bytes/voxel", "values"]))
     print()
-    print(format_table(summary, ["n", "generator", "realize s (median)", "realize Mvoxel/s", "FFT round trip s",
-                                 "FFT Mvoxel/s", "round trips", "first-call start-up s"]))
+    print(format_table(summary, ["n", "generator", "realize s (median)", "realize CPU s", "realize Mvoxel/s",
+                                 "FFT round trip s", "FFT CPU s", "FFT Mvoxel/s", "round trips",
+                                 "round trips (CPU)", "first-call start-up s"]))
     print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average at the end); goals (issue 14): 401^3 <= 3 s "
           "and ~2 round trips, <= 16 bytes/voxel")
     return 0
