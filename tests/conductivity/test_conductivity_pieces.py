@@ -127,6 +127,21 @@ def test_level1_is_galerkin_product_of_connected_pieces(shape, wx, wy):
     # float32 storage of sums of at most 4 conductances in {wx, wy, 1} (exact in
     # binary for these wx, wy) and of diagonals up to ~50: relative 1e-6 covers it
     np.testing.assert_allclose(a1, galerkin, rtol=1e-6, atol=1e-6)
+    # the fine -> level-1 restriction is P^T (b - A x), the prolongation P
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(shape) * active).astype(np.float32)
+    b = (rng.standard_normal(shape) * active).astype(np.float32)
+    rc = np.empty(g1.n, np.float32)
+    gr.fine_restrict_pieces(code, wx, wy, x, b, hier._pat, hier._rowbase, gr.BOX_LUT,
+                            gr.BOX_COUNT, rc)
+    ref = p_ref.T @ (b[active].astype(float) - a_fine @ x[active].astype(float))
+    np.testing.assert_allclose(rc[perm], ref, rtol=1e-5, atol=1e-4)   # float32 sums
+    xc = rng.standard_normal(g1.n).astype(np.float32)
+    y = x.copy()
+    gr.fine_prolong_pieces(code, y, xc, hier._pat, hier._rowbase, gr.BOX_LUT, gr.BOX_COUNT,
+                           np.float32(1.0))
+    np.testing.assert_allclose(y[active] - x[active], p_ref @ xc[perm], rtol=1e-6, atol=1e-6)
+    assert np.all(y[~active] == 0)
     # red-black: no edge joins two nodes of the same colour
     for g in hier.graphs:
         rows = np.repeat(np.arange(g.n), np.diff(g.rowptr))
@@ -152,6 +167,15 @@ def test_coarser_levels_are_galerkin_and_connected():
         graph = sp.csr_matrix((np.ones(same.sum()), (rows[same], cols[same])), shape=a.shape)
         n_comp, comp = sp.csgraph.connected_components(graph, directed=False)
         assert n_comp == nxt.n
+        # the (parallel, slab-wise) restriction is P^T (b - A x)
+        rng = np.random.default_rng(1)
+        g.x[:] = rng.standard_normal(g.n)
+        g.b[:] = rng.standard_normal(g.n)
+        gr.graph_restrict_residual(g.rowptr, g.col, g.val, g.diag, g.x, g.b, g.agg, nxt.b,
+                                   g.slabs, nxt.slabs)
+        ref = p.T @ (g.b.astype(float) - a @ g.x.astype(float))
+        # float32 sums of O(10) terms of size O(10): 1e-4 absolute is ~100 ulp
+        np.testing.assert_allclose(nxt.b, ref, rtol=1e-5, atol=1e-4)
 
 
 def test_connected_cycle_is_symmetric_positive_definite():

@@ -1,4 +1,4 @@
-"""M-factor solver against the memory bandwidth, known answers, the first-wave solver and peers.
+"""M-factor solver against the memory bandwidth, known answers, an earlier solver and peers.
 
     python -m vmt_dask.bench solver [--size 500] [--bm-size 401] [--presets BM01,BM03]
         [--peer-size 200] [--baseline-commit 74501f0] [--no-baseline] [--no-peers]
@@ -18,13 +18,15 @@ resident memory, CPU seconds):
    isotropic correlation) for an unstructured case.
 3. **Model structures at 401^3** (BM01 coarse, BM03/BM10 finer SE): iterations and
    time per phase, the coarse/fine iteration count the preconditioner must keep flat.
-4. **The first-wave solver** (``--baseline-commit``, read with ``git show``) on the
+4. **An earlier solver** (``--baseline-commit``, read with ``git show``; default the
+   box-aggregation solver this session started from, ``74501f0`` the first wave) on the
    same volumes, and TauFactor (CPU) and PoreSpy ``tortuosity_fd`` at
    ``--peer-size`` where installed.
 
 Bytes per CG iteration are counted from the kernels' array traffic (each full
-array read or written once per pass; the coarse levels by their sizes and the
-W-cycle visit counts) and set against the triad bandwidth measured in the run.
+array read or written once per pass; the coarse graph levels by their unknowns, stored
+conductances and visits per cycle, taken from the hierarchy the solver builds for
+that very volume) and set against the triad bandwidth measured in the run.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -50,11 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bm-size", type=int, default=401, help="edge of the model structures")
     parser.add_argument("--presets", default="BM01,BM03", help="model presets at --bm-size")
     parser.add_argument("--peer-size", type=int, default=200, help="edge for TauFactor/PoreSpy")
-    parser.add_argument("--baseline-commit", default="74501f0",
-                        help="git commit of the first-wave solver to compare with")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the first-wave solver")
-    parser.add_argument("--baseline-cases", default="field,BM01",
-                        help="case-name prefixes on which the first-wave solver also runs")
+    parser.add_argument("--baseline-commit", default="bbc1ea1",
+                        help="git commit of an earlier solver to compare with (default: the "
+                             "box-aggregation solver of session 3's start; 74501f0 = first wave)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the earlier solver")
+    parser.add_argument("--baseline-cases", default="field,BM01,BM03",
+                        help="case-name prefixes on which the earlier solver also runs")
     parser.add_argument("--cases", default="channels,field,model,peers",
                         help="subset of channels,field,model,peers to run")
     parser.add_argument("--no-peers", action="store_true", help="skip TauFactor and PoreSpy")
@@ -130,7 +134,10 @@ def _solve_child(path: str, code: int | None, axis: int, which: str, pkg_dir: st
     import resource
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return {"M": res.m_factor, "iterations": res.iterations, "residual": res.residual,
+    traffic = {}
+    if which == "new" and res.iterations:
+        traffic = _traffic_of(mask, axis)
+    return {**traffic, "M": res.m_factor, "iterations": res.iterations, "residual": res.residual,
             "setup_s": res.setup_seconds, "solve_s": res.solve_seconds, "wall_s": wall,
             "cpu_s": time.process_time() - c0, "levels": res.levels,
             "solver_MiB": peak_mib - base_mib, "base_MiB": base_mib,
@@ -236,6 +243,43 @@ def _m_2d_direct(section: np.ndarray, axis: int) -> float:
 
 
 # ----------------------------------------------------------------------------- bytes model
+def _traffic_of(mask, axis) -> dict:
+    """Array traffic of one PCG iteration of the hierarchy the solver builds for ``mask``."""
+    from vmt_dask.conductivity import _stencil as st
+    from vmt_dask.conductivity import percolating_mask
+    from vmt_dask.conductivity.multigrid import ConnectedHierarchy
+
+    active = np.ascontiguousarray(np.moveaxis(percolating_mask(mask, axis=axis), axis, -1))
+    code = st.fine_code(active)
+    del active
+    hier = ConnectedHierarchy(code)
+    model = bytes_per_iteration_connected(hier)
+    return {"traffic_B": model["total_B"], "traffic_B_per_voxel": model["B_per_voxel"],
+            "level_sizes": hier.levels}
+
+
+def bytes_per_iteration_connected(hier) -> dict:
+    """Array traffic of one PCG iteration with the connectivity-aware hierarchy, in bytes.
+
+    Fine level: as :func:`bytes_per_iteration` (119 B/voxel) plus the box patterns read
+    by the restriction and the prolongation (1/8 B/voxel each).  A graph level with
+    ``n`` unknowns and ``nnz`` stored conductances (``v`` bytes each, int32 columns
+    and row pointers): one Gauss-Seidel sweep reads the row pointer, columns,
+    conductances, diagonal and right-hand side and reads and writes x --
+    ``S = 20 n + (4 + v) nnz`` (the gathered neighbour values are counted as cache
+    hits); a visit is 4 sweeps + the residual (S) + 8 B/unknown for the scatter +
+    16 for the prolongation, times the level's visits per cycle.  The coarsest
+    level's LU solve is not counted.
+    """
+    n = hier.code.size
+    fine = 119 + 0.25
+    total = fine * n
+    for g, visits in zip(hier.graphs[:-1], hier.visits):
+        sweep = 20 * g.n + (4 + g.val.itemsize) * int(g.rowptr[-1])
+        total += visits * (5 * sweep + 24 * g.n)
+    return {"fine_B_per_voxel": fine, "total_B": total, "B_per_voxel": total / n}
+
+
 def bytes_per_iteration(shape) -> dict:
     """Array traffic of one PCG iteration of the current solver, in bytes.
 
@@ -271,15 +315,23 @@ def _baseline_package(commit: str, dest: str) -> str | None:
     pkg = os.path.join(dest, "cond_first_wave")
     os.makedirs(pkg, exist_ok=True)
     try:
-        for name in ("__init__.py", "_stencil.py", "multigrid.py", "percolation.py",
-                     "result.py", "solver.py"):
-            text = subprocess.run(
-                ["git", "-C", root, "show", f"{commit}:vmt_dask/conductivity/{name}"],
-                check=True, capture_output=True, text=True).stdout
-            with open(os.path.join(pkg, name), "w") as fh:
+        names = subprocess.run(
+            ["git", "-C", root, "ls-tree", "--name-only", commit, "vmt_dask/conductivity/"],
+            check=True, capture_output=True, text=True).stdout.split()
+        for path in names:
+            if not path.endswith(".py"):
+                continue
+            text = subprocess.run(["git", "-C", root, "show", f"{commit}:{path}"],
+                                  check=True, capture_output=True, text=True).stdout
+            # the package is imported as a top-level copy: ``from ..errors`` (later
+            # commits) must name vmt_dask
+            text = re.sub(r"^from \.\.(\w)", r"from vmt_dask.\1", text, flags=re.M)
+            with open(os.path.join(pkg, os.path.basename(path)), "w") as fh:
                 fh.write(text)
+        if not names:
+            raise OSError(f"no vmt_dask/conductivity at {commit}")
     except (OSError, subprocess.CalledProcessError) as exc:
-        print(f"first-wave solver not available ({exc}); skipping it", flush=True)
+        print(f"solver of {commit} not available ({exc}); skipping it", flush=True)
         return None
     return dest
 
@@ -294,6 +346,9 @@ def _row(case, tool, axis, wall, peak, val, n, exact=None, phase="", iters_ref=N
         row["s_per_iter"] = (f"{val['solve_s'] / val['iterations']:.3f}"
                              if val.get("iterations") else "")
         row["setup_s"] = f"{val['setup_s']:.2f}"
+    if "traffic_B" in val:
+        row["traffic_B_per_vox"] = f"{val['traffic_B_per_voxel']:.0f}"
+        row["traffic_GB"] = f"{val['traffic_B'] / 1e9:.3f}"
     if exact is not None:
         row["exact"] = f"{exact:.6f}"
         row["err"] = f"{val['M'] - exact:+.1e}"
@@ -326,7 +381,7 @@ def run(args: argparse.Namespace) -> int:
         def ours(path, case, axis, code=None, exact=None, phase="", nvox=None):
             old = base and any(case.startswith(p) for p in args.baseline_cases.split(",") if p)
             for which in (("new", "old") if old else ("new",)):
-                tool = "vmt-dask" if which == "new" else f"first-wave {args.baseline_commit}"
+                tool = "vmt-dask" if which == "new" else f"solver@{args.baseline_commit}"
                 try:
                     wall, peak, val = measure_in_child(
                         _solve_child, path, code, axis, which, base, 1e-6)
@@ -391,18 +446,22 @@ def run(args: argparse.Namespace) -> int:
                     show(_row(f"BM01 {npeer}^3", tool, 2, wall, peak, val, npeer**3,
                               phase=phase))
     columns = ["case", "phase", "axis", "tool", "wall_s", "setup_s", "iters", "s_per_iter",
-               "cpu_s", "peak_MiB", "B_per_vox", "solver_B_per_vox", "M", "exact", "err", "note"]
+               "cpu_s", "peak_MiB", "B_per_vox", "solver_B_per_vox", "traffic_B_per_vox", "M",
+               "exact", "err", "note"]
     print()
     print(format_table(rows, columns))
     model = bytes_per_iteration((n, n, n))
     floor = model["total_B"] / (bw * 1e9)
-    print(f"\nbytes per CG iteration at {n}^3 (array traffic model): "
-          f"{model['total_B'] / 1e9:.2f} GB = {model['B_per_voxel']:.0f} B/voxel; at the "
-          f"triad bandwidth {bw:.1f} GB/s that is {floor:.3f} s per iteration (the floor)")
+    print(f"\nbytes per CG iteration at {n}^3 of the box-aggregation solver (array traffic "
+          f"model): {model['total_B'] / 1e9:.2f} GB = {model['B_per_voxel']:.0f} B/voxel; at the "
+          f"triad bandwidth {bw:.1f} GB/s that is {floor:.3f} s per iteration")
+    print("connected-pieces solver, per case (its hierarchy's traffic; floor = traffic / triad):")
     for r in rows:
-        if r.get("tool") == "vmt-dask" and r.get("s_per_iter") and r["case"].endswith(str(n)):
-            print(f"  {r['case']} {r['axis']}: {r['s_per_iter']} s per iteration = "
-                  f"{float(r['s_per_iter']) / floor:.1f} x the floor")
+        if r.get("tool") == "vmt-dask" and r.get("s_per_iter") and r.get("traffic_GB"):
+            fl = float(r["traffic_GB"]) / bw
+            print(f"  {r['case']} {r.get('phase', '')} {r['axis']}: {r['traffic_B_per_vox']} "
+                  f"B/voxel = {r['traffic_GB']} GB per iteration, floor {fl:.3f} s; measured "
+                  f"{r['s_per_iter']} s = {float(r['s_per_iter']) / fl:.1f} x the floor")
     with open("/proc/loadavg") as fh:
         print(f"load average at end: {fh.read().split()[:3]}")
     if args.out:

@@ -399,15 +399,28 @@ def graph_gs(rowptr, col, val, diag, x, b, lo, hi, zero_start, other_lo, other_h
         x[i] = s / diag[i]
 
 
-@numba.njit(**_JIT)
-def graph_restrict_residual(rowptr, col, val, diag, x, b, agg, rc):
-    """``rc = P^T (b - A x)`` (serial: the scatter to the aggregates would race)."""
-    rc[:] = 0.0
-    for i in range(x.shape[0]):
-        s = b[i] - diag[i] * x[i]
-        for t in range(rowptr[i], rowptr[i + 1]):
-            s += val[t] * x[col[t]]
-        rc[agg[i]] += s
+@numba.njit(**_PJIT)
+def graph_restrict_residual(rowptr, col, val, diag, x, b, agg, rc, slabs, cslabs):
+    """``rc = P^T (b - A x)``, in parallel over the slabs of parent blocks.
+
+    ``slabs[c, I] .. slabs[c, I + 1] - 1`` are the nodes of colour ``c`` in box slab
+    ``I`` (nodes are numbered by colour, then box in C order), ``cslabs`` the same
+    on the coarse level.  The aggregates of parent slab ``P`` have all their members
+    in box slabs ``2P`` and ``2P + 1``, so the scatters of different parent slabs
+    never touch the same entry.
+    """
+    m0 = slabs.shape[1] - 1
+    M0 = cslabs.shape[1] - 1
+    for P in prange(M0):
+        for c in range(2):
+            for A in range(cslabs[c, P], cslabs[c, P + 1]):
+                rc[A] = 0.0
+        for c in range(2):
+            for i in range(slabs[c, 2 * P], slabs[c, min(2 * P + 2, m0)]):
+                s = b[i] - diag[i] * x[i]
+                for t in range(rowptr[i], rowptr[i + 1]):
+                    s += val[t] * x[col[t]]
+                rc[agg[i]] += s
 
 
 @numba.njit(**_PJIT)

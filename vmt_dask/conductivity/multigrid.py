@@ -246,6 +246,15 @@ def _index_array(a: np.ndarray) -> np.ndarray:
     return a.astype(np.int32) if a[-1] < 2**31 else a.astype(np.int64)
 
 
+def _slab_pointers(slab_of: np.ndarray, n_red: int, m0: int) -> np.ndarray:
+    """``out[c, I]``: first node of colour ``c`` in box slab ``I`` (nodes sorted by colour, slab)."""
+    out = np.empty((2, m0 + 1), np.int64)
+    for c, part in enumerate((slab_of[:n_red], slab_of[n_red:])):
+        out[c, 0] = 0 if c == 0 else n_red
+        out[c, 1:] = out[c, 0] + np.cumsum(np.bincount(part, minlength=m0))
+    return out
+
+
 def _compact_values(val: np.ndarray) -> np.ndarray:
     """Conductances as uint8 where that is exact (whole numbers <= 255), else float32.
 
@@ -267,6 +276,7 @@ class _Graph:
     n_red: int
     x: np.ndarray
     b: np.ndarray
+    slabs: np.ndarray                 # slabs[c, I]: first node of colour c in box slab I
     agg: np.ndarray | None = None     # aggregate on the next level of every node
 
     @property
@@ -275,7 +285,7 @@ class _Graph:
 
     @property
     def nbytes(self) -> int:
-        arrs = (self.rowptr, self.col, self.val, self.diag, self.x, self.b, self.agg)
+        arrs = (self.rowptr, self.col, self.val, self.diag, self.x, self.b, self.agg, self.slabs)
         return sum(a.nbytes for a in arrs if a is not None)
 
 
@@ -349,10 +359,14 @@ class ConnectedHierarchy:
                            float(self.wy), rowptr, col, val, diag, dirichlet, coords)
         del base
         dims = pat.shape
+        slabs = np.zeros((2, dims[0] + 1), np.int64)
+        slabs[0, 1:] = np.cumsum(slab[0])
+        slabs[1] = n_red + np.concatenate(([0], np.cumsum(slab[1])))
         self.graphs = []
         while True:
             g = _Graph(rowptr, col, _compact_values(val), diag, n_red,
-                       np.empty(diag.shape[0], np.float32), np.empty(diag.shape[0], np.float32))
+                       np.empty(diag.shape[0], np.float32), np.empty(diag.shape[0], np.float32),
+                       slabs)
             self.graphs.append(g)
             if g.n <= self.max_coarse or dims == (1, 1, 1):
                 break
@@ -363,6 +377,7 @@ class ConnectedHierarchy:
             rowptr = _index_array(rowptr)
             coords = parent
             dims = tuple((d + 1) // 2 for d in dims)
+            slabs = _slab_pointers(parent // (dims[1] * dims[2]), n_red, dims[0])
         self._factor_coarsest()
 
     def _factor_coarsest(self) -> None:
@@ -435,17 +450,30 @@ class ConnectedHierarchy:
                 gr.graph_gs(g.rowptr, g.col, g.val, g.diag, g.x, g.b, lo, hi,
                             zero_start and s == 0 and color == 0, olo, ohi)
         nxt = self.graphs[level + 1]
-        gr.graph_restrict_residual(g.rowptr, g.col, g.val, g.diag, g.x, g.b, g.agg, nxt.b)
-        last = level + 1 == len(self.graphs) - 1
-        fast = nxt.n * self.w_cycle_ratio <= g.n
-        repeats = self.gamma if (fast and not last) else 1
-        for rep in range(repeats):
+        gr.graph_restrict_residual(g.rowptr, g.col, g.val, g.diag, g.x, g.b, g.agg, nxt.b,
+                                   g.slabs, nxt.slabs)
+        for rep in range(self._repeats(level)):
             self._graph_cycle(level + 1, rep == 0)
         gr.graph_prolong_add(g.agg, g.x, nxt.x, np.float32(self.omega))
         for s in range(self.sweeps):
             for color in (1, 0):
                 lo, hi, olo, ohi = ranges[color]
                 gr.graph_gs(g.rowptr, g.col, g.val, g.diag, g.x, g.b, lo, hi, False, olo, ohi)
+
+    def _repeats(self, level: int) -> int:
+        """Visits of graph level ``level + 1`` per visit of graph level ``level``."""
+        g, nxt = self.graphs[level], self.graphs[level + 1]
+        last = level + 1 == len(self.graphs) - 1
+        fast = nxt.n * self.w_cycle_ratio <= g.n
+        return self.gamma if (fast and not last) else 1
+
+    @property
+    def visits(self) -> list[int]:
+        """Visits of each coarse (graph) level per cycle (level 1 first)."""
+        out = [1]
+        for level in range(len(self.graphs) - 1):
+            out.append(out[-1] * self._repeats(level))
+        return out
 
     @property
     def nbytes(self) -> int:
