@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=500, help="edge of the known-answer cubes")
     parser.add_argument("--bm-size", type=int, default=401, help="edge of the model structures")
     parser.add_argument("--presets", default="BM01,BM03", help="model presets at --bm-size")
+    parser.add_argument("--phases", default="SE,AM",
+                        help="phases of the model structures (split long runs: one per call)")
     parser.add_argument("--peer-size", type=int, default=200, help="edge for TauFactor/PoreSpy")
     parser.add_argument("--baseline-commit", default="bbc1ea1",
                         help="git commit of an earlier solver to compare with (default: the "
@@ -314,6 +316,8 @@ def _baseline_package(commit: str, dest: str) -> str | None:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     pkg = os.path.join(dest, "cond_first_wave")
     os.makedirs(pkg, exist_ok=True)
+    if not os.path.isdir(os.path.join(root, ".git")):
+        root = os.getcwd()           # a copy of the package outside the checkout
     try:
         names = subprocess.run(
             ["git", "-C", root, "ls-tree", "--name-only", commit, "vmt_dask/conductivity/"],
@@ -424,6 +428,8 @@ def run(args: argparse.Namespace) -> int:
             np.save(path, labels)
             del labels
             for phase, code in _CODES.items():
+                if phase.lower() not in args.phases.lower().split(","):
+                    continue
                 ours(path, f"{preset} {nbm}^3", 2, code=code, phase=phase, nvox=nbm**3)
             os.remove(path)
         # --- peers at their feasible size
