@@ -26,6 +26,7 @@ study database carries.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -106,12 +107,14 @@ def _variants(text: str) -> dict[str, dict]:
     return {n: CONSTRICTIVITY_VARIANTS[n] for n in names}
 
 
+@functools.lru_cache(maxsize=1)
 def _commit() -> str:
-    """Short git commit of the checkout the package runs from ("unknown" outside git)."""
+    """Git commit of the checkout the package runs from, when first asked (about when the code was
+    imported), with "-dirty" for uncommitted changes in the checkout; "unknown" outside git."""
     try:
         here = os.path.dirname(os.path.abspath(__file__))
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=here,
+                             capture_output=True, text=True, timeout=10)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -515,6 +518,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"fidelity: {len(todo)} structure(s) to compute, {len(records)} already in "
           f"{args.json or 'memory'} ({len(add_m)} of them to complete with M-factors); commit {_commit()}; cores "
           f"{os.cpu_count()}; load {os.getloadavg()[0]:.1f}", flush=True)
+    _commit()  # the code this process imported
     t_start = time.perf_counter()
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     for i, (p, n, s) in enumerate(todo):
