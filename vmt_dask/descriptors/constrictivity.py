@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numba
 import numpy as np
@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import InputError
 from ._validate import as_mask, check_axis, check_positive, check_spacing, check_voxel_size
 from .edt import EDT_INF, _ball_cover_values, ball_cover_values_spacing, squared_edt, squared_edt_spacing
+from .thickness import _bottleneck_counts_inplace, _local_thickness_inplace, value_counts
 
 __all__ = ["constrictivity", "constrictivity_variants", "ConstrictivityResult", "cpsd", "smip",
            "INTRUSIONS", "INLETS", "BALLS", "CROSSINGS", "CONVENTION_DEFAULTS"]
@@ -31,6 +32,14 @@ class ConstrictivityResult:
         units): the admissible centres are those with ``dt**2 >= k``.  With the
         default conventions ``r = sqrt(k) * voxel_size``; 0 when no grid radius
         is feasible.
+    radii, cpsd, smip : ndarray of float64 or None
+        With ``curves=True``: the radius grid in micrometres (ascending; with
+        ``radius_step=None`` every radius at which a curve can step, ``sqrt(k)``
+        voxels for each distinct value ``k`` of ``dt**2`` in the phase) and the
+        CPSD and SMIP there (volume fractions of the window, non-increasing).
+        Both are right-continuous step functions of ``r**2`` on the grid: the
+        value at ``radii[j]`` holds for ``radii[j-1] < r <= radii[j]``.
+        ``None`` otherwise.
     """
 
     beta: float
@@ -38,6 +47,9 @@ class ConstrictivityResult:
     r_max: float
     k_min: int
     k_max: int
+    radii: np.ndarray | None = field(default=None, repr=False, compare=False)
+    cpsd: np.ndarray | None = field(default=None, repr=False, compare=False)
+    smip: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -435,6 +447,70 @@ class _Curves:
         return self._smip[k]
 
 
+class _HistCurves:
+    """CPSD and SMIP voxel counts at every threshold ``k``, from two histograms.
+
+    ``cpsd_ge[k] = #{LT2 >= k}`` (squared local thickness) and ``smip_ge[k] = #{B >= k}``
+    (bottleneck value of the family); beyond their ends the counts are 0.
+    """
+
+    reach = None
+    z0 = 0
+
+    def __init__(self, cpsd_ge: np.ndarray, smip_ge: np.ndarray):
+        self.cpsd_ge = cpsd_ge
+        self.smip_ge = smip_ge
+
+    def cpsd(self, k: int) -> int:
+        k = int(k)
+        return int(self.cpsd_ge[k]) if k < self.cpsd_ge.size else 0
+
+    def smip(self, k: int) -> int:
+        k = int(k)
+        return int(self.smip_ge[k]) if k < self.smip_ge.size else 0
+
+
+def _at_least(hist: np.ndarray) -> np.ndarray:
+    """``ge[k] = #{value >= k}`` from ``hist[v] = #{value == v}``."""
+    return np.cumsum(hist[::-1])[::-1]
+
+
+def _hist_families(dt2: np.ndarray, fams, consume: bool) -> dict:
+    """:class:`_HistCurves` of each (intrusion, connectivity) family with the plane inlet.
+
+    CPSD: ``#{LT2 >= k}`` with ``LT2`` the squared local thickness of ``dt2``.  SMIP,
+    ``"opening"``: ``#{B >= k}`` with ``B`` the bottleneck value of ``LT2`` from the plane
+    z = 0 (a voxel lies in a component of ``{LT2 >= k}`` touching the plane iff ``B >= k``).
+    SMIP, ``"centres"``: ``#{LTR >= k}`` with ``LTR`` the local thickness of the balls of
+    squared radius ``reach`` (the bottleneck value of ``dt2``).  ``consume``: ``dt2`` may be
+    overwritten (it becomes the flooded local thickness).
+    """
+    vmax = int(dt2.max())
+    smip_ge = {}
+    for fam in sorted(fams):
+        intrusion, conn = fam
+        if intrusion != "centres":
+            continue
+        r = dt2.copy()
+        _bottleneck_counts_inplace(r, vmax, conn)  # reached voxels hold -reach
+        np.negative(r, out=r)
+        np.maximum(r, 0, out=r)
+        rmax = int(r.max())
+        if rmax > 0:
+            _local_thickness_inplace(r, rmax)
+        smip_ge[fam] = _at_least(value_counts(r, rmax))
+        del r
+    lt = dt2 if consume else dt2.copy()
+    _local_thickness_inplace(lt, vmax)
+    cpsd_ge = _at_least(value_counts(lt, vmax))
+    openings = sorted(f for f in fams if f[0] == "opening")
+    for q, fam in enumerate(openings):
+        w = lt if q == len(openings) - 1 else lt.copy()
+        smip_ge[fam] = _at_least(_bottleneck_counts_inplace(w, vmax, fam[1]))
+        del w
+    return {fam: _HistCurves(cpsd_ge, smip_ge[fam]) for fam in fams}
+
+
 def _largest_feasible_index(count, ks, lo, hi, n_phase):
     """Largest index ``j`` in ``(lo, hi)`` with ``2 count(ks[j]) >= n_phase`` by bisection.
 
@@ -488,7 +564,10 @@ def cpsd(mask: np.ndarray, radii, *, voxel_size: float) -> np.ndarray:
     m, dt2 = _prepare(mask, 2)
     if _full_window(dt2):
         return np.ones(ks.size)
-    return np.array([_cpsd_count(dt2, int(k)) for k in ks]) / m.size
+    if not dt2.any():
+        return np.zeros(ks.size)
+    curves = _hist_families(dt2, {("opening", 26)}, consume=True)[("opening", 26)]
+    return np.array([curves.cpsd(int(k)) for k in ks]) / m.size
 
 
 def smip(mask: np.ndarray, radii, *, voxel_size: float, axis: int = 2,
@@ -522,14 +601,21 @@ def smip(mask: np.ndarray, radii, *, voxel_size: float, axis: int = 2,
     m, dt2 = _prepare(mask, axis)
     if _full_window(dt2):
         return np.ones(ks.size)
-    curves = _Curves(m, dt2, int(dt2.max()), conv, k_query=int(ks.max()))
+    if not dt2.any():
+        return np.zeros(ks.size)
+    if _fast(conv, None):
+        fam = (conv.intrusion, conv.connectivity)
+        curves = _hist_families(dt2, {fam}, consume=True)[fam]
+    else:
+        curves = _Curves(m, dt2, int(dt2.max()), conv, k_query=int(ks.max()))
     return np.array([curves.smip(int(k)) for k in ks]) / m.size
 
 
 def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2,
                    intrusion: str = "opening", connectivity: int = 26,
                    radius_step: float | None = None, balls: str = "open",
-                   inlet: str = "plane", crossing: str = "grid") -> ConstrictivityResult:
+                   inlet: str = "plane", crossing: str = "grid",
+                   curves: bool = False) -> ConstrictivityResult:
     """Constrictivity ``beta = (r_min / r_max)^2`` of a phase.
 
     Parameters
@@ -564,17 +650,23 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2,
         ``r_max`` (``r_min``) is the largest grid radius with CPSD (SMIP)
         ``>= eps / 2``, or the crossing of ``eps / 2`` interpolated linearly in
         ``r`` between that grid radius and the next.
+    curves : bool
+        Also return the whole CPSD and SMIP curves on the radius grid
+        (:attr:`ConstrictivityResult.radii`, ``.cpsd``, ``.smip``).  Cubic voxels
+        and the plane inlet only.
 
     Returns
     -------
     ConstrictivityResult
         ``beta``, ``r_min`` and ``r_max`` (micrometres), and the grid radii as
-        squared voxel counts ``k_min``, ``k_max`` (thresholds on ``dt**2``).
+        squared voxel counts ``k_min``, ``k_max`` (thresholds on ``dt**2``);
+        with ``curves=True`` also the curves.
 
     Raises
     ------
     TypeError, InputError
-        Bad mask, voxel size, axis or convention.
+        Bad mask, voxel size, axis or convention; ``curves=True`` with
+        anisotropic voxels or the reservoir inlet.
 
     Notes
     -----
@@ -618,20 +710,31 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2,
     agreement consistently.  Centre connectivity remains available
     (``intrusion="centres"``), e.g. to compare with PoreSpy's ``porosimetry``.
 
-    Each evaluation is one generalized squared distance transform of the
-    sampled function ``f(c) = -dt(c)**2`` (or ``-reach(c)**2``) restricted to
-    ``dt(c)**2 >= k``: ``x`` is covered iff ``min_c |x - c|**2 + f(c) < 0``;
-    ``reach`` is computed once by a bucket-queue flood, the opened-set
-    components by one flood per evaluation.  Both curves are non-increasing in
-    ``r`` and constant for ``r**2`` in ``(k - 1, k]`` (integer squared
-    distances), so the largest feasible grid radius is found exactly by
-    bisection.  ``CPSD(1) = eps``, so ``r_max >= 1`` voxel on the continuous
+    Cubic voxels with the plane inlet (the default): both whole curves come
+    from two integer maps and their histograms
+    (:mod:`vmt_dask.descriptors.thickness`): the squared local thickness
+    ``LT2(x) = max {dt(c)**2 : |x - c| < dt(c)}`` gives ``CPSD(r) = #{LT2 >=
+    r**2}``; the opened-set SMIP is ``#{B >= r**2}`` with ``B`` the bottleneck
+    (widest-path) value of ``LT2`` from the inlet plane, since a voxel lies in a
+    component of ``{LT2 >= k}`` that touches the plane iff ``B >= k``; the
+    centre SMIP is ``#{LTR >= r**2}`` with ``LTR`` the local thickness of the
+    balls of squared radius ``reach`` (the bottleneck value of ``dt**2``).
+    Otherwise (anisotropic voxels, reservoir inlet) each evaluation is one
+    generalized squared distance transform of the sampled function ``f(c) =
+    -dt(c)**2`` (or ``-reach(c)**2``) restricted to ``dt(c)**2 >= k``: ``x`` is
+    covered iff ``min_c |x - c|**2 + f(c) < 0``; ``reach`` is computed once by
+    a bucket-queue flood, the opened-set components by one flood per
+    evaluation.  Both curves are non-increasing in ``r`` and constant for
+    ``r**2`` in ``(k - 1, k]`` (integer squared distances), so the largest
+    feasible grid radius is found exactly (a lookup, or a bisection on the
+    evaluated path).  ``CPSD(1) = eps``, so ``r_max >= 1`` voxel on the continuous
     grid; ``r_min = 0`` when no grid radius is feasible (no phase in the start
     plane, or SMIP < eps / 2 already at the smallest radius); ``beta`` is NaN
     when ``r_max = 0`` (closed balls on a coarse grid).
     """
     conv = _conventions(intrusion, connectivity, radius_step, balls, inlet, crossing)
-    return _constrictivity_set(mask, _spacing_arg(voxel_size), axis, {"": conv})[""]
+    return _constrictivity_set(mask, _spacing_arg(voxel_size), axis, {"": conv},
+                               curves_out=bool(curves))[""]
 
 
 def _spacing_arg(voxel_size):
@@ -694,7 +797,12 @@ def _prepare_anisotropic(mask, axis, spacing):
     return m, ranks, (ext, sp)
 
 
-def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
+def _fast(conv: _Conventions, aniso) -> bool:
+    """Whether a convention's curves come from the histograms (cubic voxels, plane inlet)."""
+    return aniso is None and conv.inlet == "plane"
+
+
+def _constrictivity_set(mask, a, axis, convs: dict, curves_out: bool = False) -> dict:
     aniso = None
     if isinstance(a, tuple):
         m, dt2, aniso = _prepare_anisotropic(mask, axis, a)
@@ -705,25 +813,39 @@ def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
         a = 1.0  # radii come out in micrometres
     else:
         m, dt2 = _prepare(mask, axis)
+    if curves_out:
+        for name, c in convs.items():
+            if not _fast(c, aniso):
+                raise InputError("curves=True needs cubic voxels and inlet='plane' "
+                                 f"(variant {name or 'constrictivity'!r})")
     n_phase = int(np.count_nonzero(m))
     if n_phase == 0:
         raise InputError("mask holds no phase voxel: constrictivity is undefined for an empty phase")
-    vals = dt2[m]
-    if vals.max() == EDT_INF:
-        # No complement in the window: balls of any size fit.
+    if int(dt2.max()) == int(EDT_INF):
+        # No complement in the window (every voxel is phase): balls of any size fit.
         full = ConstrictivityResult(beta=1.0, r_min=math.inf, r_max=math.inf,
                                     k_min=int(EDT_INF), k_max=int(EDT_INF))
+        if curves_out:
+            full = replace(full, radii=np.array([math.inf]), cpsd=np.ones(1), smip=np.ones(1))
         return {name: full for name in convs}
-    kmax = int(vals.max())
+    dt_hist = value_counts(dt2)
+    kmax = dt_hist.size - 1
     grids = {name: _grid(kmax, c.radius_step, c.balls) for name, c in convs.items()}
     if aniso is not None:  # radii (micrometres) of the ranks
         grids = {name: (np.sqrt(aniso[0][ks]), ks) for name, (_, ks) in grids.items()}
     kend = max(int(ks.max()) for _, ks in grids.values()) + 1
     # ge[k] = #{dt2 >= k}: each admissible centre covers itself, a lower bound of CPSD.
-    ge = np.cumsum(np.bincount(vals, minlength=kend)[::-1])[::-1]
-    del vals
+    ge = _at_least(np.concatenate([dt_hist, np.zeros(max(0, kend + 1 - dt_hist.size), np.int64)]))
+    # Cubic voxels, plane inlet: both curves at every threshold from one local thickness
+    # and one flood per family (thickness.py); dt2 is consumed unless a slow family needs it.
+    fast_fams = {(c.intrusion, c.connectivity) for c in convs.values() if _fast(c, aniso)}
+    slow = any(not _fast(c, aniso) for c in convs.values())
+    hist_fams = _hist_families(dt2, fast_fams, consume=not slow) if fast_fams else {}
     cpsd_memo: dict[int, int] = {}
-    families: dict[tuple, _Curves] = {}
+    if hist_fams and slow:
+        any_fast = next(iter(hist_fams.values()))
+        cpsd_memo.update({k: any_fast.cpsd(k) for k in range(1, kend + 1)})
+    families: dict[tuple, object] = {}
     # SMIP thresholds known feasible (largest k) per family: an opened-set SMIP
     # dominates the centre SMIP of the same inlet (every intruded ball lies in the
     # opened set and is connected to the inlet through the balls on its path),
@@ -736,7 +858,10 @@ def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
         rs, ks = grids[name]
         fam = (conv.intrusion, conv.connectivity, conv.inlet)
         if fam not in families:
-            families[fam] = _Curves(m, dt2, kmax, conv, cpsd_memo=cpsd_memo, aniso=aniso)
+            if _fast(conv, aniso):
+                families[fam] = hist_fams[(conv.intrusion, conv.connectivity)]
+            else:
+                families[fam] = _Curves(m, dt2, kmax, conv, cpsd_memo=cpsd_memo, aniso=aniso)
         curves = families[fam]
         hi = len(ks) - 1  # infeasible sentinel
         feas = np.flatnonzero(2 * ge[ks] >= n_phase)
@@ -764,7 +889,17 @@ def _constrictivity_set(mask, a, axis, convs: dict) -> dict:
         r_max = _radius(j_max, rs, ks, curves.cpsd, n_phase, conv.crossing)
         r_min = min(_radius(j_min, rs, ks, curves.smip, n_phase, conv.crossing), r_max)
         beta = (r_min / r_max) ** 2 if r_max > 0 else math.nan
-        out[name] = ConstrictivityResult(beta=beta, r_min=r_min * a, r_max=r_max * a,
-                                         k_min=int(ks[j_min]) if j_min >= 0 else 0,
-                                         k_max=int(ks[j_max]) if j_max >= 0 else 0)
+        res = ConstrictivityResult(beta=beta, r_min=r_min * a, r_max=r_max * a,
+                                   k_min=int(ks[j_min]) if j_min >= 0 else 0,
+                                   k_max=int(ks[j_max]) if j_max >= 0 else 0)
+        if curves_out:
+            if conv.radius_step is None:  # every value at which a curve can step
+                gk = np.flatnonzero(dt_hist[1:]) + 1
+                gr = np.sqrt(gk.astype(float))
+            else:  # the convention's grid without its infeasible sentinel
+                gk, gr = ks[:-1], rs[:-1]
+            res = replace(res, radii=gr * a,
+                          cpsd=np.array([curves.cpsd(k) for k in gk], float) / m.size,
+                          smip=np.array([curves.smip(k) for k in gk], float) / m.size)
+        out[name] = res
     return {name: out[name] for name in convs}

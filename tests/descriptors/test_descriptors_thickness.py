@@ -1,0 +1,170 @@
+"""Local thickness, bottleneck flood and the histogram curves against brute force and the
+evaluation path (one generalized distance transform per radius) they replace."""
+import itertools
+import math
+import sys
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from vmt_dask.descriptors import constrictivity, constrictivity_variants, cpsd, smip, squared_edt
+from vmt_dask.descriptors.edt import _ball_cover_values
+from vmt_dask.descriptors.thickness import (bottleneck_from_plane, containment_table,
+                                            local_thickness_squared, value_counts)
+from vmt_dask.errors import InputError
+
+_con = sys.modules["vmt_dask.descriptors.constrictivity"]
+
+
+def _structures(n_random=10, seed=7):
+    """Small random structures: thresholded noise, opened or dilated to vary the pore sizes."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(n_random):
+        m = rng.random((13 + t % 4, 15, 17)) < 0.45 + 0.04 * (t % 8)
+        if t % 3:
+            m = ndimage.binary_opening(m, iterations=t % 3)
+        if t % 4 == 0:
+            m = ndimage.binary_dilation(m)
+        if m.any() and not m.all():
+            out.append(np.ascontiguousarray(m))
+    return out
+
+
+def test_containment_table_against_enumeration():
+    # need[q, d] = smallest d' with (lattice ball of d) + v inside the lattice ball of d'
+    dmax = 40
+    need = containment_table(dmax)
+    r = 7
+    y = np.stack(np.meshgrid(*[np.arange(-r, r + 1)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    s = (y**2).sum(1)
+    for q, v in enumerate([(0, 0, 1), (0, 1, 1), (1, 1, 1)]):
+        shifted = ((y - np.array(v)) ** 2).sum(1)
+        for d in range(1, dmax + 1):
+            assert need[q, d] == shifted[s < d].max() + 1
+    assert need[0, 1] == 2 and need[2, 1] == 4  # a single voxel moved by a face / corner step
+
+
+def test_local_thickness_against_ball_cover():
+    # LT2 >= k is exactly the union of the open balls |x - c|^2 < dt2(c) with dt2(c) >= k,
+    # computed independently by one generalized distance transform per k.
+    for m in _structures():
+        dt2 = squared_edt(m)
+        lt = local_thickness_squared(dt2)
+        assert np.all(lt[~m] == 0) and np.all(lt[m] >= dt2[m])
+        for k in np.unique(dt2[m]):
+            np.testing.assert_array_equal(lt >= k, _ball_cover_values(dt2, int(k)) < 0)
+
+
+def test_local_thickness_slab_and_ball():
+    # A plate of odd width w = 5: dt2 = 1, 4, 9, 4, 1 across it; the open ball of squared
+    # radius 9 on the mid-plane covers |dz| <= 2, the whole plate: LT2 = 9 everywhere.
+    m = np.zeros((12, 12, 9), bool)
+    m[:, :, 2:7] = True
+    lt = local_thickness_squared(squared_edt(m))
+    assert np.all(lt[:, :, 2:7] == 9) and np.all(lt[:, :, [0, 1, 7, 8]] == 0)
+    # a digital ball |x - c|^2 < 30 in a larger window: its centre has dt2 = 30 (nearest
+    # outside lattice point at squared distance 30 or more), so LT2 = dt2(c) on the ball
+    x, y, z = np.ogrid[:15, :15, :15]
+    b = (x - 7) ** 2 + (y - 7) ** 2 + (z - 7) ** 2 < 30
+    dt2 = squared_edt(b)
+    lt = local_thickness_squared(dt2)
+    assert np.all(lt[b] == dt2[7, 7, 7])
+
+
+@pytest.mark.parametrize("conn", [6, 26])
+def test_bottleneck_against_labelling(conn):
+    # B >= k exactly on the components of {f >= k} that touch the plane z = 0 (scipy labels)
+    st = ndimage.generate_binary_structure(3, 1 if conn == 6 else 3)
+    for m in _structures(6, seed=3):
+        f = local_thickness_squared(squared_edt(m))
+        b = bottleneck_from_plane(f, connectivity=conn)
+        assert np.all(b <= f)
+        for k in np.unique(f[f > 0]):
+            lab, _ = ndimage.label(f >= k, structure=st)
+            ids = np.unique(lab[:, :, 0])
+            np.testing.assert_array_equal(b >= k, np.isin(lab, ids[ids > 0]))
+
+
+def test_bottleneck_equals_centre_reach():
+    # The bucket-queue reach of the first release is the bottleneck value of dt2.
+    for m in _structures(4, seed=5):
+        dt2 = squared_edt(m)
+        vmax = int(dt2.max())
+        np.testing.assert_array_equal(bottleneck_from_plane(dt2, connectivity=6), _con._reach(dt2, vmax))
+        np.testing.assert_array_equal(bottleneck_from_plane(dt2, connectivity=26), _con._reach26(dt2, vmax))
+
+
+_VARIANTS = {
+    f"{i}-{c}-{s}-{b}-{x}": dict(intrusion=i, connectivity=c, radius_step=s, balls=b, crossing=x)
+    for i, c, s, b, x in itertools.product(("opening", "centres"), (6, 26), (None, 1.0, 0.5),
+                                           ("open", "closed"), ("grid", "interpolate"))
+}
+
+
+def test_histogram_path_equals_evaluation_path(bm01_labels, monkeypatch):
+    # Every plane-inlet convention: the histogram path (default) gives the same result,
+    # field by field, as one cover transform per evaluated radius (the evaluation path).
+    cases = [np.ascontiguousarray(bm01_labels[:20, :24, :28] == p) for p in (1, 2)] + _structures(4)
+    fast = [constrictivity_variants(m, _VARIANTS, voxel_size=0.2, axis=ax)
+            for m in cases for ax in (0, 2)]
+    monkeypatch.setattr(_con, "_fast", lambda conv, aniso: False)
+    slow = [constrictivity_variants(m, _VARIANTS, voxel_size=0.2, axis=ax)
+            for m in cases for ax in (0, 2)]
+    for f, s in zip(fast, slow):
+        for name in _VARIANTS:
+            a, b = f[name], s[name]
+            assert (a.k_min, a.k_max) == (b.k_min, b.k_max), name
+            for x, y in ((a.beta, b.beta), (a.r_min, b.r_min), (a.r_max, b.r_max)):
+                assert x == y or (math.isnan(x) and math.isnan(y)), name
+
+
+def test_curves_match_radii_and_point_functions(bm01_labels):
+    for phase in (1, 2):
+        m = bm01_labels == phase
+        eps = m.mean()
+        res = constrictivity(m, voxel_size=0.2, curves=True)
+        r, c, s = res.radii, res.cpsd, res.smip
+        assert r.shape == c.shape == s.shape and np.all(np.diff(r) > 0)
+        assert np.all(np.diff(c) <= 0) and np.all(np.diff(s) <= 0) and np.all(s <= c)
+        assert c[0] == pytest.approx(eps)
+        # the radii are the largest grid radii where the curves reach eps / 2
+        assert res.r_max == pytest.approx(r[c >= eps / 2].max(), rel=1e-12)
+        feas = r[s >= eps / 2]
+        assert res.r_min == (pytest.approx(feas.max(), rel=1e-12) if feas.size else 0.0)
+        # and equal the point functions at the same radii
+        np.testing.assert_allclose(c, cpsd(m, r, voxel_size=0.2), rtol=0, atol=0)
+        np.testing.assert_allclose(s, smip(m, r, voxel_size=0.2), rtol=0, atol=0)
+        # the grid is every distinct dt^2 value of the phase
+        np.testing.assert_allclose((r / 0.2) ** 2, np.unique(squared_edt(m)[m]), rtol=1e-12)
+    assert constrictivity(m, voxel_size=0.2).radii is None
+
+
+def test_curves_of_a_tube_are_one_step():
+    # a straight tube along z: every voxel is covered by the central balls, all connected
+    x, y, _ = np.ogrid[:20, :20, :16]
+    m = np.broadcast_to((x - 9.5) ** 2 + (y - 9.5) ** 2 < 6**2, (20, 20, 16)).copy()
+    res = constrictivity(m, voxel_size=1.0, curves=True)
+    np.testing.assert_array_equal(res.cpsd, res.smip)
+    assert res.beta == 1.0 and res.cpsd[-1] > 0 and res.cpsd[0] == pytest.approx(m.mean())
+
+
+def test_curves_refused_where_unsupported():
+    m = np.zeros((8, 8, 8), bool)
+    m[2:6, 2:6, :] = True
+    with pytest.raises(InputError, match="curves=True"):
+        constrictivity(m, voxel_size=(0.2, 0.2, 0.3), curves=True)
+    with pytest.raises(InputError, match="curves=True"):
+        constrictivity(m, voxel_size=0.2, inlet="reservoir", curves=True)
+
+
+def test_value_counts_and_errors():
+    f = np.array([0, 3, 3, 1, 7], np.int32).reshape(1, 1, 5)
+    np.testing.assert_array_equal(value_counts(f), [0, 1, 0, 2, 0, 0, 0, 1])
+    with pytest.raises(ValueError, match="3-D"):
+        local_thickness_squared(np.zeros((3, 3), np.int32))
+    with pytest.raises(ValueError, match="connectivity"):
+        bottleneck_from_plane(f, connectivity=8)
+    with pytest.raises(ValueError, match="EDT_INF"):
+        local_thickness_squared(squared_edt(np.ones((3, 3, 3), bool)))
