@@ -40,6 +40,9 @@ def baseline(tmp_path_factory):
     store = str(tmp_path_factory.mktemp("study") / "smoke.zarr")
     run = run_study(SPEC, store, workers=2)
     assert run.ok, run.errors
+    # the kernel warm-up ran: every family once, split over the two workers
+    assert sorted(p for w in run.warm for p in w["seconds"]) == ["conduct", "describe", "realize"]
+    assert len(run.warm) == 2
     return store, open_results(store)
 
 

@@ -8,10 +8,17 @@ LocalCluster (worker processes, one thread each) and reports: wall time, tasks p
 stage, task time per stage (from the records' own timings), scheduler overhead
 (worker-seconds not spent inside tasks, per task), bytes sent through the scheduler
 (task payloads and results, measured by pickling them; volumes never go there) and
-parallel efficiency T(1) / (k T(k)).  Then it measures one realize / describe (AM, SE)
-/ conduct (AM, SE) per size in a fresh single-threaded process and estimates the paper
-preset's core-hours at 401^3, by a power-law fit in the voxel count over the measured
-sizes (or by measuring 401^3 directly with ``--measure-401``); it says which.
+parallel efficiency T(1) / (k T(k)).  The per-task breakdown splits each stage's task time
+into the numba kernel, the volume read and the volume write (the records' ``timings``), the
+rest of the task (record reads/writes, the identity guard) and what is spent outside the
+task functions (dispatch, scheduler, idle workers, the kernel warm-up).
+
+Then it runs the study's task functions themselves (realize / describe AM, SE / conduct
+AM, SE on a temporary store) per size in a fresh single-threaded process: kernel-only and
+as-a-task seconds and voxels per second side by side (``--sizes``; 401^3 with
+``--measure-401``), and estimates the paper preset's core-hours at 401^3 from the as-a-task
+costs, by a power-law fit in the voxel count over the measured sizes when 401^3 is not
+measured; it says which.
 """
 from __future__ import annotations
 
@@ -38,7 +45,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
     parser.add_argument("--t", help="comma-separated t-values replacing the preset's (fewer points)")
     parser.add_argument("--shape", type=int, help="cube edge replacing the preset's grid")
-    parser.add_argument("--sizes", default="48,64,96", help="grid edges for the per-task cost fit")
+    parser.add_argument("--sizes", default="64,128", help="grid edges for the per-task costs and the fit")
     parser.add_argument("--measure-401", action="store_true", help="measure the tasks at 401^3 directly")
     parser.add_argument("--skip-study", action="store_true", help="only the per-task costs and the estimate")
     parser.add_argument("--json", help="write all figures to this JSON file")
@@ -46,25 +53,69 @@ def add_arguments(parser) -> None:
                         help="model generator for the per-task costs (lattice, point, cell, band)")
 
 
-def _task_costs(n: int, thetas: list, generator: str = "lattice") -> dict:
-    """Mean seconds of realize / describe / conduct at n^3 over the given thetas (one thread)."""
-    from vmt_dask.conductivity import m_factor
-    from vmt_dask.descriptors import describe
-    from vmt_dask.model import realize
+KINDS = ("realize", "describe_SE", "describe_AM", "conduct_SE", "conduct_AM")
 
-    out = defaultdict(float)
-    for th in thetas:
-        t0 = time.perf_counter()
-        labels = realize(th, (n, n, n), seed=11, threads=1, generator=generator)
-        out["realize"] += time.perf_counter() - t0
-        for name, code in (("SE", 1), ("AM", 2)):
-            t0 = time.perf_counter()
-            describe(labels, phase=code)
-            out[f"describe_{name}"] += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            m_factor(labels == code)
-            out[f"conduct_{name}"] += time.perf_counter() - t0
-    return {k: v / len(thetas) for k, v in out.items()}
+
+def _task_costs(n: int, thetas: list, generator: str = "lattice") -> dict:
+    """Per kind (:data:`KINDS`) the mean seconds over ``thetas`` at n^3, one thread, of the study's
+    own task functions on a temporary store: ``task`` (the whole call: kernel, volume read/write,
+    record read/write, identity guard) and its parts ``kernel``, ``read``, ``write`` (the
+    records' ``timings``)."""
+    from vmt_dask.study import load_spec
+    from vmt_dask.study.coordinator import init_store
+    from vmt_dask.study.tasks import conduct_task, describe_task, realize_task
+
+    spec = load_spec("paper", shape=n, generator=generator)
+    tmp = tempfile.mkdtemp(prefix="vmt-bench-tasks-")
+    store = os.path.join(tmp, "tasks.zarr")
+    out: dict = {k: defaultdict(float) for k in KINDS}
+    try:
+        init_store(spec, store, "create")
+        ident = spec.identity()
+        # untimed first pass on a small grid: imports, numba cache loads (or compiles), zarr/blosc set-up
+        warm = [16, 16, 16]
+        realize_task(store, "warm", thetas[0], 1, shape=warm, voxel_size=spec.voxel_size, chi2_dof=spec.chi2_dof,
+                     chunks=None, stage="structure", identity=ident, generator=generator)
+        for ph in ("SE", "AM"):
+            describe_task(store, "warm", ph, voxel_size=spec.voxel_size, axis=spec.axis, stage="describe-structure",
+                          identity=ident)
+            conduct_task(store, "warm", ph, axis=spec.axis, identity=ident)
+        for i, th in enumerate(thetas):
+            key = f"v{i}"
+            calls = [("realize", lambda: realize_task(
+                store, key, th, 11, shape=[n, n, n], voxel_size=spec.voxel_size, chi2_dof=spec.chi2_dof,
+                chunks=spec.chunks, stage="structure", identity=ident, generator=generator))]
+            for ph in ("SE", "AM"):
+                calls.append((f"describe_{ph}", lambda ph=ph: describe_task(
+                    store, key, ph, voxel_size=spec.voxel_size, axis=spec.axis, stage="describe-structure",
+                    identity=ident)))
+                calls.append((f"conduct_{ph}", lambda ph=ph: conduct_task(
+                    store, key, ph, axis=spec.axis, identity=ident)))
+            for kind, call in calls:
+                t0 = time.perf_counter()
+                rec = call()
+                out[kind]["task"] += time.perf_counter() - t0
+                for part, sec in rec.get("timings", {}).items():
+                    out[kind][part] += sec
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {k: {part: v / len(thetas) for part, v in d.items()} for k, d in out.items()}
+
+
+def _breakdown(store: str) -> dict:
+    """Per stage: tasks, task seconds and their kernel / read / write parts from the records."""
+    out: dict = defaultdict(lambda: defaultdict(float))
+    for p in Path(store, "records").rglob("*.json"):
+        rec = json.loads(p.read_text())
+        st = STAGE_DIRS.get(p.parent.name)
+        if st is None or "seconds" not in rec:
+            continue
+        stage = p.parent.name
+        out[stage]["tasks"] += 1
+        out[stage]["seconds"] += float(rec["seconds"])
+        for part, sec in (rec.get("timings") or {}).items():
+            out[stage][part] += float(sec)
+    return {k: dict(v) for k, v in out.items()}
 
 
 def _run_once(spec, workers: int) -> dict:
@@ -92,6 +143,7 @@ def _run_once(spec, workers: int) -> dict:
             t0 = time.perf_counter()
             run = run_study(spec, store, client=client)
             wall = time.perf_counter() - t0
+            warm = [w.get("seconds", {}) for w in run.warm]
         if not run.ok:
             raise RuntimeError(f"study failed: {run.errors[:3]}")
         per_stage = defaultdict(lambda: [0, 0.0])
@@ -105,7 +157,8 @@ def _run_once(spec, workers: int) -> dict:
         task_s = sum(v[1] for v in per_stage.values())
         n_tasks = sum(v[0] for v in per_stage.values())
         ds = open_results(store)
-        return {"workers": workers, "wall_s": wall, "tasks": n_tasks, "task_s": task_s,
+        return {"workers": workers, "wall_s": wall, "tasks": n_tasks, "task_s": task_s, "warm": warm,
+                "breakdown": _breakdown(store), "load": os.getloadavg()[0],
                 "stages": {k: {"tasks": v[0], "seconds": v[1]} for k, v in per_stage.items()},
                 "overhead_s_per_task": (wall * workers - task_s) / n_tasks,
                 "overhead_frac": 1 - task_s / (wall * workers),
@@ -151,11 +204,24 @@ def run(args) -> int:
                          "store MiB": f"{r['store_bytes'] / 2**20:.1f}",
                          "efficiency %": f"{100 * eff:.0f}"})
         print(format_table(rows, list(rows[0])))
-        srows = [{"stage": k, "tasks": v["tasks"], "task s": f"{v['seconds']:.1f}",
-                  "s/task": f"{v['seconds'] / max(v['tasks'], 1):.3f}"}
-                 for k, v in runs[-1]["stages"].items()]
-        print("per stage (last run):")
-        print(format_table(srows, ["stage", "tasks", "task s", "s/task"]))
+        last = runs[-1]
+        print(f"per-task breakdown (last run, {last['workers']} worker(s), load {last['load']:.1f}; ms per task; "
+              "'rest' = record reads/writes and the identity guard inside the task):")
+        brows = []
+        for stage, v in sorted(last["breakdown"].items()):
+            k = max(v.get("tasks", 0), 1)
+            rest = v["seconds"] - v.get("kernel", 0) - v.get("read", 0) - v.get("write", 0)
+            brows.append({"stage": stage, "tasks": int(v["tasks"]), "task ms": f"{1e3 * v['seconds'] / k:.1f}",
+                          "kernel ms": f"{1e3 * v.get('kernel', 0) / k:.1f}",
+                          "volume read ms": f"{1e3 * v.get('read', 0) / k:.1f}",
+                          "volume write ms": f"{1e3 * v.get('write', 0) / k:.1f}",
+                          "rest ms": f"{1e3 * rest / k:.1f}"})
+        print(format_table(brows, list(brows[0])))
+        outside = last["wall_s"] * last["workers"] - last["task_s"]
+        warm_s = sum(sum(w.values()) for w in last["warm"])
+        print(f"  outside the task functions: {outside:.1f} worker-s = {1e3 * outside / last['tasks']:.1f} ms per "
+              f"task (dispatch, scheduler, idle workers at the start/end and between stages), of which kernel "
+              f"warm-up {warm_s:.1f} s ({', '.join(f'{p} {s:.1f} s' for w in last['warm'] for p, s in w.items())})")
         same = all(np.array_equal(np.asarray(r["m_factor_SE"]), np.asarray(base["m_factor_SE"]), equal_nan=True)
                    for r in runs)
         print(f"results identical across worker counts: {same}")
@@ -168,15 +234,30 @@ def run(args) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.measure_401:
         sizes = sorted(set(sizes) | {401})
+    if len(sizes) < 2 and 401 not in sizes:
+        raise SystemExit("study bench: --sizes needs two sizes for the fit (or --measure-401)")
     env_before = os.environ.get("NUMBA_NUM_THREADS")
     os.environ["NUMBA_NUM_THREADS"] = "1"  # the spawned child inherits it: one core per task
     costs = {}
+    full = {}
+    vrows = []
+    print(f"per-task costs, one thread, the study's task functions on a temporary store (mean of {len(thetas)} "
+          f"thetas, generator {args.generator}):", flush=True)
     try:
         for n in sizes:
             _, peak, c = measure_in_child(_task_costs, n, thetas, args.generator, timeout=3600)
-            costs[n] = c
-            print(f"  {n}^3: " + ", ".join(f"{k} {v:.3f} s" for k, v in c.items()) + f" (peak {peak:.0f} MiB)",
-                  flush=True)
+            full[n] = c
+            costs[n] = {k: c[k]["task"] for k in KINDS}
+            for k in KINDS:
+                kern, task = c[k].get("kernel", math.nan), c[k]["task"]
+                vrows.append({"N": n, "task": k, "kernel s": f"{kern:.3f}", "as task s": f"{task:.3f}",
+                              "read ms": f"{1e3 * c[k].get('read', 0):.1f}",
+                              "write ms": f"{1e3 * c[k].get('write', 0):.1f}",
+                              "task overhead %": f"{100 * (task - kern) / task:.1f}",
+                              "Mvoxel/s kernel": f"{n ** 3 / kern / 1e6:.2f}",
+                              "Mvoxel/s as task": f"{n ** 3 / task / 1e6:.2f}"})
+            print(f"  {n}^3 measured (peak {peak:.0f} MiB, load {os.getloadavg()[0]:.1f})", flush=True)
+        print(format_table(vrows, list(vrows[0])))
     finally:
         if env_before is None:
             os.environ.pop("NUMBA_NUM_THREADS", None)
@@ -212,7 +293,8 @@ def run(args) -> int:
     print(f"  estimate: {core_h:.1f} core-hours ({core_h / 2:.1f} h on this 2-core machine, memory permitting; "
           f"goal <= 12 core-hours); load {os.getloadavg()[0]:.1f}")
     figures["breakdown"] = {k: {"count": c, "core_hours": c * at401[k] / 3600} for k, c in counts.items()}
-    figures.update({"task_costs": costs, "at401": at401, "at401_how": how, "paper_core_hours": core_h})
+    figures.update({"task_costs": full, "at401": at401, "at401_how": how, "paper_core_hours": core_h,
+                    "load": os.getloadavg()[0]})
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     return 0

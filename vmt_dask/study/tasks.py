@@ -31,7 +31,8 @@ from .design import function_means, function_values, gradient_from_means
 from .layout import STUDY_FILE, record_path
 from .spec import FUNCTIONS
 
-__all__ = ["realize_task", "describe_task", "conduct_task", "gradient_task", "PHASE_CODES", "StoreChanged"]
+__all__ = ["realize_task", "describe_task", "conduct_task", "gradient_task", "warm_task", "PHASE_CODES",
+           "StoreChanged", "WARM_PARTS", "warm_plan", "STAGE_PART"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +72,28 @@ def _clean(value):
     return value
 
 
+def _rounded(timings: dict) -> dict:
+    return {k: round(float(v), 6) for k, v in timings.items()}
+
+
 def _generate(store: str, key: str, theta, seed: int, *, shape, voxel_size: float, chi2_dof: int,
-              chunks: int | None, threads: int = 1, generator: str = "lattice") -> np.ndarray:
+              chunks: int | None, threads: int = 1, generator: str = "lattice",
+              timings: dict | None = None) -> np.ndarray:
+    """Generate and store one realization; ``timings`` (if given) gets ``kernel`` and ``write``
+    seconds."""
     from ..model import realize
 
+    t0 = time.perf_counter()
     # the generator is always named (never the model's default, which may change): a resumed
     # store regenerates exactly the realizations it was created with
     labels = realize([float(x) for x in theta], tuple(shape), seed=int(seed), voxel_size=voxel_size,
                      chi2_dof=chi2_dof, threads=threads, generator=generator)
+    t1 = time.perf_counter()
     chunk_shape = None if chunks is None else tuple(min(int(chunks), int(n)) for n in shape)
     write_volume(store, key, labels, theta=[float(x) for x in theta], seed=int(seed), voxel_size=voxel_size,
                  chi2_dof=chi2_dof, overwrite=True, chunks=chunk_shape)
+    if timings is not None:
+        timings.update(kernel=t1 - t0, write=time.perf_counter() - t1)
     return labels
 
 
@@ -113,16 +125,18 @@ def realize_task(store: str, key: str, theta, seed: int, *deps, shape, voxel_siz
     t0 = time.perf_counter()
     theta = [float(x) for x in theta]
     generated = False
+    timings: dict = {}
     if not _volume_matches(store, key, theta, seed, shape):
         _guard(store, identity)
         _generate(store, key, theta, seed, shape=shape, voxel_size=voxel_size, chi2_dof=chi2_dof,
-                  chunks=chunks, threads=threads, generator=generator)
+                  chunks=chunks, threads=threads, generator=generator, timings=timings)
         generated = True
     if rec is not None:
         return rec  # the record was intact: only the volume needed repair
     rec = {"key": key, "theta": theta, "seed": int(seed), "shape": [int(s) for s in shape],
            "voxel_size": voxel_size, "chi2_dof": chi2_dof, "seconds": time.perf_counter() - t0,
-           "generated": generated, "chunks": chunks, **({} if generator == "lattice" else {"generator": generator}),
+           "generated": generated, "chunks": chunks, "timings": _rounded(timings),
+           **({} if generator == "lattice" else {"generator": generator}),
            **(meta or {})}
     _write(store, rel, rec, identity)
     return rec
@@ -156,6 +170,7 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
         return rec
     t0 = time.perf_counter()
     labels = _labels(store, key, stage)
+    t1 = time.perf_counter()
     code = PHASE_CODES[phase]
     if not np.any(labels == code):
         # A phase absent from a (small) realization: eps = S = 0, the rest undefined.
@@ -164,7 +179,8 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
              "r_min": 0.0, "r_max": 0.0}
     else:
         d = describe(labels, phase=code, voxel_size=voxel_size, axis=axis)
-    rec = {"key": key, "phase": phase, "seconds": time.perf_counter() - t0,
+    t2 = time.perf_counter()
+    rec = {"key": key, "phase": phase, "seconds": t2 - t0, "timings": _rounded({"read": t1 - t0, "kernel": t2 - t1}),
            **{k: _clean(v) for k, v in d.items()}, **(meta or {})}
     _write(store, rel, rec, identity)
     return rec
@@ -181,8 +197,11 @@ def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float
         return rec
     t0 = time.perf_counter()
     labels = _labels(store, key, "conduct")
+    t1 = time.perf_counter()
     res = m_factor(labels == PHASE_CODES[phase], axis=axis, rtol=rtol)
-    rec = {"key": key, "phase": phase, "seconds": time.perf_counter() - t0, **(meta or {})}
+    t2 = time.perf_counter()
+    rec = {"key": key, "phase": phase, "seconds": t2 - t0, "timings": _rounded({"read": t1 - t0, "kernel": t2 - t1}),
+           **(meta or {})}
     for name in ("m_factor", "tau_factor", "volume_fraction", "percolating_fraction", "iterations", "residual"):
         rec[name] = _clean(getattr(res, name, math.nan))
     _write(store, rel, rec, identity)
@@ -229,3 +248,66 @@ def gradient_task(store: str, point: int, theta, describe_keys, *deps, delta: fl
            "perturbed_mean": nan(perturbed), "gradient": nan(grad), "delta": delta}
     _write(store, rel, rec, identity)
     return rec
+
+
+#: Kernel families a worker compiles on first use, with their relative cold compile cost
+#: (measured: a clean numba cache, one process, HEAD of 2026-11-30; realize ~10 s, describe
+#: ~40 s, conduct ~60-140 s of CPU): the coordinator splits them over the workers by it.
+WARM_PARTS = {"conduct": 3.0, "describe": 1.0, "realize": 0.3}
+#: The warm-up part whose kernels each stage's task calls (stages.STAGE_TABLE names).
+STAGE_PART = {"realize": "realize", "structure": "realize", "describe": "describe",
+              "describe-structure": "describe", "conduct": "conduct"}
+
+
+def warm_task(parts, theta, *, shape, voxel_size: float, axis: int, chi2_dof: int,
+              generator: str = "lattice") -> dict:
+    """Compile (or load from numba's on-disk cache) the kernels of ``parts`` in this worker.
+
+    Runs the task kernels once on one small realization (edge ``min(shape, 48)``) with the
+    study's own options, so that every numba function a study task calls is compiled with the
+    same types; nothing is written to the store.  numba's ``cache=True`` stores what is
+    compiled, so workers sharing the cache directory (one machine) compile each kernel once:
+    the coordinator gives each worker different ``parts`` first.  Returns ``{"seconds": {part:
+    s}, "pid": ...}``.  Kernels missed here (a data-dependent path) compile on first use, as
+    without a warm-up; results never depend on it.
+    """
+    import os
+
+    from ..model import realize
+
+    edge = tuple(min(int(n), 48) for n in shape)
+    out: dict = {}
+    labels = None
+    for part in parts:
+        t0 = time.perf_counter()
+        if labels is None or part == "realize":
+            labels = realize([float(x) for x in theta], edge, seed=1, voxel_size=voxel_size, chi2_dof=chi2_dof,
+                             threads=1, generator=generator)
+        if part == "describe":
+            from ..descriptors import describe
+
+            for code in PHASE_CODES.values():
+                if np.any(labels == code):
+                    describe(labels, phase=code, voxel_size=voxel_size, axis=axis)
+        elif part == "conduct":
+            from ..conductivity import m_factor
+
+            for code in PHASE_CODES.values():
+                m_factor(labels == code, axis=axis)
+        out[part] = time.perf_counter() - t0
+    return {"seconds": out, "pid": os.getpid()}
+
+
+def warm_plan(n_workers: int, parts=None) -> list[list[str]]:
+    """``parts`` (default all of :data:`WARM_PARTS`) for each of ``n_workers`` workers, each
+    part once: the costliest first, each to the least loaded worker (so on a shared cache every
+    kernel is compiled once, in parallel); workers beyond the parts get none."""
+    n = max(1, int(n_workers))
+    parts = WARM_PARTS if parts is None else {p: WARM_PARTS[p] for p in WARM_PARTS if p in set(parts)}
+    plan: list[list[str]] = [[] for _ in range(n)]
+    load = [0.0] * n
+    for part, cost in sorted(parts.items(), key=lambda kv: -kv[1]):
+        i = load.index(min(load))
+        plan[i].append(part)
+        load[i] += cost
+    return plan
