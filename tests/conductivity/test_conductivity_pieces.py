@@ -171,7 +171,7 @@ def test_coarser_levels_are_galerkin_and_connected():
         rng = np.random.default_rng(1)
         g.x[:] = rng.standard_normal(g.n)
         g.b[:] = rng.standard_normal(g.n)
-        gr.graph_restrict_residual(g.rowptr, g.col, g.val, g.diag, g.x, g.b, g.agg, nxt.b,
+        gr.graph_restrict_residual(g.rowptr, g.col, g.val, g.dirichlet, g.x, g.b, g.agg, nxt.b,
                                    g.slabs, nxt.slabs)
         ref = p.T @ (g.b.astype(float) - a @ g.x.astype(float))
         # float32 sums of O(10) terms of size O(10): 1e-4 absolute is ~100 ulp

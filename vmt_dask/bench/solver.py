@@ -266,10 +266,10 @@ def bytes_per_iteration_connected(hier) -> dict:
     Fine level: as :func:`bytes_per_iteration` (119 B/voxel) plus the box patterns read
     by the restriction and the prolongation (1/8 B/voxel each).  A graph level with
     ``n`` unknowns and ``nnz`` stored conductances (``v`` bytes each, int32 columns
-    and row pointers): one Gauss-Seidel sweep reads the row pointer, columns,
-    conductances, diagonal and right-hand side and reads and writes x --
-    ``S = 20 n + (4 + v) nnz`` (the gathered neighbour values are counted as cache
-    hits); a visit is 4 sweeps + the residual (S) + 8 B/unknown for the scatter +
+    and row pointers, Dirichlet conductances of ``w`` bytes): one Gauss-Seidel sweep
+    reads the row pointer, columns, conductances, Dirichlet conductance and
+    right-hand side and reads and writes x -- ``S = (16 + w) n + (4 + v) nnz`` (the
+    gathered neighbour values are counted as cache hits); a visit is 4 sweeps + the residual (S) + 8 B/unknown for the scatter +
     16 for the prolongation, times the level's visits per cycle.  The coarsest
     level's LU solve is not counted.
     """
@@ -277,7 +277,7 @@ def bytes_per_iteration_connected(hier) -> dict:
     fine = 119 + 0.25
     total = fine * n
     for g, visits in zip(hier.graphs[:-1], hier.visits):
-        sweep = 20 * g.n + (4 + g.val.itemsize) * int(g.rowptr[-1])
+        sweep = (16 + g.dirichlet.itemsize) * g.n + (4 + g.val.itemsize) * int(g.rowptr[-1])
         total += visits * (5 * sweep + 24 * g.n)
     return {"fine_B_per_voxel": fine, "total_B": total, "B_per_voxel": total / n}
 

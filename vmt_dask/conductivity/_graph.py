@@ -13,9 +13,11 @@ The pieces of a box depend only on its 8-bit occupancy pattern, so the fine ->
 level-1 map is a 256 x 8 lookup table plus, per box, the pattern (uint8) and the
 index of its first coarse unknown (int32): 0.625 bytes per voxel, no per-voxel map.
 
-Levels >= 1 are weighted graphs in CSR form (``rowptr``, ``col`` int32, ``val``
-float32 = face conductances, ``diag`` float32 = conductances leaving the node plus
-its Dirichlet conductances).  Level ``l + 1`` aggregates the connected pieces of
+Levels >= 1 are weighted graphs in CSR form (``rowptr``, ``col`` int32, ``val`` =
+face conductances, ``dirichlet`` = the node's conductances to the Dirichlet faces;
+both uint8 where that is exact, else float32).  The diagonal (conductances leaving
+the node plus its Dirichlet ones) is not stored: every kernel sums it from the
+row it reads anyway.  Level ``l + 1`` aggregates the connected pieces of
 each 2x2x2 block of level-``l`` boxes (union-find over the edges inside a block),
 and its operator is the Galerkin product ``P^T A P`` for piecewise-constant ``P``:
 conductance between two aggregates = sum of the conductances crossing between
@@ -228,9 +230,9 @@ def fine_graph_degrees(pat, base, lut, count, n_nodes):
 
 
 @numba.njit(**_PJIT)
-def fine_graph_fill(pat, base, lut, count, n_fine2, wx, wy, rowptr, col, val, diag, dirichlet,
+def fine_graph_fill(pat, base, lut, count, n_fine2, wx, wy, rowptr, col, val, dirichlet,
                     coords):
-    """Level-1 CSR rows, diagonal, Dirichlet conductances and box indices of every node.
+    """Level-1 CSR rows, Dirichlet conductances and box indices of every node.
 
     ``n_fine2`` is the fine grid's extent along the transport axis (Dirichlet faces
     at fine ``k = -1/2`` and ``k = n_fine2 - 1/2``, conductance 2 each).
@@ -265,12 +267,9 @@ def fine_graph_fill(pat, base, lut, count, n_fine2, wx, wy, rowptr, col, val, di
                 for c in range(count[p]):
                     node = b0 + c
                     r0 = rowptr[node]
-                    s = bd[c]
                     for t in range(deg[c]):
                         col[r0 + t] = nbr[c, t]
                         val[r0 + t] = wgt[c, t]
-                        s += wgt[c, t]
-                    diag[node] = s
                     dirichlet[node] = bd[c]
                     coords[node] = (I * m1 + J) * m2 + K
 
@@ -380,7 +379,7 @@ def fine_prolong_pieces(code, x, xc, pat, rowbase, lut, count, omega):
 
 # ----------------------------------------------------------------------------- graph levels
 @numba.njit(**_PJIT)
-def graph_gs(rowptr, col, val, diag, x, b, lo, hi, zero_start, other_lo, other_hi):
+def graph_gs(rowptr, col, val, dirichlet, x, b, lo, hi, zero_start, other_lo, other_hi):
     """Gauss-Seidel update of the nodes ``lo .. hi - 1`` (one colour: independent updates).
 
     With ``zero_start`` the current ``x`` is taken as 0: the nodes of this colour get
@@ -388,19 +387,25 @@ def graph_gs(rowptr, col, val, diag, x, b, lo, hi, zero_start, other_lo, other_h
     """
     if zero_start:
         for i in prange(lo, hi):
-            x[i] = b[i] / diag[i]
+            d = np.float32(dirichlet[i])
+            for t in range(rowptr[i], rowptr[i + 1]):
+                d += np.float32(val[t])
+            x[i] = b[i] / d
         for i in prange(other_lo, other_hi):
             x[i] = 0.0
         return
     for i in prange(lo, hi):
         s = b[i]
+        d = np.float32(dirichlet[i])
         for t in range(rowptr[i], rowptr[i + 1]):
-            s += val[t] * x[col[t]]
-        x[i] = s / diag[i]
+            v = np.float32(val[t])
+            s += v * x[col[t]]
+            d += v
+        x[i] = s / d
 
 
 @numba.njit(**_PJIT)
-def graph_restrict_residual(rowptr, col, val, diag, x, b, agg, rc, slabs, cslabs):
+def graph_restrict_residual(rowptr, col, val, dirichlet, x, b, agg, rc, slabs, cslabs):
     """``rc = P^T (b - A x)``, in parallel over the slabs of parent blocks.
 
     ``slabs[c, I] .. slabs[c, I + 1] - 1`` are the nodes of colour ``c`` in box slab
@@ -417,10 +422,13 @@ def graph_restrict_residual(rowptr, col, val, diag, x, b, agg, rc, slabs, cslabs
                 rc[A] = 0.0
         for c in range(2):
             for i in range(slabs[c, 2 * P], slabs[c, min(2 * P + 2, m0)]):
-                s = b[i] - diag[i] * x[i]
+                s = b[i]
+                d = np.float32(dirichlet[i])
                 for t in range(rowptr[i], rowptr[i + 1]):
-                    s += val[t] * x[col[t]]
-                rc[agg[i]] += s
+                    v = np.float32(val[t])
+                    s += v * x[col[t]]
+                    d += v
+                rc[agg[i]] += s - d * x[i]
 
 
 @numba.njit(**_PJIT)
@@ -511,7 +519,7 @@ def graph_aggregate(rowptr, col, coords, m0, m1, m2):
 
 @numba.njit(**_JIT)
 def graph_galerkin(rowptr, col, val, dirichlet, agg, n_coarse):
-    """``P^T A P`` of a graph level: coarse CSR, diagonal and Dirichlet conductances."""
+    """``P^T A P`` of a graph level: coarse CSR and Dirichlet conductances."""
     n = agg.shape[0]
     # members of each aggregate (counting sort)
     start = np.zeros(n_coarse + 1, np.int64)
@@ -530,7 +538,6 @@ def graph_galerkin(rowptr, col, val, dirichlet, agg, n_coarse):
     cval = np.zeros(rowptr[n], np.float64)
     cptr = np.zeros(n_coarse + 1, np.int64)
     cdir = np.zeros(n_coarse, np.float32)
-    cdiag = np.zeros(n_coarse, np.float32)
     cnt = 0
     for A in range(n_coarse):
         row0 = cnt
@@ -550,10 +557,6 @@ def graph_galerkin(rowptr, col, val, dirichlet, agg, n_coarse):
                     cnt += 1
                 else:
                     cval[m] += val[t]
-        s = d
-        for t in range(row0, cnt):
-            s += cval[t]
         cdir[A] = d
-        cdiag[A] = s
         cptr[A + 1] = cnt
-    return cptr, ccol[:cnt].copy(), cval[:cnt].astype(np.float32), cdiag, cdir
+    return cptr, ccol[:cnt].copy(), cval[:cnt].astype(np.float32), cdir

@@ -259,7 +259,8 @@ def _compact_values(val: np.ndarray) -> np.ndarray:
     """Conductances as uint8 where that is exact (whole numbers <= 255), else float32.
 
     With cubic voxels every conductance of the first coarse levels counts unit
-    faces (at most 4 between two pieces of level 1): 1 byte instead of 4 per entry.
+    faces (at most 4 between two pieces of level 1), and every Dirichlet conductance
+    is a multiple of 2: 1 byte instead of 4 per entry.
     """
     if val.size and float(val.max()) <= 255.0 and np.all(val == np.round(val)):
         return val.astype(np.uint8)
@@ -272,7 +273,7 @@ class _Graph:
     rowptr: np.ndarray
     col: np.ndarray
     val: np.ndarray
-    diag: np.ndarray
+    dirichlet: np.ndarray
     n_red: int
     x: np.ndarray
     b: np.ndarray
@@ -281,11 +282,18 @@ class _Graph:
 
     @property
     def n(self) -> int:
-        return self.diag.shape[0]
+        return self.dirichlet.shape[0]
+
+    @property
+    def diag(self) -> np.ndarray:
+        """Diagonal of the level's operator (float64; computed, not stored)."""
+        rows = np.repeat(np.arange(self.n), np.diff(self.rowptr))
+        return self.dirichlet + np.bincount(rows, weights=self.val, minlength=self.n)
 
     @property
     def nbytes(self) -> int:
-        arrs = (self.rowptr, self.col, self.val, self.diag, self.x, self.b, self.agg, self.slabs)
+        arrs = (self.rowptr, self.col, self.val, self.dirichlet, self.x, self.b, self.agg,
+                self.slabs)
         return sum(a.nbytes for a in arrs if a is not None)
 
 
@@ -352,11 +360,10 @@ class ConnectedHierarchy:
         nnz = int(rowptr[-1])
         col = np.empty(nnz, np.int32)
         val = np.empty(nnz, np.float32)
-        diag = np.empty(n1, np.float32)
         dirichlet = np.empty(n1, np.float32)
         coords = np.empty(n1, np.int64)
         gr.fine_graph_fill(pat, base, lut, count, self.code.shape[2], float(self.wx),
-                           float(self.wy), rowptr, col, val, diag, dirichlet, coords)
+                           float(self.wy), rowptr, col, val, dirichlet, coords)
         del base
         dims = pat.shape
         slabs = np.zeros((2, dims[0] + 1), np.int64)
@@ -364,16 +371,15 @@ class ConnectedHierarchy:
         slabs[1] = n_red + np.concatenate(([0], np.cumsum(slab[1])))
         self.graphs = []
         while True:
-            g = _Graph(rowptr, col, _compact_values(val), diag, n_red,
-                       np.empty(diag.shape[0], np.float32), np.empty(diag.shape[0], np.float32),
-                       slabs)
+            n = dirichlet.shape[0]
+            g = _Graph(rowptr, col, _compact_values(val), _compact_values(dirichlet), n_red,
+                       np.empty(n, np.float32), np.empty(n, np.float32), slabs)
             self.graphs.append(g)
             if g.n <= self.max_coarse or dims == (1, 1, 1):
                 break
             agg, n_red, nc, parent = gr.graph_aggregate(rowptr, col, coords, *dims)
             g.agg = agg
-            rowptr, col, val, diag, dirichlet = gr.graph_galerkin(
-                rowptr, col, val, dirichlet, agg, nc)
+            rowptr, col, val, dirichlet = gr.graph_galerkin(rowptr, col, val, dirichlet, agg, nc)
             rowptr = _index_array(rowptr)
             coords = parent
             dims = tuple((d + 1) // 2 for d in dims)
@@ -391,7 +397,7 @@ class ConnectedHierarchy:
             return
         rows = np.repeat(np.arange(n), np.diff(g.rowptr))
         mat = sp.csc_matrix(
-            (np.concatenate([-g.val.astype(np.float64), g.diag.astype(np.float64)]),
+            (np.concatenate([-g.val.astype(np.float64), g.diag]),
              (np.concatenate([rows, np.arange(n)]), np.concatenate([g.col, np.arange(n)]))),
             shape=(n, n))
         self._coarse_lu = spla.splu(mat)
@@ -447,10 +453,10 @@ class ConnectedHierarchy:
         for s in range(self.sweeps):
             for color in (0, 1):
                 lo, hi, olo, ohi = ranges[color]
-                gr.graph_gs(g.rowptr, g.col, g.val, g.diag, g.x, g.b, lo, hi,
+                gr.graph_gs(g.rowptr, g.col, g.val, g.dirichlet, g.x, g.b, lo, hi,
                             zero_start and s == 0 and color == 0, olo, ohi)
         nxt = self.graphs[level + 1]
-        gr.graph_restrict_residual(g.rowptr, g.col, g.val, g.diag, g.x, g.b, g.agg, nxt.b,
+        gr.graph_restrict_residual(g.rowptr, g.col, g.val, g.dirichlet, g.x, g.b, g.agg, nxt.b,
                                    g.slabs, nxt.slabs)
         for rep in range(self._repeats(level)):
             self._graph_cycle(level + 1, rep == 0)
@@ -458,7 +464,7 @@ class ConnectedHierarchy:
         for s in range(self.sweeps):
             for color in (1, 0):
                 lo, hi, olo, ohi = ranges[color]
-                gr.graph_gs(g.rowptr, g.col, g.val, g.diag, g.x, g.b, lo, hi, False, olo, ohi)
+                gr.graph_gs(g.rowptr, g.col, g.val, g.dirichlet, g.x, g.b, lo, hi, False, olo, ohi)
 
     def _repeats(self, level: int) -> int:
         """Visits of graph level ``level + 1`` per visit of graph level ``level``."""
