@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 
 from .errors import InputError
 
@@ -32,16 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     from .cli.study import _Display
     from .study import export_csv, load_spec, open_results, run_study
 
+    t_start = time.perf_counter()
     try:
         spec = load_spec(args.preset)
         print(f"demo: {spec.name!r} study, {spec.n_points} points, {spec.n_structures} structures at "
-              f"{'x'.join(map(str, spec.shape))} voxels -> {args.store}", flush=True)
+              f"{'x'.join(map(str, spec.shape))} voxels of {spec.voxel_size:g} um -> {args.store}", flush=True)
+        print("demo: the first run after an install compiles the numba kernels once (each kernel family on one "
+              "worker; about a minute on 2 cores), later runs load them from numba's cache", flush=True)
         run = run_study(spec, args.store, workers=args.workers, new=args.new, progress=_Display(),
                         on_start=lambda c: print(f"dashboard: {c.dashboard_link}", flush=True))
     except InputError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 2
-    print(f"study {run.state} in {run.wall_s:.1f} s")
+    warm = ", ".join(f"{p} {s:.0f} s" for w in run.warm for p, s in w.get("seconds", {}).items())
+    print(f"study {run.state} in {run.wall_s:.1f} s" + (f" (kernel warm-up, in parallel: {warm})" if warm else ""))
     if not run.ok:
         for key, err in run.errors[:10]:
             print(f"  failed: {key}: {err}", file=sys.stderr)
@@ -59,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("(vmt_dask.regression not available: no regression table)")
         return 0
+    t_fit = time.perf_counter()
     table = fit_all(ds)
     print(table)
+    print(f"regression: {time.perf_counter() - t_fit:.1f} s")
     try:
         from .report.report import write_report
     except ImportError:
@@ -68,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out = os.path.join(os.path.dirname(os.path.abspath(args.store)),
                        os.path.basename(os.path.normpath(args.store)).rsplit(".", 1)[0] + "-report")
+    t_rep = time.perf_counter()
     rep = write_report(ds, out, table=table, source=args.store)
     path = getattr(rep, "html", None) or getattr(rep, "path", None) or os.path.join(out, "report.html")
-    print(f"report: {path}")
+    print(f"report: {path} ({time.perf_counter() - t_rep:.1f} s)")
+    print(f"demo: done in {time.perf_counter() - t_start:.1f} s")
     return 0
 
 

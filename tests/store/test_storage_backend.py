@@ -250,3 +250,23 @@ def test_reader_writer_race(tmp_path, labels):
     assert reads > 0
     rep = S.verify_store(s)
     assert rep.ok and rep.leftovers == [], rep.lines()
+
+
+def test_non_durable_writes_skip_fsync_and_stay_verified(tmp_path, labels, monkeypatch):
+    """durable=False (a study's recomputable records and volumes) writes without any fsync; what
+    is written is the same sealed record / manifest-checked volume, and damage is still found."""
+    store = str(tmp_path / "s.zarr")
+    S.write_record(store, "records/a.json", {"x": 1})  # creates the store before fsync is forbidden
+
+    def no_fsync(fd):
+        raise AssertionError("fsync called")
+
+    monkeypatch.setattr(os, "fsync", no_fsync)
+    S.write_record(store, "records/b.json", {"x": 2}, durable=False)
+    S.write_volume(store, "v", labels, theta=CALIBRATED["BM01"], seed=1, voxel_size=0.2, durable=False)
+    monkeypatch.undo()
+    assert S.read_record(store, "records/b.json") == {"x": 2}
+    np.testing.assert_array_equal(S.read_volume(store, "v")[0], labels)
+    path = tmp_path / "s.zarr" / "records" / "b.json"
+    path.write_bytes(path.read_bytes()[:-5])  # a torn record (what a power cut may leave)
+    assert S.read_record(store, "records/b.json") is None

@@ -457,7 +457,7 @@ def _write_dask(url: str, path: str, labels, progress: bool, scheduler=None) -> 
 def write_volume(store, key: str, labels, *, theta, seed: int, voxel_size,
                  chi2_dof: int = 2, tile: int | None = None, overwrite: bool = False,
                  chunks: "tuple[int, int, int] | None" = None, extra_attrs: dict | None = None,
-                 progress: bool = False) -> dict[str, Any]:
+                 progress: bool = False, durable: bool = True) -> dict[str, Any]:
     """Store a label volume as ``volumes/<key>``; returns its attributes.
 
     Parameters
@@ -479,6 +479,12 @@ def write_volume(store, key: str, labels, *, theta, seed: int, voxel_size,
         check: every chunk hashed) is replaced (repair).
     chunks : tuple of 3 int, optional
         Storage chunk shape (default: 128 per axis, clipped to the shape).
+    durable : bool
+        fsync the manifest before the volume is put into place (default).  ``False`` for
+        volumes that can be regenerated (a study's realizations): a killed process still
+        never leaves a visible partial volume (the rename), and after a power cut chunks that
+        did not reach the disk fail the manifest's sizes or digests, so the volume reads as
+        damaged and is regenerated, never as wrong data.
 
     The volume becomes visible only once completely written, with its manifest written last
     (module docstring).  Phase fractions are computed while writing (``phase_fractions``).
@@ -548,7 +554,7 @@ def write_volume(store, key: str, labels, *, theta, seed: int, voxel_size,
                     "files": {**chunk_files, "zarr.json": [len(meta), digest(meta)]}}
         data = seal(manifest)
         if loc.local:
-            write_file_atomic(loc.path(_vrel(name, MANIFEST)), data)
+            write_file_atomic(loc.path(_vrel(name, MANIFEST)), data, fsync=durable)
             replace_dir(loc.path(path), loc.path(_vrel(key)))
         else:
             loc.fs.pipe_file(loc.path(_vrel(key, MANIFEST)), data)

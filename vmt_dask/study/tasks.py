@@ -58,7 +58,9 @@ def _guard(store: str, identity: str | None) -> None:
 
 def _write(store: str, rel: str, rec: dict, identity: str | None) -> None:
     _guard(store, identity)
-    write_record(store, rel, rec)
+    # not fsynced: a task record is recomputable and sealed (a lost or torn one reads as absent
+    # and is recomputed); the fsyncs cost 1-20 ms per task, more than some 64^3 kernels' share
+    write_record(store, rel, rec, durable=False)
 
 
 def _clean(value):
@@ -91,7 +93,7 @@ def _generate(store: str, key: str, theta, seed: int, *, shape, voxel_size: floa
     t1 = time.perf_counter()
     chunk_shape = None if chunks is None else tuple(min(int(chunks), int(n)) for n in shape)
     write_volume(store, key, labels, theta=[float(x) for x in theta], seed=int(seed), voxel_size=voxel_size,
-                 chi2_dof=chi2_dof, overwrite=True, chunks=chunk_shape)
+                 chi2_dof=chi2_dof, overwrite=True, chunks=chunk_shape, durable=False)
     if timings is not None:
         timings.update(kernel=t1 - t0, write=time.perf_counter() - t1)
     return labels
