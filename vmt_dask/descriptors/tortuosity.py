@@ -88,23 +88,26 @@ def _neighbours(shape_p, neighbourhood: int = 26, spacing=(1.0, 1.0, 1.0)):
 
 
 @numba.njit(cache=True, nogil=True)
-def _dial(open_, dist, sources, offs, wts):
-    """Exact shortest-path distances from ``sources`` through ``open_`` voxels.
+def _dial(dist, sources, offs, wts, buckets):
+    """Exact shortest-path distances from ``sources`` (flat, padded array ``dist``).
 
-    ``open_`` (flat, padded with a closed border) is consumed: a voxel is closed
-    once its distance is final.  Dial's algorithm with buckets of width 1: every
-    edge weighs at least 1, so when bucket ``b`` (distances in ``[b, b+1)``) is
-    reached no entry in it can still improve (an improvement would need a
-    predecessor below ``b``, all of which are final), and relaxations from it only
-    land in buckets ``b+1`` and ``b+2`` (weights <= sqrt 3 < 2): a ring of three
-    buckets suffices.  Stale duplicate entries are skipped (lazy deletion).
-    Before a bucket of ``n`` entries is processed, the two others are grown to
-    take ``26 n`` more, so the inner loop has no capacity checks.
+    ``dist`` holds ``inf`` on phase voxels and ``-inf`` on the rest (and on the padding),
+    so one load per neighbour both tests passability and compares: ``nd < dist[w]`` is
+    false for non-phase voxels and for final ones (whose distance is at most the current
+    bucket).  Dial's algorithm with buckets of width 1: every edge weighs at least 1, so
+    when bucket ``b`` (distances in ``[b, b+1)``) is reached no entry in it can still
+    improve (an improvement would need a predecessor below ``b``, all of which are final),
+    and relaxations from it only land in buckets ``b+1`` and ``b+2`` (weights <= sqrt 3 <
+    2): a ring of three buckets suffices.  A voxel is queued only when its tentative
+    distance enters a new bucket (an improvement within its bucket is read at pop time),
+    so it has at most one entry per bucket; an entry whose voxel now sits in a lower bucket
+    is stale and skipped.  ``buckets`` (int32 or int64, shape (3, cap)) is the initial
+    ring; before a bucket of ``n`` entries is processed the two others are grown to take
+    ``26 n`` more, so the inner loop has no capacity checks.
     """
     nring = 3
     nn = offs.size
-    cap = max(1 << 16, 4 * sources.size)
-    buckets = np.empty((nring, cap), np.int64)
+    cap = buckets.shape[1]
     counts = np.zeros(nring, np.int64)
     for s in sources:
         dist[s] = 0.0
@@ -121,25 +124,26 @@ def _dial(open_, dist, sources, offs, wts):
                 while counts[s] + nn * n > newcap:
                     newcap *= 2
         if newcap > cap:
-            grown = np.empty((nring, newcap), np.int64)
+            grown = np.empty((nring, newcap), buckets.dtype)
             for s in range(nring):
                 grown[s, : counts[s]] = buckets[s, : counts[s]]
             buckets = grown
             cap = newcap
         cur = buckets[slot]
         for t in range(n):
-            u = cur[t]
-            if not open_[u]:
-                continue
-            open_[u] = False
+            u = np.int64(cur[t])
             du = dist[u]
+            if np.int64(du) != b:
+                continue  # stale: the voxel moved to a lower bucket and is final
             for q in range(nn):
                 w = u + offs[q]
-                if open_[w]:
-                    nd = du + wts[q]
-                    if nd < dist[w]:
-                        dist[w] = nd
-                        sl = np.int64(nd) % nring
+                nd = du + wts[q]
+                old = dist[w]
+                if nd < old:
+                    dist[w] = nd
+                    sl = np.int64(nd)
+                    if old == np.inf or np.int64(old) != sl:
+                        sl = sl % nring
                         buckets[sl, counts[sl]] = w
                         counts[sl] += 1
                         pending += 1
@@ -251,18 +255,26 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
     unit = min(sp)
     pad = 1 if neighbourhood == 26 else 2
     m = np.moveaxis(mask, axis, -1)
-    open_ = np.pad(m, pad, constant_values=False)
-    shape_p = open_.shape
-    dist = np.full(shape_p, np.inf)
-    target = np.zeros(shape_p, bool)
+    shape_p = tuple(n + 2 * pad for n in m.shape)
     inner = (slice(pad, -pad), slice(pad, -pad))
-    target[inner + (-pad - 1,)] = open_[inner + (-pad - 1,)]
-    sources = np.flatnonzero(target)
-    del target
     offs, wts, checks, nchk = _neighbours(shape_p, neighbourhood, tuple(h / unit for h in sp))
     if neighbourhood == 26 and sp[0] == sp[1] == sp[2]:
-        _dial(open_.reshape(-1), dist.reshape(-1), sources, offs, wts)
+        # one float64 array: inf on phase, -inf elsewhere (no separate open mask)
+        dist = np.full(shape_p, -np.inf)
+        dist[pad:-pad, pad:-pad, pad:-pad][m] = np.inf
+        # flat indices (padded array) of the target plane's phase voxels, in raster order
+        ii, jj = np.nonzero(m[:, :, -1])
+        sources = ((ii.astype(np.int64) + pad) * shape_p[1] + (jj + pad)) * shape_p[2] + (shape_p[2] - pad - 1)
+        idx_t = np.int32 if dist.size < (1 << 31) else np.int64
+        _dial(dist.reshape(-1), sources, offs, wts, np.empty((3, max(1 << 16, 4 * sources.size)), idx_t))
+        dist[np.isneginf(dist)] = np.inf
     else:
+        open_ = np.pad(m, pad, constant_values=False)
+        dist = np.full(shape_p, np.inf)
+        target = np.zeros(shape_p, bool)
+        target[inner + (-pad - 1,)] = open_[inner + (-pad - 1,)]
+        sources = np.flatnonzero(target)
+        del target
         phase = open_.copy().reshape(-1)
         _dial_checked(open_.reshape(-1), phase, dist.reshape(-1), sources, offs, wts, checks, nchk,
                       int(math.ceil(wts.max())) + 1)
