@@ -48,7 +48,10 @@ T_BOUND = float(scipy.stats.t.ppf(1 - 0.01 / (2 * N_COMPARISONS), df=R - 1))
 def fits():
     out = {}
     for name, theta in CASES.items():
-        image = realize(theta, N, seed=12345, voxel_size=VOXEL)
+        # the first release's generator, named (the calibration's realizations use it too,
+        # calibrate/runner.py): BM03 at 32^3 x 0.6 um is bimodal in (alpha_xt, alpha_x) for some
+        # images under any generator (lattice seeds 12346, 12347 fit alpha_xt 16-22 SE off)
+        image = realize(theta, N, seed=12345, voxel_size=VOXEL, generator="lattice")
         out[name] = (image, fit_theta(image, voxel_size=VOXEL, realizations=R, seed=1))
     return out
 

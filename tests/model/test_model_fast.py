@@ -122,12 +122,13 @@ def test_threads_and_chunks_do_not_change_the_realization():
 
 
 @pytest.mark.parametrize("name", ["BM01", "BM03", "BM10"])
-def test_fast_volume_fractions_match_n2_values(name):
-    """The law of "lattice": mean phase fractions over K seeds within 5 SE of the exact values
-    (the same test as for the default generator in test_model_realize)."""
+def test_lattice_volume_fractions_match_n2_values(name):
+    """test_model_realize checks the default ("fast") against the exact phase fractions; the
+    same check for "lattice" (the first release's default, same law): mean over K seeds within
+    5 SE of the exact values."""
     theta = CALIBRATED[name]
     K = 8
-    fr = np.array([[np.mean(realize(theta, 40, seed=s, voxel_size=1.0, generator="fast") == lab)
+    fr = np.array([[np.mean(realize(theta, 40, seed=s, voxel_size=1.0, generator="lattice") == lab)
                     for lab in (SE, AM)] for s in range(K)])
     mean, se = fr.mean(0), fr.std(0, ddof=1) / np.sqrt(K)
     exact = np.array(exact_fractions(theta))
@@ -135,14 +136,15 @@ def test_fast_volume_fractions_match_n2_values(name):
 
 
 @pytest.mark.parametrize("q", [1, 3, 5])
-def test_fast_common_random_numbers(q):
-    """theta + 0.05 e_q with the same seed changes few voxels, another seed most (as "lattice")."""
+def test_lattice_common_random_numbers(q):
+    """theta + 0.05 e_q with the same seed changes few voxels, another seed most: test_model_realize
+    checks the default ("fast"), this the first release's "lattice"."""
     th = CALIBRATED["BM01"]
-    a = realize(th, 32, seed=4, voxel_size=0.8, generator="fast")
+    a = realize(th, 32, seed=4, voxel_size=0.8, generator="lattice")
     step = np.zeros(7)
     step[q] = 0.05
-    b = realize(th.from_sequence(th.to_array() + step), 32, seed=4, voxel_size=0.8, generator="fast")
-    other = realize(th, 32, seed=5, voxel_size=0.8, generator="fast")
+    b = realize(th.from_sequence(th.to_array() + step), 32, seed=4, voxel_size=0.8, generator="lattice")
+    other = realize(th, 32, seed=5, voxel_size=0.8, generator="lattice")
     assert 0 < np.mean(a != b) < 0.1 < 0.4 < np.mean(a != other)
 
 

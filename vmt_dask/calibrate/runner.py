@@ -64,8 +64,11 @@ def _compute(job: dict, threads: "int | None") -> dict:
     from ..model import realize
 
     t0 = time.perf_counter()
+    # "lattice" by name: the analytic expectations (statistics.py) were validated on it and a
+    # calibration's records must not change with the library's default generator
     labels = realize(job["theta"], tuple(job["shape"]), seed=int(job["seed"]),
-                     voxel_size=float(job["voxel_size"]), threads=threads)
+                     voxel_size=float(job["voxel_size"]), threads=threads,
+                     generator=job.get("generator", "lattice"))
     rec = {"job": job}
     if job["kind"] == "stats":
         from .statistics import measure_statistics

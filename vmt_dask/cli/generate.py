@@ -34,8 +34,11 @@ def register(sub) -> None:
     p.add_argument("--name", help="volume key (default: <preset|custom>-<size>-s<seed>)")
     p.add_argument("--voxel-size", default="0.2", help="micrometres per voxel (default 0.2)")
     p.add_argument("--chi2-dof", default="2", help="chi-square degrees of freedom (default 2)")
-    p.add_argument("--generator", default="lattice", choices=["lattice", "point", "cell", "band"],
-                   help="discretisation of the Gaussian fields (default lattice; see vmt_dask.model.covariance)")
+    # literal (importing the model here would load numba for every `vmt --help`); kept equal to
+    # model.covariance.GENERATORS / DEFAULT_GENERATOR by tests/model/test_model_cli_generator.py
+    p.add_argument("--generator", default="fast", choices=["lattice", "point", "cell", "band", "fast"],
+                   help="discretisation of the Gaussian fields (default fast, the law of lattice; "
+                        "see vmt_dask.model.covariance)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing volume of that name")
     p.add_argument("--force", action="store_true",
                    help="generate even if the memory or disk estimate says it cannot fit")
