@@ -3,21 +3,30 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
 DEMO_STORE ?= demo-study.zarr
+# uv (from PyPI) installs the same packages several times faster than pip; pip is the fallback
+UV_PIP = $(PY) -m uv pip install -q --python $(PY)
 
 .PHONY: install demo lint test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e ".[test,notebook]"
+# runtime dependencies only: all that `make demo` needs
+$(RUNTIME): pyproject.toml | $(PY)
+	($(PY) -m pip install -q uv && $(UV_PIP) -e .) || \
+	  ($(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e .)
+	touch $(RUNTIME)
+
+# everything: the runtime plus the test and notebook extras (`make test`, the notebooks)
+$(STAMP): $(RUNTIME)
+	$(UV_PIP) -e ".[test,notebook]" || $(PY) -m pip install -q -e ".[test,notebook]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(PY) -m vmt_dask.demo --store $(DEMO_STORE)
 
 # lint first: pyflakes errors and syntax errors fail the build before the (longer) tests run
