@@ -148,9 +148,34 @@ def test_lattice_common_random_numbers(q):
     assert 0 < np.mean(a != b) < 0.1 < 0.4 < np.mean(a != other)
 
 
-def test_fast_shares_the_spectral_fields_of_point():
-    """Smooth fields (alpha <= 0.05/voxel) are the "point" generator's spectral fields, bit for bit:
-    with only smooth fields the two generators agree."""
+def test_folded_spectral_synthesis_is_the_same_field():
+    """"fast" sums each spectral field over m_x >= 0 with C_m + conj(C_-m) (half the work); the
+    field is the unfolded ("point") one up to float32 rounding.  Both are sums of the same
+    K = Kx Ky Kz complex terms, each of modulus |C_m| <= w(m) (|a_m| + |b_m|), accumulated in
+    three complex64 passes (Kz, Ky, Kx terms; a complex multiply-add rounds <= 2 ulp of the
+    running sum): |difference| <= 2 * 2 * (Kx + Ky + Kz) * 2^-24 * sum_m |C_m|."""
+    from vmt_dask.model.noise import noise_region
+    from vmt_dask.model.spectral import _STREAM, spectral_field, spectral_modes
+
+    alphas, shape, lo, hi = (0.05, 0.03, 0.04), (64, 70, 80), (5, 7, 9), (35, 47, 59)
+    plain, folded = np.zeros((30, 40, 50), np.float32), np.zeros((30, 40, 50), np.float32)
+    spectral_field(3, 1, alphas, "point", shape, lo, hi, out=plain)
+    spectral_field(3, 1, alphas, "point", shape, lo, hi, out=folded, fold=True)
+    modes = [spectral_modes(a, n, "point") for a, n in zip(alphas, shape)]
+    M = [m for _, m, _ in modes]
+    w = modes[0][2][:, None, None] * modes[1][2][None, :, None] * modes[2][2][None, None, :]
+    box = ((-M[0], -M[1], -M[2]), (M[0] + 1, M[1] + 1, M[2] + 1))
+    amp = np.abs(noise_region(3, _STREAM + 2, *box)) + np.abs(noise_region(3, _STREAM + 3, *box))
+    bound = 4 * sum(2 * m + 1 for m in M) * 2.0 ** -24 * float((w * amp).sum())
+    assert np.abs(plain.astype(np.float64) - folded).max() <= bound
+    assert np.abs(plain).max() > 100 * bound  # the check is not vacuous
+
+
+def test_fast_smooth_fields_are_points_up_to_rounding():
+    """With only smooth fields (alpha <= 0.05/voxel) "fast" and "point" synthesise the same
+    fields (folded vs unfolded sums): the labels differ only where a field lies within
+    rounding of a threshold."""
     smooth = CALIBRATED["BM01"].from_sequence([0.03, 0.04, 0.02, 0.05, 1.0, 1.9, -0.2])
-    assert np.array_equal(realize(smooth, 24, seed=2, generator="fast"),
-                          realize(smooth, 24, seed=2, generator="point"))
+    a = realize(smooth, 24, seed=2, generator="fast")
+    b = realize(smooth, 24, seed=2, generator="point")
+    assert np.mean(a != b) < 1e-3

@@ -81,7 +81,8 @@ _cache_stats = {"hits": 0, "misses": 0}
 def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, acc, square, threads):
     alphas = axis_alphas(alpha, theta.a, voxel_size)
     if generator != "lattice" and max(alphas) <= ALPHA_SPECTRAL:
-        spectral_field(seed, field, alphas, generator, shape, lo, hi, out=acc, square=square)
+        spectral_field(seed, field, alphas, generator, shape, lo, hi, out=acc, square=square,
+                       fold=generator == "fast")
     elif generator == "fast":
         kernels = tuple(generator_kernel(a, generator) for a in alphas)
         fast_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads)
