@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="realization seed (default 1)")
     parser.add_argument("--voxel-size", type=float, default=0.2, help="micrometres (default 0.2)")
     parser.add_argument("--json", default=None, help="append rows to this JSON file (resumable)")
+    parser.add_argument("--labels-cache", default=None,
+                        help="directory keeping the realizations between runs (opt-in; a resumed "
+                             "401^3 run then skips the realization)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per measurement")
 
 
@@ -254,12 +257,22 @@ def run(args: argparse.Namespace) -> int:
             if not todo:
                 continue
             t0 = time.perf_counter()
-            labels = realize(CALIBRATED["BM01"], (n, n, n), seed=args.seed, voxel_size=args.voxel_size)
-            print(f"BM01 {n}^3, seed {args.seed}, voxel {args.voxel_size} um: realized in "
-                  f"{time.perf_counter() - t0:.1f} s", flush=True)
-            path = os.path.join(tmp, f"labels{n}.npy")
-            np.save(path, labels)
-            del labels
+            cached = (os.path.join(args.labels_cache, f"BM01-{n}-seed{args.seed}-{args.voxel_size}.npy")
+                      if args.labels_cache else None)
+            if cached and os.path.exists(cached):
+                path = cached
+                print(f"BM01 {n}^3, seed {args.seed}, voxel {args.voxel_size} um: from {cached}", flush=True)
+            else:
+                labels = realize(CALIBRATED["BM01"], (n, n, n), seed=args.seed, voxel_size=args.voxel_size)
+                print(f"BM01 {n}^3, seed {args.seed}, voxel {args.voxel_size} um: realized in "
+                      f"{time.perf_counter() - t0:.1f} s", flush=True)
+                if cached:
+                    os.makedirs(args.labels_cache, exist_ok=True)
+                    path = cached
+                else:
+                    path = os.path.join(tmp, f"labels{n}.npy")
+                np.save(path, labels)
+                del labels
             for phase, tool in todo:
                 load0 = os.getloadavg()[0]
                 try:
@@ -279,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
                 rows.append(val)
                 _save_rows(args.json, rows)
                 print("  " + "  ".join(f"{k} {v}" for k, v in _table_row(val).items()), flush=True)
-            os.remove(path)
+            if not cached:
+                os.remove(path)
     shown = [r for r in rows if r["n"] in sizes and r["phase"] in phases]
     if not shown:
         return 0
