@@ -144,3 +144,39 @@ def test_store_input(tmp_path, capsys):
     assert data["voxel_size_um"] == pytest.approx(0.4)
     exp = describe(lab, phase="AM", voxel_size=0.4)
     assert data["phases"]["AM"]["r_max"] == pytest.approx(exp["r_max"])
+
+
+def test_curves_json_and_csv(fake_loader, capsys, tmp_path):
+    import csv
+
+    from vmt_dask.descriptors import constrictivity
+
+    lab = _labels()
+    fake_loader["vol"] = (lab, None)
+    out_json = tmp_path / "curves.json"
+    rc, _, err = _run(capsys, fake_loader["vol"], "--phase", "SE,AM", "--curves", out_json, "--json")
+    assert rc == 0 and "curves written" in err
+    data = json.loads(out_json.read_text())
+    for name, value in (("SE", 1), ("AM", 2)):
+        exp = constrictivity(lab == value, voxel_size=0.2, curves=True)
+        got = data["phases"][name]["z"]
+        assert got["radius_um"] == exp.radii.tolist() and got["cpsd"] == exp.cpsd.tolist()
+        assert got["smip"] == exp.smip.tolist() and got["r_max_um"] == exp.r_max
+    out_csv = tmp_path / "curves.csv"
+    rc, _, _ = _run(capsys, fake_loader["vol"], "--phase", "AM", "--axis", "x", "--curves", out_csv)
+    assert rc == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    exp = constrictivity(lab == 2, voxel_size=0.2, axis=0, curves=True)
+    assert [float(r["smip"]) for r in rows] == exp.smip.tolist()
+    assert {r["phase"] for r in rows} == {"AM"} and {r["axis"] for r in rows} == {"x"}
+
+
+def test_curves_bad_inputs_exit_2(fake_loader, capsys, tmp_path):
+    lab = _labels()
+    fake_loader["vol"] = (lab, None)
+    rc, _, err = _run(capsys, fake_loader["vol"], "--phase", "AM", "--curves", tmp_path / "c.txt")
+    assert rc == 2 and ".json or .csv" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = _run(capsys, fake_loader["vol"], "--phase", "AM", "--voxel-size", "0.2,0.2,0.3",
+                      "--curves", tmp_path / "c.json")
+    assert rc == 2 and "cubic voxels" in err
+    assert not (tmp_path / "c.json").exists()

@@ -56,6 +56,9 @@ def register(subparsers) -> None:
     p.add_argument("--axis", default="z",
                    help="transport / intrusion direction x, y, z or all (default z)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--curves", metavar="FILE", default=None,
+                   help="also write the CPSD and SMIP curves (constrictivity's radius grid) "
+                        "to FILE (.json or .csv; cubic voxels)")
     p.set_defaults(func=run)
 
 
@@ -141,8 +144,16 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     kp = loaded.kernel_phases(phases)
     kabsent = [k for k, p in zip(kp, phases) if p in absent]
+    if args.curves:
+        from ._curves import check_curves_path
+        check_curves_path(args.curves, loaded.voxel_size)
     results = describe_phases(labels, kp, kabsent, voxel_size=loaded.voxel_size, axes=axes,
                               notes=notes)
+    if args.curves:
+        from ._curves import write_curves
+        write_curves(args.curves, labels, [(k.name, k.value) for k in kp if k not in kabsent],
+                     voxel_size=loaded.voxel_size, axes=axes)
+        notes.append(f"CPSD and SMIP curves written to {args.curves}")
     for ph in absent:
         notes.append(f"phase {ph.name} (label {ph.value}) is absent: volume fraction 0, "
                      "other descriptors undefined")
