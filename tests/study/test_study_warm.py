@@ -35,3 +35,34 @@ def test_warm_task_runs_each_part_once():
                     axis=2, chi2_dof=2)
     assert set(out["seconds"]) == {"describe", "conduct"}
     assert all(s >= 0 for s in out["seconds"].values())
+
+
+def test_units_group_each_volume_with_its_readers():
+    """A volume task and the describe/conduct tasks of its volume become one Dask task; the
+    gradient and tasks whose volume is not in the batch stay on their own; order is kept."""
+    from types import SimpleNamespace
+
+    from vmt_dask.study.coordinator import _Driver
+    from vmt_dask.study.stages import StudyPlan
+
+    spec = load_spec("smoke")
+    plan = StudyPlan(spec)
+    tasks = plan.start(set(), {})
+    units = _Driver.units(SimpleNamespace(group=True), tasks)
+    position = {t.record: i for i, t in enumerate(tasks)}
+    heads = [position[u[0].record] for u in units]
+    assert heads == sorted(heads)  # units in the plan's (dependency) order
+    assert sorted(t.record for u in units for t in u) == sorted(t.record for t in tasks)  # each task once
+    for u in units:
+        head = u[0]
+        if STAGE_TABLE[head.stage].volume:
+            assert all(t.deps == (head.record,) for t in u[1:])
+            n_readers = 2 if head.stage == "realize" else 4  # describe x2 | describe x2 + conduct x2
+            assert len(u) == 1 + n_readers
+        else:
+            assert len(u) == 1
+    # a describe whose volume is already done (resume) is a unit of its own
+    done = {t.record for t in tasks if t.stage == "realize"}
+    rest = _Driver.units(SimpleNamespace(group=True), plan.start(done, {}))
+    assert all(len(u) == 1 for u in rest if u[0].stage == "describe")
+    assert all(len(u) == 1 for u in _Driver.units(SimpleNamespace(group=False), tasks))

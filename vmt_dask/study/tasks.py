@@ -31,7 +31,7 @@ from .design import function_means, function_values, gradient_from_means
 from .layout import STUDY_FILE, record_path
 from .spec import FUNCTIONS
 
-__all__ = ["realize_task", "describe_task", "conduct_task", "gradient_task", "warm_task", "PHASE_CODES",
+__all__ = ["realize_task", "describe_task", "conduct_task", "gradient_task", "group_task", "warm_task", "PHASE_CODES",
            "StoreChanged", "WARM_PARTS", "warm_plan", "STAGE_PART"]
 
 logger = logging.getLogger(__name__)
@@ -120,28 +120,37 @@ def realize_task(store: str, key: str, theta, seed: int, *deps, shape, voxel_siz
     structures); ``meta`` (provenance) is copied into the record.  A volume that is missing or
     damaged is regenerated from theta and seed even when its record is intact (repair).
     """
+    return _realize(store, key, theta, seed, shape=shape, voxel_size=voxel_size, chi2_dof=chi2_dof, chunks=chunks,
+                    stage=stage, meta=meta, threads=threads, identity=identity, generator=generator)[0]
+
+
+def _realize(store: str, key: str, theta, seed: int, *, shape, voxel_size: float, chi2_dof: int,
+             chunks: int | None, stage: str, meta: dict | None = None, threads: int = 1,
+             identity: str | None = None, generator: str = "lattice") -> tuple[dict, "np.ndarray | None"]:
+    """:func:`realize_task` returning ``(record, labels)``; labels None when nothing was generated."""
     rel = record_path(stage, key)
     rec = read_record(store, rel)
     if rec is not None and _volume_matches(store, key, theta, seed, shape):
-        return rec
+        return rec, None
     t0 = time.perf_counter()
     theta = [float(x) for x in theta]
     generated = False
     timings: dict = {}
+    labels = None
     if not _volume_matches(store, key, theta, seed, shape):
         _guard(store, identity)
-        _generate(store, key, theta, seed, shape=shape, voxel_size=voxel_size, chi2_dof=chi2_dof,
-                  chunks=chunks, threads=threads, generator=generator, timings=timings)
+        labels = _generate(store, key, theta, seed, shape=shape, voxel_size=voxel_size, chi2_dof=chi2_dof,
+                           chunks=chunks, threads=threads, generator=generator, timings=timings)
         generated = True
     if rec is not None:
-        return rec  # the record was intact: only the volume needed repair
+        return rec, labels  # the record was intact: only the volume needed repair
     rec = {"key": key, "theta": theta, "seed": int(seed), "shape": [int(s) for s in shape],
            "voxel_size": voxel_size, "chi2_dof": chi2_dof, "seconds": time.perf_counter() - t0,
            "generated": generated, "chunks": chunks, "timings": _rounded(timings),
            **({} if generator == "lattice" else {"generator": generator}),
            **(meta or {})}
     _write(store, rel, rec, identity)
-    return rec
+    return rec, labels
 
 
 def _labels(store: str, key: str, stage: str) -> np.ndarray:
@@ -162,8 +171,11 @@ def _labels(store: str, key: str, stage: str) -> np.ndarray:
 
 
 def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, axis: int, stage: str = "describe",
-                  meta: dict | None = None, identity: str | None = None) -> dict:
-    """Descriptors of one phase of a stored volume (``deps``: upstream futures, for ordering only)."""
+                  meta: dict | None = None, identity: str | None = None, labels: np.ndarray | None = None) -> dict:
+    """Descriptors of one phase of a stored volume (``deps``: upstream futures, for ordering only).
+
+    ``labels``: the volume itself when the caller just generated it (:func:`group_task`), so it
+    is not read back from the store."""
     from ..descriptors import describe
 
     rel = record_path(stage, f"{key}-{phase}")
@@ -171,7 +183,8 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
     if rec is not None:
         return rec
     t0 = time.perf_counter()
-    labels = _labels(store, key, stage)
+    if labels is None:
+        labels = _labels(store, key, stage)
     t1 = time.perf_counter()
     code = PHASE_CODES[phase]
     if not np.any(labels == code):
@@ -189,8 +202,9 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
 
 
 def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float = 1e-6,
-                 meta: dict | None = None, identity: str | None = None) -> dict:
-    """M-factor of one phase of a stored volume (paper Section 2.5)."""
+                 meta: dict | None = None, identity: str | None = None, labels: np.ndarray | None = None) -> dict:
+    """M-factor of one phase of a stored volume (paper Section 2.5); ``labels`` as in
+    :func:`describe_task`."""
     from ..conductivity import m_factor
 
     rel = record_path("conduct", f"{key}-{phase}")
@@ -198,7 +212,8 @@ def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float
     if rec is not None:
         return rec
     t0 = time.perf_counter()
-    labels = _labels(store, key, "conduct")
+    if labels is None:
+        labels = _labels(store, key, "conduct")
     t1 = time.perf_counter()
     res = m_factor(labels == PHASE_CODES[phase], axis=axis, rtol=rtol)
     t2 = time.perf_counter()
@@ -208,6 +223,35 @@ def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float
         rec[name] = _clean(getattr(res, name, math.nan))
     _write(store, rel, rec, identity)
     return rec
+
+
+def group_task(store: str, members, *deps) -> dict:
+    """Run a volume task and the tasks that read its volume in one Dask task.
+
+    ``members`` is ``[(stage, name, args, kwargs), ...]``: first a ``realize``/``structure``
+    task, then ``describe``/``describe-structure``/``conduct`` tasks of the same volume (the
+    :class:`~vmt_dask.study.stages.Task` fields).  The volume just generated is handed to the
+    readers in memory instead of being read back and verified from the store; everything else is
+    exactly what the member tasks do one by one (each writes its own sealed record, and a member
+    whose record is intact returns it).  Returns ``{record path: record}``.
+
+    For small grids this removes per volume 2-4 Dask tasks, the same number of volume reads and
+    their scheduling round trips (``python -m vmt_dask.bench study`` measures them).
+    """
+    from .stages import STAGE_TABLE
+
+    out: dict = {}
+    labels = None
+    for i, (stage, name, args, kwargs) in enumerate(members):
+        kw = dict(kwargs)
+        if i == 0:
+            if not STAGE_TABLE[stage].volume:
+                raise ValueError(f"group_task: the first member must write a volume, got stage {stage!r}")
+            rec, labels = _realize(store, *args, **kw)
+        else:
+            rec = STAGE_TABLE[stage].function()(store, *args, labels=labels, **kw)
+        out[record_path(stage, name)] = rec
+    return out
 
 
 def gradient_task(store: str, point: int, theta, describe_keys, *deps, delta: float,
