@@ -27,7 +27,8 @@ def test_demo_is_the_paper_design_on_a_smaller_grid():
     paper, demo = load_spec("paper"), load_spec("demo")
     assert demo.n_structures == 495
     assert demo.shape[0] < 401
-    assert paper.replace(shape=list(demo.shape), name="demo", chunks=demo.chunks).identity() == demo.identity()
+    assert paper.replace(shape=list(demo.shape), voxel_size=demo.voxel_size, name="demo",
+                         chunks=demo.chunks).identity() == demo.identity()
 
 
 def test_spec_round_trips_and_toml(tmp_path):
