@@ -51,8 +51,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--thetas-401", type=int, default=3, choices=(1, 2, 3),
                         help="how many of the three pair midpoints to measure at sizes >= 256 (default 3)")
     parser.add_argument("--json", help="write all figures to this JSON file")
-    parser.add_argument("--generator", default="lattice",
-                        help="model generator for the per-task costs (lattice, point, cell, band)")
+    parser.add_argument("--generator", default=None,
+                        help="model generator for the per-task costs (default: the paper preset's)")
 
 
 KINDS = ("realize", "describe_SE", "describe_AM", "conduct_SE", "conduct_AM")
@@ -232,6 +232,8 @@ def run(args) -> int:
 
     # per-task costs -> paper estimate
     pts = interpolation_points(load_spec("paper"))
+    if args.generator is None:
+        args.generator = load_spec("paper").generator
     thetas = [list(pts[i].theta) for i in (2, 7, 12)]  # the middle point of each pair
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.measure_401:
