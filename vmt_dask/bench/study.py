@@ -48,6 +48,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sizes", default="64,128", help="grid edges for the per-task costs and the fit")
     parser.add_argument("--measure-401", action="store_true", help="measure the tasks at 401^3 directly")
     parser.add_argument("--skip-study", action="store_true", help="only the per-task costs and the estimate")
+    parser.add_argument("--skip-costs", action="store_true", help="only the study runs (no per-task costs/estimate)")
     parser.add_argument("--thetas-401", type=int, default=3, choices=(1, 2, 3),
                         help="how many of the three pair midpoints to measure at sizes >= 256 (default 3)")
     parser.add_argument("--json", help="write all figures to this JSON file")
@@ -230,6 +231,10 @@ def run(args) -> int:
         figures["runs"] = [{k: v for k, v in r.items() if k != "m_factor_SE"} for r in runs]
         figures["identical"] = same
 
+    if args.skip_costs:
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=1))
+        return 0
     # per-task costs -> paper estimate
     pts = interpolation_points(load_spec("paper"))
     if args.generator is None:
