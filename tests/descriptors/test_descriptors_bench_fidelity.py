@@ -136,3 +136,36 @@ def test_section32_rows_count_calibrated_realizations_per_convention():
             if r["quantity"] == "constrictivity_AM"}
     assert rows["default"]["inside"] == "2/2" and rows["centres-6"]["inside"] == "1/2"
     assert rows["default"]["paper"] == "[0.85, 1.0]"
+
+
+def test_database_conventions_recompute_stored_structures(tmp_path):
+    # two stored structures: a straight SE column along z (beta = 1 under both conventions: no
+    # constriction, tau = 1 exactly) and a BM01 realization (opened-set beta >= centre beta)
+    import numpy as np
+
+    from vmt_dask.model import CALIBRATED, realize
+    from vmt_dask.storage.volumes import write_volume
+
+    store = str(tmp_path / "db.zarr")
+    col = np.full((16, 16, 16), 2, np.uint8)
+    col[5:11, 5:11, :] = 1
+    write_volume(store, "structure-s0000", col, theta=CALIBRATED["BM01"], seed=1, voxel_size=0.2)
+    bm = realize(CALIBRATED["BM01"], (20, 20, 20), seed=3, voxel_size=0.2, generator="lattice")
+    write_volume(store, "structure-s0001", bm, theta=CALIBRATED["BM01"], seed=3, voxel_size=0.2)
+    write_volume(store, "eval-p00-e0-r0", bm, theta=CALIBRATED["BM01"], seed=3, voxel_size=0.2)  # not a structure
+    rows = {(r["quantity"], r["convention"]): r for r in fidelity.database_convention_rows(store, log=lambda m: None)}
+    assert rows[("constrictivity_SE", "centres-6")]["n"] == 2
+    assert set(c for q, c in rows if q == "tortuosity_mean_SE") == {"neighbourhood-26", "neighbourhood-98"}
+    # the column's tau is exactly 1; the 5 % quantile of {1, tau(BM01)} interpolates linearly
+    from vmt_dask.descriptors import geodesic_tortuosity
+
+    tau_bm = geodesic_tortuosity(bm == 1, axis=2, voxel_size=0.2).mean
+    assert rows[("tortuosity_mean_SE", "neighbourhood-26")]["q05"] == f"{np.quantile([1.0, tau_bm], 0.05):.3f}"
+    assert rows[("constrictivity_AM", "opening-26")]["paper"] == "[0.85, 1.0]"
+    # inside % of the AM bulk [0.85, 1]: the opened set never has fewer structures inside
+    assert int(rows[("constrictivity_AM", "opening-26")]["inside %"]) >= \
+        int(rows[("constrictivity_AM", "centres-6")]["inside %"])
+    args = _args(tmp_path, sizes="16")
+    args.database_conventions = True
+    with pytest.raises(SystemExit, match="needs --database"):
+        fidelity.run(args)

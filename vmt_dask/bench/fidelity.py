@@ -79,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random-field generator of vmt_dask.model.realize (default: its default)")
     parser.add_argument("--voxel-size", type=float, default=0.2, help="micrometres (default 0.2)")
     parser.add_argument("--database", default=None, help="study store: descriptor distributions vs Sec. 3.2")
+    parser.add_argument("--database-conventions", action="store_true",
+                        help="with --database: recompute constrictivity (centres-6 and opening-26) and "
+                             "tortuosity (26, 98) on its stored structures, each against Section 3.2")
     parser.add_argument("--json", default=None, help="write (and resume from) this JSON file")
     parser.add_argument("--plot", default=None, help="finite-size plot (PNG) when several sizes are present")
     parser.add_argument("--report-only", action="store_true",
@@ -401,6 +404,59 @@ def database_rows(store: str) -> list[dict]:
     return rows
 
 
+#: Conventions recomputed on a database's stored structures by ``--database-conventions``: the
+#: first release's (centre connectivity, 6) and the current default (opened set, 26).
+DATABASE_CONVENTIONS = ("centres-6", "opening-26")
+
+
+def database_convention_rows(store: str, log=print) -> list[dict]:
+    """Recompute constrictivity (per :data:`DATABASE_CONVENTIONS`) and the mean geodesic
+    tortuosity (26- and 98-neighbourhood) on every stored structure of a study database and
+    compare each convention's distribution with the Section 3.2 ranges (bulk interval where the
+    paper gives one): the same structures under the old and the new conventions."""
+    from vmt_dask.descriptors import constrictivity_variants, geodesic_tortuosity
+    from vmt_dask.domain import phase_label
+    from vmt_dask.paper import SECTION_3_2_RANGES
+    from vmt_dask.storage.volumes import list_volumes, read_volume
+
+    keys = [k for k in list_volumes(store) if k.startswith("structure-")]
+    if not keys:
+        raise SystemExit(f"--database {store!r}: no stored structure volumes")
+    variants = {n: CONSTRICTIVITY_VARIANTS[n] for n in DATABASE_CONVENTIONS}
+    vals: dict[tuple[str, str], list[float]] = {}
+    t0 = time.perf_counter()
+    for i, key in enumerate(keys):
+        labels, attrs = read_volume(store, key)
+        voxel = attrs.get("voxel_size", 0.2)
+        for ph in _PHASES:
+            m = labels == phase_label(ph)
+            for nm, r in constrictivity_variants(m, variants, voxel_size=voxel, axis=2).items():
+                vals.setdefault((f"constrictivity_{ph}", nm), []).append(r.beta)
+            for nb in TORTUOSITY_NEIGHBOURHOODS:
+                tau = geodesic_tortuosity(m, axis=2, neighbourhood=nb, voxel_size=voxel)
+                vals.setdefault((f"tortuosity_mean_{ph}", f"neighbourhood-{nb}"), []).append(tau.mean)
+        if (i + 1) % 50 == 0 or i + 1 == len(keys):
+            done = time.perf_counter() - t0
+            log(f"    {i + 1}/{len(keys)} structures recomputed, {done:.0f} s, "
+                f"ETA {done / (i + 1) * (len(keys) - i - 1):.0f} s")
+    rows = []
+    for (q, nm), xs in sorted(vals.items()):
+        x = np.asarray(xs, float)
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            continue
+        qs = np.quantile(x, [0.05, 0.5, 0.95])
+        row = {"quantity": q, "convention": nm, "n": x.size, "q05": _f(qs[0]), "median": _f(qs[1]),
+               "q95": _f(qs[2])}
+        rng = SECTION_3_2_RANGES.get(q)
+        if rng is not None:
+            lo, hi = (rng.bulk_low, rng.bulk_high) if rng.bulk_low is not None else (rng.low, rng.high)
+            row["paper"] = f"[{lo}, {hi}]"
+            row["inside %"] = f"{100 * np.mean((x >= lo) & (x <= hi)):.0f}"
+        rows.append(row)
+    return rows
+
+
 def _print_table(title: str, rows: list[dict]) -> None:
     if not rows:
         return
@@ -498,6 +554,8 @@ def run(args: argparse.Namespace) -> int:
             check_generator(args.generator)
         except (TypeError, ValueError) as exc:
             raise SystemExit(f"--generator: {exc}") from None
+    if args.database_conventions and not args.database:
+        raise SystemExit("--database-conventions needs --database STORE")
     if args.database and not os.path.exists(args.database):
         raise SystemExit(f"--database {args.database!r}: no such store")
     records = _load(args.json)
@@ -570,6 +628,11 @@ def run(args: argparse.Namespace) -> int:
         db = database_rows(args.database)
         _print_table(f"Database {args.database}: distributions vs paper Section 3.2", db)
         summary["database"] = db
+        if args.database_conventions:
+            dbc = database_convention_rows(args.database, log=log)
+            _print_table(f"Database {args.database}: the same structures under each convention vs "
+                         "Section 3.2", dbc)
+            summary["database_conventions"] = dbc
     if args.json:
         _save(args.json, records, {"summary": summary})
         print(f"\nJSON: {args.json}")
