@@ -149,17 +149,18 @@ def row_bases(base):
     return out
 
 
-@numba.njit(**_JIT, inline="always")
-def _face_pairs(d, side):
-    """Positions of the 4 voxels on face ``side`` (0 = low, 1 = high) along axis ``d``."""
-    bit = 4 if d == 0 else (2 if d == 1 else 1)
-    out = np.empty(4, np.int64)
-    n = 0
-    for p in range(8):
-        if ((p & bit) != 0) == (side == 1):
-            out[n] = p
-            n += 1
-    return out, bit
+def _face_table():
+    """``FACE[d, side]``: positions of the 4 voxels of a box on its face ``side`` (0 = low,
+    1 = high) normal to axis ``d`` (bit ``4 >> d`` of the position)."""
+    out = np.zeros((3, 2, 4), np.int64)
+    for d in range(3):
+        bit = 4 >> d
+        for side in range(2):
+            out[d, side] = [p for p in range(8) if bool(p & bit) == bool(side)]
+    return out
+
+
+FACE = _face_table()
 
 
 @numba.njit(**_JIT)
@@ -186,10 +187,10 @@ def _box_edges(pat, base, lut, count, I, J, K, m0, m1, m2, w3, nbr, wgt, deg):
             q = pat[I2, J2, K2]
             if q == 0:
                 continue
-            own, bit = _face_pairs(d, side)
+            bit = 4 >> d
             b2 = base[I2, J2, K2]
             for t in range(4):
-                a = own[t]
+                a = FACE[d, side, t]
                 b = a ^ bit                  # the facing voxel of the neighbour box
                 if not ((p >> a) & 1) or not ((q >> b) & 1):
                     continue

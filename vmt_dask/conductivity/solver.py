@@ -24,6 +24,8 @@ the coarse levels (~3.4 bytes per voxel): about 25 bytes per voxel in all.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import math
 import numbers
@@ -46,6 +48,28 @@ log = logging.getLogger(__name__)
 # reduction: well above float32 round-off (~1e-7 relative), so its recursive
 # residual stays meaningful; the outer float64 refinement does the rest.
 _INNER_REDUCTION = 1e-4
+
+
+def _libc_malloc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError, TypeError):     # not glibc: nothing to release
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def _release_free_memory():
+    """Return the C heap's free pages to the OS (glibc; a no-op elsewhere).
+
+    The setup frees many arrays below glibc's mmap threshold (percolation labels,
+    the hierarchy's work arrays); the heap keeps them resident, and the CG vectors
+    allocated next come on top: measured at 200^3 (BM01 AM) 28.3 -> 26.1 bytes per
+    voxel of peak.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _validate_options(rtol, maxiter):
@@ -138,6 +162,7 @@ def _solve_axis(holder, shape, axis, spacing, eps, perc_frac_of, rtol, maxiter,
         code = st.fine_code(active)
         del active
         hier = ConnectedHierarchy(code, wx=wx, wy=wy)
+        _release_free_memory()
         t1 = time.perf_counter()
         u, iterations, residual = _solve(code, wx, wy, hier, rtol, maxiter)
         currents = st.section_currents(code, u)
