@@ -119,8 +119,15 @@ def _dominated_rows(f, need):
 
 
 @numba.njit(cache=True, nogil=True)
-def _sorted_centres(f, keep, dmax, idx, val):
-    """Fill ``idx``/``val`` with the kept centres by value descending (raster order within a value)."""
+def _sorted_centres(f, keep, dmax, idx, val, nbo, nbv):
+    """Fill ``idx``/``val`` with the kept centres by value descending (raster order within a value).
+
+    ``nbo``/``nbv``: per centre the 26-neighbour ``c'`` with the largest value among those
+    painted before it (value larger, or equal and earlier in raster order; a neighbour that
+    was not kept is inside a kept ball of larger value, painted before as well), as the
+    offset code ``(di + 1) * 9 + (dj + 1) * 3 + (dk + 1)`` and its value (0: none).
+    """
+    nx, ny, nz = f.shape
     hist = np.zeros(dmax + 2, np.int64)
     fl = f.reshape(f.size)
     kl = keep.reshape(keep.size)
@@ -132,12 +139,39 @@ def _sorted_centres(f, keep, dmax, idx, val):
     for d in range(dmax, 0, -1):
         start[d] = acc
         acc += hist[d]
+    syz = ny * nz
     for u in range(fl.size):
         if kl[u]:
             d = fl[u]
-            idx[start[d]] = u
-            val[start[d]] = d
+            t = start[d]
+            idx[t] = u
+            val[t] = d
             start[d] += 1
+            i = u // syz
+            rem = u - i * syz
+            j = rem // nz
+            k = rem - j * nz
+            best = 0
+            code = 13
+            for di in range(-1, 2):
+                ii = i + di
+                if ii < 0 or ii >= nx:
+                    continue
+                for dj in range(-1, 2):
+                    jj = j + dj
+                    if jj < 0 or jj >= ny:
+                        continue
+                    for dk in range(-1, 2):
+                        kk = k + dk
+                        if kk < 0 or kk >= nz or (di == 0 and dj == 0 and dk == 0):
+                            continue
+                        v = (ii * ny + jj) * nz + kk
+                        dv = fl[v]
+                        if (dv > d or (dv == d and v < u)) and dv > best:
+                            best = dv
+                            code = (di + 1) * 9 + (dj + 1) * 3 + (dk + 1)
+            nbo[t] = code
+            nbv[t] = best
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -149,8 +183,18 @@ def _find(nxt, z):
     return z
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fill(nr, row, z0, z1, d):
+    """Paint the unpainted voxels of ``row[z0 .. z1]`` with ``d``."""
+    z = _find(nr, z0)
+    while z <= z1:
+        row[z] = d
+        nr[z] = z1 + 1
+        z = _find(nr, z + 1)
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _paint(out, order, vals, isq, nslab, nxt_all):
+def _paint(out, order, vals, nbo, nbv, isq, nslab, nxt_all):
     """Paint the balls of the centres ``order`` (flat indices; values ``vals``, descending) into ``out``.
 
     Each voxel is painted once, by the first (largest) ball that reaches it; voxels that no
@@ -183,21 +227,35 @@ def _paint(out, order, vals, isq, nslab, nxt_all):
             rem = u - a * syz
             b = rem // nz
             e = rem - b * nz
+            # the painted neighbour ball: rows inside it need no memory access at all
+            dn = nbv[t]
+            code = nbo[t]
+            an = a + code // 9 - 1
+            bn = b + (code // 3) % 3 - 1
+            en = e + code % 3 - 1
             for ii in range(max(a - r, x0), min(a + r, x1 - 1) + 1):
                 rem1 = d - 1 - (ii - a) * (ii - a)
                 ry = isq[rem1]
                 row_o = out[ii]
                 row_n = nxt[ii - x0]
+                remn1 = dn - 1 - (ii - an) * (ii - an)
                 for jj in range(max(b - ry, 0), min(b + ry, ny - 1) + 1):
                     h = isq[rem1 - (jj - b) * (jj - b)]
                     z0 = max(e - h, 0)
                     z1 = min(e + h, nz - 1)
-                    nr = row_n[jj]
-                    z = _find(nr, z0)
-                    while z <= z1:
-                        row_o[jj, z] = d
-                        nr[z] = z1 + 1
-                        z = _find(nr, z + 1)
+                    remn = remn1 - (jj - bn) * (jj - bn)
+                    if remn >= 0:
+                        hn = isq[remn]
+                        lo = en - hn
+                        hi = en + hn
+                        if lo <= z0 and z1 <= hi:
+                            continue
+                        if z0 < lo:
+                            _fill(row_n[jj], row_o[jj], z0, min(z1, lo - 1), d)
+                        if hi < z1:
+                            _fill(row_n[jj], row_o[jj], max(z0, hi + 1), z1, d)
+                    else:
+                        _fill(row_n[jj], row_o[jj], z0, z1, d)
 
 
 def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.ndarray:
@@ -262,13 +320,15 @@ def _local_thickness_inplace(f: np.ndarray, dmax: int, threads: int | None = Non
     n = int(counts.sum())
     idx = np.empty(n, np.int32 if f.size < (1 << 31) else np.int64)
     val = np.empty(n, np.int32)
-    _sorted_centres(f, keep, dmax, idx, val)
+    nbo = np.empty(n, np.int8)
+    nbv = np.empty(n, np.int32)
+    _sorted_centres(f, keep, dmax, idx, val, nbo, nbv)
     del keep
     isq = np.array([math.isqrt(v) for v in range(dmax + 1)], np.int64)
     n_threads = numba.get_num_threads() if threads is None else max(1, int(threads))
     nslab = min(f.shape[0], n_threads)
     nxt = np.empty(f.shape[:2] + (f.shape[2] + 1,), np.int16 if f.shape[2] < 32767 else np.int32)
-    _paint(f, idx, val, isq, nslab, nxt)
+    _paint(f, idx, val, nbo, nbv, isq, nslab, nxt)
 
 
 # ----------------------------------------------------------------------------- bottleneck
