@@ -406,22 +406,19 @@ def _write_region(url: str, path: str, region, block) -> tuple[np.ndarray, dict]
 
 
 def _write_numpy(url: str, path: str, labels: np.ndarray, chunks) -> tuple[np.ndarray, dict]:
-    """Write an in-memory volume chunk by chunk, in order; its phase counts and chunk digests."""
+    """Write an in-memory volume chunk by chunk, in order (:func:`_write_region` per chunk, as the
+    dask path's blocks); its phase counts and chunk digests."""
     import itertools
 
-    import zarr
-
-    loc = resolve(url)
-    rec = _RecordingStore(loc.zarr_store(), path)
-    with zarr.config.set({"array.write_empty_chunks": True}):  # every chunk is a file the manifest lists
-        arr = zarr.open_array(rec, path=path, mode="r+")
-        starts = [range(0, n, c) for n, c in zip(labels.shape, chunks)]
-        for corner in itertools.product(*starts):
-            region = tuple(slice(a, min(a + c, n)) for a, c, n in zip(corner, chunks, labels.shape))
-            arr[region] = np.asarray(labels[region], dtype=np.uint8)
-    n1, n2 = np.count_nonzero(labels == 1), np.count_nonzero(labels == 2)
-    counts = np.array([labels.size - n1 - n2, n1, n2], dtype=np.int64)
-    return counts, rec.written
+    counts = np.zeros(3, np.int64)
+    files: dict = {}
+    starts = [range(0, n, c) for n, c in zip(labels.shape, chunks)]
+    for corner in itertools.product(*starts):
+        region = tuple(slice(a, min(a + c, n)) for a, c, n in zip(corner, chunks, labels.shape))
+        c, w = _write_region(url, path, region, labels[region])
+        counts += c
+        files.update(w)
+    return counts, files
 
 
 def _write_dask(url: str, path: str, labels, progress: bool, scheduler=None) -> tuple[np.ndarray, dict]:
