@@ -56,3 +56,25 @@ def test_bad_input():
         describe(lab, phase="pore", voxel_size=-0.2)
     with pytest.raises(InputError, match="axis"):
         describe(lab, phase="pore", axis=5)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_describe_all_equals_describe(bm01_labels, workers):
+    from vmt_dask.descriptors import describe_all
+
+    out = describe_all(bm01_labels, phases=("SE", "AM", 0), voxel_size=0.2, axis=1, workers=workers)
+    assert list(out) == ["SE", "AM", 0]
+    for p, d in out.items():
+        exp = describe(bm01_labels, phase=p, voxel_size=0.2, axis=1)
+        assert d.keys() == exp.keys()
+        for k in exp:
+            assert d[k] == exp[k] or (math.isnan(d[k]) and math.isnan(exp[k])), (p, k)
+
+
+def test_describe_all_refuses_before_work(bm01_labels):
+    from vmt_dask.descriptors import describe_all
+
+    with pytest.raises(InputError, match="label 7"):
+        describe_all(bm01_labels, phases=("SE", 7))
+    with pytest.raises(InputError, match="workers"):
+        describe_all(bm01_labels, workers=0)

@@ -4,7 +4,7 @@ Pure kernels: numpy arrays in, numbers out.  Lengths in micrometres, specific
 surface area in 1/micrometre, arrays indexed (x, y, z).
 """
 from .constrictivity import ConstrictivityResult, constrictivity, constrictivity_variants, cpsd, smip
-from .describe import DESCRIPTOR_KEYS, PHASE_LABELS, describe, phase_value
+from .describe import DESCRIPTOR_KEYS, PHASE_LABELS, describe, describe_all, phase_value
 from .edt import EDT_INF, squared_distance_to, squared_edt
 from .surface_area import CROFTON_DIRECTIONS, CROFTON_WEIGHTS, specific_surface_area
 from .tortuosity import TortuosityResult, geodesic_distance_to_plane, geodesic_tortuosity
@@ -22,6 +22,7 @@ __all__ = [
     "cpsd",
     "smip",
     "describe",
+    "describe_all",
     "DESCRIPTOR_KEYS",
     "PHASE_LABELS",
     "phase_value",

@@ -10,7 +10,7 @@ from .constrictivity import constrictivity
 from .surface_area import specific_surface_area
 from .tortuosity import geodesic_tortuosity
 
-__all__ = ["describe", "PHASE_LABELS", "DESCRIPTOR_KEYS", "phase_value"]
+__all__ = ["describe", "describe_all", "PHASE_LABELS", "DESCRIPTOR_KEYS", "phase_value"]
 
 #: Label codes of the named phases (:data:`vmt_dask.domain.PHASES`; docs/conventions.md:
 #: 0 = pore, 1 = SE, 2 = AM).
@@ -64,6 +64,18 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size=0.2,
     :func:`~vmt_dask.descriptors.geodesic_tortuosity` and
     :func:`~vmt_dask.descriptors.constrictivity`.
     """
+    spacing, axis = _check_labels(labels, voxel_size, axis)
+    value = phase_value(phase)
+    mask = labels == value
+    n = int(np.count_nonzero(mask))
+    if n == 0:
+        present = ", ".join(str(v) for v in np.unique(labels)[:10])
+        raise InputError(f"phase {phase!r} (label {value}) is empty in this volume (labels present: {present})")
+    return _describe_mask(mask, n, spacing, axis)
+
+
+def _check_labels(labels, voxel_size, axis):
+    """Validated ``(spacing, axis)`` of a label volume; InputError/TypeError naming the problem."""
     if not isinstance(labels, np.ndarray):
         raise TypeError(f"labels must be a numpy array, got {type(labels).__name__}")
     if labels.ndim != 3:
@@ -72,17 +84,13 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size=0.2,
         raise InputError(f"labels must hold integer labels, got dtype {labels.dtype}")
     if min(labels.shape) < 2:
         raise InputError(f"labels need at least 2 voxels along every axis, got shape {labels.shape}")
-    value = phase_value(phase)
     try:
-        spacing = check_spacing(voxel_size)
-        axis = check_axis(axis)
+        return check_spacing(voxel_size), check_axis(axis)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    mask = labels == value
-    n = int(np.count_nonzero(mask))
-    if n == 0:
-        present = ", ".join(str(v) for v in np.unique(labels)[:10])
-        raise InputError(f"phase {phase!r} (label {value}) is empty in this volume (labels present: {present})")
+
+
+def _describe_mask(mask, n, spacing, axis) -> dict[str, float]:
     tau = geodesic_tortuosity(mask, axis=axis, voxel_size=spacing)
     con = constrictivity(mask, voxel_size=spacing, axis=axis)
     return {
@@ -95,3 +103,74 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size=0.2,
         "r_min": con.r_min,
         "r_max": con.r_max,
     }
+
+
+def _concurrent_kernels_safe() -> bool:
+    """Whether numba's threading layer takes parallel kernels from several threads at once.
+
+    ``omp`` and ``tbb`` do; ``workqueue`` (the fallback without OpenMP/TBB) does not.
+    """
+    import numba
+
+    from .edt import squared_edt
+
+    squared_edt(np.ones((2, 2, 2), bool))  # a parallel kernel has run: the layer is chosen
+    try:
+        return numba.threading_layer() in ("omp", "tbb")
+    except ValueError:
+        return False
+
+
+def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axis: int = 2,
+                 workers: int = 1) -> dict[str, dict[str, float]]:
+    """:func:`describe` of several phases of one label volume.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (nx, ny, nz)
+        Label volume, validated once.
+    phases : sequence of str or int
+        The phases (default SE and AM).
+    voxel_size, axis
+        As for :func:`describe`.
+    workers : int
+        ``1``: the phases one after the other (peak memory of one phase: about 10
+        bytes per voxel besides the labels).  ``2`` or more: that many phases at once
+        in threads (every kernel releases the GIL; the serial ones, the bottleneck
+        flood and the tortuosity search, then overlap), with the memory of that many
+        phases.  Falls back to ``1`` when numba's threading layer cannot take parallel
+        kernels from several threads (``workqueue``).
+
+    Returns
+    -------
+    dict
+        Phase (as given) -> the dict of :func:`describe`, equal to it key for key.
+
+    Raises
+    ------
+    InputError
+        As :func:`describe`, for the volume or any phase, before any phase is computed.
+    """
+    spacing, axis = _check_labels(labels, voxel_size, axis)
+    values = [phase_value(p) for p in phases]
+    for p, v in zip(phases, values):
+        if not (labels == v).any():
+            shown = ", ".join(str(x) for x in np.unique(labels)[:10])
+            raise InputError(f"phase {p!r} (label {v}) is empty in this volume (labels present: {shown})")
+    workers = int(workers)
+    if workers < 1:
+        raise InputError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and not _concurrent_kernels_safe():
+        workers = 1
+
+    def one(value):
+        mask = labels == value
+        return _describe_mask(mask, int(np.count_nonzero(mask)), spacing, axis)
+
+    if workers == 1:
+        return {p: one(v) for p, v in zip(phases, values)}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {p: pool.submit(one, v) for p, v in zip(phases, values)}
+        return {p: f.result() for p, f in futures.items()}
