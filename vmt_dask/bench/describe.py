@@ -13,6 +13,9 @@ compiled once beforehand, so the children load them from cache):
   (bytes per voxel; the labels themselves, 1 byte per voxel, are not in it).  A pass over
   a 24^3 corner first loads the compiled kernels and starts the threads (per-call
   overhead is issue 14 item 4's subject, not this one's).
+* ``all`` / ``all2``: :func:`vmt_dask.descriptors.describe_all` of all the phases in one
+  call, one phase after the other (``all``) or two at once in threads (``all2``): the
+  figures the goal is about (one row, phase ``SE+AM``).
 * ``baseline``: the same kernels of ``vmt_dask/descriptors`` at ``--baseline-commit``
   (default bbc1ea1, this session's start: constrictivity by a bisection of cover
   transforms), read with ``git show`` into a temporary package.
@@ -48,7 +51,7 @@ from ..domain import PHASES
 __all__ = ["add_arguments", "run"]
 
 _PHASES = dict(PHASES)
-_TOOLS = ("ours", "baseline", "peers")
+_TOOLS = ("ours", "all", "all2", "baseline", "peers")
 #: The descriptors at the start of this session (first-wave constrictivity by bisection).
 DEFAULT_BASELINE = "bbc1ea1"
 _BASE_PKG = "desc_baseline"
@@ -58,8 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated cube edges (default 128,200,401)")
     parser.add_argument("--size", type=int, default=None, help="one cube edge (same as --sizes N)")
     parser.add_argument("--phases", default="SE,AM", help="comma-separated phases (default SE,AM)")
-    parser.add_argument("--tools", default="ours,baseline,peers",
-                        help="comma-separated subset of ours,baseline,peers (default all)")
+    parser.add_argument("--tools", default="ours,all,all2,baseline,peers",
+                        help="comma-separated subset of ours,all,all2,baseline,peers (default all)")
     parser.add_argument("--no-peers", action="store_true", help="same as leaving peers out of --tools")
     parser.add_argument("--baseline-commit", default=DEFAULT_BASELINE,
                         help=f"git commit of the earlier descriptors (default {DEFAULT_BASELINE})")
@@ -119,6 +122,31 @@ def _kernels(path: str, phase: str, voxel_size: float, pkg_dir: str | None) -> d
             "tau_std": tau.std, "reached": tau.reached_fraction, "beta": con.beta,
             "r_min": con.r_min, "r_max": con.r_max,
             "n_curve": None if getattr(con, "radii", None) is None else int(con.radii.size)}
+
+
+def _describe_all(path: str, phases: list[str], voxel_size: float, workers: int) -> dict:
+    """:func:`vmt_dask.descriptors.describe_all` of ``phases`` in one call, timed as a whole."""
+    from vmt_dask.descriptors import describe_all
+
+    labels = np.load(path)
+    corner = np.ascontiguousarray(labels[:24, :24, :24])
+    try:
+        describe_all(corner, phases=phases, voxel_size=voxel_size, workers=workers)
+    except ValueError:
+        pass  # a phase absent from the corner: the warm-up is best effort
+    rss0 = _rss_bytes()
+    t: dict = {}
+    out = _timed(t, "describe_all", describe_all, labels, phases=phases, voxel_size=voxel_size,
+                 workers=workers)
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    first = out[phases[0]]
+    return {"times": t, "rss0": rss0, "peak": peak, "eps": first["volume_fraction"],
+            "S": first["specific_surface_area"], "tau_mean": first["tortuosity_mean"],
+            "tau_std": first["tortuosity_std"], "reached": first["tortuosity_reached"],
+            "beta": first["constrictivity"], "r_min": first["r_min"], "r_max": first["r_max"],
+            "n_curve": None, "per_phase": out}
 
 
 def _peers(path: str, phase: str, voxel_size: float) -> dict:
@@ -216,7 +244,9 @@ def _table_row(r: dict) -> dict:
     cpu = sum(v[1] for v in t.values())
     n = r["n"] ** 3
     cells = {"N": r["n"], "phase": r["phase"], "tool": r["tool"]}
-    if r["tool"] == "peers":
+    if r["tool"] in ("all", "all2"):
+        cells["phase"] = "+".join(r["per_phase"])
+    elif r["tool"] == "peers":
         for k in ("local_thickness", "porosimetry", "dijkstra3d"):
             if k in t:
                 cells[{"local_thickness": "CPSD s", "porosimetry": "SMIP s", "dijkstra3d": "tau s"}[k]] = \
@@ -262,7 +292,10 @@ def run(args: argparse.Namespace) -> int:
                 measure_in_child(_kernels, warm, phases[0], args.voxel_size,
                                  base_dir if tool == "baseline" else None, timeout=args.timeout)
         for n in sizes:
-            todo = [(p, t) for p in phases for t in tools if (n, p, t) not in done]
+            joint = "+".join(phases)
+            todo = [(p, t) for p in phases for t in tools
+                    if t not in ("all", "all2") and (n, p, t) not in done]
+            todo += [(joint, t) for t in tools if t in ("all", "all2") and (n, joint, t) not in done]
             if not todo:
                 continue
             t0 = time.perf_counter()
@@ -285,7 +318,10 @@ def run(args: argparse.Namespace) -> int:
             for phase, tool in todo:
                 load0 = os.getloadavg()[0]
                 try:
-                    if tool == "peers":
+                    if tool in ("all", "all2"):
+                        _, _, val = measure_in_child(_describe_all, path, phases, args.voxel_size,
+                                                     2 if tool == "all2" else 1, timeout=args.timeout)
+                    elif tool == "peers":
                         _, _, val = measure_in_child(_peers, path, phase, args.voxel_size,
                                                      timeout=args.timeout)
                     else:
@@ -303,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
                 print("  " + "  ".join(f"{k} {v}" for k, v in _table_row(val).items()), flush=True)
             if not cached:
                 os.remove(path)
-    shown = [r for r in rows if r["n"] in sizes and r["phase"] in phases]
+    shown = [r for r in rows if r["n"] in sizes and (r["phase"] in phases or r["phase"] == "+".join(phases))]
     if not shown:
         return 0
     cells = [_table_row(r) for r in sorted(shown, key=lambda r: (r["n"], r["phase"], _TOOLS.index(r["tool"])))]
@@ -315,13 +351,13 @@ def run(args: argparse.Namespace) -> int:
     for n in sorted({r["n"] for r in shown}):
         for tool in _TOOLS:
             sel = [r for r in shown if r["n"] == n and r["tool"] == tool]
-            if len(sel) != len(phases):
+            if len(sel) != (1 if tool in ("all", "all2") else len(phases)):
                 continue
             wall = sum(sum(v[0] for v in r["times"].values()) for r in sel)
             cpu = sum(sum(v[1] for v in r["times"].values()) for r in sel)
             bpv = max((r["peak"] - r["rss0"]) / n**3 for r in sel)
             print(f"  {n}^3 {tool}: {wall:.1f} s wall, {cpu:.1f} s CPU, {bpv:.1f} B/voxel peak, "
-                  f"{n**3 * len(sel) / wall / 1e6:.2f} Mvox/s")
+                  f"{n**3 * len(phases) / wall / 1e6:.2f} Mvox/s (phase voxels processed per second)")
     print("Peers: PoreSpy at integer radii (CPSD; SMIP with centre connectivity, PoreSpy's "
           "porosimetry), so their beta differs from our opened-set default by convention; "
           "dijkstra3d is the same 26-neighbourhood graph as our tortuosity.")
