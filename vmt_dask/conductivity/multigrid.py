@@ -1,4 +1,10 @@
-"""Geometric aggregation multigrid for the voxel conductance operator.
+"""Aggregation multigrids for the voxel conductance operator.
+
+Two hierarchies with the same cycle: :class:`ConnectedHierarchy` (the solver's
+preconditioner; aggregates = connected pieces of 2x2x2 blocks, coarse levels as
+sparse graphs, see :mod:`._graph`) and :class:`Hierarchy` (plain 2x2x2 box
+aggregates on dense grids, described below; kept as the reference the tests and
+the benchmark compare with).
 
 Every level is a dense grid.  Level 0 is the voxel grid itself, stored as a
 ``uint8`` neighbour-count code plus two lateral conductances (see :mod:`._stencil`); level ``l + 1`` aggregates 2x2x2
