@@ -119,15 +119,8 @@ def _dominated_rows(f, need):
 
 
 @numba.njit(cache=True, nogil=True)
-def _sorted_centres(f, keep, dmax, idx, val, nbo, nbv):
-    """Fill ``idx``/``val`` with the kept centres by value descending (raster order within a value).
-
-    ``nbo``/``nbv``: per centre the 26-neighbour ``c'`` with the largest value among those
-    painted before it (value larger, or equal and earlier in raster order; a neighbour that
-    was not kept is inside a kept ball of larger value, painted before as well), as the
-    offset code ``(di + 1) * 9 + (dj + 1) * 3 + (dk + 1)`` and its value (0: none).
-    """
-    nx, ny, nz = f.shape
+def _sorted_centres(f, keep, dmax, idx, val):
+    """Fill ``idx``/``val`` with the kept centres by value descending (raster order within a value)."""
     hist = np.zeros(dmax + 2, np.int64)
     fl = f.reshape(f.size)
     kl = keep.reshape(keep.size)
@@ -139,7 +132,6 @@ def _sorted_centres(f, keep, dmax, idx, val, nbo, nbv):
     for d in range(dmax, 0, -1):
         start[d] = acc
         acc += hist[d]
-    syz = ny * nz
     for u in range(fl.size):
         if kl[u]:
             d = fl[u]
@@ -147,31 +139,47 @@ def _sorted_centres(f, keep, dmax, idx, val, nbo, nbv):
             idx[t] = u
             val[t] = d
             start[d] += 1
-            i = u // syz
-            rem = u - i * syz
-            j = rem // nz
-            k = rem - j * nz
-            best = 0
-            code = 13
-            for di in range(-1, 2):
-                ii = i + di
-                if ii < 0 or ii >= nx:
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _painted_neighbours(f, idx, nbo, nbv):
+    """Per centre the 26-neighbour ``c'`` with the largest value among those painted before it.
+
+    Painted before: value larger, or equal and earlier in raster order (a neighbour that
+    was not kept lies inside a kept ball of larger value, painted before as well).  Stored
+    as the offset code ``(di + 1) * 9 + (dj + 1) * 3 + (dk + 1)`` and its value (0: none).
+    """
+    nx, ny, nz = f.shape
+    fl = f.reshape(f.size)
+    syz = ny * nz
+    for t in numba.prange(idx.size):
+        u = np.int64(idx[t])
+        d = fl[u]
+        i = u // syz
+        rem = u - i * syz
+        j = rem // nz
+        k = rem - j * nz
+        best = 0
+        code = 13
+        for di in range(-1, 2):
+            ii = i + di
+            if ii < 0 or ii >= nx:
+                continue
+            for dj in range(-1, 2):
+                jj = j + dj
+                if jj < 0 or jj >= ny:
                     continue
-                for dj in range(-1, 2):
-                    jj = j + dj
-                    if jj < 0 or jj >= ny:
+                for dk in range(-1, 2):
+                    kk = k + dk
+                    if kk < 0 or kk >= nz or (di == 0 and dj == 0 and dk == 0):
                         continue
-                    for dk in range(-1, 2):
-                        kk = k + dk
-                        if kk < 0 or kk >= nz or (di == 0 and dj == 0 and dk == 0):
-                            continue
-                        v = (ii * ny + jj) * nz + kk
-                        dv = fl[v]
-                        if (dv > d or (dv == d and v < u)) and dv > best:
-                            best = dv
-                            code = (di + 1) * 9 + (dj + 1) * 3 + (dk + 1)
-            nbo[t] = code
-            nbv[t] = best
+                    v = (ii * ny + jj) * nz + kk
+                    dv = fl[v]
+                    if (dv > d or (dv == d and v < u)) and dv > best:
+                        best = dv
+                        code = (di + 1) * 9 + (dj + 1) * 3 + (dk + 1)
+        nbo[t] = code
+        nbv[t] = best
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -322,7 +330,8 @@ def _local_thickness_inplace(f: np.ndarray, dmax: int, threads: int | None = Non
     val = np.empty(n, np.int32)
     nbo = np.empty(n, np.int8)
     nbv = np.empty(n, np.int32)
-    _sorted_centres(f, keep, dmax, idx, val, nbo, nbv)
+    _sorted_centres(f, keep, dmax, idx, val)
+    _painted_neighbours(f, idx, nbo, nbv)
     del keep
     isq = np.array([math.isqrt(v) for v in range(dmax + 1)], np.int64)
     n_threads = numba.get_num_threads() if threads is None else max(1, int(threads))
