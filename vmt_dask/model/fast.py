@@ -2,7 +2,8 @@
 
 Same law as the "lattice" generator (point sampling; lattice correlation exp(-(alpha h)^2) at
 integer lags, up to the kernel truncation of :func:`~vmt_dask.model.covariance.generator_kernel`),
-other random numbers, about an order of magnitude less work per voxel:
+other random numbers, several times less work per voxel (3-7x less CPU than "lattice" at
+64^3-128^3, `python -m vmt_dask.bench generate`):
 
 Noise
     One SplitMix64 finaliser (Steele, Lea and Flood 2014) per *pair* of voxels along z: the
@@ -17,8 +18,7 @@ Noise
 Convolution
     Direct separable convolution with the symmetric lattice kernels (float32, fixed summation
     order, vectorised along z; the two taps of a symmetric pair share one multiply), fused
-    with the noise: each x-plane of noise is hashed a row at a
-    time, convolved along z, then along y, into one intermediate of (nx + 2 Hx, ny, nz) float32
+    with the noise: each x-plane of noise is hashed a row at a time, convolved along z, then along y, into one intermediate of (nx + 2 Hx, ny, nz) float32
     values; the x pass runs over y-rows (a row's 2 Hx + 1 planes stay in cache) and adds the
     field or its square to the output.  No FFT, no noise volume.  Work per output voxel
     ~ Hz + Hy + Hx + 3 multiply-adds and as many adds, plus the noise of the halo.
@@ -46,7 +46,6 @@ FAST_STREAM = 1 << 28
 _X256, _F256 = _ziggurat_tables(256)
 _R256 = float(_X256[1])
 _XS256 = _X256 / 8388608.0  # exact: a power of two
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _OFF = 1 << 20
 
 
