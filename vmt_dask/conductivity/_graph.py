@@ -276,13 +276,39 @@ def fine_graph_fill(pat, base, lut, count, n_fine2, wx, wy, rowptr, col, val, di
 
 
 # ----------------------------------------------------------------------------- fine <-> level 1
+@numba.njit(**_JIT)
+def _slab_boxes(pat, rowbase, count, I, first, multi_ptr, multi_k):
+    """Box table of box slab ``I``: ``first[J, K]`` = first unknown of box (I, J, K);
+    ``multi_k[multi_ptr[J]:multi_ptr[J + 1]]`` = the K of the boxes of row J with
+    more than one piece (the only ones that need the piece lookup table)."""
+    m1, m2 = first.shape
+    t = 0
+    for J in range(m1):
+        multi_ptr[J] = t
+        par = (I + J) & 1
+        o0 = rowbase[par, I, J]
+        o1 = rowbase[par ^ 1, I, J]
+        for K in range(m2):
+            cnt = count[pat[I, J, K]]
+            first[J, K] = o0
+            nxt = o0 + cnt              # the colours alternate along K
+            o0 = o1
+            o1 = nxt
+            if cnt > 1:
+                multi_k[t] = K
+                t += 1
+    multi_ptr[m1] = t
+
+
 @numba.njit(**_PJIT)
 def fine_restrict_pieces(code, wx, wy, x, b, pat, rowbase, lut, count, rc):
     """``rc = P^T (b - A x)``: fine residual summed over the connected pieces of each box.
 
     ``rowbase[c, I, J]`` is the first unknown of the colour-``c`` boxes of box row
-    ``(I, J)`` (:func:`row_bases`); the boxes of a row are walked in order, so no
-    per-box index is stored.
+    ``(I, J)`` (:func:`row_bases`).  Per box slab, the residual of every fine row is
+    summed pairwise into a box-row accumulator (a vectorized loop), which is the
+    answer for the boxes of one piece; only boxes of several pieces scatter each
+    voxel through the lookup table.
     """
     n0, n1, n2 = code.shape
     m0, m1, m2 = pat.shape
@@ -291,24 +317,20 @@ def fine_restrict_pieces(code, wx, wy, x, b, pat, rowbase, lut, count, rc):
     zrow = np.zeros(n2, np.float32)
     for I in prange(m0):
         tmp = np.empty(n2, np.float32)
-        res = np.zeros(n2 + 1, np.float32)
+        res = np.zeros(2 * m2, np.float32)
+        acc = np.zeros((m1, m2), np.float32)
+        first = np.empty((m1, m2), np.int64)
+        multi_ptr = np.empty(m1 + 1, np.int64)
+        multi_k = np.empty(m1 * m2, np.int64)
+        _slab_boxes(pat, rowbase, count, I, first, multi_ptr, multi_k)
         for J in range(m1):
-            o0 = rowbase[0, I, J]
-            o1 = rowbase[1, I, J]
-            n_0 = 0
-            n_1 = 0
-            for K in range(m2):
-                if (I + J + K) & 1:
-                    n_1 += count[pat[I, J, K]]
-                else:
-                    n_0 += count[pat[I, J, K]]
-            for t in range(n_0):
-                rc[o0 + t] = 0.0
-            for t in range(n_1):
-                rc[o1 + t] = 0.0
+            for t in range(multi_ptr[J], multi_ptr[J + 1]):
+                K = multi_k[t]
+                b0 = first[J, K]
+                for c in range(count[pat[I, J, K]]):
+                    rc[b0 + c] = 0.0
         for i in range(2 * I, min(2 * I + 2, n0)):
             for j in range(n1):
-                # residual row (as _stencil.fine_restrict_residual)
                 xm = x[i - 1, j] if i > 0 else zrow
                 xp = x[i + 1, j] if i < n0 - 1 else zrow
                 ym = x[i, j - 1] if j > 0 else zrow
@@ -330,52 +352,60 @@ def fine_restrict_pieces(code, wx, wy, x, b, pat, rowbase, lut, count, rc):
                     v = br[k] + tmp[k] - d * xr[k]
                     res[k] = v if ck != 0 else np.float32(0.0)
                 J = j >> 1
-                pos = ((i & 1) << 2) | ((j & 1) << 1)
-                pr = pat[I, J]
-                par = (I + J) & 1
-                o0 = rowbase[par, I, J]            # next unknown of the row's colour-par boxes
-                o1 = rowbase[par ^ 1, I, J]
+                a = acc[J]
                 for K in range(m2):
-                    p = pr[K]
-                    b0 = o0
-                    o0 = o1
-                    o1 = b0 + count[p]            # the colours alternate along K
-                    if p == 0:
-                        continue
+                    a[K] += res[2 * K] + res[2 * K + 1]
+                pos = ((i & 1) << 2) | ((j & 1) << 1)
+                for t in range(multi_ptr[J], multi_ptr[J + 1]):
+                    K = multi_k[t]
+                    p = pat[I, J, K]
+                    b0 = first[J, K]
                     rc[b0 + lut[p, pos]] += res[2 * K]
                     rc[b0 + lut[p, pos | 1]] += res[2 * K + 1]
+        for J in range(m1):
+            for K in range(m2):
+                if count[pat[I, J, K]] == 1:
+                    rc[first[J, K]] = acc[J, K]
 
 
 @numba.njit(**_PJIT)
 def fine_prolong_pieces(code, x, xc, pat, rowbase, lut, count, omega):
-    """``x += omega * P xc`` on the solved voxels (constant on each piece)."""
+    """``x += omega * P xc`` on the solved voxels (constant on each piece).
+
+    Per box slab the coarse values of one-piece boxes are gathered once into a box-row
+    table shared by the 4 fine rows of each box row; boxes of several pieces look
+    their voxels up.
+    """
     n0, n1, n2 = code.shape
-    m2 = pat.shape[2]
-    for i in prange(n0):
-        I = i >> 1
+    m0, m1, m2 = pat.shape
+    for I in prange(m0):
         tmp = np.zeros(2 * m2, np.float32)
-        for j in range(n1):
-            J = j >> 1
-            pos = ((i & 1) << 2) | ((j & 1) << 1)
-            pr = pat[I, J]
-            par = (I + J) & 1
-            o0 = rowbase[par, I, J]
-            o1 = rowbase[par ^ 1, I, J]
+        val = np.zeros((m1, m2), np.float32)
+        first = np.empty((m1, m2), np.int64)
+        multi_ptr = np.empty(m1 + 1, np.int64)
+        multi_k = np.empty(m1 * m2, np.int64)
+        _slab_boxes(pat, rowbase, count, I, first, multi_ptr, multi_k)
+        for J in range(m1):
             for K in range(m2):
-                p = pr[K]
-                b0 = o0
-                o0 = o1
-                o1 = b0 + count[p]
-                if p == 0:
-                    tmp[2 * K] = 0.0
-                    tmp[2 * K + 1] = 0.0
-                else:
+                val[J, K] = omega * xc[first[J, K]] if count[pat[I, J, K]] == 1 else 0.0
+        for i in range(2 * I, min(2 * I + 2, n0)):
+            for j in range(n1):
+                J = j >> 1
+                v = val[J]
+                for K in range(m2):
+                    tmp[2 * K] = v[K]
+                    tmp[2 * K + 1] = v[K]
+                pos = ((i & 1) << 2) | ((j & 1) << 1)
+                for t in range(multi_ptr[J], multi_ptr[J + 1]):
+                    K = multi_k[t]
+                    p = pat[I, J, K]
+                    b0 = first[J, K]
                     tmp[2 * K] = omega * xc[b0 + lut[p, pos]]
                     tmp[2 * K + 1] = omega * xc[b0 + lut[p, pos | 1]]
-            c = code[i, j]
-            xr = x[i, j]
-            for k in range(n2):
-                xr[k] += tmp[k] if c[k] != 0 else np.float32(0.0)
+                c = code[i, j]
+                xr = x[i, j]
+                for k in range(n2):
+                    xr[k] += tmp[k] if c[k] != 0 else np.float32(0.0)
 
 
 # ----------------------------------------------------------------------------- graph levels
