@@ -152,6 +152,28 @@ def _dial(dist, sources, offs, wts, buckets):
         b += 1
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _fill_phase(dist, m, pad):
+    """``dist`` (padded) = ``inf`` on the phase voxels of ``m`` and ``-inf`` elsewhere, in place."""
+    nx, ny, nz = dist.shape
+    for i in numba.prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                inside = pad <= i < nx - pad and pad <= j < ny - pad and pad <= k < nz - pad
+                if inside and m[i - pad, j - pad, k - pad]:
+                    dist[i, j, k] = np.inf
+                else:
+                    dist[i, j, k] = -np.inf
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _neg_to_inf(d):
+    """Unreachable and non-phase voxels (``-inf``) to ``inf``, in place."""
+    for u in numba.prange(d.size):
+        if d[u] == -np.inf:
+            d[u] = np.inf
+
+
 @numba.njit(cache=True, nogil=True)
 def _dial_checked(open_, phase, dist, sources, offs, wts, checks, nchk, nring):
     """:func:`_dial` for neighbourhoods with steps up to ``nring - 1`` long.
@@ -260,14 +282,14 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
     offs, wts, checks, nchk = _neighbours(shape_p, neighbourhood, tuple(h / unit for h in sp))
     if neighbourhood == 26 and sp[0] == sp[1] == sp[2]:
         # one float64 array: inf on phase, -inf elsewhere (no separate open mask)
-        dist = np.full(shape_p, -np.inf)
-        dist[pad:-pad, pad:-pad, pad:-pad][m] = np.inf
+        dist = np.empty(shape_p)
+        _fill_phase(dist, m, pad)
         # flat indices (padded array) of the target plane's phase voxels, in raster order
         ii, jj = np.nonzero(m[:, :, -1])
         sources = ((ii.astype(np.int64) + pad) * shape_p[1] + (jj + pad)) * shape_p[2] + (shape_p[2] - pad - 1)
         idx_t = np.int32 if dist.size < (1 << 31) else np.int64
         _dial(dist.reshape(-1), sources, offs, wts, np.empty((3, max(1 << 16, 4 * sources.size)), idx_t))
-        dist[np.isneginf(dist)] = np.inf
+        _neg_to_inf(dist.reshape(-1))
     else:
         open_ = np.pad(m, pad, constant_values=False)
         dist = np.full(shape_p, np.inf)
@@ -348,8 +370,9 @@ def geodesic_tortuosity(
     dist = geodesic_distance_to_plane(mask, axis=axis, neighbourhood=neighbourhood, voxel_size=voxel_size)
     if voxel_size is not None:
         dist = dist / sp[axis]  # in units of the plane spacing along the axis
-    start_mask = np.take(mask, 0, axis=axis)
-    start = np.take(dist, 0, axis=axis)
+    plane0 = (slice(None),) * axis + (0,)  # views: np.take would copy the whole volume first
+    start_mask = mask[plane0]
+    start = dist[plane0]
     n_start = int(np.count_nonzero(start_mask))
     reached = np.isfinite(start)
     tau = start[reached] / (n - 1)
