@@ -29,13 +29,14 @@ count and whatever tile it belongs to, so realizations do not depend on threads 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numba
 import numpy as np
 
 from .noise import MAX_COORDINATE, _ziggurat_tables, field_key
 
-__all__ = ["fast_noise_region", "fast_field", "FAST_STREAM"]
+__all__ = ["fast_noise_region", "fast_field", "numba_threads", "FAST_STREAM"]
 
 #: Noise streams of the "fast" generator are field keys of ``FAST_STREAM + field`` (distinct
 #: from the streams of "lattice" (``field``) and of the spectral coefficients (``1 << 24 + ...``)).
@@ -285,12 +286,24 @@ def fast_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
         H = len(k) // 2
         if l - H < -MAX_COORDINATE or h + H > MAX_COORDINATE:
             raise ValueError(f"box [{lo}, {hi}) exceeds the lattice range +-{MAX_COORDINATE}")
-    previous = numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
+    with numba_threads(threads):
         _fast_field(out, bool(square), k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
                     g[0], g[1], g[2], _XS256, _X256, _F256, _R256)
+    return out
+
+
+@contextmanager
+def numba_threads(threads: int | None):
+    """Run numba's parallel kernels with ``threads`` threads inside the block (None: unchanged).
+
+    numba's thread count is per calling thread, so concurrent callers do not interfere.
+    """
+    if threads is None:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
     finally:
         numba.set_num_threads(previous)
-    return out

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from .covariance import DEFAULT_GENERATOR, check_generator, generator_kernel
-from .fast import fast_field
+from .fast import fast_field, numba_threads
 from .fields import gaussian_field
 from .kernels import axis_alphas
 from .phases import AM, PORE, SE
@@ -78,11 +78,20 @@ _cache_lock = threading.Lock()
 _cache_stats = {"hits": 0, "misses": 0}
 
 
+#: Tiles with fewer voxels than this run the "fast" generator's kernels on the calling thread
+#: (the same values: they do not depend on the thread count); waking numba's threads costs more
+#: than the work there, and far more on a loaded machine.
+FAST_SERIAL_BELOW = 1 << 15
+
+
 def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, acc, square, threads):
     alphas = axis_alphas(alpha, theta.a, voxel_size)
+    if generator == "fast" and threads is None and acc.size < FAST_SERIAL_BELOW:
+        threads = 1
     if generator != "lattice" and max(alphas) <= ALPHA_SPECTRAL:
-        spectral_field(seed, field, alphas, generator, shape, lo, hi, out=acc, square=square,
-                       fold=generator == "fast")
+        with numba_threads(threads if generator == "fast" else None):
+            spectral_field(seed, field, alphas, generator, shape, lo, hi, out=acc, square=square,
+                           fold=generator == "fast")
     elif generator == "fast":
         kernels = tuple(generator_kernel(a, generator) for a in alphas)
         fast_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads)
