@@ -220,7 +220,9 @@ def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: f
         Largest tile edge of the fixed generation grid (advanced; part of the realization's
         identity only up to float32 rounding of the convolution).
     threads : int, optional
-        Threads for this realization (default: all cores available to the process).
+        Threads for this realization (default: all cores available to the process; "fast"
+        computes tiles under ``FAST_SERIAL_BELOW`` voxels on the calling thread).  The values
+        do not depend on it.
     generator : {"lattice", "point", "cell", "band", "fast"}
         How each Gaussian field is discretised on the voxels (see
         :mod:`vmt_dask.model.covariance`): ``"lattice"`` samples the field at the voxel
