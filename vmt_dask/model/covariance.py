@@ -23,7 +23,8 @@ discretisation:
     the same coefficients), the others by a fused direct convolution of a cheaper
     counter-based noise (:mod:`vmt_dask.model.fast`: one hash per pair of voxels, no FFT, no
     noise volume).  Its rough fields differ from ``"lattice"``'s voxel by voxel, not in
-    distribution.
+    distribution.  Its bits are fixed as of commit 99e2265 (stores name their generator and
+    are resumed with it): a faster variant that changes them needs a new name.
 ``"cell"``
     The field averaged over the voxel (a cube of edge 1 voxel), rescaled to unit variance.
     Per axis ``C(h) = int_{-1}^{1} (1 - |t|) exp(-alpha^2 (h + t)^2) dt`` and the lattice
