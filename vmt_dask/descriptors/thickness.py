@@ -118,29 +118,6 @@ def _dominated_rows(f, need):
     return keep, counts
 
 
-@numba.njit(cache=True, nogil=True)
-def _sorted_centres(f, keep, dmax, idx, val):
-    """Fill ``idx``/``val`` with the kept centres by value descending (raster order within a value)."""
-    hist = np.zeros(dmax + 2, np.int64)
-    fl = f.reshape(f.size)
-    kl = keep.reshape(keep.size)
-    for u in range(fl.size):
-        if kl[u]:
-            hist[fl[u]] += 1
-    start = np.zeros(dmax + 2, np.int64)
-    acc = 0
-    for d in range(dmax, 0, -1):
-        start[d] = acc
-        acc += hist[d]
-    for u in range(fl.size):
-        if kl[u]:
-            d = fl[u]
-            t = start[d]
-            idx[t] = u
-            val[t] = d
-            start[d] += 1
-
-
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _painted_neighbours(f, idx, nbo, nbv):
     """Per centre the 26-neighbour ``c'`` with the largest value among those painted before it.
@@ -182,60 +159,48 @@ def _painted_neighbours(f, idx, nbo, nbv):
         nbv[t] = best
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _find(nxt, z):
-    """First unpainted position ``>= z`` of a row (path halving)."""
-    while nxt[z] != z:
-        nxt[z] = nxt[nxt[z]]
-        z = nxt[z]
-    return z
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _fill(nr, row, z0, z1, d):
-    """Paint the unpainted voxels of ``row[z0 .. z1]`` with ``d``."""
-    z = _find(nr, z0)
-    while z <= z1:
-        row[z] = d
-        nr[z] = z1 + 1
-        z = _find(nr, z + 1)
+@numba.njit(cache=True, nogil=True)
+def _raster_centres(f, keep, idx, val):
+    """Kept centres in raster order (their flat indices ascending) with their values."""
+    fl = f.reshape(f.size)
+    kl = keep.reshape(keep.size)
+    t = 0
+    for u in range(fl.size):
+        if kl[u]:
+            idx[t] = u
+            val[t] = fl[u]
+            t += 1
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _paint(out, order, vals, nbo, nbv, isq, nslab, nxt_all):
-    """Paint the balls of the centres ``order`` (flat indices; values ``vals``, descending) into ``out``.
+def _paint_max(out, order, vals, nbo, nbv, isq, nslab, first):
+    """Raise ``out`` to ``d`` on each kept ball's crescent outside its painted neighbour ball.
 
-    Each voxel is painted once, by the first (largest) ball that reaches it; voxels that no
-    ball reaches keep their value.
-
-    Slab ``s`` owns the x-planes ``[s nx / nslab, (s+1) nx / nslab)``; every slab walks
-    the whole sorted centre list, so the first ball to reach a voxel is the largest.
-    Per row a union-find ``next unpainted`` pointer (``nxt_all``, int16 or int32,
-    shape (nx, ny, nz + 1)) skips painted runs.
+    Max semantics make the order irrelevant: a voxel of ``B(c)`` inside the ball of the
+    neighbour ``c*`` chosen by :func:`_painted_neighbours` (which precedes ``c`` in the
+    order value descending, raster ascending) gets at least ``f(c*) >= f(c)`` from ``c*``
+    or, inductively, from the balls that cover ``c*``'s; so each centre writes only the
+    rest of its ball.  Centres are in raster order (spatially coherent memory access);
+    slab ``s`` owns the x-planes ``[s nx / nslab, (s+1) nx / nslab)`` and starts at the
+    first centre that can reach them (``first[s]``, from the largest radius).
     """
     nx, ny, nz = out.shape
     syz = ny * nz
     for s in numba.prange(nslab):
         x0 = s * nx // nslab
         x1 = (s + 1) * nx // nslab
-        if x1 <= x0:
-            continue
-        nxt = nxt_all[x0:x1]
-        for ii in range(x1 - x0):
-            for jj in range(ny):
-                for kk in range(nz + 1):
-                    nxt[ii, jj, kk] = kk
-        for t in range(order.size):
+        for t in range(first[s], order.size):
             u = np.int64(order[t])
+            a = u // syz
+            if a >= x1 + isq[isq.size - 1] + 1:
+                break
             d = vals[t]
             r = isq[d - 1]
-            a = u // syz
             if a + r < x0 or a - r >= x1:
                 continue
             rem = u - a * syz
             b = rem // nz
             e = rem - b * nz
-            # the painted neighbour ball: rows inside it need no memory access at all
             dn = nbv[t]
             code = nbo[t]
             an = a + code // 9 - 1
@@ -244,26 +209,33 @@ def _paint(out, order, vals, nbo, nbv, isq, nslab, nxt_all):
             for ii in range(max(a - r, x0), min(a + r, x1 - 1) + 1):
                 rem1 = d - 1 - (ii - a) * (ii - a)
                 ry = isq[rem1]
-                row_o = out[ii]
-                row_n = nxt[ii - x0]
+                plane = out[ii]
                 remn1 = dn - 1 - (ii - an) * (ii - an)
                 for jj in range(max(b - ry, 0), min(b + ry, ny - 1) + 1):
                     h = isq[rem1 - (jj - b) * (jj - b)]
                     z0 = max(e - h, 0)
                     z1 = min(e + h, nz - 1)
                     remn = remn1 - (jj - bn) * (jj - bn)
+                    lo = nz
+                    hi = -1
                     if remn >= 0:
                         hn = isq[remn]
                         lo = en - hn
                         hi = en + hn
                         if lo <= z0 and z1 <= hi:
                             continue
-                        if z0 < lo:
-                            _fill(row_n[jj], row_o[jj], z0, min(z1, lo - 1), d)
-                        if hi < z1:
-                            _fill(row_n[jj], row_o[jj], max(z0, hi + 1), z1, d)
+                    row = plane[jj]
+                    if lo > hi:  # no neighbour interval on this row
+                        for z in range(z0, z1 + 1):
+                            if row[z] < d:
+                                row[z] = d
                     else:
-                        _fill(row_n[jj], row_o[jj], z0, z1, d)
+                        for z in range(z0, min(z1, lo - 1) + 1):
+                            if row[z] < d:
+                                row[z] = d
+                        for z in range(max(z0, hi + 1), z1 + 1):
+                            if row[z] < d:
+                                row[z] = d
 
 
 def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.ndarray:
@@ -296,12 +268,14 @@ def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.
     Exact.  (1) A centre whose lattice ball lies inside the ball of a 26-neighbour with
     at least its value cannot be the largest ball anywhere (containment by the table of
     :func:`containment_table`; chains end since containment of equal balls is
-    impossible), so only the other centres are kept.  (2) The kept balls are painted
-    from the largest value down, each voxel once: per row the ball is an interval
-    ``|z - c_z|^2 <= f(c) - 1 - (x - c_x)^2 - (y - c_y)^2`` and a union-find pointer per
-    voxel (int16) jumps over painted runs, so a row costs one find plus its new voxels.
-    The work is the number of rows of the kept balls (about ``pi f(c)`` per centre)
-    plus one write per voxel; x-slabs run in parallel.
+    impossible), so only the other centres are kept.  (2) Each kept centre ``c`` knows
+    its largest 26-neighbour ``c*`` that precedes it in the order (value descending,
+    raster ascending); by induction over that order every voxel of ``B(c*)`` ends with
+    at least ``f(c*) >= f(c)``, so ``c`` only raises the voxels of its ball outside
+    ``B(c*)`` to ``f(c)`` (per row at most two intervals; rows inside ``B(c*)`` cost
+    arithmetic only).  With max semantics the painting order is free: centres go in
+    raster order (coherent memory access), x-slabs in parallel.  Memory: the input
+    (overwritten in place by the internal caller) plus 13 bytes per kept centre.
     """
     f = np.asarray(f)
     if f.ndim != 3:
@@ -330,14 +304,18 @@ def _local_thickness_inplace(f: np.ndarray, dmax: int, threads: int | None = Non
     val = np.empty(n, np.int32)
     nbo = np.empty(n, np.int8)
     nbv = np.empty(n, np.int32)
-    _sorted_centres(f, keep, dmax, idx, val)
-    _painted_neighbours(f, idx, nbo, nbv)
+    _raster_centres(f, keep, idx, val)
     del keep
+    _painted_neighbours(f, idx, nbo, nbv)
     isq = np.array([math.isqrt(v) for v in range(dmax + 1)], np.int64)
     n_threads = numba.get_num_threads() if threads is None else max(1, int(threads))
-    nslab = min(f.shape[0], n_threads)
-    nxt = np.empty(f.shape[:2] + (f.shape[2] + 1,), np.int16 if f.shape[2] < 32767 else np.int32)
-    _paint(f, idx, val, nbo, nbv, isq, nslab, nxt)
+    nx = f.shape[0]
+    nslab = min(nx, 4 * n_threads)  # several slabs per thread: the balls are unevenly spread
+    rmax = int(isq[-1])
+    syz = f.shape[1] * f.shape[2]
+    x_lo = np.array([max(0, s * nx // nslab - rmax) for s in range(nslab)], np.int64)
+    first = np.searchsorted(idx, x_lo * syz).astype(np.int64)
+    _paint_max(f, idx, val, nbo, nbv, isq, nslab, first)
 
 
 # ----------------------------------------------------------------------------- bottleneck
