@@ -206,11 +206,17 @@ def _paint_max(out, order, vals, nbo, nbv, isq, nslab, first):
             an = a + code // 9 - 1
             bn = b + (code // 3) % 3 - 1
             en = e + code % 3 - 1
+            # in-plane distance of the two centres (0, 1 or sqrt 2)
+            dl = math.sqrt((bn - b) * (bn - b) + (en - e) * (en - e))
             for ii in range(max(a - r, x0), min(a + r, x1 - 1) + 1):
                 rem1 = d - 1 - (ii - a) * (ii - a)
+                remn1 = dn - 1 - (ii - an) * (ii - an)
+                # the whole disc inside the neighbour's (continuous test with a margin, so
+                # rounding can only keep a plane): every row of it would be skipped
+                if remn1 >= 0 and math.sqrt(rem1) + dl + 1e-9 <= math.sqrt(remn1):
+                    continue
                 ry = isq[rem1]
                 plane = out[ii]
-                remn1 = dn - 1 - (ii - an) * (ii - an)
                 for jj in range(max(b - ry, 0), min(b + ry, ny - 1) + 1):
                     h = isq[rem1 - (jj - b) * (jj - b)]
                     z0 = max(e - h, 0)
