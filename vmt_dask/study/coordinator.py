@@ -548,7 +548,8 @@ class _Driver:
             fut = self.client.submit(func, self.store, *task.args, *deps, key=f"{task.key}-{self.token}",
                                      retries=self.spec.retries, pure=False, **dict(task.kwargs))
         else:
-            members = tuple((t.stage, t.name, t.args, t.kwargs) for t in unit)
+            members = tuple((STAGE_TABLE[t.stage].task, STAGE_TABLE[t.stage].volume, t.record, t.args, t.kwargs)
+                            for t in unit)
             fut = self.client.submit(group_task, self.store, members, *deps, key=f"group-{unit[0].key}-{self.token}",
                                      retries=self.spec.retries, pure=False)
         for t in unit:

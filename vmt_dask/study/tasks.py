@@ -228,9 +228,11 @@ def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float
 def group_task(store: str, members, *deps) -> dict:
     """Run a volume task and the tasks that read its volume in one Dask task.
 
-    ``members`` is ``[(stage, name, args, kwargs), ...]``: first a ``realize``/``structure``
-    task, then ``describe``/``describe-structure``/``conduct`` tasks of the same volume (the
-    :class:`~vmt_dask.study.stages.Task` fields).  The volume just generated is handed to the
+    ``members`` is ``[(task, volume, record, args, kwargs), ...]`` (built by the coordinator
+    from the stage table, so this module does not import it): the name of the task function in
+    this module, whether it writes a volume, its record path and its arguments; first a
+    ``realize``/``structure`` task, then ``describe``/``describe-structure``/``conduct`` tasks of
+    the same volume.  The volume just generated is handed to the
     readers in memory instead of being read back and verified from the store; everything else is
     exactly what the member tasks do one by one (each writes its own sealed record, and a member
     whose record is intact returns it).  Returns ``{record path: record}``.
@@ -238,19 +240,17 @@ def group_task(store: str, members, *deps) -> dict:
     For small grids this removes per volume 2-4 Dask tasks, the same number of volume reads and
     their scheduling round trips (``python -m vmt_dask.bench study`` measures them).
     """
-    from .stages import STAGE_TABLE
-
     out: dict = {}
     labels = None
-    for i, (stage, name, args, kwargs) in enumerate(members):
+    for i, (task, volume, rel, args, kwargs) in enumerate(members):
         kw = dict(kwargs)
         if i == 0:
-            if not STAGE_TABLE[stage].volume:
-                raise ValueError(f"group_task: the first member must write a volume, got stage {stage!r}")
+            if not volume:
+                raise ValueError(f"group_task: the first member must write a volume, got task {task!r}")
             rec, labels = _realize(store, *args, **kw)
         else:
-            rec = STAGE_TABLE[stage].function()(store, *args, labels=labels, **kw)
-        out[record_path(stage, name)] = rec
+            rec = globals()[task](store, *args, labels=labels, **kw)
+        out[rel] = rec
     return out
 
 
