@@ -137,7 +137,8 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
         ``1``: the phases one after the other (peak memory of one phase: about 10
         bytes per voxel besides the labels).  ``2`` or more: that many phases at once
         in threads (every kernel releases the GIL; the serial ones, the bottleneck
-        flood and the tortuosity search, then overlap), with the memory of that many
+        flood and the tortuosity search, then overlap; each worker's parallel kernels
+        get ``threads // workers`` numba threads), with the memory of that many
         phases.  Falls back to ``1`` when numba's threading layer cannot take parallel
         kernels from several threads (``workqueue``).
 
@@ -163,14 +164,21 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
     if workers > 1 and not _concurrent_kernels_safe():
         workers = 1
 
-    def one(value):
+    def one(value, threads=None):
+        if threads is not None:
+            import numba
+
+            numba.set_num_threads(threads)  # per calling thread: no oversubscription
         mask = labels == value
         return _describe_mask(mask, int(np.count_nonzero(mask)), spacing, axis)
 
     if workers == 1:
         return {p: one(v) for p, v in zip(phases, values)}
+    import numba
     from concurrent.futures import ThreadPoolExecutor
 
+    # the phases share the cores: each worker's parallel kernels get its share of threads
+    share = max(1, numba.get_num_threads() // workers)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {p: pool.submit(one, v) for p, v in zip(phases, values)}
+        futures = {p: pool.submit(one, v, share) for p, v in zip(phases, values)}
         return {p: f.result() for p, f in futures.items()}
