@@ -254,7 +254,8 @@ def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.
         Euclidean distance transform of a phase (:func:`~vmt_dask.descriptors.squared_edt`).
         Values must be below :data:`~vmt_dask.descriptors.EDT_INF`.
     threads : int, optional
-        Number of x-slabs painted in parallel (default: numba's thread count).
+        Granularity of the parallel painting: ``4 * threads`` x-slabs (default: numba's
+        thread count).  The result does not depend on it.
 
     Returns
     -------
