@@ -168,3 +168,12 @@ def test_value_counts_and_errors():
         bottleneck_from_plane(f, connectivity=8)
     with pytest.raises(ValueError, match="EDT_INF"):
         local_thickness_squared(squared_edt(np.ones((3, 3, 3), bool)))
+
+
+def test_local_thickness_independent_of_slabs():
+    # the slabs only split the work: 4, 12 and 16 slabs give the same map
+    for m in _structures(3, seed=11):
+        dt2 = squared_edt(m)
+        ref = local_thickness_squared(dt2, threads=1)
+        for t in (3, 4):
+            np.testing.assert_array_equal(local_thickness_squared(dt2, threads=t), ref)
