@@ -216,7 +216,11 @@ def run(args) -> int:
                          "overhead %": f"{100 * r['overhead_frac']:.1f}",
                          "via scheduler KiB": f"{r['scheduler_bytes'] / 1024:.0f}",
                          "store MiB": f"{r['store_bytes'] / 2**20:.1f}",
-                         "efficiency %": f"{100 * eff:.0f}"})
+                         "efficiency %": f"{100 * eff:.0f}",
+                         # the schedule's own share, less sensitive to other load: busy fraction of
+                         # the workers outside the warm-up (task seconds / (workers x (wall - warm-up)))
+                         "warm-up s": f"{max([sum(w.values()) for w in r['warm']] or [0.0]):.1f}",
+                         "occupancy %": f"{100 * r['task_s'] / (r['workers'] * max(r['wall_s'] - max([sum(w.values()) for w in r['warm']] or [0.0]), 1e-9)):.0f}"})
         print(format_table(rows, list(rows[0])))
         last = runs[-1]
         print(f"per-task breakdown (last run, {last['workers']} worker(s), load {last['load']:.1f}; ms per task; "
