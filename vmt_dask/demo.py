@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"demo: a {window} um window instead of the paper's 401^3 x 0.2 um: a demo database, not the "
                   "paper's (per-structure errors against 401^3 and the surface-area bias of coarse voxels: "
                   "docs/fidelity.md)", flush=True)
-        print("demo: the first run after an install compiles the numba kernels once (each kernel family on one "
-              "worker; about a minute on 2 cores), later runs load them from numba's cache", flush=True)
+        print("demo: the first run after an install compiles the numba kernels once, each kernel family on one "
+              "worker (measured 2.5-4 min on a busy 2-core machine); later runs load them from numba's cache",
+              flush=True)
         run = run_study(spec, args.store, workers=args.workers, new=args.new, progress=_Display(),
                         on_start=lambda c: print(f"dashboard: {c.dashboard_link}", flush=True))
     except InputError as exc:
