@@ -41,12 +41,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) -m vmt_dask.bench generate --sizes 64,128,401 --repeat 3 --generator lattice,point
-	$(PY) -m vmt_dask.bench describe --size 200
+	$(PY) -m vmt_dask.bench generate --sizes 64,128,401 --repeat 3 --generator lattice,point,fast
+	$(PY) -m vmt_dask.bench describe --sizes 128,200 --json bench-describe.json
+	$(PY) -m vmt_dask.bench describe --sizes 401 --tools ours,all,all2,baseline --json bench-describe.json
 	$(PY) -m vmt_dask.bench conduct --size 200
 	$(PY) -m vmt_dask.bench solver --size 500 --bm-size 401 --presets BM01,BM03
 	$(PY) -m vmt_dask.bench mgap --sizes 200,401
-	$(PY) -m vmt_dask.bench fidelity --sizes 64,128 --seeds 1 --variants centres-6,opening-26 --json bench-fidelity.json
+	$(PY) -m vmt_dask.bench fidelity --sizes 401 --seeds 1,2 --generator lattice --variants centres-6,opening-26 --json bench-fidelity.json
+	$(PY) -m vmt_dask.bench fidelity --sizes 48 --voxel-size 0.4 --seeds 1,2,3,4,5,6,7,8 --variants none --json bench-fidelity.json
 	$(PY) -m vmt_dask.bench memory
 	$(PY) -m vmt_dask.bench store --size 401 --repeat 5
 	$(PY) -m vmt_dask.bench calibrate
