@@ -167,3 +167,16 @@ def test_effective_state_expires_running_messages():
     assert effective_state({**msg, "state": "finished"}, now=1e9) == "finished"
     for bad in (None, [], {"state": 3}, {**msg, "expires": "nan"}, {**msg, "expires": True}):
         assert effective_state(bad, now=1e9) in ("interrupted", "running")
+
+
+def test_run_banner_counts_the_selected_points_not_the_design():
+    from vmt_dask.cli.study import selection_summary
+
+    spec = load_spec("paper")
+    per = spec.structures_per_point
+    assert selection_summary(spec, None) == f"{spec.n_points} points, {spec.n_structures} structures"
+    # "0-2,2" selects three distinct points
+    assert selection_summary(spec, "0-2,2") == (
+        f"3 of {spec.n_points} points (0-2,2), {3 * per} of {spec.n_structures} structures")
+    with pytest.raises(InputError):
+        selection_summary(spec, str(spec.n_points))

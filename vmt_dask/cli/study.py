@@ -19,7 +19,18 @@ import time
 
 from ..errors import InputError
 
-__all__ = ["register", "StageProgress"]
+__all__ = ["register", "StageProgress", "selection_summary"]
+
+
+def selection_summary(spec, points) -> str:
+    """``"15 points, 495 structures"``, or with ``--points``: ``"1 of 15 points (0), 33 of 495 structures"``."""
+    from ..study.stages import parse_points
+
+    chosen = parse_points(points, spec.n_points)
+    if chosen is None:
+        return f"{spec.n_points} points, {spec.n_structures} structures"
+    return (f"{len(chosen)} of {spec.n_points} points ({points}), "
+            f"{len(chosen) * spec.structures_per_point} of {spec.n_structures} structures")
 
 
 def register(subparsers) -> None:
@@ -270,8 +281,7 @@ def _run(args) -> int:
                 if name.startswith("distributed"):
                     logging.getLogger(name).setLevel(logging.WARNING)
 
-        pts = "" if args.points is None else f" (points {args.points})"
-        print(f"study {spec.name!r}: {spec.n_points} points{pts}, {spec.n_structures} structures at "
+        print(f"study {spec.name!r}: {selection_summary(spec, args.points)} at "
               f"{'x'.join(map(str, spec.shape))} voxels -> {redact(args.store)}", file=sys.stderr)
         print(f"dashboard: {client.dashboard_link}", file=sys.stderr)
 
