@@ -114,15 +114,16 @@ def spectral_field(seed: int, field: int, alphas: tuple[float, float, float], ge
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _synthesize(C, ExT, EyT, Ez, out, square):
-    """out[x, y, z] += Re sum_m C[m] Ex[mx, x] Ey[my, y] Ez[mz, z] (or its square), separably.
+def _yz_passes(C, EyT, Ez):
+    """G2[kx, y, z] = sum_ky EyT[y, ky] sum_kz C[kx, ky, kz] Ez[kz, z], as real and imaginary parts.
 
-    Plain loops (no BLAS): every output value is summed in a fixed order, so the result does
-    not depend on the thread count, and the work stays on numba's threads (BLAS would start
-    its own, which oversubscribes study workers).  ExT is (nx, Kx), EyT (ny, Ky), Ez (Kz, nz).
+    The first two of the three separable passes of :func:`_synthesize` (shared by
+    :func:`_synthesize_fast`).  Plain loops (no BLAS): every value is summed in a fixed order, so
+    the result does not depend on the thread count.
     """
     Kx, Ky, Kz = C.shape
-    nx, ny, nz = out.shape
+    ny = EyT.shape[0]
+    nz = Ez.shape[1]
     # G1[kx, ky, z] = sum_kz C[kx, ky, kz] Ez[kz, z]
     G1 = np.zeros((Kx, Ky, nz), dtype=np.complex64)
     for a in numba.prange(Kx):
@@ -131,7 +132,7 @@ def _synthesize(C, ExT, EyT, Ez, out, square):
                 w = C[a, b, c]
                 for z in range(nz):
                     G1[a, b, z] += w * Ez[c, z]
-    # G2[kx, y, z] = sum_ky EyT[y, ky] G1[kx, ky, z], kept as real and imaginary parts
+    # G2[kx, y, z] = sum_ky EyT[y, ky] G1[kx, ky, z]
     G2r = np.zeros((Kx, ny, nz), dtype=np.float32)
     G2i = np.zeros((Kx, ny, nz), dtype=np.float32)
     for a in numba.prange(Kx):
@@ -145,7 +146,24 @@ def _synthesize(C, ExT, EyT, Ez, out, square):
             for z in range(nz):
                 G2r[a, y, z] = row[z].real
                 G2i[a, y, z] = row[z].imag
-    # out[x, y, z] += Re sum_kx ExT[x, kx] G2[kx, y, z]
+    return G2r, G2i
+
+
+def _synthesize(C, ExT, EyT, Ez, out, square):
+    """out[x, y, z] += Re sum_m C[m] Ex[mx, x] Ey[my, y] Ez[mz, z] (or its square), separably.
+
+    The work stays on numba's threads (BLAS would start its own, which oversubscribes study
+    workers).  ExT is (nx, Kx), EyT (ny, Ky), Ez (Kz, nz).
+    """
+    G2r, G2i = _yz_passes(C, EyT, Ez)
+    _x_pass(ExT, G2r, G2i, out, square)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _x_pass(ExT, G2r, G2i, out, square):
+    """out[x, y, z] += Re sum_kx ExT[x, kx] G2[kx, y, z] (or its square)."""
+    Kx = G2r.shape[0]
+    nx, ny, nz = out.shape
     for x in numba.prange(nx):
         f = np.zeros(nz, dtype=np.float32)
         for y in range(ny):
@@ -163,33 +181,19 @@ def _synthesize(C, ExT, EyT, Ez, out, square):
                     out[x, y, z] += f[z]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
 def _synthesize_fast(C, ExT, EyT, Ez, out, square):
     """:func:`_synthesize` with the last (x) pass on real arrays four modes at a time (one
     load/store of the accumulator per four modes); used by the "fast" generator only, so the
     other generators keep their bits."""
-    Kx, Ky, Kz = C.shape
+    G2r, G2i = _yz_passes(C, EyT, Ez)
+    _x_pass4(ExT, G2r, G2i, out, square)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _x_pass4(ExT, G2r, G2i, out, square):
+    """:func:`_x_pass` four modes at a time."""
+    Kx = G2r.shape[0]
     nx, ny, nz = out.shape
-    G1 = np.zeros((Kx, Ky, nz), dtype=np.complex64)
-    for a in numba.prange(Kx):
-        for b in range(Ky):
-            for c in range(Kz):
-                w = C[a, b, c]
-                for z in range(nz):
-                    G1[a, b, z] += w * Ez[c, z]
-    G2r = np.zeros((Kx, ny, nz), dtype=np.float32)
-    G2i = np.zeros((Kx, ny, nz), dtype=np.float32)
-    for a in numba.prange(Kx):
-        row = np.zeros(nz, dtype=np.complex64)
-        for y in range(ny):
-            row[:] = 0
-            for b in range(Ky):
-                w = EyT[y, b]
-                for z in range(nz):
-                    row[z] += w * G1[a, b, z]
-            for z in range(nz):
-                G2r[a, y, z] = row[z].real
-                G2i[a, y, z] = row[z].imag
     Er = np.empty((nx, Kx), dtype=np.float32)
     Ei = np.empty((nx, Kx), dtype=np.float32)
     for x in range(nx):
