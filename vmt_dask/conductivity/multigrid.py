@@ -55,6 +55,18 @@ def serial_if_small(n_cells: int):
         numba.set_num_threads(old)
 
 
+def _check_cycle(h) -> None:
+    """The cycle parameters both hierarchies share (ValueError naming the bad one)."""
+    if not 0.0 < h.omega < 2.0:
+        raise ValueError(f"omega must be in (0, 2), got {h.omega!r}")
+    if h.gamma not in (1, 2):
+        raise ValueError(f"gamma must be 1 or 2, got {h.gamma!r}")
+    if h.sweeps < 1 or h.fine_sweeps < 1:
+        raise ValueError(f"sweeps must be >= 1, got {h.sweeps!r}, {h.fine_sweeps!r}")
+    if h.max_coarse < 1:
+        raise ValueError(f"max_coarse must be >= 1, got {h.max_coarse!r}")
+
+
 @dataclass
 class _Level:
     shape: tuple[int, int, int]
@@ -110,14 +122,7 @@ class Hierarchy:
     levels: list[_Level] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.omega < 2.0:
-            raise ValueError(f"omega must be in (0, 2), got {self.omega!r}")
-        if self.gamma not in (1, 2):
-            raise ValueError(f"gamma must be 1 or 2, got {self.gamma!r}")
-        if self.sweeps < 1 or self.fine_sweeps < 1:
-            raise ValueError(f"sweeps must be >= 1, got {self.sweeps!r}, {self.fine_sweeps!r}")
-        if self.max_coarse < 1:
-            raise ValueError(f"max_coarse must be >= 1, got {self.max_coarse!r}")
+        _check_cycle(self)
         shape = self.code.shape
         self.levels = [_Level(shape=shape)]
         while int(np.prod(shape)) > self.max_coarse:
@@ -344,14 +349,7 @@ class ConnectedHierarchy:
     def __post_init__(self) -> None:
         from . import _graph as gr
 
-        if not 0.0 < self.omega < 2.0:
-            raise ValueError(f"omega must be in (0, 2), got {self.omega!r}")
-        if self.gamma not in (1, 2):
-            raise ValueError(f"gamma must be 1 or 2, got {self.gamma!r}")
-        if self.sweeps < 1 or self.fine_sweeps < 1:
-            raise ValueError(f"sweeps must be >= 1, got {self.sweeps!r}, {self.fine_sweeps!r}")
-        if self.max_coarse < 1:
-            raise ValueError(f"max_coarse must be >= 1, got {self.max_coarse!r}")
+        _check_cycle(self)
         lut = gr.BOX_LUT
         count = gr.BOX_COUNT
         self._lut, self._count = lut, count
