@@ -169,3 +169,25 @@ def test_database_conventions_recompute_stored_structures(tmp_path):
     args.database_conventions = True
     with pytest.raises(SystemExit, match="needs --database"):
         fidelity.run(args)
+
+
+def test_only_the_missing_m_factor_is_added(tmp_path, capsys):
+    # a record holding one M-factor (e.g. taken from another benchmark on the same realization)
+    # gets the other one; the stored one is kept as it is (a sentinel value proves it is not
+    # recomputed)
+    from vmt_dask.conductivity import m_factor
+    from vmt_dask.model import CALIBRATED, realize
+
+    args = _args(tmp_path, sizes="16")
+    assert fidelity.run(args) == 0
+    path = tmp_path / "f.json"
+    data = json.loads(path.read_text())
+    data["structures"][0]["values"]["m_factor_SE"] = 0.123456
+    path.write_text(json.dumps(data))
+    args.skip_conduct = False
+    assert fidelity.run(args) == 0
+    assert "(1 of them to complete with M-factors)" in capsys.readouterr().out
+    rec = json.loads(path.read_text())["structures"][0]
+    assert rec["values"]["m_factor_SE"] == 0.123456 and "m_factor_SE" not in rec["seconds"]
+    labels = realize(CALIBRATED["BM01"], (16, 16, 16), seed=1, voxel_size=0.2, generator=rec["generator"])
+    assert rec["values"]["m_factor_AM"] == pytest.approx(m_factor(labels == 2, axis=2).m_factor, rel=1e-12)

@@ -129,8 +129,15 @@ def _generator_name(generator: str | None) -> str:
     return generator or DEFAULT_GENERATOR
 
 
+def _missing_m(rec: dict) -> list[str]:
+    """Phases whose M-factor a record lacks (stored with ``--skip-conduct``, or with one M-factor
+    taken from another benchmark on the same realization)."""
+    return [ph for ph in _PHASES if f"m_factor_{ph}" not in rec["values"]]
+
+
 def add_m_factors(rec: dict, log=print) -> dict:
-    """Add both M-factors to a record stored without them (same realization, from its seed)."""
+    """Add the missing M-factors to a record stored without them (same realization, from its
+    seed); an M-factor already in the record is kept, not recomputed."""
     from vmt_dask.conductivity import m_factor
     from vmt_dask.domain import phase_label
     from vmt_dask.model import CALIBRATED, realize
@@ -138,6 +145,7 @@ def add_m_factors(rec: dict, log=print) -> dict:
     t0 = time.perf_counter()
     labels = realize(CALIBRATED[rec["preset"]], (rec["size"],) * 3, seed=rec["seed"],
                      voxel_size=rec["voxel_size"], generator=rec["generator"])
+    todo = _missing_m(rec)
     for ph in _PHASES:
         m = labels == phase_label(ph)
         # the regenerated realization must be the stored one (volume fractions to the voxel)
@@ -145,13 +153,15 @@ def add_m_factors(rec: dict, log=print) -> dict:
         if abs(vf - rec["values"][f"volume_fraction_{ph}"]) > 0.5 / m.size:
             raise RuntimeError(f"{rec['preset']} N={rec['size']} seed={rec['seed']}: regenerated "
                                f"volume fraction {vf} != stored {rec['values'][f'volume_fraction_{ph}']}")
+        if ph not in todo:
+            continue
         t = time.perf_counter()
         rec["values"][f"m_factor_{ph}"] = m_factor(m, axis=2).m_factor
         rec["seconds"][f"m_factor_{ph}"] = time.perf_counter() - t
         log(f"    {rec['preset']} N={rec['size']} seed={rec['seed']} {ph} M = "
             f"{rec['values'][f'm_factor_{ph}']:.4f} ({rec['seconds'][f'm_factor_{ph}']:.0f} s)")
     rec["seconds"]["m_realize"] = time.perf_counter() - t0 - sum(
-        rec["seconds"][f"m_factor_{ph}"] for ph in _PHASES)
+        rec["seconds"][f"m_factor_{ph}"] for ph in todo)
     rec["m_commit"], rec["m_load"] = _commit(), round(os.getloadavg()[0], 1)
     return rec
 
@@ -569,7 +579,7 @@ def run(args: argparse.Namespace) -> int:
                                    "generator": gen}))
                 if r is None:
                     todo.append((p, n, s))
-                elif not args.skip_conduct and "m_factor_SE" not in r["values"]:
+                elif not args.skip_conduct and _missing_m(r):
                     add_m.append(r)
     if args.report_only:
         todo, add_m = [], []
