@@ -191,3 +191,38 @@ def test_only_the_missing_m_factor_is_added(tmp_path, capsys):
     assert rec["values"]["m_factor_SE"] == 0.123456 and "m_factor_SE" not in rec["seconds"]
     labels = realize(CALIBRATED["BM01"], (16, 16, 16), seed=1, voxel_size=0.2, generator=rec["generator"])
     assert rec["values"]["m_factor_AM"] == pytest.approx(m_factor(labels == 2, axis=2).m_factor, rel=1e-12)
+
+
+def test_database_alpha_rows_per_voxel_alpha_and_surface_bounds(monkeypatch, tmp_path):
+    # three structures at 0.4 um voxels: theta alphas are per 0.2 um, so per voxel they double,
+    # and z is compressed by a = 0.8 (alpha_z = alpha / a): alpha_xt 0.1 -> 0.1 * 2 / 0.8 = 0.25.
+    # Structure 2 has S_AM 3.0 > 2.61 and S_SE 2.4 > 2.33 (the paper's largest values).
+    import types
+
+    import numpy as np
+    import xarray as xr
+
+    import vmt_dask.study as study
+    import vmt_dask.study.coordinator as coordinator
+
+    theta = np.array([[0.1, 0.05, 0.02, 0.05, 0.8, 1.9, -0.3],
+                      [0.02, 0.6, 0.3, 0.05, 0.8, 1.9, -0.3],
+                      [0.5, 0.05, 0.02, 0.05, 0.8, 1.9, -0.3]])
+    ds = xr.Dataset({"theta": (("structure", "parameter"), theta),
+                     "specific_surface_area_AM": ("structure", [1.0, 1.2, 3.0]),
+                     "specific_surface_area_SE": ("structure", [0.4, 0.5, 2.4])},
+                    coords={"function": ("structure", ["", "specific_surface_area_AM",
+                                                       "specific_surface_area_AM"]),
+                            "h": ("structure", [0.0, -0.1, 0.1])})
+    monkeypatch.setattr(study, "open_results", lambda store: ds)
+    monkeypatch.setattr(coordinator, "read_spec", lambda store: types.SimpleNamespace(voxel_size=0.4))
+    by_alpha, by_step = fidelity.database_alpha_rows(str(tmp_path))
+    bins = {r["alpha_X/voxel"]: r for r in by_alpha}
+    # alpha_X per voxel: 0.25, 0.75 (alpha_x 0.3), 1.25 -> bins [0.25, 0.5), [0.5, 1), [1, 2)
+    assert bins["[0.25, 0.5)"]["alpha_X/vox max"] == "0.250"
+    assert bins["[0.5, 1)"]["alpha_Y/vox max"] == "1.500"   # alpha_yt 0.6 * 2 / 0.8
+    assert bins["[1, 2)"]["S_AM>2.61"] == 1 and bins["[1, 2)"]["S_SE>2.33"] == 1
+    assert bins["all"]["n"] == 3 and bins["all"]["S_AM>2.61"] == 1
+    steps = {(r["function"], r["h"]): r for r in by_step}
+    assert steps[("specific_surface_area_AM", "+0.1")]["S_SE max"] == "2.400"
+    assert steps[("(interpolation point)", "+0")]["n"] == 1

@@ -414,6 +414,79 @@ def database_rows(store: str) -> list[dict]:
     return rows
 
 
+#: Bins of the largest covariance parameter per voxel for :func:`database_alpha_rows`.
+ALPHA_BINS = (0.0, 0.25, 0.5, 1.0, 2.0, math.inf)
+
+
+def _alphas_per_voxel(theta: np.ndarray, voxel_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Largest per-voxel covariance parameter of each structure's X fields (X~, X'': the SE
+    boundary, Eq. 4) and Y fields (Y~, Y'': the AM/pore boundary, Eq. 5).  The alphas of theta
+    are in 1/(0.2 um) (paper Eq. 3, docs/conventions.md); a voxel of ``voxel_size`` um turns
+    them into alpha * voxel_size / 0.2 per voxel, and the compression along z by the anisotropy
+    factor a (<= 1 in the paper) divides that axis's value by a
+    (:func:`vmt_dask.model.kernels.axis_alphas`).  Shapes (n,) float64 each."""
+    from vmt_dask.domain import A_INDEX, PARAMETER_NAMES
+    from vmt_dask.model.kernels import REFERENCE_VOXEL_SIZE
+
+    theta = np.asarray(theta, float)
+    scale = (voxel_size / REFERENCE_VOXEL_SIZE) / np.minimum(theta[:, A_INDEX], 1.0)
+    ix = [PARAMETER_NAMES.index(n) for n in ("alpha_xt", "alpha_x")]
+    iy = [PARAMETER_NAMES.index(n) for n in ("alpha_yt", "alpha_y")]
+    return theta[:, ix].max(axis=1) * scale, theta[:, iy].max(axis=1) * scale
+
+
+def database_alpha_rows(store: str) -> tuple[list[dict], list[dict]]:
+    """Specific surface areas of a study database against the paper's largest values (Section
+    3.2: 2.61 /um AM, 2.33 /um SE) and the per-voxel covariance parameters of each structure.
+
+    SE = {X >= lambda_X} (Eq. 4), so the X fields' alpha sets the SE boundary, i.e. S_SE and
+    most of S_AM (AM borders SE over most of its surface).  A field whose alpha approaches
+    1 per voxel is close to white noise on the lattice and S saturates at the grid's limit
+    (docs/fidelity.md, the model's discretisation).  The gradient steps of Eq. (11),
+    theta + h * grad f, move an alpha by h * df/dalpha, large for f = S (S grows steeply with
+    alpha_xt).  Returns (rows per bin of the X fields' per-voxel alpha, rows per gradient
+    function and step h), each with the count of structures whose S exceeds the paper's
+    largest value.  Raises InputError (from open_results) when the store holds no study."""
+    from vmt_dask.paper import SECTION_3_2_RANGES
+    from vmt_dask.study import open_results
+    from vmt_dask.study.coordinator import read_spec
+
+    ds = open_results(store)
+    voxel = float(read_spec(store).voxel_size)
+    s_am = np.asarray(ds["specific_surface_area_AM"].values, float)
+    s_se = np.asarray(ds["specific_surface_area_SE"].values, float)
+    ok = np.isfinite(s_am) & np.isfinite(s_se)
+    ax, ay = _alphas_per_voxel(np.asarray(ds["theta"].values, float)[ok], voxel)
+    s_am, s_se = s_am[ok], s_se[ok]
+    func = np.asarray(ds["function"].values)[ok].astype(str)
+    hs = np.asarray(ds["h"].values, float)[ok]
+    hi_am = SECTION_3_2_RANGES["specific_surface_area_AM"].high
+    hi_se = SECTION_3_2_RANGES["specific_surface_area_SE"].high
+    over_am, over_se = s_am > hi_am, s_se > hi_se
+
+    def row(sel, **head):
+        def q(x, fn):
+            return _f(float(fn(x[sel]))) if sel.any() else "-"
+        return {**head, "n": int(sel.sum()), "alpha_X/vox max": q(ax, np.max),
+                "alpha_Y/vox max": q(ay, np.max), "S_AM median": q(s_am, np.median),
+                "S_AM max": q(s_am, np.max), f"S_AM>{hi_am}": int(over_am[sel].sum()),
+                "S_SE median": q(s_se, np.median), "S_SE max": q(s_se, np.max),
+                f"S_SE>{hi_se}": int(over_se[sel].sum())}
+
+    by_alpha = []
+    for lo, hi in zip(ALPHA_BINS[:-1], ALPHA_BINS[1:]):
+        sel = (ax >= lo) & (ax < hi)
+        if sel.any():
+            by_alpha.append(row(sel, **{"alpha_X/voxel": f"[{lo:g}, {hi:g})"}))
+    by_alpha.append(row(np.ones(ax.size, bool), **{"alpha_X/voxel": "all"}))
+    by_step = []
+    for fn in sorted(set(func)):
+        for h in sorted(set(hs[func == fn])):
+            sel = (func == fn) & (hs == h)
+            by_step.append(row(sel, function=fn or "(interpolation point)", h=f"{h:+g}"))
+    return by_alpha, by_step
+
+
 #: Conventions recomputed on a database's stored structures by ``--database-conventions``: the
 #: first release's (centre connectivity, 6) and the current default (opened set, 26).
 DATABASE_CONVENTIONS = ("centres-6", "opening-26")
@@ -638,6 +711,12 @@ def run(args: argparse.Namespace) -> int:
         db = database_rows(args.database)
         _print_table(f"Database {args.database}: distributions vs paper Section 3.2", db)
         summary["database"] = db
+        by_alpha, by_step = database_alpha_rows(args.database)
+        _print_table(f"Database {args.database}: specific surface area against the largest per-voxel "
+                     "alpha (paper's largest S: 2.61 AM, 2.33 SE per um)", by_alpha)
+        _print_table(f"Database {args.database}: the same per gradient function and step h (Eq. 11)",
+                     by_step)
+        summary["database_alpha"], summary["database_alpha_steps"] = by_alpha, by_step
         if args.database_conventions:
             dbc = database_convention_rows(args.database, log=log)
             _print_table(f"Database {args.database}: the same structures under each convention vs "
