@@ -7,6 +7,7 @@ from vmt_dask import store as st
 from vmt_dask.errors import InputError
 from vmt_dask.chunked import realize_dask
 from vmt_dask.model import CALIBRATED, realize
+from vmt_dask.storage import verify_store
 from vmt_dask.volumes import load_labels
 
 TH = CALIBRATED["BM03"]
@@ -69,22 +70,33 @@ def test_crash_mid_write_leaves_no_visible_volume(tmp_path, labels, monkeypatch)
         st.open_volume(s, "new")
 
 
-def test_crash_between_renames_restores_old(tmp_path, labels, monkeypatch):
+@pytest.mark.parametrize("kind", ["numpy", "dask"])
+def test_crash_between_renames_restores_old(tmp_path, labels, monkeypatch, kind):
+    """The portable replacement (two renames: old aside, new into place) fails at its second
+    rename: the old volume is put back.  (The failure is injected at that rename by its
+    arguments; counting os.replace calls would hit zarr's own per-file renames instead.)"""
+    import dask.array as da
+
+    from vmt_dask.storage import atomic as A
+
     s = tmp_path / "s.zarr"
     st.write_volume(s, "v", labels, theta=TH, seed=3, voxel_size=0.8)
     real = os.replace
     calls = []
 
     def second_fails(a, b):
-        calls.append((a, b))
-        if len(calls) == 2:
+        if os.path.basename(str(a)).startswith(".tmp-") and os.path.basename(str(b)) == "v":
+            calls.append((a, b))
             raise RuntimeError("died between renames")
         return real(a, b)
 
+    monkeypatch.setattr(A, "_exchange", lambda a, b: False)
     monkeypatch.setattr(st.os, "replace", second_fails)
+    new = labels * 0 if kind == "numpy" else da.from_array(labels * 0, chunks=8)
     with pytest.raises(RuntimeError):
-        st.write_volume(s, "v", labels * 0, theta=TH, seed=3, voxel_size=0.8, overwrite=True)
+        st.write_volume(s, "v", new, theta=TH, seed=3, voxel_size=0.8, overwrite=True)
     monkeypatch.undo()
+    assert len(calls) == 1
     assert np.array_equal(st.read_volume(s, "v")[0], labels)
 
 
@@ -111,3 +123,62 @@ def test_load_labels_all_kinds(tmp_path, labels):
         load_labels(tmp_path / "missing.npy")
     with pytest.raises(InputError, match="no complete volume"):
         load_labels(tmp_path / "s.zarr", key="other")
+
+
+@pytest.mark.parametrize("shape, chunks", [((18, 20, 22), (8, 8, 8)), ((24, 24, 24), (24, 24, 24)),
+                                           ((30, 31, 9), (16, 16, 16))])
+def test_direct_local_write_is_zarrs_format(tmp_path, shape, chunks, monkeypatch):
+    """In-memory volumes on local stores are written without zarr (storage.volumes._write_local_direct):
+    the same files as zarr's own writer (the dask path), chunk bytes identical (same codec,
+    edge chunks padded with the fill value), and zarr reads the volume back equal."""
+    import dask.array as da
+    import zarr
+
+    from vmt_dask.storage import volumes as V
+
+    assert V._array_document(shape, chunks) is not None  # the direct path is taken with this zarr
+    calls = []
+    real = V._write_local_direct
+    monkeypatch.setattr(V, "_write_local_direct", lambda *a, **k: calls.append(1) or real(*a, **k))
+    lab = np.random.default_rng(5).integers(0, 3, shape, dtype=np.uint8)
+    s = tmp_path / "s.zarr"
+    st.write_volume(s, "direct", lab, theta=TH, seed=3, voxel_size=0.8, chunks=chunks)
+    st.write_volume(s, "zarr", da.from_array(lab, chunks=chunks), theta=TH, seed=3, voxel_size=0.8, chunks=chunks)
+    assert calls == [1]
+
+    def files(key):
+        root = s / "volumes" / key
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    a, b = files("direct"), files("zarr")
+    assert sorted(a) == sorted(b)
+    assert {k: v for k, v in a.items() if k.startswith("c/")} == {k: v for k, v in b.items() if k.startswith("c/")}
+    ra, attrs_a = st.read_volume(s, "direct")
+    rb, attrs_b = st.read_volume(s, "zarr")
+    assert np.array_equal(ra, lab) and np.array_equal(rb, lab)
+    assert {k for k in attrs_a if attrs_a[k] != attrs_b[k]} <= {"created"}
+    plain = zarr.open_array(str(s / "volumes" / "direct"), mode="r")  # zarr alone, no manifest
+    assert np.array_equal(plain[...], lab) and plain.metadata.to_dict() == zarr.open_array(
+        str(s / "volumes" / "zarr"), mode="r").metadata.to_dict() | {"attributes": plain.attrs.asdict()}
+    assert verify_store(s).ok
+
+
+def test_direct_write_failure_leaves_nothing(tmp_path, labels, monkeypatch):
+    """An error inside the direct write (e.g. ENOSPC on a chunk) removes the temporary and keeps
+    the previous volume."""
+    import errno
+
+    from vmt_dask.storage import volumes as V
+
+    s = tmp_path / "s.zarr"
+    st.write_volume(s, "v", labels, theta=TH, seed=3, voxel_size=0.8, chunks=(8, 8, 8))
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "no space left", "chunk")
+
+    monkeypatch.setattr(V, "_write_local_direct", full)
+    with pytest.raises(OSError):
+        st.write_volume(s, "v", labels * 0, theta=TH, seed=3, voxel_size=0.8, chunks=(8, 8, 8), overwrite=True)
+    monkeypatch.undo()
+    assert np.array_equal(st.read_volume(s, "v")[0], labels)
+    assert verify_store(s).leftovers == [] and verify_store(s).ok

@@ -175,11 +175,12 @@ def recover_dir(dst: "str | os.PathLike") -> bool:
     parent = dst.parent
     if not parent.is_dir():
         return False
-    olds = []
-    for entry in parent.iterdir():
-        parsed = parse_temp_name(entry.name)
-        if parsed == ("old", dst.name):
-            olds.append(entry)
+    # os.scandir and a suffix test first: a study's volumes/ holds ~1000 entries and every
+    # volume write calls this (pathlib's iterdir cost ~10 us per entry, ~10 ms per write at the end)
+    suffix = "-" + dst.name
+    with os.scandir(parent) as it:
+        olds = [Path(e.path) for e in it if e.name.startswith(OLD_PREFIX) and e.name.endswith(suffix)
+                and parse_temp_name(e.name) == ("old", dst.name)]
     if not olds:
         return False
     olds.sort(key=lambda p: p.stat().st_mtime)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import functools
 import json
 import os
 import re
@@ -421,6 +422,87 @@ def _write_numpy(url: str, path: str, labels: np.ndarray, chunks) -> tuple[np.nd
     return counts, files
 
 
+#: The volumes' compressor (zarr v3 ``blosc`` codec configuration; uint8, so typesize 1).
+_BLOSC = {"typesize": 1, "cname": "zstd", "clevel": 3, "shuffle": "bitshuffle", "blocksize": 0}
+
+
+def _compressor():
+    import zarr
+
+    return zarr.codecs.BloscCodec(cname=_BLOSC["cname"], clevel=_BLOSC["clevel"], shuffle=_BLOSC["shuffle"])
+
+
+@functools.lru_cache(maxsize=16)
+def _array_document(shape: tuple, chunks: tuple) -> "str | None":
+    """The zarr.json document zarr itself writes for a volume of this shape and chunking
+    (attributes empty), as JSON text; None when its codecs are not the ``bytes`` + ``blosc``
+    pair :func:`_write_local_direct` encodes (another zarr version): the caller then writes
+    through zarr."""
+    import zarr
+    from zarr.storage import MemoryStore
+
+    found: dict = {}
+    zarr.create_array(MemoryStore(found), shape=shape, chunks=chunks, dtype=np.uint8, compressors=_compressor(),
+                      fill_value=0)
+    doc = json.loads(found["zarr.json"].to_bytes())
+    codecs = doc.get("codecs")
+    if (doc.get("chunk_key_encoding") != {"name": "default", "configuration": {"separator": "/"}}
+            or doc.get("fill_value") != 0 or not isinstance(codecs, list) or len(codecs) != 2
+            or codecs[0].get("name") != "bytes" or codecs[1] != {"name": "blosc", "configuration": _BLOSC}):
+        return None
+    return json.dumps(doc)
+
+
+def _write_local_direct(root: str, labels: np.ndarray, chunks: tuple, attrs: dict,
+                        doc: str) -> tuple[np.ndarray, dict, bytes]:
+    """Write an in-memory volume into the (new, empty) local directory ``root`` as the files zarr
+    writes (``zarr.json`` and ``c/i/j/k`` chunks, edge chunks padded with the fill value 0, each
+    compressed by the same blosc codec), without zarr's async store round trips: ~7 per volume,
+    most of a small volume's write time.  ``tests/store`` checks that zarr reads it back equal
+    and that the chunk files are byte-identical to zarr's own.
+
+    Returns (phase counts, {relative path: [size, digest]} of the chunks, zarr.json bytes).
+    """
+    import itertools
+
+    from numcodecs import Blosc
+
+    codec = Blosc(cname=_BLOSC["cname"], clevel=_BLOSC["clevel"], shuffle=Blosc.BITSHUFFLE,
+                  blocksize=_BLOSC["blocksize"])
+    labels = np.ascontiguousarray(labels, dtype=np.uint8)
+    shape = labels.shape
+    files: dict = {}
+    made: set = set()
+    pad = np.zeros(chunks, np.uint8)
+    for idx in itertools.product(*(range(-(-n // c)) for n, c in zip(shape, chunks))):
+        region = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(idx, chunks, shape))
+        block = labels[region]
+        if block.shape != chunks:  # an edge chunk: zarr stores the full chunk, padded with the fill value
+            pad[...] = 0
+            pad[tuple(slice(0, b) for b in block.shape)] = block
+            block = pad
+        data = codec.encode(np.ascontiguousarray(block))
+        parent = os.path.join(root, "c", *map(str, idx[:-1]))
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        with open(os.path.join(parent, str(idx[-1])), "wb") as fh:
+            fh.write(data)
+        files["c/" + "/".join(map(str, idx))] = [len(data), digest(data)]
+    # count_nonzero of a bool mask: bincount would first cast the volume to int64 (8x its size)
+    n1, n2 = np.count_nonzero(labels == 1), np.count_nonzero(labels == 2)
+    counts = np.array([labels.size - n1 - n2, n1, n2], dtype=np.int64)
+    total = int(counts.sum())
+    attrs["phase_fractions"] = {name_: float(counts[v]) / total for name_, v in (("pore", 0), ("SE", 1), ("AM", 2))}
+    attrs["complete"] = True
+    document = json.loads(doc)
+    document["attributes"] = attrs
+    meta = json.dumps(document, indent=2).encode()
+    with open(os.path.join(root, "zarr.json"), "wb") as fh:
+        fh.write(meta)
+    return counts, files, meta
+
+
 def _write_dask(url: str, path: str, labels, progress: bool, scheduler=None) -> tuple[np.ndarray, dict]:
     """Write a dask array block by block (blocks aligned with the storage chunks).
 
@@ -512,8 +594,13 @@ def write_volume(store, key: str, labels, *, theta, seed: int, voxel_size,
     chunks = tuple(int(c) for c in chunks)
     attrs = _attrs(shape, theta, seed, voxel_size, chi2_dof, DEFAULT_TILE if tile is None else tile,
                    extra_attrs)
-    compressors = zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
-    root = _require_volumes_group(loc)
+    # an in-memory volume on a local store: its files written directly (zarr's own format, checked
+    # by tests/store), ~10x faster than through zarr for the study's many small volumes
+    doc = None if (not loc.local or isinstance(labels, da.Array)) else _array_document(shape, chunks)
+    if doc is not None and os.path.isfile(loc.path(f"{VOLUMES}/zarr.json")):
+        root = None
+    else:
+        root = _require_volumes_group(loc)
     if loc.local:
         recover_dir(loc.path(_vrel(key)))
         name = temp_name(key)
@@ -521,6 +608,21 @@ def write_volume(store, key: str, labels, *, theta, seed: int, voxel_size,
         delete_volume(loc, key)  # manifest first: the old volume is invisible from here on
         name = key
     path = _vrel(name)
+    if doc is not None:
+        try:
+            os.makedirs(loc.path(path))
+            counts, chunk_files, meta = _write_local_direct(loc.path(path), np.asarray(labels), chunks, attrs, doc)
+            manifest = {"format": _FORMAT, "key": key, "shape": list(shape), "chunks": list(chunks),
+                        "files": {**chunk_files, "zarr.json": [len(meta), digest(meta)]}}
+            write_file_atomic(loc.path(_vrel(name, MANIFEST)), seal(manifest), fsync=durable)
+            replace_dir(loc.path(path), loc.path(_vrel(key)))
+        except BaseException:
+            _remove_settled(loc.path(path))
+            raise
+        return attrs
+    compressors = _compressor()
+    if root is None:
+        root = _require_volumes_group(loc)
     try:
         root.create_array(path, shape=shape, chunks=chunks, dtype=np.uint8, compressors=compressors,
                           overwrite=True, attributes={**attrs, "complete": False},
