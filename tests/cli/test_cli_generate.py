@@ -86,3 +86,28 @@ def test_console_script_runs(tmp_path):
     exe = Path(sys.executable).with_name("vmt")
     r = subprocess.run([str(exe), "info", str(tmp_path / "none.zarr")], capture_output=True, text=True)
     assert r.returncode == 2 and "no such store" in r.stderr
+
+
+def test_long_run_refused_before_work(tmp_path, capsys):
+    """--size 5000 passes the memory check (tiled) but would run for hours: exit 2, one line
+    naming the value and the flag, nothing created."""
+    s = tmp_path / "s.zarr"
+    assert main(["generate", "--preset", "BM01", "--size", "5000", "--seed", "1", "--out", str(s)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--size 5000" in err and "--allow-long" in err and " h " in err
+    assert not s.exists()
+
+
+def test_max_minutes_and_allow_long(tmp_path, capsys):
+    s = tmp_path / "s.zarr"
+    common = ["generate", "--preset", "BM03", "--size", "12", "--seed", "1", "--out", str(s),
+              "--voxel-size", "0.8", "--max-minutes", "1e-9"]
+    assert main(common) == 2
+    assert "--max-minutes 1e-09" in capsys.readouterr().err
+    assert not s.exists()
+    assert main(common + ["--allow-long"]) == 0
+    assert "time estimate" in capsys.readouterr().err
+    assert main(["generate", "--preset", "BM03", "--size", "8", "--seed", "1", "--out", str(s),
+                 "--max-minutes", "-1"]) == 2
+    assert "--max-minutes -1" in capsys.readouterr().err

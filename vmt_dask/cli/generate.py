@@ -1,7 +1,10 @@
 """``vmt generate``: one model realization into a Zarr store.
 
-Memory and disk are estimated before anything is created: a volume that cannot fit is
-refused with the figures (``--force`` tries anyway).  The volume is computed tile by tile and
+Memory, disk and time are estimated before anything is created: a volume that cannot fit is
+refused with the figures (``--force`` tries anyway), and so is one whose estimated run time
+exceeds ``--max-minutes`` (default 30; ``--allow-long`` runs it anyway).  The time estimate
+counts the realization's work (noise, convolution taps, spectral modes) and prices it with the
+CPU rates measured by ``python -m vmt_dask.bench generate`` (:mod:`vmt_dask.model.cost`).  The volume is computed tile by tile and
 streamed to the store chunk by chunk, so memory grows with the tile and the number of chunks,
 not with the volume.
 """
@@ -20,6 +23,8 @@ from ._args import parse_int, parse_size, parse_theta
 #: (measured on BM01/BM03/BM10 realizations at 128^3: 0.093, 0.117, 0.087 bytes/voxel with
 #: zstd + bitshuffle; 0.5 leaves room for finer, noisier structures and users' theta).
 STORED_BYTES_PER_VOXEL = 0.5
+#: Longest estimated run (minutes) started without ``--allow-long``.
+MAX_MINUTES = 30.0
 
 
 def register(sub) -> None:
@@ -42,6 +47,10 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing volume of that name")
     p.add_argument("--force", action="store_true",
                    help="generate even if the memory or disk estimate says it cannot fit")
+    p.add_argument("--max-minutes", default=str(MAX_MINUTES),
+                   help=f"refuse a run whose time estimate exceeds this (default {MAX_MINUTES:g})")
+    p.add_argument("--allow-long", action="store_true",
+                   help="generate even if the time estimate exceeds --max-minutes")
     p.set_defaults(func=run)
 
 
@@ -76,11 +85,22 @@ def _free_disk(out: str) -> int | None:
         return None
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import resources
     from ..domain import preset_name
     from ..chunked import realize_dask
     from ..model import CALIBRATED, DEFAULT_TILE
+    from ..model.cost import estimate_cpu_seconds
     from ..model.realize import _check_inputs
     from ..store import check_key, check_writable, volume_exists, write_volume
 
@@ -98,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     seed = parse_int(args.seed, "--seed", lo=0, hi=2**63 - 1)
     voxel_size = _float(args.voxel_size, "--voxel-size")
     chi2_dof = parse_int(args.chi2_dof, "--chi2-dof", lo=1, hi=64)
+    max_minutes = _float(args.max_minutes, "--max-minutes")
     if not str(args.out).strip():
         raise InputError("--out '' is empty: give a directory path or URL for the store")
     try:
@@ -113,6 +134,14 @@ def run(args: argparse.Namespace) -> int:
     need = resources.generate_bytes(shape, tile=DEFAULT_TILE, chunks=chunks, threads=threads)
     what = f"vmt generate of {'x'.join(map(str, shape))} voxels"
     resources.check_fits(need, what, force=args.force, hint="use a smaller --size")
+    cpu_s = estimate_cpu_seconds(theta, shape, voxel_size=voxel_size, chi2_dof=chi2_dof, tile=DEFAULT_TILE,
+                                 generator=args.generator)
+    eta = cpu_s / threads
+    if eta > 60 * max_minutes and not args.allow_long:
+        raise InputError(f"--size {args.size}: {what} would take about {_duration(eta)} on {threads} "
+                         f"thread{'s' if threads > 1 else ''} ({_duration(cpu_s)} of CPU at the measured rate "
+                         f"of the {args.generator!r} generator), more than --max-minutes {max_minutes:g}; "
+                         "use a smaller --size, or --allow-long to run it anyway")
     check_writable(args.out)
     disk = _free_disk(args.out)
     stored = math.prod(shape) * STORED_BYTES_PER_VOXEL
@@ -125,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     print(f"generating {key}: shape {shape}, voxel {voxel_size} um, seed {seed} "
-          f"(memory estimate {resources.format_bytes(need)})", file=sys.stderr)
+          f"(memory estimate {resources.format_bytes(need)}, time estimate ~{_duration(eta)} "
+          f"on {threads} thread{'s' if threads > 1 else ''})", file=sys.stderr)
     labels = realize_dask(theta, shape, seed=seed, voxel_size=voxel_size,
                           chi2_dof=chi2_dof, threads=None, generator=args.generator)
     attrs = write_volume(args.out, key, labels, theta=theta, seed=seed,

@@ -15,7 +15,7 @@ from .fast import fast_field, numba_threads
 from .fields import gaussian_field
 from .kernels import axis_alphas
 from .phases import AM, PORE, SE
-from .spectral import ALPHA_SPECTRAL, spectral_field
+from .spectral import spectral_field, uses_spectral
 from .theta import Theta
 
 __all__ = ["realize", "realize_region", "tile_edges", "field_ids", "DEFAULT_TILE"]
@@ -88,7 +88,7 @@ def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, 
     alphas = axis_alphas(alpha, theta.a, voxel_size)
     if generator == "fast" and threads is None and acc.size < FAST_SERIAL_BELOW:
         threads = 1
-    if generator != "lattice" and max(alphas) <= ALPHA_SPECTRAL:
+    if uses_spectral(generator, alphas):
         with numba_threads(threads if generator == "fast" else None):
             spectral_field(seed, field, alphas, generator, shape, lo, hi, out=acc, square=square,
                            fold=generator == "fast")

@@ -33,7 +33,7 @@ import scipy.fft
 from .covariance import lattice_covariance
 from .noise import noise_region
 
-__all__ = ["spectral_field", "ALPHA_SPECTRAL", "ALPHA_REF", "spectral_modes"]
+__all__ = ["spectral_field", "ALPHA_SPECTRAL", "ALPHA_REF", "spectral_modes", "uses_spectral"]
 
 #: Fields whose largest per-axis covariance parameter (1/voxel) is at most this use the spectral path.
 ALPHA_SPECTRAL = 0.05
@@ -42,6 +42,13 @@ ALPHA_REF = 0.02
 _STREAM = 1 << 24  # noise streams of the mode coefficients: _STREAM + 2 field (+1)
 _TAIL = 1e-10
 _ENERGY = 1e-9
+
+
+def uses_spectral(generator: str, alphas) -> bool:
+    """Whether :func:`~vmt_dask.model.realize` synthesises a field with per-axis covariance
+    parameters ``alphas`` (1/voxel) spectrally: every generator but "lattice", when the largest
+    is at most ``ALPHA_SPECTRAL``."""
+    return generator != "lattice" and max(alphas) <= ALPHA_SPECTRAL
 
 
 @lru_cache(maxsize=256)
