@@ -182,3 +182,25 @@ def test_direct_write_failure_leaves_nothing(tmp_path, labels, monkeypatch):
     monkeypatch.undo()
     assert np.array_equal(st.read_volume(s, "v")[0], labels)
     assert verify_store(s).leftovers == [] and verify_store(s).ok
+
+
+def test_progress_without_a_terminal_is_plain_lines(tmp_path, labels, capsys):
+    """`write_volume(progress=True)` into a log or pipe (not a TTY): plain lines, no carriage
+    returns; intermediate lines with the share done and an ETA at most every dt seconds."""
+    import io
+
+    import dask
+    import dask.array as da
+
+    from vmt_dask.storage.volumes import _LineProgress
+
+    d = da.from_array(labels, chunks=(6, 6, 6))
+    st.write_volume(tmp_path / "s.zarr", "p", d, theta=TH, seed=3, voxel_size=0.8, chunks=(6, 6, 6), progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err and "writing volume: done in" in err
+    out = io.StringIO()
+    with _LineProgress(out, dt=0.0, label="x"):  # every task may print: the format of the lines
+        dask.compute(d.map_blocks(lambda b: b + 1), scheduler="synchronous")
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 2 and lines[-1].startswith("x: done in")
+    assert all(line.startswith("x: ") and " % (" in line and "ETA" in line for line in lines[:-1])

@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -503,6 +504,44 @@ def _write_local_direct(root: str, labels: np.ndarray, chunks: tuple, attrs: dic
     return counts, files, meta
 
 
+def _line_progress_class():
+    from dask.callbacks import Callback
+
+    class LineProgress(Callback):
+        """Progress of a local dask computation as plain lines (no ``\\r``), for logs and pipes:
+        one line at most every ``dt`` seconds (default 10), and one at the end, each with the
+        share done, the blocks, the elapsed time and an ETA from the rate so far."""
+
+        def __init__(self, out, dt: float = 10.0, label: str = "writing volume"):
+            super().__init__()
+            self._out, self._dt, self._label = out, float(dt), label
+
+        def _start(self, dsk):
+            self._t0 = self._last = time.monotonic()
+
+        def _posttask(self, key, result, dsk, state, worker_id):
+            now = time.monotonic()
+            done = len(state["finished"])
+            total = done + sum(len(state[k]) for k in ("ready", "waiting", "running"))
+            if now - self._last >= self._dt and 0 < done < total:
+                self._last = now
+                el = now - self._t0
+                eta = el * (total - done) / done
+                print(f"{self._label}: {100 * done / total:.0f} % ({done}/{total} tasks), {el:.0f} s elapsed, "
+                      f"ETA {eta:.0f} s", file=self._out, flush=True)
+
+        def _finish(self, dsk, state, errored):
+            if not errored:
+                print(f"{self._label}: done in {time.monotonic() - self._t0:.0f} s", file=self._out, flush=True)
+
+    return LineProgress
+
+
+def _LineProgress(out, dt: float = 10.0, label: str = "writing volume"):
+    """A dask callback printing plain progress lines (see ``LineProgress`` above)."""
+    return _line_progress_class()(out, dt=dt, label=label)
+
+
 def _write_dask(url: str, path: str, labels, progress: bool, scheduler=None) -> tuple[np.ndarray, dict]:
     """Write a dask array block by block (blocks aligned with the storage chunks).
 
@@ -519,9 +558,15 @@ def _write_dask(url: str, path: str, labels, progress: bool, scheduler=None) -> 
 
     results = labels.map_blocks(one, dtype=object, chunks=(1, 1, 1), name="vmt-store-volume")
     if progress:
-        from dask.diagnostics import ProgressBar
+        # a terminal gets dask's bar (redrawn in place with \r); a log file or pipe gets plain lines
+        stream = sys.stderr
+        if getattr(stream, "isatty", lambda: False)():
+            from dask.diagnostics import ProgressBar
 
-        with ProgressBar(dt=1.0, out=sys.stderr):
+            bar = ProgressBar(dt=1.0, out=stream)
+        else:
+            bar = _LineProgress(stream)
+        with bar:
             (res,) = dask.compute(results, scheduler=scheduler)
     else:
         (res,) = dask.compute(results, scheduler=scheduler)
