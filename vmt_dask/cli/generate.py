@@ -4,9 +4,9 @@ Memory, disk and time are estimated before anything is created: a volume that ca
 refused with the figures (``--force`` tries anyway), and so is one whose estimated run time
 exceeds ``--max-minutes`` (default 30; ``--allow-long`` runs it anyway).  The time estimate
 counts the realization's work (noise, convolution taps, spectral modes) and prices it with the
-CPU rates measured by ``python -m vmt_dask.bench generate`` (:mod:`vmt_dask.model.cost`).  The volume is computed tile by tile and
-streamed to the store chunk by chunk, so memory grows with the tile and the number of chunks,
-not with the volume.
+CPU rates measured by ``python -m vmt_dask.bench generate`` (:mod:`vmt_dask.model.cost`).
+The volume is computed tile by tile and streamed to the store chunk by chunk, so memory grows
+with the tile and the number of chunks, not with the volume.
 """
 from __future__ import annotations
 
