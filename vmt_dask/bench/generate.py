@@ -11,6 +11,14 @@ memory above the process's baseline (MiB and bytes per voxel), the realization i
 (wall and CPU), and the
 per-process start-up cost of a realization (imports and numba cache loads: the first call in a
 fresh process minus a second call), which is what a small-volume task pays on a fresh worker.
+Beside each measurement: the CPU-time estimate of :mod:`vmt_dask.model.cost` (what ``vmt
+generate`` uses to refuse runs of hours), so its error is visible.
+
+``--profile`` adds, per size, one realization taken apart field by field (fresh process,
+one thread): path (direct or spectral), kernel half-widths, counted tap pairs and noise
+values, CPU seconds of the field and of its noise alone, and so ns per tap pair of the
+convolution and ns per noise value; the rest (thresholds, labels) is the realization's CPU
+minus the fields'.
 Goals (issue 14): one 401^3 realization <= 3 s and about 2 round trips; <= 16 bytes/voxel.
 """
 from __future__ import annotations
@@ -63,6 +71,60 @@ def _realize(name: str, n: int, seed: int, generator: str):
     return out
 
 
+def _profile(name: str, n: int, seed: int):
+    """One realization field by field, one thread (see the module docstring)."""
+    import numpy as np
+
+    from ..model import CALIBRATED, realize
+    from ..model.cost import generation_work
+    from ..model.covariance import generator_kernel
+    from ..model.fast import fast_noise_region, numba_threads
+    from ..model.kernels import axis_alphas
+    from ..model.realize import _one_field, clear_field_cache, field_ids
+    from ..model.spectral import uses_spectral
+
+    th = CALIBRATED[name]
+    realize(th, 24, seed=seed, threads=1)  # compile / load caches
+    fast_noise_region(seed, 0, (0, 0, 0), (4, 4, 4))
+    clear_field_cache()
+    shape = (n, n, n)
+    ids = field_ids(2)
+    fields = ([("X~", f, th.alpha_xt, True) for f in ids["xt"]] + [("X''", ids["x2"][0], th.alpha_x, False)]
+              + [("Y~", f, th.alpha_yt, True) for f in ids["yt"]] + [("Y''", ids["y2"][0], th.alpha_y, False)])
+    rows = []
+    acc = np.zeros(shape, dtype=np.float32)
+    with numba_threads(1):
+        c0 = time.process_time()
+        realize(th, n, seed=seed, threads=1)
+        total = time.process_time() - c0
+        for label, f, alpha, square in fields:
+            alphas = axis_alphas(alpha, th.a, 0.2)
+            spectral = uses_spectral("fast", alphas)
+            one = type(th)(alpha, alpha, alpha, alpha, th.a, th.lambda_x, th.lambda_y)
+            w = generation_work(one, shape, chi2_dof=1)
+            per = 1.0 / (w.direct_fields + w.spectral_fields)  # the work of one of them
+            c0 = time.process_time()
+            _one_field(seed, f, alpha, th, 0.2, "fast", shape, (0, 0, 0), shape, acc, square, 1)
+            cpu = time.process_time() - c0
+            row = {"field": f"{label} {f}", "alpha/voxel": f"{max(alphas):.3f}",
+                   "path": "spectral" if spectral else "direct", "CPU s": f"{cpu:.3f}"}
+            if not spectral:
+                h = [len(generator_kernel(a, "fast")) // 2 for a in alphas]
+                c0 = time.process_time()
+                fast_noise_region(seed, f, tuple(-x for x in h), tuple(n + x for x in h))
+                noise = time.process_time() - c0
+                pairs, values = w.tap_pairs * per, w.noise_values * per
+                row.update({"H x,y,z": ",".join(map(str, h)), "tap pairs G": f"{pairs / 1e9:.2f}",
+                            "noise M": f"{values / 1e6:.0f}", "noise CPU s": f"{noise:.3f}",
+                            "ns/pair": f"{(cpu - noise) / pairs * 1e9:.3f}",
+                            "ns/noise": f"{noise / values * 1e9:.2f}"})
+            rows.append(row)
+    rest = total - sum(float(r["CPU s"]) for r in rows)
+    rows.append({"field": "rest (sums, thresholds, labels)", "CPU s": f"{rest:.3f}"})
+    rows.append({"field": "realization (1 thread)", "CPU s": f"{total:.3f}"})
+    return rows
+
+
 def add_arguments(p) -> None:
     p.add_argument("--sizes", default="64,128,401", help="comma-separated cube edges (default 64,128,401)")
     p.add_argument("--size", type=int, help="a single cube edge (overrides --sizes)")
@@ -71,14 +133,25 @@ def add_arguments(p) -> None:
                    help="comma-separated generators measured side by side (default lattice,point,fast)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3, help="repetitions (median is reported)")
+    p.add_argument("--profile", action="store_true",
+                   help="also take one realization apart per field (one thread, 'fast')")
 
 
 def run(args) -> int:
     sizes = [args.size] if args.size else [int(s) for s in str(args.sizes).split(",") if s.strip()]
     rows, summary = [], []
     gens = [g.strip() for g in str(args.generator).split(",") if g.strip()]
+    from ..model import CALIBRATED
+    from ..model.cost import estimate_cpu_seconds
+    from ..model.fields import default_threads
+
+    threads = default_threads()
+    profiles = []
     for n in sizes:
         voxels = n ** 3
+        if args.profile:
+            _, _, prof = measure_in_child(_profile, args.preset, n, args.seed)
+            profiles.append((n, prof))
         fft_walls, gen_walls, startups = [], {g: [] for g in gens}, {g: [] for g in gens}
         fft_cpus, gen_cpus = [], {g: [] for g in gens}
         for i in range(args.repeat):
@@ -111,12 +184,17 @@ def run(args) -> int:
                             "FFT round trip s": f"{fm:.3f}", "FFT CPU s": f"{fc:.3f}",
                             "FFT Mvoxel/s": f"{voxels / fm / 1e6:.1f}",
                             "round trips": f"{gm / fm:.2f}", "round trips (CPU)": f"{gc / fc:.2f}",
+                            "estimate CPU s": f"{estimate_cpu_seconds(CALIBRATED[args.preset], (n, n, n), generator=g):.3f}",
                             "first-call start-up s": f"{statistics.median(startups[g]):.3f}" if startups[g] else "-"})
     print(format_table(rows, ["what", "run", "wall s", "CPU s", "Mvoxel/s", "peak MiB", "bytes/voxel", "values"]))
     print()
     print(format_table(summary, ["n", "generator", "realize s (median)", "realize CPU s", "realize Mvoxel/s",
                                  "FFT round trip s", "FFT CPU s", "FFT Mvoxel/s", "round trips",
-                                 "round trips (CPU)", "first-call start-up s"]))
-    print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average at the end); goals (issue 14): 401^3 <= 3 s "
+                                 "round trips (CPU)", "estimate CPU s", "first-call start-up s"]))
+    for n, prof in profiles:
+        print(f"\nprofile {args.preset} {n}^3, 'fast', one thread, field by field:")
+        print(format_table(prof, ["field", "alpha/voxel", "path", "H x,y,z", "tap pairs G", "noise M", "CPU s",
+                                  "noise CPU s", "ns/pair", "ns/noise"]))
+    print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average at the end), {threads} threads; goals (issue 14): 401^3 <= 3 s "
           "and ~2 round trips, <= 16 bytes/voxel")
     return 0
