@@ -10,13 +10,20 @@ UV_PIP = $(PY) -m uv pip install -q --python $(PY)
 
 .PHONY: install demo lint test bench clean
 
+# no pip in the venv at first (ensurepip costs ~15 s): uv is put in by the system's pip, and
+# pip comes with the runtime install (`make bench` uses it); old pips get the ensurepip route
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --without-pip $(VENV)
 
-# runtime dependencies only: all that `make demo` needs
+# runtime dependencies only: all that `make demo` needs.  The kernels' own dependencies go first;
+# for `make demo` (PREWARM=demo) the numba kernels then compile in the background
+# (vmt_dask/study/warm.py --start, one process per core, logs in .venv/) while the rest installs
 $(RUNTIME): pyproject.toml | $(PY)
-	($(PY) -m pip install -q uv && $(UV_PIP) -e .) || \
-	  ($(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e .)
+	$(PYTHON) -m pip --python $(PY) install -q uv || ($(PY) -m ensurepip -q && $(PY) -m pip install -q uv) || true
+	$(if $(PREWARM),$(UV_PIP) $$($(PY) vmt_dask/study/warm.py --requirements pyproject.toml) && \
+	  $(PY) vmt_dask/study/warm.py --start $(PREWARM) --log-dir $(VENV) || true)
+	$(UV_PIP) -e . pip || (($(PY) -m pip --version || $(PY) -m ensurepip -q) && \
+	  $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e .)
 	touch $(RUNTIME)
 
 # everything: the runtime plus the test and notebook extras (`make test`, the notebooks)
@@ -26,6 +33,7 @@ $(STAMP): $(RUNTIME)
 
 install: $(STAMP)
 
+demo: PREWARM = demo
 demo: $(RUNTIME)
 	$(PY) -m vmt_dask.demo --store $(DEMO_STORE)
 

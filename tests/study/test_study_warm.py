@@ -66,3 +66,69 @@ def test_units_group_each_volume_with_its_readers():
     rest = _Driver.units(SimpleNamespace(group=True), plan.start(done, {}))
     assert all(len(u) == 1 for u in rest if u[0].stage == "describe")
     assert all(len(u) == 1 for u in _Driver.units(SimpleNamespace(group=False), tasks))
+
+
+def test_install_time_compile_arguments_match_the_study():
+    """`make demo`'s background compile reads the preset without the spec model: the same
+    shape, options and warm-up theta as the coordinator's warm-up of that spec."""
+    from vmt_dask.study.warm import _preset_args, _requirements, warm_theta
+
+    for name in ("demo", "smoke", "paper"):
+        spec = load_spec(name)
+        args = _preset_args(name)
+        assert args == {"theta": warm_theta(spec.endpoints, spec.pairs), "shape": list(spec.shape),
+                        "voxel_size": spec.voxel_size, "axis": spec.axis, "chi2_dof": spec.chi2_dof,
+                        "generator": spec.generator}
+    reqs = _requirements("pyproject.toml")
+    assert sorted(r.split(">")[0].split("=")[0] for r in reqs) == ["numba", "numpy", "pyyaml", "scipy"]
+
+
+def test_warm_labels_both_phases_percolate():
+    """The describe/conduct warm-up structure has both study phases spanning the z axis (so the
+    solver's and the tortuosity's percolating paths are the ones compiled)."""
+    import numpy as np
+    from scipy.ndimage import label
+
+    from vmt_dask.study.warm import warm_labels
+
+    lab = warm_labels((48, 48, 48))
+    for code in (1, 2):
+        pieces, _ = label(lab == code)
+        assert set(np.unique(pieces[:, :, 0])) & set(np.unique(pieces[:, :, -1])) - {0}
+
+
+def test_background_compile_holds_each_family_until_done(tmp_path):
+    """`warm.py --start` takes every family's lock before it returns and hands it to its
+    background process, so a study started right after waits for the family instead of
+    compiling it beside it; the locks are free once the processes end."""
+    import fcntl
+    import os
+    import time
+
+    from vmt_dask.study.warm import WARM_PARTS, _start, family_lock, lock_path
+
+    for part in WARM_PARTS:  # no other warm-up of this tree running (it would own the locks)
+        with family_lock(part):
+            pass
+    pids = _start("smoke", str(tmp_path), 2)
+    assert len(pids) == 2
+    for part in WARM_PARTS:
+        fd = os.open(lock_path(part), os.O_RDWR)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = False
+            except OSError:
+                held = True
+            assert held, f"{part}: lock not held after --start returned"
+        finally:
+            os.close(fd)
+    t0 = time.time()
+    while any(os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z" for p in pids):
+        assert time.time() - t0 < 600
+        time.sleep(0.2)
+    logs = "".join((tmp_path / f).read_text() for f in os.listdir(tmp_path))
+    for part in WARM_PARTS:
+        with family_lock(part) as waited:
+            assert waited < 5  # released by the finished processes
+        assert f"{part} " in logs and "failed" not in logs, logs

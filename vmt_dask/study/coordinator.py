@@ -581,6 +581,7 @@ class _Driver:
         families the remaining ``tasks`` use; loose worker restrictions (another worker runs it
         if its worker leaves)."""
         from .tasks import STAGE_PART, warm_plan, warm_task
+        from .warm import warm_theta
 
         needed = {STAGE_PART[t.stage] for t in tasks if t.stage in STAGE_PART}
         if not self.warm or not needed:
@@ -593,7 +594,7 @@ class _Driver:
         if not workers:
             return
         spec = self.spec
-        theta = tuple(self.plan.points[0].theta) if self.plan.points else tuple(next(iter(spec.endpoints.values())))
+        theta = warm_theta(spec.endpoints, spec.pairs)  # the rule `make demo`'s install-time compile uses
         for i, parts in enumerate(warm_plan(len(workers), needed)):
             if not parts:
                 continue

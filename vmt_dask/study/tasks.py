@@ -30,6 +30,7 @@ from ..storage import DamagedError, check_volume, read_record, read_volume, writ
 from .design import function_means, function_values, gradient_from_means
 from .layout import STUDY_FILE, record_path
 from .spec import FUNCTIONS
+from .warm import WARM_PARTS, family_lock, warm_kernels, warm_plan
 
 __all__ = ["realize_task", "describe_task", "conduct_task", "gradient_task", "group_task", "warm_task", "PHASE_CODES",
            "StoreChanged", "WARM_PARTS", "warm_plan", "STAGE_PART"]
@@ -296,10 +297,6 @@ def gradient_task(store: str, point: int, theta, describe_keys, *deps, delta: fl
     return rec
 
 
-#: Kernel families a worker compiles on first use, with their relative cold compile cost
-#: (measured: a clean numba cache, one process, HEAD of 2026-11-30; realize ~10 s, describe
-#: ~40 s, conduct ~60-140 s of CPU): the coordinator splits them over the workers by it.
-WARM_PARTS = {"conduct": 3.0, "describe": 1.0, "realize": 0.3}
 #: The warm-up part whose kernels each stage's task calls (stages.STAGE_TABLE names).
 STAGE_PART = {"realize": "realize", "structure": "realize", "describe": "describe",
               "describe-structure": "describe", "conduct": "conduct"}
@@ -309,51 +306,23 @@ def warm_task(parts, theta, *, shape, voxel_size: float, axis: int, chi2_dof: in
               generator: str = "lattice") -> dict:
     """Compile (or load from numba's on-disk cache) the kernels of ``parts`` in this worker.
 
-    Runs the task kernels once on one small realization (edge ``min(shape, 48)``) with the
-    study's own options, so that every numba function a study task calls is compiled with the
-    same types; nothing is written to the store.  numba's ``cache=True`` stores what is
-    compiled, so workers sharing the cache directory (one machine) compile each kernel once:
-    the coordinator gives each worker different ``parts`` first.  Returns ``{"seconds": {part:
-    s}, "pid": ...}``.  Kernels missed here (a data-dependent path) compile on first use, as
-    without a warm-up; results never depend on it.
+    Each family runs under its machine-wide lock (:func:`vmt_dask.study.warm.family_lock`):
+    numba's ``cache=True`` stores what is compiled, so workers (and ``make demo``'s install-time
+    background compile, :mod:`vmt_dask.study.warm`) sharing the cache compile each family once;
+    a worker whose family is being compiled elsewhere waits and then loads it.  The coordinator
+    gives each worker different ``parts`` first.  Returns ``{"seconds": {part: s}, "waited":
+    {part: s}, "pid": ...}`` (``seconds`` includes the wait).  Kernels missed here compile on
+    first use, as without a warm-up; results never depend on it.
     """
     import os
 
-    from ..model import realize
-
-    edge = tuple(min(int(n), 48) for n in shape)
     out: dict = {}
-    labels = None
+    waited: dict = {}
     for part in parts:
         t0 = time.perf_counter()
-        if labels is None or part == "realize":
-            labels = realize([float(x) for x in theta], edge, seed=1, voxel_size=voxel_size, chi2_dof=chi2_dof,
-                             threads=1, generator=generator)
-        if part == "describe":
-            from ..descriptors import describe
-
-            for code in PHASE_CODES.values():
-                if np.any(labels == code):
-                    describe(labels, phase=code, voxel_size=voxel_size, axis=axis)
-        elif part == "conduct":
-            from ..conductivity import m_factor
-
-            for code in PHASE_CODES.values():
-                m_factor(labels == code, axis=axis)
+        with family_lock(part) as w:
+            warm_kernels((part,), theta, shape=shape, voxel_size=voxel_size, axis=axis, chi2_dof=chi2_dof,
+                         generator=generator)
         out[part] = time.perf_counter() - t0
-    return {"seconds": out, "pid": os.getpid()}
-
-
-def warm_plan(n_workers: int, parts=None) -> list[list[str]]:
-    """``parts`` (default all of :data:`WARM_PARTS`) for each of ``n_workers`` workers, each
-    part once: the costliest first, each to the least loaded worker (so on a shared cache every
-    kernel is compiled once, in parallel); workers beyond the parts get none."""
-    n = max(1, int(n_workers))
-    parts = WARM_PARTS if parts is None else {p: WARM_PARTS[p] for p in WARM_PARTS if p in set(parts)}
-    plan: list[list[str]] = [[] for _ in range(n)]
-    load = [0.0] * n
-    for part, cost in sorted(parts.items(), key=lambda kv: -kv[1]):
-        i = load.index(min(load))
-        plan[i].append(part)
-        load[i] += cost
-    return plan
+        waited[part] = round(w, 3)
+    return {"seconds": out, "waited": waited, "pid": os.getpid()}
