@@ -8,6 +8,7 @@ import numba
 import numpy as np
 
 from ..errors import InputError
+from ._parallel import run_chunks
 from ._validate import as_mask, check_axis, check_positive, check_spacing, check_voxel_size
 from .edt import EDT_INF, _ball_cover_values, ball_cover_values_spacing, squared_edt, squared_edt_spacing
 from .thickness import _bottleneck_counts_inplace, _local_thickness_inplace, value_counts
@@ -139,20 +140,30 @@ def _reach(dt2, vmax):
     return flat.reshape(dt2.shape)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
+def _count_planes(a, k, below, counts, lo, hi):
+    """``counts[i] = #{a[i] < k}`` (``below``) or ``#{a[i] >= k}`` for the x-planes ``[lo, hi)``."""
+    _, ny, nz = a.shape
+    for i in range(lo, hi):
+        n = 0
+        for j in range(ny):
+            for z in range(nz):
+                n += (a[i, j, z] < k) == below
+        counts[i] = n
+
+
+def _count(a, k, below):
+    counts = np.zeros(a.shape[0], np.int64)
+    run_chunks(_count_planes, (a, np.int64(k), below, counts), a.shape[0], work=a.size)
+    return int(counts.sum())
+
+
 def _count_below(d2, k):
-    n = 0
-    for i in numba.prange(d2.shape[0]):
-        n += np.count_nonzero(d2[i] < k)
-    return n
+    return _count(d2, k, True)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
 def _count_at_least(r2, k):
-    n = 0
-    for i in numba.prange(r2.shape[0]):
-        n += np.count_nonzero(r2[i] >= k)
-    return n
+    return _count(r2, k, False)
 
 
 @numba.njit(cache=True, nogil=True)

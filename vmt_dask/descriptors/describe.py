@@ -105,22 +105,6 @@ def _describe_mask(mask, n, spacing, axis) -> dict[str, float]:
     }
 
 
-def _concurrent_kernels_safe() -> bool:
-    """Whether numba's threading layer takes parallel kernels from several threads at once.
-
-    ``omp`` and ``tbb`` do; ``workqueue`` (the fallback without OpenMP/TBB) does not.
-    """
-    import numba
-
-    from .edt import squared_edt
-
-    squared_edt(np.ones((2, 2, 2), bool))  # a parallel kernel has run: the layer is chosen
-    try:
-        return numba.threading_layer() in ("omp", "tbb")
-    except ValueError:
-        return False
-
-
 def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axis: int = 2,
                  workers: int = 1) -> dict[str, dict[str, float]]:
     """:func:`describe` of several phases of one label volume.
@@ -137,10 +121,10 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
         ``1``: the phases one after the other (peak memory of one phase: about 10
         bytes per voxel besides the labels).  ``2`` or more: that many phases at once
         in threads (every kernel releases the GIL; the serial ones, the bottleneck
-        flood and the tortuosity search, then overlap; each worker's parallel kernels
-        get ``threads // workers`` numba threads), with the memory of that many
-        phases.  Falls back to ``1`` when numba's threading layer cannot take parallel
-        kernels from several threads (``workqueue``).
+        flood and the tortuosity search, then overlap; each worker's threaded kernels
+        get ``threads // workers`` threads), with the memory of that many phases.  The
+        kernels are serial numba functions run over chunks by Python threads
+        (:mod:`._parallel`), so this works with any numba threading layer.
 
     Returns
     -------
@@ -161,8 +145,6 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
     workers = int(workers)
     if workers < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
-    if workers > 1 and not _concurrent_kernels_safe():
-        workers = 1
 
     def one(value, threads=None):
         if threads is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ._parallel import run_chunks
+
 __all__ = ["squared_edt", "squared_distance_to", "ball_cover", "EDT_INF"]
 
 #: Value of voxels with no background voxel anywhere in the array.
@@ -17,10 +19,10 @@ EDT_INF = np.int32(np.iinfo(np.int32).max)
 _INF64 = np.int64(EDT_INF)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _pass_last(mask, out, bound, bg):
+@numba.njit(cache=True, nogil=True)
+def _pass_last(mask, out, bound, bg, lo, hi):
     nx, ny, nz = mask.shape
-    for i in numba.prange(nx):
+    for i in range(lo, hi):
         for j in range(ny):
             d = -1  # -1: no background seen yet
             for k in range(nz):
@@ -44,7 +46,7 @@ def _pass_last(mask, out, bound, bg):
                     out[i, j, k] = EDT_INF
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _envelope(f, n, v, z, res):
     """1D squared distance with sampled function ``f`` (INF = absent)."""
     k = -1
@@ -76,11 +78,11 @@ def _envelope(f, n, v, z, res):
         res[q] = (q - p) * (q - p) + f[p]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _pass_last_balls(r2, k, out):
+@numba.njit(cache=True, nogil=True)
+def _pass_last_balls(r2, k, out, lo, hi):
     """First pass of the ball cover: ``f = -r2`` where ``r2 >= k``, else absent."""
     nx, ny, nz = r2.shape
-    for i in numba.prange(nx):
+    for i in range(lo, hi):
         f = np.empty(nz, np.int64)
         res = np.empty(nz, np.int64)
         v = np.empty(nz, np.int64)
@@ -95,10 +97,10 @@ def _pass_last_balls(r2, k, out):
                 out[i, j, q] = r if r < 0 else EDT_INF
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _pass_middle(out, bound):
+@numba.njit(cache=True, nogil=True)
+def _pass_middle(out, bound, lo, hi):
     nx, ny, nz = out.shape
-    for i in numba.prange(nx):
+    for i in range(lo, hi):
         f = np.empty(ny, np.int64)
         res = np.empty(ny, np.int64)
         v = np.empty(ny, np.int64)
@@ -112,10 +114,10 @@ def _pass_middle(out, bound):
                 out[i, j, k] = r if r < bound else EDT_INF
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _pass_first(out, bound):
+@numba.njit(cache=True, nogil=True)
+def _pass_first(out, bound, lo, hi):
     nx, ny, nz = out.shape
-    for j in numba.prange(ny):
+    for j in range(lo, hi):
         f = np.empty(nx, np.int64)
         res = np.empty(nx, np.int64)
         v = np.empty(nx, np.int64)
@@ -154,7 +156,7 @@ def squared_edt(mask: np.ndarray, *, bound: int | None = None) -> np.ndarray:
     Exact: the squared distances of lattice points are integers and the lower
     envelope is evaluated in integer arithmetic (Felzenszwalb and Huttenlocher,
     "Distance transforms of sampled functions", Theory of Computing 8, 2012).
-    Cost is three passes over the array, parallel over lines.
+    Cost is three passes over the array, in threads over planes (:mod:`._parallel`).
     """
     mask = np.asarray(mask)
     if mask.ndim != 3:
@@ -170,10 +172,16 @@ def squared_edt(mask: np.ndarray, *, bound: int | None = None) -> np.ndarray:
     out = np.empty(mask.shape, np.int32)
     if mask.size == 0:
         return out
-    _pass_last(mask, out, np.int64(b), False)
-    _pass_middle(out, np.int64(b))
-    _pass_first(out, np.int64(b))
+    _three_passes(mask, out, np.int64(b), False)
     return out
+
+
+def _three_passes(src, out, bound, bg):
+    """The separable transform: along z, then y (threads over x), then x (threads over y)."""
+    nx, ny, nz = out.shape
+    run_chunks(_pass_last, (src, out, bound, bg), nx, work=out.size)
+    run_chunks(_pass_middle, (out, bound), nx, work=out.size)
+    run_chunks(_pass_first, (out, bound), ny, work=out.size)
 
 
 def squared_distance_to(centres: np.ndarray, *, bound: int) -> np.ndarray:
@@ -187,9 +195,7 @@ def squared_distance_to(centres: np.ndarray, *, bound: int) -> np.ndarray:
     out = np.empty(centres.shape, np.int32)
     if centres.size == 0:
         return out
-    _pass_last(centres, out, np.int64(b), True)
-    _pass_middle(out, np.int64(b))
-    _pass_first(out, np.int64(b))
+    _three_passes(centres, out, np.int64(b), True)
     return out
 
 
@@ -199,11 +205,11 @@ def _ball_cover_values(r2: np.ndarray, k: int) -> np.ndarray:
     out = np.empty(r2.shape, np.int32)
     if r2.size == 0:
         return out
-    _pass_last_balls(r2, np.int64(k), out)
+    run_chunks(_pass_last_balls, (r2, np.int64(k), out), r2.shape[0], work=r2.size)
     # Later passes only add non-negative terms (x - p)^2, so entries that are
     # already >= 0 can never become negative again: prune them to INF (bound 0).
-    _pass_middle(out, np.int64(0))
-    _pass_first(out, np.int64(0))
+    run_chunks(_pass_middle, (out, np.int64(0)), r2.shape[0], work=r2.size)
+    run_chunks(_pass_first, (out, np.int64(0)), r2.shape[1], work=r2.size)
     return out
 
 
@@ -248,7 +254,7 @@ def ball_cover(r2: np.ndarray, *, k: int) -> np.ndarray:
 _FINF = np.inf
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _envelope_f(f, n, h2, v, z, res):
     """1D lower envelope ``min_p h2 (q - p)^2 + f[p]`` in float64 (``inf`` = absent)."""
     k = -1
@@ -280,12 +286,15 @@ def _envelope_f(f, n, h2, v, z, res):
         res[q] = h2 * (q - p) * (q - p) + f[p]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _sweep_f(out, axis, h2, bound):
-    """Envelope pass of ``out`` (float64, in place) along ``axis``; values ``>= bound`` -> inf."""
+@numba.njit(cache=True, nogil=True)
+def _sweep_f(out, axis, h2, bound, lo, hi):
+    """Envelope pass of ``out`` (float64, in place) along ``axis``; values ``>= bound`` -> inf.
+
+    Outer loop ``[lo, hi)``: over x for ``axis`` 2 and 1, over y for ``axis`` 0.
+    """
     nx, ny, nz = out.shape
     if axis == 2:
-        for i in numba.prange(nx):
+        for i in range(lo, hi):
             f = np.empty(nz)
             res = np.empty(nz)
             v = np.empty(nz, np.int64)
@@ -297,7 +306,7 @@ def _sweep_f(out, axis, h2, bound):
                 for q in range(nz):
                     out[i, j, q] = res[q] if res[q] < bound else _FINF
     elif axis == 1:
-        for i in numba.prange(nx):
+        for i in range(lo, hi):
             f = np.empty(ny)
             res = np.empty(ny)
             v = np.empty(ny, np.int64)
@@ -309,7 +318,7 @@ def _sweep_f(out, axis, h2, bound):
                 for q in range(ny):
                     out[i, q, k] = res[q] if res[q] < bound else _FINF
     else:
-        for j in numba.prange(ny):
+        for j in range(lo, hi):
             f = np.empty(nx)
             res = np.empty(nx)
             v = np.empty(nx, np.int64)
@@ -342,14 +351,18 @@ def squared_edt_spacing(mask: np.ndarray, spacing) -> np.ndarray:
     m = np.ascontiguousarray(mask, dtype=bool)
     out = np.where(m, _FINF, 0.0)
     for ax in (2, 1, 0):
-        _sweep_f(out, ax, float(spacing[ax]) ** 2, _FINF)
+        _sweep(out, ax, float(spacing[ax]) ** 2, _FINF)
     return out
+
+
+def _sweep(out, axis, h2, bound):
+    run_chunks(_sweep_f, (out, axis, h2, bound), out.shape[1 if axis == 0 else 0], work=out.size)
 
 
 def ball_cover_values_spacing(r2: np.ndarray, kval: float, spacing) -> np.ndarray:
     """``min_c |x - c|^2 - r2(c)`` over ``r2(c) >= kval`` with anisotropic ``|.|``; ``>= 0`` -> inf."""
     out = np.where(r2 >= kval, -r2, _FINF)
-    _sweep_f(out, 2, float(spacing[2]) ** 2, 0.0)
-    _sweep_f(out, 1, float(spacing[1]) ** 2, 0.0)
-    _sweep_f(out, 0, float(spacing[0]) ** 2, 0.0)
+    _sweep(out, 2, float(spacing[2]) ** 2, 0.0)
+    _sweep(out, 1, float(spacing[1]) ** 2, 0.0)
+    _sweep(out, 0, float(spacing[0]) ** 2, 0.0)
     return out

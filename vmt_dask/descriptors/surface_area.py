@@ -6,6 +6,7 @@ import functools
 import numba
 import numpy as np
 
+from ._parallel import run_chunks
 from ._validate import as_mask, check_spacing
 
 __all__ = ["specific_surface_area", "crofton_weights", "CROFTON_DIRECTIONS", "CROFTON_WEIGHTS"]
@@ -86,11 +87,11 @@ def _lut_for(spacing: tuple[float, float, float]) -> np.ndarray:
     return _lut(spacing)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _configuration_histogram(m):
+@numba.njit(cache=True, nogil=True)
+def _configuration_histogram(m, hist, lo, hi):
+    """``hist[i]`` (zeroed) += the configurations of the cells between x-planes ``i`` and ``i + 1``."""
     nx, ny, nz = m.shape
-    hist = np.zeros((nx - 1, 256), np.int64)
-    for i in numba.prange(nx - 1):
+    for i in range(lo, hi):
         for j in range(ny - 1):
             prev = (m[i, j, 0] | (m[i + 1, j, 0] << 1) | (m[i, j + 1, 0] << 2)
                     | (m[i + 1, j + 1, 0] << 3))
@@ -99,13 +100,14 @@ def _configuration_histogram(m):
                        | (m[i + 1, j + 1, k + 1] << 3))
                 hist[i, prev | (cur << 4)] += 1
                 prev = cur
-    return hist.sum(axis=0)
 
 
 def configuration_histogram(mask: np.ndarray) -> np.ndarray:
     """Counts of the 256 2x2x2 configurations over all cells of the window."""
     m = np.ascontiguousarray(mask).view(np.uint8)
-    return _configuration_histogram(m)
+    hist = np.zeros((m.shape[0] - 1, 256), np.int64)
+    run_chunks(_configuration_histogram, (m, hist), m.shape[0] - 1, work=m.size)
+    return hist.sum(axis=0)
 
 
 def specific_surface_area(mask: np.ndarray, *, voxel_size) -> float:

@@ -11,6 +11,7 @@ import math
 import numba
 import numpy as np
 
+from ._parallel import n_threads, run_chunks
 from .edt import EDT_INF
 
 __all__ = ["local_thickness_squared", "bottleneck_from_plane", "containment_table", "value_counts"]
@@ -20,7 +21,6 @@ __all__ = ["local_thickness_squared", "bottleneck_from_plane", "containment_tabl
 _CLASSES = np.array([(0, 0, 1), (0, 1, 1), (1, 1, 1)], np.int64)
 
 
-@numba.njit(cache=True, nogil=True)
 def _containment(dmax, vs):
     """``need[q, d]``: smallest ``d'`` with ``ball(d) + v_q`` inside ``ball(d')`` (lattice points).
 
@@ -29,37 +29,29 @@ def _containment(dmax, vs):
     ``d' > max_{|y|^2 <= d-1} |y - v|^2 = max_{s <= d-1} (s + |v|^2 + 2 P_v(s))`` with
     ``P_v(s) = max {y . v : |y|^2 = s}``; by the sign and permutation symmetries of the
     lattice ``P_v(s)`` pairs the sorted absolute components of ``y`` with those of ``v``.
+    numpy (integer, exact; one x-value ``a`` of the sorted triples ``a <= b <= c`` at a
+    time): no numba compile on the descriptors' first run.
     """
     nq = vs.shape[0]
     neg = -(1 << 40)
     p = np.full((nq, dmax + 1), neg, np.int64)
-    rad = 0
-    while (rad + 1) * (rad + 1) <= dmax:
-        rad += 1
+    rad = math.isqrt(dmax)
+    r = np.arange(rad + 1, dtype=np.int64)
+    b, c = np.meshgrid(r, r, indexing="ij")
     for a in range(rad + 1):
-        for b in range(a, rad + 1):
-            s2 = a * a + b * b
-            if s2 > dmax:
-                break
-            for c in range(b, rad + 1):
-                s = s2 + c * c
-                if s > dmax:
-                    break
-                for q in range(nq):
-                    val = a * vs[q, 0] + b * vs[q, 1] + c * vs[q, 2]
-                    if val > p[q, s]:
-                        p[q, s] = val
+        sel = (b >= a) & (c >= b) & (a * a + b * b + c * c <= dmax)
+        if not sel.any():
+            break
+        bb, cc = b[sel], c[sel]
+        s = a * a + bb * bb + cc * cc
+        for q in range(nq):
+            np.maximum.at(p[q], s, a * vs[q, 0] + bb * vs[q, 1] + cc * vs[q, 2])
     need = np.zeros((nq, dmax + 1), np.int64)
+    sv = np.arange(dmax, dtype=np.int64)  # s = d - 1 for d = 1 .. dmax
     for q in range(nq):
-        vv = vs[q, 0] * vs[q, 0] + vs[q, 1] * vs[q, 1] + vs[q, 2] * vs[q, 2]
-        best = -1
-        for d in range(1, dmax + 1):
-            s = d - 1
-            if p[q, s] > neg:
-                m = s + vv + 2 * p[q, s]
-                if m > best:
-                    best = m
-            need[q, d] = best + 1
+        vv = int(vs[q] @ vs[q])
+        m = np.where(p[q, :dmax] > neg, sv + vv + 2 * p[q, :dmax], -1)
+        need[q, 1:] = np.maximum.accumulate(m) + 1
     return need
 
 
@@ -77,13 +69,12 @@ def containment_table(dmax: int) -> np.ndarray:
     return _containment(dmax, _CLASSES)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _dominated_rows(f, need):
-    """Per x-plane count of centres that no 26-neighbour ball contains, and their mask."""
+@numba.njit(cache=True, nogil=True)
+def _dominated_rows(f, need, keep, counts, lo, hi):
+    """Per x-plane ``i`` in ``[lo, hi)``: mark in ``keep`` (zeroed) the centres that no
+    26-neighbour ball contains, and count them in ``counts[i]``."""
     nx, ny, nz = f.shape
-    keep = np.zeros(f.shape, np.bool_)
-    counts = np.zeros(nx, np.int64)
-    for i in numba.prange(nx):
+    for i in range(lo, hi):
         n = 0
         for j in range(ny):
             for k in range(nz):
@@ -115,21 +106,19 @@ def _dominated_rows(f, need):
                     keep[i, j, k] = True
                     n += 1
         counts[i] = n
-    return keep, counts
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _painted_neighbours(f, idx, nbo, nbv):
+@numba.njit(cache=True, nogil=True)
+def _painted_neighbours(fl, nx, ny, nz, idx, nbo, nbv, lo, hi):
     """Per centre the 26-neighbour ``c'`` with the largest value among those painted before it.
 
     Painted before: value larger, or equal and earlier in raster order (a neighbour that
     was not kept lies inside a kept ball of larger value, painted before as well).  Stored
     as the offset code ``(di + 1) * 9 + (dj + 1) * 3 + (dk + 1)`` and its value (0: none).
+    ``fl``: the values, flat (shape ``(nx, ny, nz)`` raveled); centres ``idx[lo:hi]``.
     """
-    nx, ny, nz = f.shape
-    fl = f.reshape(f.size)
     syz = ny * nz
-    for t in numba.prange(idx.size):
+    for t in range(lo, hi):
         u = np.int64(idx[t])
         d = fl[u]
         i = u // syz
@@ -160,10 +149,8 @@ def _painted_neighbours(f, idx, nbo, nbv):
 
 
 @numba.njit(cache=True, nogil=True)
-def _raster_centres(f, keep, idx, val):
-    """Kept centres in raster order (their flat indices ascending) with their values."""
-    fl = f.reshape(f.size)
-    kl = keep.reshape(keep.size)
+def _raster_centres(fl, kl, idx, val):
+    """Kept centres in raster order (their flat indices ascending) with their values (flat inputs)."""
     t = 0
     for u in range(fl.size):
         if kl[u]:
@@ -172,8 +159,8 @@ def _raster_centres(f, keep, idx, val):
             t += 1
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _paint_max(out, order, vals, nbo, nbv, isq, nslab, first):
+@numba.njit(cache=True, nogil=True)
+def _paint_max(out, order, vals, nbo, nbv, isq, nslab, first, lo, hi):
     """Raise ``out`` to ``d`` on each kept ball's crescent outside its painted neighbour ball.
 
     Max semantics make the order irrelevant: a voxel of ``B(c)`` inside the ball of the
@@ -182,11 +169,12 @@ def _paint_max(out, order, vals, nbo, nbv, isq, nslab, first):
     or, inductively, from the balls that cover ``c*``'s; so each centre writes only the
     rest of its ball.  Centres are in raster order (spatially coherent memory access);
     slab ``s`` owns the x-planes ``[s nx / nslab, (s+1) nx / nslab)`` and starts at the
-    first centre that can reach them (``first[s]``, from the largest radius).
+    first centre that can reach them (``first[s]``, from the largest radius); this call
+    paints the slabs ``[lo, hi)``.
     """
     nx, ny, nz = out.shape
     syz = ny * nz
-    for s in numba.prange(nslab):
+    for s in range(lo, hi):
         x0 = s * nx // nslab
         x1 = (s + 1) * nx // nslab
         for t in range(first[s], order.size):
@@ -305,24 +293,30 @@ def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.
 def _local_thickness_inplace(f: np.ndarray, dmax: int, threads: int | None = None) -> None:
     """:func:`local_thickness_squared` overwriting ``f`` (int32, C-contiguous, ``0 < dmax < EDT_INF``)."""
     need = containment_table(dmax)
-    keep, counts = _dominated_rows(f, need)
+    nx = f.shape[0]
+    keep = np.zeros(f.shape, np.bool_)
+    counts = np.zeros(nx, np.int64)
+    run_chunks(_dominated_rows, (f, need, keep, counts), nx, work=f.size)
     n = int(counts.sum())
     idx = np.empty(n, np.int32 if f.size < (1 << 31) else np.int64)
     val = np.empty(n, np.int32)
     nbo = np.empty(n, np.int8)
     nbv = np.empty(n, np.int32)
-    _raster_centres(f, keep, idx, val)
+    fl = f.reshape(-1)
+    _raster_centres(fl, keep.reshape(-1), idx, val)
     del keep
-    _painted_neighbours(f, idx, nbo, nbv)
+    run_chunks(_painted_neighbours, (fl, *f.shape, idx, nbo, nbv), n, work=26 * n)
     isq = np.array([math.isqrt(v) for v in range(dmax + 1)], np.int64)
-    n_threads = numba.get_num_threads() if threads is None else max(1, int(threads))
-    nx = f.shape[0]
-    nslab = min(nx, 4 * n_threads)  # several slabs per thread: the balls are unevenly spread
+    t = n_threads() if threads is None else max(1, int(threads))
+    nslab = min(nx, 4 * t)  # several slabs per thread: the balls are unevenly spread
     rmax = int(isq[-1])
     syz = f.shape[1] * f.shape[2]
     x_lo = np.array([max(0, s * nx // nslab - rmax) for s in range(nslab)], np.int64)
     first = np.searchsorted(idx, x_lo * syz).astype(np.int64)
-    _paint_max(f, idx, val, nbo, nbv, isq, nslab, first)
+    # one slab per chunk, taken by the threads as they finish one (the result does not
+    # depend on the slab count or on which thread paints which slab)
+    run_chunks(_paint_max, (f, idx, val, nbo, nbv, isq, nslab, first), nslab, work=f.size,
+               chunks=nslab, threads=t)
 
 
 # ----------------------------------------------------------------------------- bottleneck
@@ -345,7 +339,7 @@ def _order_desc(fl, vmax, out):
     return out
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _nbr(w, q, i, j, k, nx, ny, nz, dv, offs):
     """Flat index of neighbour ``q`` of ``w = (i, j, k)``, or -1 outside the array."""
     ii = i + dv[q, 0]
@@ -357,15 +351,14 @@ def _nbr(w, q, i, j, k, nx, ny, nz, dv, offs):
 
 
 @numba.njit(cache=True, nogil=True)
-def _bottleneck_inplace(f, order, dv, offs, hist):
+def _bottleneck_inplace(fl, nx, ny, nz, order, dv, offs, hist):
     """Flood ``f`` (int32 >= 0) from the plane z = 0 in place; reached voxels end as ``-B``.
 
     ``order``: the flat indices with ``f > 0`` by value descending.  ``hist[b]`` counts the
     voxels reached at level ``b``.  One array holds both the value and the state: a voxel
-    is reached iff negative, so each neighbour test is a single load.
+    is reached iff negative, so each neighbour test is a single load.  ``fl``: the
+    values, flat (shape ``(nx, ny, nz)`` raveled).
     """
-    nx, ny, nz = f.shape
-    fl = f.reshape(f.size)
     syz = ny * nz
     nn = offs.size
     stack = np.empty(1 << 16, np.int64)
@@ -402,7 +395,8 @@ def _bottleneck_inplace(f, order, dv, offs, hist):
             w = stack[top]
             if top + nn >= stack.size:
                 grown = np.empty(stack.size * 2, np.int64)
-                grown[:top + 1] = stack[:top + 1]
+                for c in range(top + 1):  # a loop, not a slice copy (its error path is a compile cost)
+                    grown[c] = stack[c]
                 stack = grown
             i = w // syz
             rem = w - i * syz
@@ -482,7 +476,7 @@ def _bottleneck_counts_inplace(f: np.ndarray, vmax: int, connectivity: int) -> n
     order = _order_desc(f.reshape(-1), vmax, np.empty(n, np.int32 if f.size < (1 << 31) else np.int64))
     dv, offs = _neighbourhood(f.shape, connectivity)
     hist = np.zeros(vmax + 1, np.int64)
-    _bottleneck_inplace(f, order, dv, offs, hist)
+    _bottleneck_inplace(f.reshape(-1), *f.shape, order, dv, offs, hist)
     return hist
 
 

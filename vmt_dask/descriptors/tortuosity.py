@@ -8,9 +8,15 @@ import numba
 import numpy as np
 
 from ..errors import InputError
+from . import _parallel
+from ._parallel import run_chunks
 from ._validate import as_mask, check_axis, check_spacing
 
 __all__ = ["geodesic_tortuosity", "geodesic_distance_to_plane", "TortuosityResult", "NEIGHBOURHOODS"]
+
+#: Volumes (padded voxels) below this search serially: the slab search's exchange rounds
+#: (a thread start and a Python step each) cost more than they save on small volumes.
+SLAB_BELOW = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,8 @@ def _dial(dist, sources, offs, wts, buckets):
         if newcap > cap:
             grown = np.empty((nring, newcap), buckets.dtype)
             for s in range(nring):
-                grown[s, : counts[s]] = buckets[s, : counts[s]]
+                for c in range(counts[s]):  # a loop, not a slice copy (its error path is a compile cost)
+                    grown[s, c] = buckets[s, c]
             buckets = grown
             cap = newcap
         cur = buckets[slot]
@@ -152,11 +159,164 @@ def _dial(dist, sources, offs, wts, buckets):
         b += 1
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _fill_phase(dist, m, pad):
-    """``dist`` (padded) = ``inf`` on the phase voxels of ``m`` and ``-inf`` elsewhere, in place."""
+@numba.njit(cache=True, nogil=True)
+def _dial_slab(dist, sources, keys, offs, wts, dxs, syz, x0, x1, buckets, dedup):
+    """:func:`_dial` restricted to the x-planes ``[x0, x1)`` of the padded array, from
+    ``sources`` whose distances are already set (``keys``: their buckets, ascending).
+
+    Writes only voxels of its own planes, so several slabs run at once in threads.  A
+    source enters the ring when the search reaches its bucket (a jump over empty buckets
+    when the ring runs dry).  ``dedup``: queue a voxel only when its distance enters a new
+    bucket (as :func:`_dial`; valid in the first search of a slab, when every improved
+    voxel is still queued); later searches re-open voxels that a previous search already
+    popped, so every improvement is queued (a duplicate entry re-relaxes without effect).
+    Returns the ring (grown if needed) for reuse.
+    """
+    nring = 3
+    nn = offs.size
+    cap = buckets.shape[1]
+    counts = np.zeros(nring, np.int64)
+    ns = sources.size
+    sp = 0
+    pending = 0
+    b = keys[0] if ns > 0 else 0
+    while pending > 0 or sp < ns:
+        if pending == 0 and keys[sp] > b:
+            b = keys[sp]  # nothing queued: jump to the next source's bucket
+        slot = b % nring
+        e = sp
+        while e < ns and keys[e] <= b:
+            e += 1
+        n = counts[slot] + (e - sp)
+        newcap = cap
+        for s in range(nring):
+            need = n if s == slot else counts[s] + nn * n
+            while need > newcap:
+                newcap *= 2
+        if newcap > cap:
+            grown = np.empty((nring, newcap), buckets.dtype)
+            for s in range(nring):
+                for c in range(counts[s]):  # a loop, not a slice copy (its error path is a compile cost)
+                    grown[s, c] = buckets[s, c]
+            buckets = grown
+            cap = newcap
+        while sp < e:
+            buckets[slot, counts[slot]] = sources[sp]
+            counts[slot] += 1
+            pending += 1
+            sp += 1
+        cur = buckets[slot]
+        for t in range(n):
+            u = np.int64(cur[t])
+            du = dist[u]
+            if np.int64(du) != b:
+                continue  # stale: the voxel moved to a lower bucket and is final
+            xu = u // syz
+            for q in range(nn):
+                xw = xu + dxs[q]
+                if xw < x0 or xw >= x1:
+                    continue
+                w = u + offs[q]
+                nd = du + wts[q]
+                old = dist[w]
+                if nd < old:
+                    dist[w] = nd
+                    sl = np.int64(nd)
+                    if not dedup or old == np.inf or np.int64(old) != sl:
+                        sl = sl % nring
+                        buckets[sl, counts[sl]] = w
+                        counts[sl] += 1
+                        pending += 1
+        pending -= n
+        counts[slot] = 0
+        b += 1
+    return buckets
+
+
+@numba.njit(cache=True, nogil=True)
+def _exchange(dist, offs, wts, dxs, syz, nyz, plane, outside, out):
+    """Relax the voxels of x-plane ``plane`` (padded) from their neighbours in x-plane
+    ``outside`` (the adjacent slab's face); the improved voxels go to ``out``, their
+    number is returned.  Only finite, non-negative neighbours relax (``-inf`` marks
+    non-phase voxels)."""
+    n = 0
+    base = plane * syz
+    dxo = outside - plane
+    for r in range(nyz):
+        w = base + r
+        dw = dist[w]
+        if dw == -np.inf:
+            continue
+        best = dw
+        for q in range(offs.size):
+            if dxs[q] != dxo:
+                continue
+            du = dist[w + offs[q]]
+            if du >= 0.0 and du != np.inf:
+                nd = du + wts[q]
+                if nd < best:
+                    best = nd
+        if best < dw:
+            dist[w] = best
+            out[n] = w
+            n += 1
+    return n
+
+
+def _dial_slabs(dist, shape_p, sources, offs, wts, dxs, idx_t, nslab):
+    """Exact distances of :func:`_dial` by ``nslab`` x-slabs in threads.
+
+    Each slab searches from its own sources, writing only its planes; then every face
+    voxel is relaxed from the neighbouring slab's face (:func:`_exchange`) and the slabs
+    search again from the improved voxels, until an exchange improves nothing.  The
+    distances are the unique solution of ``d(w) = min_u fl(d(u) + |u - w|)`` (``0`` on the
+    sources; unique because every step is at least 1: the smallest voxel where two
+    solutions differ would take its value from a smaller, agreeing neighbour), which the
+    serial search computes as well: bit-identical, whatever the slab count.
+    """
+    nxp, nyp, nzp = shape_p
+    syz = nyp * nzp
+    dist[sources] = 0.0
+    # interior planes 1 .. nxp - 2 split into slabs
+    nx = nxp - 2
+    edges = [1 + s * nx // nslab for s in range(nslab + 1)]
+    xs = sources // syz
+    rings = [np.empty((3, 1 << 12), idx_t) for _ in range(nslab)]
+    srcs = [sources[(xs >= edges[s]) & (xs < edges[s + 1])] for s in range(nslab)]
+    keys = [np.zeros(x.size, np.int64) for x in srcs]
+    dedup = True
+    out = np.empty(nyp * nzp, np.int64)
+    while True:
+        def search(lo, hi, dedup=dedup):
+            for s in range(lo, hi):
+                if srcs[s].size:
+                    rings[s] = _dial_slab(dist, srcs[s], keys[s], offs, wts, dxs, syz, edges[s],
+                                          edges[s + 1], rings[s], dedup)
+
+        run_chunks(search, (), nslab, chunks=nslab, threads=nslab, work=dist.size)
+        dedup = False
+        moved = False
+        for s in range(nslab):
+            got = []
+            for plane, outside in ((edges[s], edges[s] - 1), (edges[s + 1] - 1, edges[s + 1])):
+                if outside < 1 or outside > nx:
+                    continue
+                k = _exchange(dist, offs, wts, dxs, syz, nyp * nzp, plane, outside, out)
+                got.append(out[:k].copy())
+            src = np.unique(np.concatenate(got)) if got else np.empty(0, np.int64)
+            key = np.floor(dist[src]).astype(np.int64)
+            order = np.argsort(key, kind="stable")
+            srcs[s], keys[s] = src[order], key[order]
+            moved = moved or src.size > 0
+        if not moved:
+            return
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_phase(dist, m, pad, lo, hi):
+    """``dist`` (padded) = ``inf`` on the phase voxels of ``m`` and ``-inf`` elsewhere, in place (x-planes ``[lo, hi)``)."""
     nx, ny, nz = dist.shape
-    for i in numba.prange(nx):
+    for i in range(lo, hi):
         for j in range(ny):
             for k in range(nz):
                 inside = pad <= i < nx - pad and pad <= j < ny - pad and pad <= k < nz - pad
@@ -166,10 +326,10 @@ def _fill_phase(dist, m, pad):
                     dist[i, j, k] = -np.inf
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _neg_to_inf(d):
-    """Unreachable and non-phase voxels (``-inf``) to ``inf``, in place."""
-    for u in numba.prange(d.size):
+@numba.njit(cache=True, nogil=True)
+def _neg_to_inf(d, lo, hi):
+    """Unreachable and non-phase voxels (``-inf``) to ``inf``, in place (flat ``[lo, hi)``)."""
+    for u in range(lo, hi):
         if d[u] == -np.inf:
             d[u] = np.inf
 
@@ -283,13 +443,18 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
     if neighbourhood == 26 and sp[0] == sp[1] == sp[2]:
         # one float64 array: inf on phase, -inf elsewhere (no separate open mask)
         dist = np.empty(shape_p)
-        _fill_phase(dist, m, pad)
+        run_chunks(_fill_phase, (dist, m, pad), shape_p[0], work=dist.size)
         # flat indices (padded array) of the target plane's phase voxels, in raster order
         ii, jj = np.nonzero(m[:, :, -1])
         sources = ((ii.astype(np.int64) + pad) * shape_p[1] + (jj + pad)) * shape_p[2] + (shape_p[2] - pad - 1)
         idx_t = np.int32 if dist.size < (1 << 31) else np.int64
-        _dial(dist.reshape(-1), sources, offs, wts, np.empty((3, max(1 << 16, 4 * sources.size)), idx_t))
-        _neg_to_inf(dist.reshape(-1))
+        nslab = min(_parallel.n_threads(), m.shape[0]) if dist.size >= SLAB_BELOW else 1
+        if nslab > 1:  # slabs in threads: the same distances (see _dial_slabs)
+            dxs = np.array([st[0] for st in _steps(26)], np.int64)
+            _dial_slabs(dist.reshape(-1), shape_p, sources, offs, wts, dxs, idx_t, nslab)
+        else:
+            _dial(dist.reshape(-1), sources, offs, wts, np.empty((3, max(1 << 16, 4 * sources.size)), idx_t))
+        run_chunks(_neg_to_inf, (dist.reshape(-1),), dist.size)
     else:
         open_ = np.pad(m, pad, constant_values=False)
         dist = np.full(shape_p, np.inf)
