@@ -36,9 +36,9 @@ import numba
 import numpy as np
 from numba import prange
 
-_FM = {"reassoc", "contract", "arcp", "nsz"}
-_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
-_PJIT = dict(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+from ._jit import JIT as _JIT
+from ._jit import kernel
+
 
 
 # ----------------------------------------------------------------------------- box pieces
@@ -76,7 +76,7 @@ def _box_piece_table():
 BOX_LUT, BOX_COUNT = _box_piece_table()
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_pieces(code, count):
     """Occupancy pattern of every 2x2x2 box and the number of its pieces per colour and slab.
 
@@ -115,7 +115,7 @@ def fine_pieces(code, count):
     return pat, slab
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_bases(pat, count, offsets):
     """Index of the first coarse unknown of every box (``offsets[c, I]`` = first of slab I, colour c)."""
     m0, m1, m2 = pat.shape
@@ -135,7 +135,7 @@ def fine_bases(pat, count, offsets):
     return base
 
 
-@numba.njit(**_PJIT)
+@kernel
 def row_bases(base):
     """``rowbase[c, I, J]``: first unknown of the colour-``c`` boxes of box row (I, J)."""
     m0, m1, m2 = base.shape
@@ -208,7 +208,7 @@ def _box_edges(pat, base, lut, count, I, J, K, m0, m1, m2, w3, nbr, wgt, deg):
                     deg[ca] += 1
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_graph_degrees(pat, base, lut, count, n_nodes):
     """Number of coarse neighbours of every level-1 node."""
     m0, m1, m2 = pat.shape
@@ -230,7 +230,7 @@ def fine_graph_degrees(pat, base, lut, count, n_nodes):
     return degree
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_graph_fill(pat, base, lut, count, n_fine2, wx, wy, rowptr, col, val, dirichlet,
                     coords):
     """Level-1 CSR rows, Dirichlet conductances and box indices of every node.
@@ -300,7 +300,7 @@ def _slab_boxes(pat, rowbase, count, I, first, multi_ptr, multi_k):
     multi_ptr[m1] = t
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_restrict_pieces(code, wx, wy, x, b, pat, rowbase, lut, count, rc):
     """``rc = P^T (b - A x)``: fine residual summed over the connected pieces of each box.
 
@@ -368,7 +368,7 @@ def fine_restrict_pieces(code, wx, wy, x, b, pat, rowbase, lut, count, rc):
                     rc[first[J, K]] = acc[J, K]
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_prolong_pieces(code, x, xc, pat, rowbase, lut, count, omega):
     """``x += omega * P xc`` on the solved voxels (constant on each piece).
 
@@ -409,7 +409,7 @@ def fine_prolong_pieces(code, x, xc, pat, rowbase, lut, count, omega):
 
 
 # ----------------------------------------------------------------------------- graph levels
-@numba.njit(**_PJIT)
+@kernel
 def graph_gs(rowptr, col, val, dirichlet, x, b, lo, hi, zero_start, other_lo, other_hi):
     """Gauss-Seidel update of the nodes ``lo .. hi - 1`` (one colour: independent updates).
 
@@ -435,7 +435,7 @@ def graph_gs(rowptr, col, val, dirichlet, x, b, lo, hi, zero_start, other_lo, ot
         x[i] = s / d
 
 
-@numba.njit(**_PJIT)
+@kernel
 def graph_restrict_residual(rowptr, col, val, dirichlet, x, b, agg, rc, slabs, cslabs):
     """``rc = P^T (b - A x)``, in parallel over the slabs of parent blocks.
 
@@ -462,7 +462,7 @@ def graph_restrict_residual(rowptr, col, val, dirichlet, x, b, agg, rc, slabs, c
                 rc[agg[i]] += s - d * x[i]
 
 
-@numba.njit(**_PJIT)
+@kernel
 def graph_prolong_add(agg, x, xc, omega):
     """``x += omega * P xc``."""
     for i in prange(x.shape[0]):
@@ -482,112 +482,185 @@ def _find(uf, i):
 
 
 @numba.njit(**_JIT)
-def graph_aggregate(rowptr, col, coords, m0, m1, m2):
-    """Connected pieces of each 2x2x2 block of boxes.
+def _slab_range(slabs, c, P, m0):
+    """Nodes of colour ``c`` in the box slabs ``2P, 2P + 1`` (the children of parent slab P)."""
+    return slabs[c, 2 * P], slabs[c, min(2 * P + 2, m0)]
+
+
+@kernel
+def graph_aggregate(rowptr, col, coords, slabs, m0, m1, m2):
+    """Connected pieces of each 2x2x2 block of boxes, in parallel over parent slabs.
 
     ``coords[i]`` is node ``i``'s box (C-order index in the ``(m0, m1, m2)`` box
-    grid).  Returns ``(agg, n_red, n_coarse, parent)``: the aggregate of every
-    node, numbered red first (parity of the parent box), block by block in C
-    order; and each aggregate's parent box index in the ``((m0+1)//2, ...)`` grid.
+    grid) and ``slabs[c, I]`` the first node of colour ``c`` in box slab ``I``.  A
+    block's members lie in the two box slabs of one parent slab, so the union-find
+    of different parent slabs never touches the same node and runs in parallel.
+
+    Returns ``(agg, n_red, n_coarse, parent, cslabs)``: the aggregate of every node,
+    numbered red first (parity of the parent box), then parent slab by parent slab,
+    then by the aggregate's lowest node; each aggregate's parent box (C-order index
+    in the ``((m0+1)//2, ...)`` grid); and ``cslabs`` (as ``slabs``, one level up).
     """
     n = coords.shape[0]
+    M0 = (m0 + 1) // 2
     M1 = (m1 + 1) // 2
     M2 = (m2 + 1) // 2
-    M0 = (m0 + 1) // 2
     blk = np.empty(n, np.int64)
-    for i in range(n):
+    for i in prange(n):
         c = coords[i]
         K = c % m2
         J = (c // m2) % m1
         I = c // (m1 * m2)
         blk[i] = ((I >> 1) * M1 + (J >> 1)) * M2 + (K >> 1)
-    uf = np.arange(n)
-    for i in range(n):
-        for t in range(rowptr[i], rowptr[i + 1]):
-            j = col[t]
-            if j > i and blk[j] == blk[i]:
-                a = _find(uf, i)
-                bb = _find(uf, j)
-                if a != bb:
-                    if a < bb:
-                        uf[bb] = a
+    uf = np.empty(n, np.int64)
+    cnt = np.zeros((2, M0), np.int64)
+    for P in prange(M0):
+        for c in range(2):
+            lo, hi = _slab_range(slabs, c, P, m0)
+            for i in range(lo, hi):
+                uf[i] = i
+        for c in range(2):
+            lo, hi = _slab_range(slabs, c, P, m0)
+            for i in range(lo, hi):
+                for t in range(rowptr[i], rowptr[i + 1]):
+                    j = np.int64(col[t])
+                    if j > i and blk[j] == blk[i]:
+                        a = _find(uf, i)
+                        b = _find(uf, j)
+                        if a < b:
+                            uf[b] = a
+                        elif b < a:
+                            uf[a] = b
+        r0 = 0
+        r1 = 0
+        for c in range(2):
+            lo, hi = _slab_range(slabs, c, P, m0)
+            for i in range(lo, hi):
+                if uf[i] == i:
+                    B = blk[i]
+                    if ((B // (M1 * M2)) + ((B // M2) % M1) + (B % M2)) & 1:
+                        r1 += 1
                     else:
-                        uf[a] = bb
-    # key of each root: colour of its block, then the block, then the root itself
-    nroot = 0
-    for i in range(n):
-        if _find(uf, i) == i:
-            nroot += 1
-    keys = np.empty(nroot, np.int64)
-    roots = np.empty(nroot, np.int64)
-    nblk = M0 * M1 * M2
-    t = 0
-    for i in range(n):
-        if uf[i] == i:
-            B = blk[i]
-            K = B % M2
-            J = (B // M2) % M1
-            I = B // (M1 * M2)
-            colour = (I + J + K) & 1
-            keys[t] = (colour * nblk + B) * n + i
-            roots[t] = i
-            t += 1
-    order = np.argsort(keys)
-    rid = np.empty(n, np.int64)
-    parent = np.empty(nroot, np.int64)
-    n_red = 0
-    for a in range(nroot):
-        r = roots[order[a]]
-        rid[r] = a
-        parent[a] = blk[r]
-        if keys[order[a]] < nblk * n:
-            n_red += 1
+                        r0 += 1
+        cnt[0, P] = r0
+        cnt[1, P] = r1
+    cslabs = np.empty((2, M0 + 1), np.int64)
+    cslabs[0, 0] = 0
+    for P in range(M0):
+        cslabs[0, P + 1] = cslabs[0, P] + cnt[0, P]
+    n_red = cslabs[0, M0]
+    cslabs[1, 0] = n_red
+    for P in range(M0):
+        cslabs[1, P + 1] = cslabs[1, P] + cnt[1, P]
+    n_coarse = cslabs[1, M0]
     agg = np.empty(n, np.int32)
-    for i in range(n):
-        agg[i] = rid[uf[i]]
-    return agg, n_red, nroot, parent
+    parent = np.empty(n_coarse, np.int64)
+    for P in prange(M0):
+        o0 = cslabs[0, P]
+        o1 = cslabs[1, P]
+        for c in range(2):              # increasing node order: a root precedes its members
+            lo, hi = _slab_range(slabs, c, P, m0)
+            for i in range(lo, hi):
+                r = _find(uf, i)
+                if r == i:
+                    B = blk[i]
+                    if ((B // (M1 * M2)) + ((B // M2) % M1) + (B % M2)) & 1:
+                        a = o1
+                        o1 += 1
+                    else:
+                        a = o0
+                        o0 += 1
+                    agg[i] = a
+                    parent[a] = B
+                else:
+                    agg[i] = agg[r]
+    return agg, n_red, n_coarse, parent, cslabs
 
 
-@numba.njit(**_JIT)
-def graph_galerkin(rowptr, col, val, dirichlet, agg, n_coarse):
-    """``P^T A P`` of a graph level: coarse CSR and Dirichlet conductances."""
+@kernel
+def graph_galerkin(rowptr, col, val, dirichlet, agg, slabs, cslabs, chunks):
+    """``P^T A P`` of a graph level: coarse CSR and Dirichlet conductances.
+
+    In parallel: the members of the aggregates of parent slab ``P`` are the nodes of
+    box slabs ``2P, 2P + 1`` (``slabs``, ``cslabs`` as returned by
+    :func:`graph_aggregate`); the coarse rows are built in one chunk of parent slabs
+    per chunk (``chunks``: the number of threads), each with its own marker and
+    accumulator over the coarse nodes (16 bytes per coarse node per chunk).
+    Conductances are summed in float64 and stored as float32.
+    """
     n = agg.shape[0]
-    # members of each aggregate (counting sort)
+    m0 = slabs.shape[1] - 1
+    M0 = cslabs.shape[1] - 1
+    n_coarse = cslabs[1, M0]
+    # members of each aggregate (counting sort; every aggregate belongs to one slab)
     start = np.zeros(n_coarse + 1, np.int64)
-    for i in range(n):
-        start[agg[i] + 1] += 1
+    for P in prange(M0):
+        for c in range(2):
+            lo, hi = _slab_range(slabs, c, P, m0)
+            for i in range(lo, hi):
+                start[agg[i] + 1] += 1
     for a in range(n_coarse):
         start[a + 1] += start[a]
-    fill = start[:-1].copy()
     members = np.empty(n, np.int64)
-    for i in range(n):
-        a = agg[i]
-        members[fill[a]] = i
-        fill[a] += 1
-    mark = np.full(n_coarse, -1, np.int64)
-    ccol = np.empty(rowptr[n], np.int32)
-    cval = np.zeros(rowptr[n], np.float64)
-    cptr = np.zeros(n_coarse + 1, np.int64)
     cdir = np.zeros(n_coarse, np.float32)
-    cnt = 0
-    for A in range(n_coarse):
-        row0 = cnt
-        d = 0.0
-        for s in range(start[A], start[A + 1]):
-            i = members[s]
-            d += dirichlet[i]
-            for t in range(rowptr[i], rowptr[i + 1]):
-                B = agg[col[t]]
-                if B == A:
-                    continue
-                m = mark[B]
-                if m < row0:
-                    mark[B] = cnt
-                    ccol[cnt] = B
-                    cval[cnt] = val[t]
-                    cnt += 1
-                else:
-                    cval[m] += val[t]
-        cdir[A] = d
-        cptr[A + 1] = cnt
-    return cptr, ccol[:cnt].copy(), cval[:cnt].astype(np.float32), cdir
+    for P in prange(M0):
+        for c in range(2):
+            lo, hi = _slab_range(slabs, c, P, m0)
+            for i in range(lo, hi):
+                a = agg[i]
+                members[start[a + 1] - 1] = i
+                start[a + 1] -= 1
+    # filled from the end: start[a + 1] now holds the first member of a; shift it back
+    for a in range(n_coarse):
+        start[a] = start[a + 1]
+    start[n_coarse] = n
+    nchunk = max(1, min(chunks, M0))
+    cptr = np.zeros(n_coarse + 1, np.int64)
+    for ch in prange(nchunk):
+        p_lo = ch * M0 // nchunk
+        p_hi = (ch + 1) * M0 // nchunk
+        mark = np.full(n_coarse, -1, np.int64)
+        for c in range(2):
+            for A in range(cslabs[c, p_lo], cslabs[c, p_hi]):
+                deg = 0
+                d = 0.0
+                for s in range(start[A], start[A + 1]):
+                    i = members[s]
+                    d += dirichlet[i]
+                    for t in range(rowptr[i], rowptr[i + 1]):
+                        B = agg[col[t]]
+                        if B != A and mark[B] != A:
+                            mark[B] = A
+                            deg += 1
+                cptr[A + 1] = deg
+                cdir[A] = d
+    for a in range(n_coarse):
+        cptr[a + 1] += cptr[a]
+    nnz = cptr[n_coarse]
+    ccol = np.empty(nnz, np.int32)
+    cval = np.empty(nnz, np.float32)
+    for ch in prange(nchunk):
+        p_lo = ch * M0 // nchunk
+        p_hi = (ch + 1) * M0 // nchunk
+        mark = np.full(n_coarse, -1, np.int64)
+        acc = np.zeros(n_coarse)
+        for c in range(2):              # rows in increasing order: positions increase
+            for A in range(cslabs[c, p_lo], cslabs[c, p_hi]):
+                row0 = cptr[A]
+                q = row0
+                for s in range(start[A], start[A + 1]):
+                    i = members[s]
+                    for t in range(rowptr[i], rowptr[i + 1]):
+                        B = agg[col[t]]
+                        if B == A:
+                            continue
+                        if mark[B] < row0:
+                            mark[B] = q
+                            ccol[q] = B
+                            acc[B] = val[t]
+                            q += 1
+                        else:
+                            acc[B] += val[t]
+                for e in range(row0, q):
+                    cval[e] = acc[ccol[e]]
+    return cptr, ccol, cval, cdir

@@ -36,16 +36,13 @@ import numba
 import numpy as np
 from numba import prange
 
-# error_model="numpy": no ZeroDivisionError checks (they are branches that stop
-# vectorization); fastmath without nnan/ninf: reassociation lets the float64
-# reductions vectorize, and inactive lanes may hold inf/nan before the select.
-_FM = {"reassoc", "contract", "arcp", "nsz"}
-_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
-_PJIT = dict(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+from ._jit import JIT as _JIT
+from ._jit import kernel
+
 
 
 # ----------------------------------------------------------------------------- fine level
-@numba.njit(**_PJIT)
+@kernel
 def fine_code(active):
     """Neighbour-count code of the fine operator from a boolean mask of solved voxels."""
     n0, n1, n2 = active.shape
@@ -106,7 +103,7 @@ def _offsum_row(x, i, j, n0, n1, n2, wx, wy, zrow, out):
         out[n2 - 1] += xr[n2 - 2]
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_matvec(code, wx, wy, x, y):
     """``y = A x`` on the fine level; returns ``x . y`` (float64)."""
     n0, n1, n2 = code.shape
@@ -131,7 +128,7 @@ def fine_matvec(code, wx, wy, x, y):
     return acc.sum()
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_residual64(code, wx, wy, x, r):
     """``r = b - A x`` evaluated in float64 from a float64 ``x``, stored as float32.
 
@@ -193,7 +190,7 @@ def _gs_row(c, xr, br, xm, xp, ym, yp, wx, wy, keep, out):
     out[k] = xr[k] + keep[k] * (v - xr[k])
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_gs(code, wx, wy, x, b, color, zero_start):
     """One Gauss-Seidel half sweep over the cells with ``(i + j + k + color) % 2 == 0``.
 
@@ -236,7 +233,7 @@ def fine_gs(code, wx, wy, x, b, color, zero_start):
     return acc.sum()
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_restrict_residual(code, wx, wy, x, b, rc):
     """``rc = P^T (b - A x)``: fine residual summed over 2x2x2 aggregates."""
     n0, n1, n2 = code.shape
@@ -266,7 +263,7 @@ def fine_restrict_residual(code, wx, wy, x, b, rc):
                     rcr[K] += res[2 * K] + res[2 * K + 1]
 
 
-@numba.njit(**_PJIT)
+@kernel
 def fine_prolong_add(code, x, xc, omega):
     """``x += omega * P xc`` on the solved voxels (piecewise-constant prolongation)."""
     n0, n1, n2 = code.shape
@@ -286,7 +283,7 @@ def fine_prolong_add(code, x, xc, omega):
                 xr[k] += tmp[k] if c[k] != 0 else np.float32(0.0)
 
 
-@numba.njit(**_PJIT)
+@kernel
 def coarsen_fine(code, wx, wy, cx, cy, cz, diag):
     """Galerkin operator ``P^T A P`` of the fine level for 2x2x2 box aggregates.
 
@@ -340,7 +337,7 @@ def _coarse_sumcond(cx, cy, cz, i, j, k, n0, n1, n2):
     return s
 
 
-@numba.njit(**_PJIT)
+@kernel
 def finish_diag(cx, cy, cz, diag):
     """Add the six face conductances of each cell to its diagonal."""
     n0, n1, n2 = diag.shape
@@ -350,7 +347,7 @@ def finish_diag(cx, cy, cz, diag):
                 diag[i, j, k] += _coarse_sumcond(cx, cy, cz, i, j, k, n0, n1, n2)
 
 
-@numba.njit(**_PJIT)
+@kernel
 def coarsen(cx, cy, cz, diag, Cx, Cy, Cz, Diag):
     """Galerkin coarsening of a coarse level (see :func:`coarsen_fine`)."""
     n0, n1, n2 = diag.shape
@@ -418,7 +415,7 @@ def _coarse_offsum_row(cx, cy, cz, x, i, j, n0, n1, n2, zrow, out):
         out[n2 - 1] += gz[n2 - 2] * xr[n2 - 2]
 
 
-@numba.njit(**_PJIT)
+@kernel
 def coarse_gs(cx, cy, cz, diag, x, b, color, zero_start):
     """Red-black Gauss-Seidel half sweep on a coarse level (see :func:`fine_gs`)."""
     n0, n1, n2 = diag.shape
@@ -449,7 +446,7 @@ def coarse_gs(cx, cy, cz, diag, x, b, color, zero_start):
                     xr[k] = tmp[k]
 
 
-@numba.njit(**_PJIT)
+@kernel
 def coarse_restrict_residual(cx, cy, cz, diag, x, b, rc):
     """``rc = P^T (b - A x)`` on a coarse level."""
     n0, n1, n2 = diag.shape
@@ -475,7 +472,7 @@ def coarse_restrict_residual(cx, cy, cz, diag, x, b, rc):
                     rcr[K] += tmp[2 * K] + tmp[2 * K + 1]
 
 
-@numba.njit(**_PJIT)
+@kernel
 def coarse_prolong_add(diag, x, xc, omega):
     """``x += omega * P xc`` on the active cells of a coarse level."""
     n0, n1, n2 = diag.shape
@@ -496,7 +493,7 @@ def coarse_prolong_add(diag, x, xc, omega):
 
 
 # ----------------------------------------------------------------------------- vectors
-@numba.njit(**_PJIT)
+@kernel
 def dot(a, b):
     """``a . b`` accumulated in float64."""
     n0 = a.shape[0]
@@ -514,7 +511,7 @@ def dot(a, b):
     return acc.sum()
 
 
-@numba.njit(**_PJIT)
+@kernel
 def cg_update(u, r, p, q, alpha):
     """``u += alpha p`` (float64 += float32); ``r -= alpha q``; returns ``r . r`` (float64)."""
     n0, n1, n2 = r.shape
@@ -536,7 +533,7 @@ def cg_update(u, r, p, q, alpha):
     return acc.sum()
 
 
-@numba.njit(**_PJIT)
+@kernel
 def cg_direction(p, z, beta):
     """``p = z + beta p``."""
     n0, n1, n2 = p.shape
@@ -549,7 +546,7 @@ def cg_direction(p, z, beta):
                 pr[k] = zr[k] + bt * pr[k]
 
 
-@numba.njit(**_PJIT)
+@kernel
 def section_currents(code, u):
     """Current through each of the ``n2 + 1`` cross-sections ``k = -1/2 .. n2 - 1/2``.
 

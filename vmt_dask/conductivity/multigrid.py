@@ -24,35 +24,15 @@ gradients needs of a preconditioner.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 import scipy.linalg
 
 from . import _stencil as st
+from ._jit import SERIAL_CELLS, serial_if_small, threads
 
-__all__ = ["Hierarchy", "serial_if_small"]
-
-# Grids below this many cells run their kernels on one thread: a parallel
-# kernel launch costs a thread wake-up and barrier (tens of microseconds, far
-# more on a loaded machine), which exceeds the work of a small level.
-SERIAL_CELLS = 1 << 17
-
-
-@contextmanager
-def serial_if_small(n_cells: int):
-    """Run numba kernels single-threaded inside the block if ``n_cells`` is small."""
-    if n_cells >= SERIAL_CELLS or numba.get_num_threads() == 1:
-        yield
-        return
-    old = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
+__all__ = ["Hierarchy", "ConnectedHierarchy", "serial_if_small", "SERIAL_CELLS"]
 
 
 def _check_cycle(h) -> None:
@@ -257,25 +237,21 @@ def _index_array(a: np.ndarray) -> np.ndarray:
     return a.astype(np.int32) if a[-1] < 2**31 else a.astype(np.int64)
 
 
-def _slab_pointers(slab_of: np.ndarray, n_red: int, m0: int) -> np.ndarray:
-    """``out[c, I]``: first node of colour ``c`` in box slab ``I`` (nodes sorted by colour, slab)."""
-    out = np.empty((2, m0 + 1), np.int64)
-    for c, part in enumerate((slab_of[:n_red], slab_of[n_red:])):
-        out[c, 0] = 0 if c == 0 else n_red
-        out[c, 1:] = out[c, 0] + np.cumsum(np.bincount(part, minlength=m0))
-    return out
-
-
-def _compact_values(val: np.ndarray) -> np.ndarray:
-    """Conductances as uint8 where that is exact (whole numbers <= 255), else float32.
+def _compact_values(val: np.ndarray, dirichlet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Conductances and Dirichlet conductances as uint8 where that is exact for both
+    (whole numbers <= 255), else both float32.
 
     With cubic voxels every conductance of the first coarse levels counts unit
     faces (at most 4 between two pieces of level 1), and every Dirichlet conductance
-    is a multiple of 2: 1 byte instead of 4 per entry.
+    is a multiple of 2: 1 byte instead of 4 per entry.  Both arrays share one dtype
+    so that each graph kernel is compiled for two signatures, not four.
     """
-    if val.size and float(val.max()) <= 255.0 and np.all(val == np.round(val)):
-        return val.astype(np.uint8)
-    return val
+    def exact(a):
+        return not a.size or (float(a.max()) <= 255.0 and bool(np.all(a == np.round(a))))
+
+    if exact(val) and exact(dirichlet):
+        return val.astype(np.uint8), dirichlet.astype(np.uint8)
+    return val.astype(np.float32, copy=False), dirichlet.astype(np.float32, copy=False)
 
 
 @dataclass
@@ -379,18 +355,19 @@ class ConnectedHierarchy:
         self.graphs = []
         while True:
             n = dirichlet.shape[0]
-            g = _Graph(rowptr, col, _compact_values(val), _compact_values(dirichlet), n_red,
+            g = _Graph(rowptr, col, *_compact_values(val, dirichlet), n_red,
                        np.empty(n, np.float32), np.empty(n, np.float32), slabs)
             self.graphs.append(g)
             if g.n <= self.max_coarse or dims == (1, 1, 1):
                 break
-            agg, n_red, nc, parent = gr.graph_aggregate(rowptr, col, coords, *dims)
+            agg, n_red, nc, parent, cslabs = gr.graph_aggregate(rowptr, col, coords, slabs, *dims)
             g.agg = agg
-            rowptr, col, val, dirichlet = gr.graph_galerkin(rowptr, col, val, dirichlet, agg, nc)
+            rowptr, col, val, dirichlet = gr.graph_galerkin(rowptr, col, val, dirichlet, agg,
+                                                            slabs, cslabs, threads())
             rowptr = _index_array(rowptr)
             coords = parent
             dims = tuple((d + 1) // 2 for d in dims)
-            slabs = _slab_pointers(parent // (dims[1] * dims[2]), n_red, dims[0])
+            slabs = cslabs
         self._visits = [1]
         for level in range(len(self.graphs) - 1):
             nxt = self.graphs[level + 1]
