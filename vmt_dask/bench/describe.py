@@ -1,7 +1,7 @@
 """Descriptors of a BM01 realization: per kernel, vmt-dask now vs an earlier commit vs peers.
 
     python -m vmt_dask.bench describe [--sizes 128,200,401] [--phases SE,AM]
-        [--tools ours,baseline,peers] [--baseline-commit bbc1ea1] [--seed S] [--json OUT]
+        [--tools ours,baseline,peers] [--baseline-commit 28ab5f2] [--cold] [--seed S] [--json OUT]
 
 For every size and phase, each tool runs in a fresh process (the numba kernels are
 compiled once beforehand, so the children load them from cache):
@@ -17,12 +17,19 @@ compiled once beforehand, so the children load them from cache):
   call, one phase after the other (``all``) or two at once in threads (``all2``): the
   figures the goal is about (one row, phase ``SE+AM``).
 * ``baseline``: the same kernels of ``vmt_dask/descriptors`` at ``--baseline-commit``
-  (default bbc1ea1, this session's start: constrictivity by a bisection of cover
+  (default 28ab5f2, the fourth session's start: parallel numba kernels, serial tortuosity
+  search; bbc1ea1 is the third session's start, constrictivity by a bisection of cover
   transforms), read with ``git show`` into a temporary package.
 * ``peers``: PoreSpy ``local_thickness`` (CPSD, integer radii) and ``porosimetry`` from the
   plane z = 0 (SMIP, centre connectivity, integer radii), and ``dijkstra3d``'s
   26-neighbourhood Euclidean distance field from the plane z = n-1 (the same graph as our
   geodesic tortuosity); each timed on its own.
+
+With ``--cold``: first the cold compile, ours and (with ``baseline`` in the tools) the
+baseline's, each in a fresh interpreter with an empty ``NUMBA_CACHE_DIR``: the import and
+the first :func:`describe` of every phase of a 24^3 BM01 corner, wall and CPU seconds (all
+the kernels compile there; the descriptors' share of a clean install's first run), then the
+same call again in the same process (the compiled cost of that small volume).
 
 Printed: one row per (size, phase, tool) with the kernel times, megavoxels per second of
 the whole chain, bytes per voxel and the values; then per size the both-phase totals
@@ -53,7 +60,7 @@ __all__ = ["add_arguments", "run"]
 _PHASES = dict(PHASES)
 _TOOLS = ("ours", "all", "all2", "baseline", "peers")
 #: The descriptors at the start of this session (first-wave constrictivity by bisection).
-DEFAULT_BASELINE = "bbc1ea1"
+DEFAULT_BASELINE = "28ab5f2"
 _BASE_PKG = "desc_baseline"
 
 
@@ -73,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory keeping the realizations between runs (opt-in; a resumed "
                              "401^3 run then skips the realization)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per measurement")
+    parser.add_argument("--cold", action="store_true",
+                        help="first measure the cold numba compile (fresh cache) of ours and the baseline")
 
 
 # ----------------------------------------------------------------------------- children
@@ -189,6 +198,41 @@ def _peers(path: str, phase: str, voxel_size: float) -> dict:
             "r_min": r_min * voxel_size, "r_max": r_max * voxel_size, "n_curve": len(radii)}
 
 
+_COLD_CHILD = r"""
+import json, os, sys, time
+w0, c0 = time.perf_counter(), time.process_time()
+import numpy as np
+pkg_dir, path, voxel = sys.argv[1], sys.argv[2], float(sys.argv[3])
+phases = sys.argv[4].split(",")
+if pkg_dir:
+    sys.path.insert(0, pkg_dir)
+    from desc_baseline import describe
+else:
+    from vmt_dask.descriptors import describe
+w1, c1 = time.perf_counter(), time.process_time()
+labels = np.load(path)
+def run():
+    return [describe(labels, phase=p, voxel_size=voxel, axis=2) for p in phases]
+first = run()
+w2, c2 = time.perf_counter(), time.process_time()
+run()
+w3, c3 = time.perf_counter(), time.process_time()
+print(json.dumps({"import": [w1 - w0, c1 - c0], "first": [w2 - w1, c2 - c1], "again": [w3 - w2, c3 - c2],
+                  "values": first}))
+"""
+
+
+def _cold(pkg_dir: str | None, path: str, phases: list[str], voxel_size: float, timeout: float) -> dict:
+    """Import + first describe of ``phases`` in a fresh interpreter with an empty numba cache."""
+    with tempfile.TemporaryDirectory(prefix="numba-cold-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        proc = subprocess.run([sys.executable, "-c", _COLD_CHILD, pkg_dir or "", path, str(voxel_size),
+                               ",".join(phases)], env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 # ----------------------------------------------------------------------------- baseline
 def _baseline_package(commit: str, dest: str) -> str | None:
     """``vmt_dask/descriptors`` at ``commit`` as the top-level package ``desc_baseline``."""
@@ -286,6 +330,27 @@ def run(args: argparse.Namespace) -> int:
             tools.remove("baseline")
         warm = os.path.join(tmp, "warm.npy")
         np.save(warm, realize(CALIBRATED["BM01"], (24, 24, 24), seed=args.seed))
+        if args.cold:
+            cold = {}
+            for tool in ("ours", "baseline"):
+                if tool == "baseline" and base_dir is None:
+                    continue
+                load0 = os.getloadavg()[0]
+                try:
+                    cold[tool] = _cold(base_dir if tool == "baseline" else None, warm, phases,
+                                       args.voxel_size, args.timeout)
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    print(f"  cold compile {tool}: did not finish ({exc})", flush=True)
+                    continue
+                c = cold[tool]
+                print(f"  cold compile {tool}{' ' + args.baseline_commit if tool == 'baseline' else ''} "
+                      f"(fresh NUMBA_CACHE_DIR, describe {'+'.join(phases)} of 24^3): import "
+                      f"{c['import'][0]:.1f}/{c['import'][1]:.1f}, first call {c['first'][0]:.1f}/"
+                      f"{c['first'][1]:.1f}, again {c['again'][0]:.3f}/{c['again'][1]:.3f} s wall/CPU; "
+                      f"load {load0:.1f}-{os.getloadavg()[0]:.1f}", flush=True)
+            if len(cold) == 2:
+                print(f"  cold compile CPU ratio baseline/ours: "
+                      f"{cold['baseline']['first'][1] / max(cold['ours']['first'][1], 1e-9):.2f}", flush=True)
         # compile the numba kernels once so that the measured children load them from cache
         for tool in tools:
             if tool != "peers":
