@@ -189,13 +189,15 @@ def _acc1(acc, lo_, hi_, w):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _fast_field(out, square, k0, k1, x0, y0, z0, gx, gy, gz, Xs, X, F, r):
-    """Add the field (``square``: its square) on the box at (x0, y0, z0) of ``out``'s shape."""
+def _fast_field(out, square, k0, k1, x0, y0, z0, gx, gy, gz, Xs, X, F, r, inter):
+    """Add the field (``square``: its square) on the box at (x0, y0, z0) of ``out``'s shape.
+
+    ``inter``: float32 scratch of shape (nx + 2 Hx, ny, nz), overwritten."""
     nx, ny, nz = out.shape
     Kx, Ky, Kz = gx.shape[0], gy.shape[0], gz.shape[0]
     Hx, Hy, Hz = Kx // 2, Ky // 2, Kz // 2
-    Lx, Ly, Lz = nx + 2 * Hx, ny + 2 * Hy, nz + 2 * Hz
-    inter = np.empty((Lx, ny, nz), dtype=np.float32)
+    Ly, Lz = ny + 2 * Hy, nz + 2 * Hz
+    Lx = inter.shape[0]
     # pass 1, per x-plane of noise: hash a row, convolve it along z; then convolve along y.
     # The kernels are symmetric: tap t and 2H - t share a weight, so each pair costs one
     # multiply (w (a + b)), the centre tap last.
@@ -264,7 +266,7 @@ def _fast_field(out, square, k0, k1, x0, y0, z0, gx, gy, gz, Xs, X, F, r):
 
 
 def fast_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, square: bool = False,
-               threads: int | None = None) -> np.ndarray:
+               threads: int | None = None, scratch: "dict | None" = None) -> np.ndarray:
     """Add the unit-variance Gaussian field ``field`` (or its square) on the box [lo, hi) to ``out``.
 
     Parameters
@@ -279,6 +281,10 @@ def fast_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
     out : float32 C-contiguous array of the box's shape, modified in place and returned.
     threads : int, optional
         Numba threads for this call (default: numba's current setting).
+    scratch : dict, optional
+        Keeps the intermediate buffer ((nx + 2 Hx) ny nz float32 values) between calls, so the
+        fields of one realization share one allocation (no fresh page faults per field); the
+        values do not depend on it.
     """
     k0, k1 = field_key(seed, FAST_STREAM + field)
     g = [np.ascontiguousarray(k, dtype=np.float32) for k in kernels]
@@ -286,9 +292,17 @@ def fast_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
         H = len(k) // 2
         if l - H < -MAX_COORDINATE or h + H > MAX_COORDINATE:
             raise ValueError(f"box [{lo}, {hi}) exceeds the lattice range +-{MAX_COORDINATE}")
+    nx, ny, nz = out.shape
+    shape = (nx + 2 * (len(g[0]) // 2), ny, nz)
+    need = shape[0] * ny * nz
+    buf = None if scratch is None else scratch.get("inter")
+    if buf is None or buf.size < need:
+        buf = np.empty(need, dtype=np.float32)
+        if scratch is not None:
+            scratch["inter"] = buf
     with numba_threads(threads):
         _fast_field(out, bool(square), k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
-                    g[0], g[1], g[2], _XS256, _X256, _F256, _R256)
+                    g[0], g[1], g[2], _XS256, _X256, _F256, _R256, buf[:need].reshape(shape))
     return out
 
 

@@ -87,7 +87,8 @@ _PORE, _SE, _AM = np.uint8(PORE), np.uint8(SE), np.uint8(AM)
 FAST_SERIAL_BELOW = 1 << 15
 
 
-def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, acc, square, threads):
+def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, acc, square, threads,
+               scratch=None):
     alphas = axis_alphas(alpha, theta.a, voxel_size)
     if generator == "fast" and threads is None and acc.size < FAST_SERIAL_BELOW:
         threads = 1
@@ -97,7 +98,7 @@ def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, 
                            fold=generator == "fast")
     elif generator == "fast":
         kernels = tuple(generator_kernel(a, generator) for a in alphas)
-        fast_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads)
+        fast_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads, scratch=scratch)
     else:
         kernels = tuple(generator_kernel(a, generator) for a in alphas)
         gaussian_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads)
@@ -105,7 +106,7 @@ def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, 
 
 def _field_sum(seed: int, square_ids, plain_id: int, alpha_sq: float, alpha_plain: float, theta: Theta,
                voxel_size: float, lo, hi, threads, generator: str, buf: "np.ndarray | None",
-               shape=None) -> np.ndarray:
+               shape=None, scratch: "dict | None" = None) -> np.ndarray:
     """sum_j G_j^2 + G'' on the box: X (Eqs. 1-2) for the X streams, Y for the Y streams.
 
     The sum depends on the seed, the streams, the two covariance parameters, a, the voxel size,
@@ -133,8 +134,9 @@ def _field_sum(seed: int, square_ids, plain_id: int, alpha_sq: float, alpha_plai
         acc = buf
         acc.fill(0.0)
     for f in square_ids:
-        _one_field(seed, f, alpha_sq, theta, voxel_size, generator, shape, lo, hi, acc, True, threads)
-    _one_field(seed, plain_id, alpha_plain, theta, voxel_size, generator, shape, lo, hi, acc, False, threads)
+        _one_field(seed, f, alpha_sq, theta, voxel_size, generator, shape, lo, hi, acc, True, threads, scratch)
+    _one_field(seed, plain_id, alpha_plain, theta, voxel_size, generator, shape, lo, hi, acc, False, threads,
+               scratch)
     if cacheable:
         acc.setflags(write=False)
         with _cache_lock:
@@ -156,8 +158,9 @@ def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: i
     ids = field_ids(chi2_dof)
     T = tuple(h - l for l, h in zip(lo, hi))
     # X = X' + X'' with X' = sum_j X~_j^2 (paper Eqs. 1-2)
+    scratch: dict = {}  # the "fast" fields' intermediate buffer, shared by all of them
     acc = _field_sum(seed, ids["xt"], ids["x2"][0], theta.alpha_xt, theta.alpha_x, theta, voxel_size,
-                     lo, hi, threads, generator, None, shape)
+                     lo, hi, threads, generator, None, shape, scratch)
     # labels built in place by one fused parallel pass per field sum (float32 comparisons, as
     # numpy's acc >= lambda; ~14 ns/voxel on one thread with numpy's masks, ~1 here)
     labels = np.empty(T, dtype=np.uint8)
@@ -167,7 +170,7 @@ def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: i
         _label_se(acc, lx, labels)  # Eq. (4)
     # large tiles (not cached) reuse the buffer: 4 + 1 bytes per voxel plus the FFT temporaries
     acc = _field_sum(seed, ids["yt"], ids["y2"][0], theta.alpha_yt, theta.alpha_y, theta, voxel_size,
-                     lo, hi, threads, generator, None if not acc.flags.writeable else acc, shape)
+                     lo, hi, threads, generator, None if not acc.flags.writeable else acc, shape, scratch)
     with numba_threads(serial):
         _label_am(acc, ly, labels)  # Eq. (5): AM where not SE and Y >= lambda_Y
     return labels
