@@ -115,3 +115,29 @@ def test_slab_tortuosity_search_equals_the_serial_one(monkeypatch, threads):
         for ax in range(3):
             np.testing.assert_array_equal(D.geodesic_distance_to_plane(m, axis=ax), ref[ax])
     assert np.isfinite(serial[2][2][_serpentine()]).any()  # the serpentine connects
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_slab_bottleneck_flood_equals_the_serial_one(monkeypatch, threads):
+    # integer widest-path values: the slab flood (exchange rounds at the faces) must give
+    # the serial flood's array and level counts exactly, for 6 and 26 connectivity
+    from vmt_dask.descriptors import thickness
+
+    rng = np.random.default_rng(9)
+    f = ndimage.gaussian_filter(rng.standard_normal((34, 30, 28)), 1.5)
+    cases = [f > np.quantile(f, q) for q in (0.3, 0.55)] + [_serpentine(), np.moveaxis(_serpentine(), 0, 1)]
+    for m in cases:
+        lt = local_thickness_squared(D.squared_edt(np.ascontiguousarray(m)))
+        vmax = int(lt.max())
+        for conn in (6, 26):
+            monkeypatch.setattr(thickness, "FLOOD_SLAB_BELOW", 1 << 62)
+            a = lt.copy()
+            ha = thickness._bottleneck_counts_inplace(a, vmax, conn)
+            monkeypatch.setattr(thickness, "FLOOD_SLAB_BELOW", 0)
+            monkeypatch.setattr(_parallel, "n_threads", lambda: threads)
+            b = lt.copy()
+            hb = thickness._bottleneck_counts_inplace(b, vmax, conn)
+            monkeypatch.undo()
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(ha, hb)
+            assert (a < 0).any()  # something was reached
