@@ -125,6 +125,19 @@ def _solve_child(path: str, code: int | None, axis: int, which: str, pkg_dir: st
     warm[5:15, 5:15, :] = True
     warm[:, 8:12, 8:12] = True
     m_factor(warm, axis=axis, rtol=rtol)
+    if which == "new":
+        # the kernels' parallel variants (a 20^3 warm-up runs the serial ones) and the
+        # float32 coarse-conductance signatures (anisotropic voxels), which large volumes use
+        from vmt_dask.conductivity import _jit
+
+        cells = _jit.SERIAL_CELLS
+        try:
+            for serial_cells in (cells, 0):
+                _jit.SERIAL_CELLS = serial_cells
+                m_factor(warm, axis=axis, rtol=rtol, voxel_size=(1.0, 1.0, 1.5))
+                m_factor(warm, axis=axis, rtol=rtol)
+        finally:
+            _jit.SERIAL_CELLS = cells
     vol = np.load(path, mmap_mode="r")
     mask = np.array(vol if code is None else vol == code, dtype=bool)
     del vol
