@@ -476,8 +476,13 @@ def bottleneck_from_plane(f: np.ndarray, *, connectivity: int = 26) -> np.ndarra
 #: int32, so a later round can still cap a path by ``f``); needs ``vmax < _PACK // 2``
 #: (``B * _PACK + f < 2^31``).
 _PACK = 1 << 16
-#: Volumes below this flood serially (the exchange rounds cost more than they save).
-FLOOD_SLAB_BELOW = 1 << 20
+#: Volumes of at least this many voxels flood by slabs (:func:`_bottleneck_slabs`) when
+#: more than one thread is available.  Off by default (``1 << 62``): measured at 128^3 (BM01,
+#: 2 slabs, load ~9) the slab flood costs 1.9-2.3x the serial flood's CPU (its first pass
+#: equals the serial flood, the exchange rounds re-raise 80-125 % of it: most paths that
+#: cross a face are wider than the slab's own), so two cores gain no wall time.  Set it
+#: (e.g. ``1 << 20``) on machines with many idle cores.
+FLOOD_SLAB_BELOW = 1 << 62
 
 
 @numba.njit(cache=True, nogil=True)
@@ -521,10 +526,16 @@ def _flood_slab_first(fl, nx, ny, nz, x0, x1, vmax, dv, offs, order):
         k = rem - j * nz
         seed = k == 0
         if not seed:
-            for q in range(nn):
-                if _in_slab(i + dv[q, 0], j + dv[q, 1], k + dv[q, 2], x0, x1, ny, nz) and fl[u + offs[q]] < 0:
-                    seed = True
-                    break
+            if x0 < i < x1 - 1 and 0 < j < ny - 1 and k < nz - 1:
+                for q in range(nn):
+                    if fl[u + offs[q]] < 0:
+                        seed = True
+                        break
+            else:
+                for q in range(nn):
+                    if _in_slab(i + dv[q, 0], j + dv[q, 1], k + dv[q, 2], x0, x1, ny, nz) and fl[u + offs[q]] < 0:
+                        seed = True
+                        break
         if not seed:
             continue
         fl[u] = -(1 + b * _PACK + b)
@@ -542,8 +553,9 @@ def _flood_slab_first(fl, nx, ny, nz, x0, x1, vmax, dv, offs, order):
             rem = w - i * syz
             j = rem // nz
             k = rem - j * nz
+            inner = x0 < i < x1 - 1 and 0 < j < ny - 1 and 0 < k < nz - 1
             for q in range(nn):
-                if _in_slab(i + dv[q, 0], j + dv[q, 1], k + dv[q, 2], x0, x1, ny, nz):
+                if inner or _in_slab(i + dv[q, 0], j + dv[q, 1], k + dv[q, 2], x0, x1, ny, nz):
                     v = w + offs[q]
                     fv = fl[v]
                     if fv >= b:
