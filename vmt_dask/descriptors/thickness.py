@@ -220,17 +220,15 @@ def _paint_max(out, order, vals, nbo, nbv, isq, nslab, first, lo, hi):
                         if lo <= z0 and z1 <= hi:
                             continue
                     row = plane[jj]
+                    # branch-free max (vectorizes); same values as a conditional store
                     if lo > hi:  # no neighbour interval on this row
                         for z in range(z0, z1 + 1):
-                            if row[z] < d:
-                                row[z] = d
+                            row[z] = max(row[z], d)
                     else:
                         for z in range(z0, min(z1, lo - 1) + 1):
-                            if row[z] < d:
-                                row[z] = d
+                            row[z] = max(row[z], d)
                         for z in range(max(z0, hi + 1), z1 + 1):
-                            if row[z] < d:
-                                row[z] = d
+                            row[z] = max(row[z], d)
 
 
 def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.ndarray:
