@@ -13,6 +13,10 @@ Method (paper Section 2.2 model; statistics in :mod:`vmt_dask.calibrate.statisti
    (trust-region reflective with bounds) from the best of a few starts: the residuals are
    smooth in u, bounded, few (about 40) and cheap, the textbook case for a bounded
    Gauss-Newton/Levenberg method; it also returns the Jacobian used for the error estimate.
+   The two fields of a phase can trade roles (a long-range chi-square part with a short-range
+   Gaussian part, or the reverse; e.g. BM03 at 32^3 x 0.6 um): both are local minima, so
+   the best solution is continued with alpha_xt <-> alpha_x, alpha_yt <-> alpha_y and both
+   exchanged, and the distinct minima are refitted with the whitened weights of step 3.
 3. **Sampling spread from model realizations with common random numbers.**  ``realizations``
    realizations at the fitted theta (seeds from ``numpy.random.SeedSequence(seed)``, the same
    for every theta) give the spread sigma_k of each statistic; the fit is repeated with
@@ -32,7 +36,11 @@ Method (paper Section 2.2 model; statistics in :mod:`vmt_dask.calibrate.statisti
    deviations d_i of each realization's statistics from their mean, the linearised estimate
    error of realization i is G^-1 J^T W d_i (G = J^T W J); their sample covariance estimates
    Cov(u-hat).  A parameter the statistics do not constrain (e.g. a correlation length
-   beyond the box) gets a large or infinite standard error.
+   beyond the box) gets a large or infinite standard error.  A second minimum that a
+   likelihood-ratio test at ``level`` does not separate from the best (2 delta-cost below
+   the chi-square(1) quantile) makes the estimate a coin flip between the two: each
+   parameter's variance gets (distance / 2)^2 added, the variance of an equal two-point
+   mixture (``cost["tied_minima"]`` counts them).
 """
 from __future__ import annotations
 
@@ -239,26 +247,33 @@ def fit_theta(labels: np.ndarray, *, voxel_size: "float | Sequence[float]" = 0.2
     history: list = []
 
     def fit_analytic(u0_list, sigma, keep=2):
-        best = None
+        """Local fits from the ``keep`` starts of lowest cost; all results, best first."""
         u0_list = [np.clip(u0, lo + 1e-9, hi - 1e-9) for u0 in u0_list]
         if len(u0_list) > keep:  # run from the `keep` best starts only
             costs = [float(np.nansum(((model(u0) - obs) / sigma) ** 2)) for u0 in u0_list]
             u0_list = [u0_list[i] for i in np.argsort(costs)[:keep]]
+        out = []
         for u0 in u0_list:
             res = scipy.optimize.least_squares(lambda u: (model(u) - obs) / sigma, u0, bounds=(lo, hi),
                                                x_scale=1.0, diff_step=1e-4, max_nfev=80)
             history.append({"stage": "analytic", "start": _theta(u0, lx, ly).tolist(),
                             "theta": _theta(res.x, lx, ly).tolist(), "cost": float(res.cost),
                             "nfev": int(res.nfev)})
-            if best is None or res.cost < best.cost:
-                best = res
-        return best
+            out.append(res)
+        return sorted(out, key=lambda r: r.cost)
 
     # 2a. nominal weights: 0.03 on a correlation, 5 % on a surface area (only to find the basin)
     sigma0 = np.where(is_sv, 0.05 * np.abs(obs) + 1e-6, 0.03)
     starts = [np.log(np.array(t)[_FREE_IDX]) for t in TABLE1.values()]
     starts.append(np.log(np.array([0.1, 0.3, 0.1, 0.3, 1.0])))
-    first = fit_analytic(starts, sigma0)
+    found = fit_analytic(starts, sigma0)
+    # The two fields of each phase can trade roles (a long-range chi-square part X' with a
+    # short-range Gaussian X'', or the reverse): both are local minima of the two-point
+    # statistics, and which one a start falls into is chance.  So every fit is continued from
+    # the best solution with the roles exchanged (X pair, Y pair, both) and all minima compete.
+    found += fit_analytic(_role_swaps(found[0].x), sigma0, keep=3)
+    found.sort(key=lambda r: r.cost)
+    first = found[0]
 
     # 3. sampling spread from R realizations at the first fit (common random numbers)
     runner = Runner(client=client, store=store, name="calibrate", progress=progress)
@@ -279,9 +294,21 @@ def fit_theta(labels: np.ndarray, *, voxel_size: "float | Sequence[float]" = 0.2
     # floor: a statistic that never varies across R realizations still has sampling noise;
     # 1/4 of the nominal scale keeps the weights finite
     sigma = np.maximum(np.nan_to_num(sd, nan=np.inf), 0.25 * sigma0)
-    # 2b. whitened refit from the first solution
-    second = fit_analytic([first.x], sigma)
+    # 2b. whitened refit from the distinct minima of 2a (their ranking can change with the
+    # weights), the two of lowest whitened cost
+    minima = []
+    for r in found:
+        if all(np.max(np.abs(r.x - m)) > 1e-3 for m in minima):
+            minima.append(r.x)
+    whitened = fit_analytic(minima, sigma, keep=2)
+    second = whitened[0]
     u_hat = second.x
+    # minima the image cannot tell from the best: a likelihood-ratio test at the fit's level
+    # (2 delta-cost against chi-square with 1 degree of freedom; cost = sum z^2 / 2) does not
+    # separate them.  The estimator then lands in either by chance, so its spread includes
+    # the distance between them (item 6).
+    tie = 0.5 * float(scipy.stats.chi2.ppf(1.0 - level, df=1))
+    rivals = [r.x for r in whitened[1:] if r.cost - second.cost <= tie and np.max(np.abs(r.x - second.x)) > 1e-3]
 
     # 4. optional refinement by simulation (Nelder-Mead, budgeted)
     sim_at = {tuple(first.x.round(12)): runner_last(runner)}
@@ -325,6 +352,11 @@ def fit_theta(labels: np.ndarray, *, voxel_size: "float | Sequence[float]" = 0.2
 
     std_err = _standard_errors(model, u_hat, sigma, (sims_hat - sim_mean) * scale, model_lam,
                                np.array([lx, ly]), dlam)
+    for j, name in enumerate(FREE_PARAMETERS):
+        # a two-point mixture of the modes, equal weights: variance + (distance / 2)^2
+        gap = max((abs(float(r[j] - u_hat[j])) for r in rivals), default=0.0)
+        if gap > 0 and math.isfinite(std_err[name]):
+            std_err[name] = math.hypot(std_err[name], gap / 2)
     std_err.update({"lambda_x": float(np.std(dlam[:, 0], ddof=1)),
                     "lambda_y": float(np.std(dlam[:, 1], ddof=1))})
     theta = tuple(float(x) for x in _theta(u_hat, lx, ly))
@@ -332,11 +364,24 @@ def fit_theta(labels: np.ndarray, *, voxel_size: "float | Sequence[float]" = 0.2
     cost = dict(runner.cost())
     cost["analytic_evaluations"] = int(sum(h.get("nfev", 0) for h in history))
     cost["wall_seconds"] = time.perf_counter() - t_start
+    cost["tied_minima"] = len(rivals)
     return CalibrationResult(
         theta=theta, names=names, lags=lags, observed=obs, expected=expected, simulated_mean=sim_mean,
         sigma=sigma, z=z, bound=bound, level=level, std_errors=std_err,
         volume_fractions={"SE": eps_se, "AM": eps_am, "pore": 1.0 - eps_se - eps_am},
         shape=shape, voxel_size=v, seeds=seeds, cost=cost, history=history)
+
+
+def _role_swaps(u: np.ndarray) -> list[np.ndarray]:
+    """``u`` (log alpha_xt, alpha_yt, alpha_x, alpha_y, a) with alpha_xt <-> alpha_x, with
+    alpha_yt <-> alpha_y, and with both exchanged."""
+    out = []
+    for pairs in (((0, 2),), ((1, 3),), ((0, 2), (1, 3))):
+        w = np.array(u, dtype=float)
+        for a, b in pairs:
+            w[a], w[b] = u[b], u[a]
+        out.append(w)
+    return out
 
 
 def runner_last(runner) -> np.ndarray:
