@@ -46,7 +46,8 @@ N, VOXEL, R = 32, 0.6, 6
 # 12345-12349 were run (25 round trips): all pass but T4 at 12346 (alpha_xt 13 SE off, as
 # before: a low-cost minimum, not a role swap); the far theta is rejected at 12345 and 12348
 # for all five, not for BM03/BM10 at 12347 nor BM10 at 12349 (before too: the spread sigma
-# at a near-bound alpha_y estimate is large).  12348 passes both tests.
+# at a near-bound alpha_y estimate is large).  12348 passes both tests (before too), so the
+# role swap has its own regression case below (BM03 at 12347).
 IMAGE_SEED = 12348
 N_COMPARISONS = len(CASES) * 7
 T_BOUND = float(scipy.stats.t.ppf(1 - 0.01 / (2 * N_COMPARISONS), df=R - 1))
@@ -92,6 +93,21 @@ def test_far_theta_rejected(fits, name):
     model = expected_statistics(far, voxel_size=VOXEL, lags=res.lags, shape=res.shape)
     z = discrepancy(res.observed, model, res.sigma * math.sqrt(1 + 1 / R))
     assert np.nanmax(np.abs(z)) > res.bound
+
+
+@pytest.mark.slow
+def test_bm03_roles_not_swapped():
+    """BM03 image seed 12347: before the role-swap starts the fit put the chi-square and the
+    Gaussian part of X in each other's roles (alpha_xt 0.09 for 0.03, alpha_x 0.034 for 0.26:
+    22 SE off).  Same tolerance as the round trip."""
+    truth = np.array(CASES["BM03"])
+    image = realize(truth, N, seed=12347, voxel_size=VOXEL, generator="lattice")
+    res = fit_theta(image, voxel_size=VOXEL, realizations=R, seed=1)
+    for pname in ("alpha_xt", "alpha_x"):
+        j = PARAMETER_NAMES.index(pname)
+        se = res.std_errors[pname]
+        assert math.isfinite(se), pname
+        assert abs(math.log(res.theta[j] / truth[j])) <= T_BOUND * se, (pname, res.theta[j], truth[j], se)
 
 
 def test_role_swaps():
