@@ -71,6 +71,8 @@ _FREE_IDX = [PARAMETER_NAMES.index(n) for n in FREE_PARAMETERS]
 #: generator's kernels, and so every realization, very expensive).
 LOWER = np.array([0.01, 0.01, 0.01, 0.01, 0.3])
 UPPER = np.array([10.0, 10.0, 10.0, 10.0, 3.0])
+#: Tolerance of the nominal-weight fits that only locate the basins (step 2a).
+BASIN_TOL = 1e-4
 
 
 def seeds_for(seed: int, n: int) -> list[int]:
@@ -246,8 +248,9 @@ def fit_theta(labels: np.ndarray, *, voxel_size: "float | Sequence[float]" = 0.2
     lo, hi = np.log(LOWER), np.log(UPPER)
     history: list = []
 
-    def fit_analytic(u0_list, sigma, keep=2):
-        """Local fits from the ``keep`` starts of lowest cost; all results, best first."""
+    def fit_analytic(u0_list, sigma, keep=2, tol=1e-8):
+        """Local fits from the ``keep`` starts of lowest cost; all results, best first.
+        ``tol``: ftol = xtol = gtol of least_squares (1e-8 is its default)."""
         u0_list = [np.clip(u0, lo + 1e-9, hi - 1e-9) for u0 in u0_list]
         if len(u0_list) > keep:  # run from the `keep` best starts only
             costs = [float(np.nansum(((model(u0) - obs) / sigma) ** 2)) for u0 in u0_list]
@@ -255,7 +258,8 @@ def fit_theta(labels: np.ndarray, *, voxel_size: "float | Sequence[float]" = 0.2
         out = []
         for u0 in u0_list:
             res = scipy.optimize.least_squares(lambda u: (model(u) - obs) / sigma, u0, bounds=(lo, hi),
-                                               x_scale=1.0, diff_step=1e-4, max_nfev=80)
+                                               x_scale=1.0, diff_step=1e-4, max_nfev=80,
+                                               ftol=tol, xtol=tol, gtol=tol)
             history.append({"stage": "analytic", "start": _theta(u0, lx, ly).tolist(),
                             "theta": _theta(res.x, lx, ly).tolist(), "cost": float(res.cost),
                             "nfev": int(res.nfev)})
@@ -266,12 +270,14 @@ def fit_theta(labels: np.ndarray, *, voxel_size: "float | Sequence[float]" = 0.2
     sigma0 = np.where(is_sv, 0.05 * np.abs(obs) + 1e-6, 0.03)
     starts = [np.log(np.array(t)[_FREE_IDX]) for t in TABLE1.values()]
     starts.append(np.log(np.array([0.1, 0.3, 0.1, 0.3, 1.0])))
-    found = fit_analytic(starts, sigma0)
+    # (only the basin matters here: step 2b refits every minimum to least_squares' default
+    # tolerance, so these stop at 1e-4 relative change)
+    found = fit_analytic(starts, sigma0, tol=BASIN_TOL)
     # The two fields of each phase can trade roles (a long-range chi-square part X' with a
     # short-range Gaussian X'', or the reverse): both are local minima of the two-point
     # statistics, and which one a start falls into is chance.  So every fit is continued from
     # the best solution with the roles exchanged (X pair, Y pair, both) and all minima compete.
-    found += fit_analytic(_role_swaps(found[0].x), sigma0, keep=3)
+    found += fit_analytic(_role_swaps(found[0].x), sigma0, keep=3, tol=BASIN_TOL)
     found.sort(key=lambda r: r.cost)
     first = found[0]
 

@@ -27,7 +27,8 @@ Two points
     integral over X'(0) and the Gaussian innovation of X~(h) is done by Gauss quadrature
     (:func:`pair_exceedance`).  :func:`pair_law` tabulates F on a polar grid in
     q = sqrt(1 - rho) (F has a cone at rho1 = rho2 = 1 in rho but is smooth there in polar
-    coordinates of q) and interpolates with a bicubic spline.
+    coordinates of q) and interpolates with a bicubic spline (fitted by scipy's
+    RectBivariateSpline, evaluated by a fused numba loop: the fit's hot path).
 
 Pure kernel: numpy/scipy in and out.
 """
@@ -36,6 +37,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+import numba
 import numpy as np
 import scipy.interpolate
 import scipy.optimize
@@ -216,15 +218,76 @@ class _PairLaw:
         self.table = pair_exceedance(self.lam, 1 - q1 * q1, 1 - q2 * q2)
         self._spline = scipy.interpolate.RectBivariateSpline(r, phi, self.table, kx=3, ky=3, s=0)
 
+        tx, ty, c = self._spline.tck
+        kx, ky = self._spline.degrees
+        assert kx == ky == 3
+        self._tx, self._ty = np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)
+        self._c = np.ascontiguousarray(np.asarray(c, dtype=np.float64).reshape(len(tx) - 4, len(ty) - 4))
+
     def __call__(self, rho1, rho2) -> np.ndarray:
+        rho1, rho2 = np.broadcast_arrays(np.asarray(rho1, dtype=np.float64),
+                                         np.asarray(rho2, dtype=np.float64))
+        out = np.empty(rho1.size, dtype=np.float64)
+        _polar_spline(np.ascontiguousarray(rho1).ravel(), np.ascontiguousarray(rho2).ravel(),
+                      self._tx, self._ty, self._c, self.p * self.p, self.p, out)
+        return out.reshape(rho1.shape)
+
+    def reference(self, rho1, rho2) -> np.ndarray:
+        """The same values by scipy's spline evaluation (for tests)."""
         rho1, rho2 = np.broadcast_arrays(np.asarray(rho1, dtype=np.float64),
                                          np.asarray(rho2, dtype=np.float64))
         q1 = np.sqrt(np.clip(1.0 - rho1, 0.0, 1.0))
         q2 = np.sqrt(np.clip(1.0 - rho2, 0.0, 1.0))
-        phi = np.arctan2(q2, q1)
-        r = np.hypot(q1, q2)
-        out = self._spline(r.ravel(), phi.ravel(), grid=False).reshape(r.shape)
-        return np.clip(out, self.p * self.p, self.p)
+        out = self._spline(np.hypot(q1, q2).ravel(), np.arctan2(q2, q1).ravel(), grid=False)
+        return np.clip(out.reshape(rho1.shape), self.p * self.p, self.p)
+
+
+@numba.njit(inline="always")
+def _cubic_basis(t, x, h, left, right):
+    """Span l (t[l] <= x < t[l+1], clamped to the spline's base interval) and the four cubic
+    B-splines N_{l-3..l}(x) in ``h`` (Cox-de Boor recursion; ``left``, ``right``: scratch)."""
+    n = t.shape[0]
+    x = min(max(x, t[3]), t[n - 4])
+    lo, hi = 3, n - 5  # binary search for the span
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if t[mid] <= x:
+            lo = mid
+        else:
+            hi = mid - 1
+    h[0] = 1.0
+    for j in range(1, 4):
+        left[j] = x - t[lo + 1 - j]
+        right[j] = t[lo + j] - x
+        saved = 0.0
+        for r in range(j):
+            temp = h[r] / (right[r + 1] + left[j - r])
+            h[r] = saved + right[r + 1] * temp
+            saved = left[j - r] * temp
+        h[j] = saved
+    return lo
+
+
+@numba.njit(cache=True, nogil=True)
+def _polar_spline(rho1, rho2, tx, ty, c, lo_clip, hi_clip, out):
+    """out = clip(S(hypot(q1, q2), atan2(q2, q1)), lo_clip, hi_clip), q = sqrt(clip(1 - rho, 0, 1)),
+    S the bicubic spline (knots tx, ty, coefficients c[i, j])."""
+    hx = np.empty(4)
+    hy = np.empty(4)
+    left = np.empty(4)
+    right = np.empty(4)
+    for p in range(rho1.shape[0]):
+        q1 = math.sqrt(min(max(1.0 - rho1[p], 0.0), 1.0))
+        q2 = math.sqrt(min(max(1.0 - rho2[p], 0.0), 1.0))
+        lx = _cubic_basis(tx, math.hypot(q1, q2), hx, left, right)
+        ly = _cubic_basis(ty, math.atan2(q2, q1), hy, left, right)
+        s = 0.0
+        for i in range(4):
+            row = 0.0
+            for j in range(4):
+                row += hy[j] * c[lx - 3 + i, ly - 3 + j]
+            s += hx[i] * row
+        out[p] = min(max(s, lo_clip), hi_clip)
 
 
 @lru_cache(maxsize=16)

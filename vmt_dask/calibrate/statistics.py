@@ -103,9 +103,10 @@ def measure_statistics(labels: np.ndarray, *, voxel_size: float, lags: Sequence[
     return out
 
 
-def _rho(alpha: float, a: float, voxel_size: float, vectors: np.ndarray) -> np.ndarray:
+def _rho(alpha: float, a: float, voxel_size: float, vectors_sq: np.ndarray) -> np.ndarray:
+    """exp(-sum_d (alpha_d v_d)^2) for lag vectors given by their squared components (k, 3)."""
     ad = np.array(axis_alphas(alpha, a, voxel_size))
-    return np.exp(-(((vectors * ad) ** 2).sum(axis=-1)))
+    return np.exp(-(vectors_sq @ (ad * ad)))
 
 
 @lru_cache(maxsize=32)
@@ -193,8 +194,9 @@ def expected_statistics(theta: Sequence[float], *, voxel_size: float, lags: Sequ
     if shape is not None:
         wvec, wgt = _window_grid(tuple(int(n) for n in shape))
         vectors = np.concatenate([vectors, wvec])
-    s2x = FX(_rho(axt, a, voxel_size, vectors), _rho(ax, a, voxel_size, vectors))
-    s2y = FY(_rho(ayt, a, voxel_size, vectors), _rho(ay, a, voxel_size, vectors))
+    vsq = vectors * vectors
+    s2x = FX(_rho(axt, a, voxel_size, vsq), _rho(ax, a, voxel_size, vsq))
+    s2y = FY(_rho(ayt, a, voxel_size, vsq), _rho(ay, a, voxel_size, vsq))
     s2_se_all = s2x
     s2_am_all = (1.0 - 2.0 * px + s2x) * s2y
     p_se, p_am = px, (1.0 - px) * py
