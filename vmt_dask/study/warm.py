@@ -30,10 +30,11 @@ import time
 __all__ = ["WARM_PARTS", "warm_plan", "warm_kernels", "warm_labels", "warm_theta", "family_lock", "lock_path",
            "KERNEL_REQUIREMENTS", "main"]
 
-#: Kernel families a process compiles on first use, with their relative cold compile cost
-#: (measured 2026-11-30, clean numba cache, one process: realize ~13 s, describe ~49 s, conduct
-#: ~138 s of CPU at load ~7): :func:`warm_plan` splits them over the workers by it.
-WARM_PARTS = {"conduct": 3.0, "describe": 1.0, "realize": 0.3}
+#: Kernel families a process compiles on first use, with their cold compile cost in CPU seconds
+#: (measured 2026-11-30 21:26 in a clean clone of be6c17d by `make demo`'s background compile,
+#: one process each, load ~9: conduct 72 s, realize 28 s, describe 14 s): :func:`warm_plan`
+#: splits them over the workers by it.
+WARM_PARTS = {"conduct": 72.0, "realize": 28.0, "describe": 14.0}
 #: Distributions the kernels import (pyproject's names): installed first by ``make demo``.
 KERNEL_REQUIREMENTS = ("numpy", "scipy", "numba", "pyyaml")
 
