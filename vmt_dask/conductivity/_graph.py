@@ -163,6 +163,25 @@ def _face_table():
 FACE = _face_table()
 
 
+def _face_bits_table():
+    """``FACE_BITS[d, side, pattern]``: the occupied voxels of face ``side`` normal to axis
+    ``d`` as 4 bits in the order of ``FACE[d, side]``; the voxel ``FACE[d, 0, t]`` of one box
+    touches ``FACE[d, 1, t]`` of its neighbour below (positions differ by the axis bit and
+    both lists are ascending), so ``FACE_BITS[d, 1, p] & FACE_BITS[d, 0, q]`` marks the
+    touching voxel pairs of box ``p`` and its upper neighbour ``q``."""
+    out = np.zeros((3, 2, 256), np.uint8)
+    for d in range(3):
+        for side in range(2):
+            for pat in range(256):
+                out[d, side, pat] = sum(1 << t for t, a in enumerate(_face_table()[d, side])
+                                        if (pat >> a) & 1)
+    return out
+
+
+FACE_BITS = _face_bits_table()
+POPCOUNT4 = np.array([bin(v).count("1") for v in range(16)], np.int64)
+
+
 @numba.njit(**_JIT)
 def _box_edges(pat, base, lut, count, I, J, K, m0, m1, m2, w3, nbr, wgt, deg):
     """Edges of the pieces of box (I, J, K) to the pieces of its 6 neighbour boxes.
@@ -187,8 +206,18 @@ def _box_edges(pat, base, lut, count, I, J, K, m0, m1, m2, w3, nbr, wgt, deg):
             q = pat[I2, J2, K2]
             if q == 0:
                 continue
-            bit = 4 >> d
             b2 = base[I2, J2, K2]
+            if count[p] == 1 and count[q] == 1:
+                # one piece on each side (most boxes of a compact phase): one edge whose
+                # conductance counts the touching voxel pairs; a node of another box
+                # never repeats, so nothing to merge
+                touch = POPCOUNT4[FACE_BITS[d, side, p] & FACE_BITS[d, 1 - side, q]]
+                if touch:
+                    nbr[0, deg[0]] = b2
+                    wgt[0, deg[0]] = touch * w3[d]
+                    deg[0] += 1
+                continue
+            bit = 4 >> d
             for t in range(4):
                 a = FACE[d, side, t]
                 b = a ^ bit                  # the facing voxel of the neighbour box
