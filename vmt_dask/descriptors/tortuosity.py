@@ -14,9 +14,13 @@ from ._validate import as_mask, check_axis, check_spacing
 
 __all__ = ["geodesic_tortuosity", "geodesic_distance_to_plane", "TortuosityResult", "NEIGHBOURHOODS"]
 
-#: Volumes (padded voxels) below this search serially: the slab search's exchange rounds
-#: (a thread start and a Python step each) cost more than they save on small volumes.
-SLAB_BELOW = 1 << 20
+#: Volumes (padded voxels) of at least this size search by x-slabs in threads
+#: (:func:`_dial_slabs`, bit-identical) when more than one thread is available.  Off by
+#: default (``1 << 62``): the later exchange rounds re-open voxels, so the slab search costs
+#: more CPU than the serial one: +12-20 % at 128^3-200^3 and +29 % (SE) / +55 % (AM) at 401^3
+#: (BM01, 2 slabs; 12.1 / 17.2 s CPU vs 9.4 / 11.1 serial), and at load ~4 on 2 cores it gained
+#: no wall time (12.1 / 13.2 s wall).  Set it (e.g. ``1 << 20``) on machines with idle cores.
+SLAB_BELOW = 1 << 62
 
 
 @dataclass(frozen=True)
