@@ -30,7 +30,7 @@ import numpy as np
 import scipy.linalg
 
 from . import _stencil as st
-from ._jit import SERIAL_CELLS, serial_if_small, threads
+from ._jit import SERIAL_CELLS, serial_if_small
 
 __all__ = ["Hierarchy", "ConnectedHierarchy", "serial_if_small", "SERIAL_CELLS"]
 
@@ -363,7 +363,7 @@ class ConnectedHierarchy:
             agg, n_red, nc, parent, cslabs = gr.graph_aggregate(rowptr, col, coords, slabs, *dims)
             g.agg = agg
             rowptr, col, val, dirichlet = gr.graph_galerkin(rowptr, col, val, dirichlet, agg,
-                                                            slabs, cslabs, threads())
+                                                            slabs, cslabs, 1)
             rowptr = _index_array(rowptr)
             coords = parent
             dims = tuple((d + 1) // 2 for d in dims)
