@@ -48,31 +48,47 @@ def _pass_last(mask, out, bound, bg, lo, hi):
 
 @numba.njit(cache=True, nogil=True)
 def _envelope(f, n, v, z, res):
-    """1D squared distance with sampled function ``f`` (INF = absent)."""
+    """1D squared distance with sampled function ``f`` (INF = absent).
+
+    The intersections ``s = num / den`` of the parabolas are kept as integer fractions
+    (``z[0, k] / z[1, k]``, ``den > 0``; ``den = 0`` marks -inf (num -1) and +inf (num 1)) and
+    compared by cross-multiplication (|num| < 2^33, den <= 2n: no overflow), so there is no
+    division; the envelope is the same as with exact arithmetic.
+    """
+    zn = z[0]
+    zd = z[1]
     k = -1
     for q in range(n):
         fq = f[q]
         if fq >= _INF64:
             continue
-        s = 0.0
+        num = 0
+        den = 1
         while k >= 0:
             p = v[k]
-            s = ((fq + q * q) - (f[p] + p * p)) / (2.0 * (q - p))
-            if s <= z[k]:
+            num = (fq + q * q) - (f[p] + p * p)
+            den = 2 * (q - p)
+            if num * zd[k] <= zn[k] * den:  # s <= z[k]
                 k -= 1
             else:
                 break
         k += 1
         v[k] = q
-        z[k] = -np.inf if k == 0 else s
-        z[k + 1] = np.inf
+        if k == 0:
+            zn[0] = -1
+            zd[0] = 0
+        else:
+            zn[k] = num
+            zd[k] = den
+        zn[k + 1] = 1
+        zd[k + 1] = 0
     if k < 0:
         for q in range(n):
             res[q] = _INF64
         return
     j = 0
     for q in range(n):
-        while z[j + 1] < q:
+        while zn[j + 1] < q * zd[j + 1]:  # z[j + 1] < q
             j += 1
         p = v[j]
         res[q] = (q - p) * (q - p) + f[p]
@@ -86,7 +102,7 @@ def _pass_last_balls(r2, k, out, lo, hi):
         f = np.empty(nz, np.int64)
         res = np.empty(nz, np.int64)
         v = np.empty(nz, np.int64)
-        z = np.empty(nz + 1, np.float64)
+        z = np.empty((2, nz + 1), np.int64)
         for j in range(ny):
             for q in range(nz):
                 w = np.int64(r2[i, j, q])
@@ -104,7 +120,7 @@ def _pass_middle(out, bound, lo, hi):
         f = np.empty(ny, np.int64)
         res = np.empty(ny, np.int64)
         v = np.empty(ny, np.int64)
-        z = np.empty(ny + 1, np.float64)
+        z = np.empty((2, ny + 1), np.int64)
         for k in range(nz):
             for j in range(ny):
                 f[j] = out[i, j, k]
@@ -121,7 +137,7 @@ def _pass_first(out, bound, lo, hi):
         f = np.empty(nx, np.int64)
         res = np.empty(nx, np.int64)
         v = np.empty(nx, np.int64)
-        z = np.empty(nx + 1, np.float64)
+        z = np.empty((2, nx + 1), np.int64)
         for k in range(nz):
             for i in range(nx):
                 f[i] = out[i, j, k]
