@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 import numba
 
-__all__ = ["Kernel", "kernel", "JIT", "serial_if_small", "SERIAL_CELLS", "threads"]
+__all__ = ["Kernel", "kernel", "JIT", "serial_if_small", "SERIAL_CELLS"]
 
 # error_model="numpy": no ZeroDivisionError checks (they are branches that stop
 # vectorization); fastmath without nnan/ninf: reassociation lets the float64
@@ -73,11 +73,6 @@ def _renamed(func, suffix: str):
     out.__doc__ = func.__doc__
     out.__kwdefaults__ = func.__kwdefaults__
     return out
-
-
-def threads() -> int:
-    """Threads a kernel called now would use (1 inside :func:`serial_if_small`)."""
-    return 1 if _serial() else numba.get_num_threads()
 
 
 class Kernel:
