@@ -7,7 +7,10 @@ one numba thread compiled in 67.9 s CPU with parallel kernels and 27.6 s with th
 same kernels serial (2-core machine, load 3-9).  A study worker runs one numba thread
 (``NUMBA_NUM_THREADS=1``), and small volumes and coarse levels run single-threaded
 anyway (:func:`serial_if_small`), so :class:`Kernel` compiles the serial variant for
-those and the parallel one only where a call may use several threads.  ``prange``
+those and the parallel one only where a call may use several threads.  Exceptions:
+the fine-level Gauss-Seidel, matvec and float64 residual ran 25-60 % slower compiled
+serially, so they are compiled with ``parallel=True`` only (see ``_stencil``); with
+them the first M-factor above compiles in 42.6 s CPU.  ``prange``
 is a plain ``range`` in the serial variant, so both compute the same thing in the
 same order per loop iteration; only reductions that sum per-slab partials in
 parallel could differ, and the kernels here sum them in a fixed order.
