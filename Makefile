@@ -49,8 +49,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) -m vmt_dask.bench generate --sizes 64,128,401 --repeat 3 --generator lattice,point,fast
-	$(PY) -m vmt_dask.bench describe --sizes 128,200 --json bench-describe.json
+	$(PY) -m vmt_dask.bench generate --sizes 64,128,401 --repeat 3 --generator lattice,point,fast --profile
+	$(PY) -m vmt_dask.bench describe --sizes 128,200 --cold --json bench-describe.json
 	$(PY) -m vmt_dask.bench describe --sizes 401 --tools ours,all,all2,baseline --json bench-describe.json
 	$(PY) -m vmt_dask.bench conduct --size 200
 	$(PY) -m vmt_dask.bench solver --size 500 --bm-size 401 --presets BM01,BM03
