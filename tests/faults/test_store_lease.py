@@ -11,6 +11,7 @@ import time
 import pytest
 
 from vmt_dask import storage as S
+from vmt_dask.storage.verify import MTIME_SLACK_S
 from vmt_dask.errors import InputError
 from vmt_dask.storage.integrity import seal
 from vmt_dask.storage.lease import LEASE_FILE
@@ -207,7 +208,14 @@ def test_clean_store_needs_lease_and_spares_this_runs_temporaries(tmp_path):
     other.release()
     with S.acquire_lease(s, owner="cleaner", heartbeat=False) as lease:
         (s / "volumes" / ".tmp-00000000-w").mkdir()          # this run's: kept
+        # this run's too, stamped by a coarse file-system clock just *before* the lease's start
+        # time (Linux stamps from a clock up to one tick behind time.time(); this failed once)
+        early = lease.info.started - MTIME_SLACK_S / 2
+        (s / "volumes" / ".tmp-11111111-w").mkdir()
+        os.utime(s / "volumes" / ".tmp-11111111-w", (early, early))
         done = S.clean_store(s, lease)
+        assert (s / "volumes" / ".tmp-11111111-w").exists()
+        (s / "volumes" / ".tmp-11111111-w").rmdir()
         assert sorted(done) == ["removed records/describe/.tmp-89abcdef-x.json", "removed volumes/.tmp-0123abcd-v"]
         assert (s / "volumes" / ".tmp-00000000-w").exists()
     assert json.loads(json.dumps(S.verify_store(s).to_dict()))["leftovers"] == ["volumes/.tmp-00000000-w"]

@@ -146,13 +146,22 @@ def verify_store(store, *, deep: bool = True, records_prefix: str = "records") -
     return rep
 
 
+#: Seconds of slack below the lease's start time when :func:`clean_store` decides what may belong
+#: to this run: Linux stamps files from a coarse kernel clock (up to one scheduler tick, ~4-10 ms,
+#: behind ``time.time()``) and object stores to the second, so a temporary this run made just after
+#: taking the lease can look older than the lease (seen once in the suite).  A killed writer's
+#: leftover that young is kept and removed by the next clean.
+MTIME_SLACK_S = 2.0
+
+
 def clean_store(store, lease: Lease, *, older_than: "float | None" = None) -> list[str]:
     """Remove leftovers of killed writers (``.tmp-`` entries) and settle ``.old-`` ones.
 
     Only the lease holder may clean: ``lease`` must be a held lease on this store.  Call it
     right after acquiring the lease, before submitting work: temporaries younger than
-    ``older_than`` (Unix time; default: when the lease was acquired) are kept, since they may
-    belong to this run.  On stores without modification times every temporary is removed.
+    ``older_than`` (Unix time; default: when the lease was acquired, less
+    :data:`MTIME_SLACK_S`) are kept, since they may belong to this run.  On stores without
+    modification times every temporary is removed.
     An ``.old-<token>-<key>`` volume whose ``<key>`` is absent is put back (a writer killed
     between its two renames); otherwise it is deleted.
 
@@ -167,7 +176,9 @@ def clean_store(store, lease: Lease, *, older_than: "float | None" = None) -> li
     if not isinstance(lease, Lease) or lease.loc.root != loc.root or lease.lost:
         raise InputError(f"clean_store needs the held lease of {loc.display()!r}")
     lease.check()
-    cutoff = lease.info.started if older_than is None else float(older_than)
+    # the default cutoff keeps MTIME_SLACK_S more: a temporary made right after the lease was
+    # taken can carry an mtime *before* lease.info.started (the file system's coarse clock)
+    cutoff = lease.info.started - MTIME_SLACK_S if older_than is None else float(older_than)
     done = []
     for rel in find_leftovers(loc):
         kind, name = parse_temp_name(rel.rsplit("/", 1)[-1])
