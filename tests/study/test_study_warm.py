@@ -132,3 +132,26 @@ def test_background_compile_holds_each_family_until_done(tmp_path):
         with family_lock(part) as waited:
             assert waited < 5  # released by the finished processes
         assert f"{part} " in logs and "failed" not in logs, logs
+
+
+def test_family_lock_gives_up_after_its_timeout():
+    """A family lock held elsewhere (a hung or stopped compile) delays a warm-up by at most the
+    timeout; then the caller goes on without it (and compiles itself)."""
+    import fcntl
+    import os
+    import time
+
+    from vmt_dask.study.warm import family_lock, lock_path
+
+    fd = os.open(lock_path("describe"), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)          # another open file description: conflicts
+        t0 = time.perf_counter()
+        with family_lock("describe", timeout_s=0.3) as waited:
+            assert 0.3 <= waited < 5
+        assert time.perf_counter() - t0 < 5
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    with family_lock("describe", timeout_s=0.3) as waited:   # free again: no wait
+        assert waited < 0.3

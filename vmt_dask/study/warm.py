@@ -120,10 +120,18 @@ def lock_path(part: str) -> str:
     return os.path.join(tempfile.gettempdir(), f"vmt-warm-{hashlib.sha1(key).hexdigest()[:12]}-{part}.lock")
 
 
+#: Longest wait (s) for another process's compile of a kernel family: the slowest family compiled
+#: in 72 s of CPU on a loaded 2-core machine (conduct, 2026-11-30); 15 minutes leaves ample margin.
+LOCK_TIMEOUT_S = 900.0
+
+
 @contextlib.contextmanager
-def family_lock(part: str):
+def family_lock(part: str, timeout_s: float = LOCK_TIMEOUT_S):
     """Hold family ``part``'s exclusive lock; yields the seconds waited for it (another process
-    compiling the same kernels).  Where ``flock`` is unavailable it does not lock."""
+    compiling the same kernels).  Where ``flock`` is unavailable it does not lock.  After
+    ``timeout_s`` of waiting (a compile that hangs or was stopped) it goes on without the lock:
+    the caller then compiles what it needs itself, as without a warm-up (numba's cache writes
+    are atomic), instead of blocking a study forever."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock, each process compiles what it needs
@@ -131,11 +139,21 @@ def family_lock(part: str):
         return
     t0 = time.perf_counter()
     with open(lock_path(part), "a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        held = False
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+                break
+            except BlockingIOError:
+                if time.perf_counter() - t0 >= timeout_s:
+                    break
+                time.sleep(0.1)
         try:
             yield time.perf_counter() - t0
         finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            if held:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 # --------------------------------------------------------------------------------------
