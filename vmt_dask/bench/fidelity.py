@@ -686,6 +686,10 @@ def run(args: argparse.Namespace) -> int:
             _save(args.json, records, {})
     # tables (records of the chosen generator; Table 2 and finite size on the 0.2 um grid)
     recs = [r for r in records if r.get("generator") == gen]
+    if records and not recs:
+        present = sorted({str(r.get("generator")) for r in records})
+        print(f"no records of generator {gen!r} to tabulate; the records hold {', '.join(present)}: "
+              f"name one with --generator", flush=True)
     ref = [r for r in recs if abs(r.get("voxel_size", 0.2) - 0.2) < 1e-9]
     big = max((r["size"] for r in ref), default=None)
     summary: dict = {}
