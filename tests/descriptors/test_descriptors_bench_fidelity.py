@@ -226,3 +226,29 @@ def test_database_alpha_rows_per_voxel_alpha_and_surface_bounds(monkeypatch, tmp
     steps = {(r["function"], r["h"]): r for r in by_step}
     assert steps[("specific_surface_area_AM", "+0.1")]["S_SE max"] == "2.400"
     assert steps[("(interpolation point)", "+0")]["n"] == 1
+
+
+def test_json_has_no_bare_nan_and_reads_back_as_missing(tmp_path):
+    """A non-percolating phase has tortuosity NaN: the file must stay strict JSON (RFC 8259
+    has no NaN token) and the tables must still read the value as missing."""
+    import math
+
+    import numpy as np
+
+    path = str(tmp_path / "f.json")
+    rec = {"preset": "BM01", "size": np.int64(16), "seed": 1, "voxel_size": 0.2,
+           "generator": "lattice", "values": {"tortuosity_mean_SE": math.nan,
+                                              "volume_fraction_SE": np.float64(0.4)},
+           "variants": {"constrictivity_SE": {"x": float("inf")}}, "seconds": {}}
+    fidelity._save(path, [rec], {"load": (1.0, 2.0, np.float32(0.5))})
+    text = open(path).read()
+    assert "NaN" not in text and "Infinity" not in text
+    strict = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON token {c}"))
+    got = strict["structures"][0]
+    assert got["size"] == 16 and isinstance(got["size"], int)
+    assert got["values"]["tortuosity_mean_SE"] is None
+    assert got["variants"]["constrictivity_SE"]["x"] is None
+    back = fidelity._load(path)
+    mean, _, n = fidelity._stats([r["values"].get("tortuosity_mean_SE") for r in back])
+    assert n == 0 and math.isnan(mean)
+    assert fidelity._stats([r["values"]["volume_fraction_SE"] for r in back])[2] == 1

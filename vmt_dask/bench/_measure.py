@@ -5,13 +5,14 @@ child's maximum resident set), so each figure is that of the measured work alone
 """
 from __future__ import annotations
 
+import argparse
 import multiprocessing as mp
 import resource
 import time
 import traceback
 from typing import Any, Callable
 
-__all__ = ["measure_in_child", "format_table"]
+__all__ = ["measure_in_child", "format_table", "positive_ints", "choices_list"]
 
 
 def _child(conn, func, args, kwargs):
@@ -60,3 +61,30 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
     out = [line(columns), line(["-" * w for w in widths])]
     out += [line(row) for row in cells]
     return "\n".join(out)
+
+
+def positive_ints(text: str) -> list[int]:
+    """argparse ``type=``: ``"64,128"`` -> ``[64, 128]``; anything else is a one-line usage error
+    (exit 2) naming the bad value."""
+    out = []
+    for part in text.split(","):
+        try:
+            v = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not an integer") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{v} is not positive")
+        out.append(v)
+    return out
+
+
+def choices_list(*choices: str) -> Callable[[str], list[str]]:
+    """argparse ``type=`` factory: a comma-separated subset of ``choices``, in the given order."""
+    def parse(text: str) -> list[str]:
+        out = [c.strip() for c in text.split(",") if c.strip()]
+        bad = [c for c in out if c not in choices]
+        if bad or not out:
+            raise argparse.ArgumentTypeError(
+                f"{(bad or [text])[0]!r} is not one of {', '.join(choices)}")
+        return out
+    return parse

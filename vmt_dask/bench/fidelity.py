@@ -29,6 +29,7 @@ import argparse
 import functools
 import json
 import math
+import numbers
 import os
 import subprocess
 import time
@@ -611,10 +612,32 @@ def grid_rows(records: list[dict], ref_size: int, ref_voxel: float = 0.2) -> lis
     return rows
 
 
+def _json_safe(obj):
+    """``obj`` with every NaN/inf float (and numpy scalar) as plain JSON: NaN -> null.
+
+    A phase that does not percolate has no tortuosity (NaN); bare ``NaN`` tokens are not JSON
+    (RFC 8259), so strict readers (jq, JavaScript, Go) rejected the file. ``_load`` and the
+    tables read null as a missing value, as they did NaN.
+    """
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (bool, str, np.bool_)) or obj is None:
+        return bool(obj) if isinstance(obj, np.bool_) else obj
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    try:
+        x = float(obj)
+    except (TypeError, ValueError):
+        return obj
+    return x if math.isfinite(x) else None
+
+
 def _save(path: str, records: list[dict], extra: dict) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w") as fh:
-        json.dump({"structures": records, **extra}, fh, indent=1, default=float)
+        json.dump(_json_safe({"structures": records, **extra}), fh, indent=1, allow_nan=False)
     os.replace(tmp, path)
 
 

@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 
+from ._measure import choices_list, positive_ints
+
 _CHILD = r"""
 import json, os, sys, time
 import psutil
@@ -46,8 +48,13 @@ print(json.dumps({"kernel": kernel, "n": n, "bytes": hwm - rss0, "seconds": dt})
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--sizes", default="64,128,192", help="cube edges in voxels (default 64,128,192)")
-    p.add_argument("--kernels", default="realize,describe,conduct")
+    p.add_argument("--sizes", default="64,128,192", type=positive_ints,
+                   help="cube edges in voxels (default 64,128,192)")
+    p.add_argument("--kernels", default="realize,describe,conduct",
+                   type=choices_list("realize", "describe", "conduct"),
+                   help="comma-separated kernels to measure, each in a fresh process: realize "
+                        "(one BM01 realization), describe (descriptors of the SE phase), conduct "
+                        "(M-factor of the SE phase) (default realize,describe,conduct)")
 
 
 def run(args) -> int:
@@ -56,8 +63,7 @@ def run(args) -> int:
     if not os.path.exists("/proc/self/clear_refs"):
         print("bench memory: needs Linux /proc (clear_refs) to reset the high-water mark", file=sys.stderr)
         return 2
-    sizes = [int(s) for s in args.sizes.split(",")]
-    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    sizes, kernels = args.sizes, args.kernels
     print(f"load: {os.getloadavg()}")
     rows = []
     for k in kernels:
