@@ -257,3 +257,62 @@ def test_serial_and_parallel_kernels_build_the_same_hierarchy_and_cycle(monkeypa
             np.testing.assert_array_equal(g1.agg, g2.agg)
     np.testing.assert_array_equal(x1, x2)
     assert bx1 == bx2
+
+
+@pytest.mark.parametrize("shape", [(25, 21, 27), (7, 9, 5), (16, 12, 10)])
+def test_fused_fine_passes_equal_the_separate_passes(shape):
+    # The fused kernels (pre-smoothing + restriction, prolongation + post-smoothing)
+    # reorder the planes, not the arithmetic: x and the restricted residual equal the
+    # separate kernels' for any number of chunks (chunk borders recompute their
+    # neighbour planes).  Not always bit for bit: with fastmath 'contract' LLVM may
+    # fuse a multiply-add into an FMA in one compiled copy of a row formula and not
+    # in another (seen: 1 ulp at the last k of 40 rows), so the bound is a few float32
+    # ulps of the largest term of a voxel's formula: x within 8 eps max|x|; a restricted
+    # residual sums <= 8 voxels of b + 12 neighbour terms: 64 eps (max|b| + 12 max|x|).
+    # The fused kernels' own serial and parallel variants and all chunkings share one
+    # compiled row formula and must agree exactly.  b . x: n0 float64 per-plane sums,
+    # possibly added in another order by the separate kernel: 1e-12 relative, plus the
+    # x differences above (<= 8 eps relative per term): 1e-6.
+    from vmt_dask.conductivity import _fused as fu
+
+    mask = _random_structure(shape, 3, 0.5, sigma=1.0)
+    code = st.fine_code(np.ascontiguousarray(percolating_mask(mask)))
+    assert code.any()
+    for wx, wy in ((1.0, 1.0), (0.25, 4.0)):
+        h = ConnectedHierarchy(code, wx=wx, wy=wy, max_coarse=8)
+        maps = (h._pat, h._rowbase, h._lut, h._count)
+        rng = np.random.default_rng(1)
+        b = (rng.standard_normal(shape) * (code > 0)).astype(np.float32)
+        g1 = h.graphs[0]
+        x = np.empty_like(b)
+        rc = np.empty(g1.n, np.float32)
+        st.fine_gs(code, wx, wy, x, b, 0, True)
+        st.fine_gs(code, wx, wy, x, b, 1, False)
+        gr.fine_restrict_pieces(code, wx, wy, x, b, *maps, rc)
+        xc = rng.standard_normal(g1.n).astype(np.float32)
+        x_post = x.copy()
+        gr.fine_prolong_pieces(code, x_post, xc, *maps, np.float32(1.8))
+        st.fine_gs(code, wx, wy, x_post, b, 1, False)
+        bx = st.fine_gs(code, wx, wy, x_post, b, 0, False)
+        eps = float(np.finfo(np.float32).eps)
+        tol_x = 8 * eps * float(np.abs(x_post).max())
+        tol_rc = 64 * eps * (float(np.abs(b).max()) + 12 * float(np.abs(x).max()))
+        first = None
+        for chunks in (1, 2, 3, 40):
+            for variant in ("serial", "parallel"):
+                halo = fu.halo_planes(shape, chunks)
+                x2 = np.full_like(b, np.nan)
+                rc2 = np.full_like(rc, np.nan)
+                getattr(fu.fine_smooth_restrict, variant)(code, wx, wy, x2, b, *maps, rc2, halo)
+                np.testing.assert_allclose(x2, x, rtol=0, atol=8 * eps * float(np.abs(x).max()))
+                np.testing.assert_allclose(rc2, rc, rtol=0, atol=tol_rc)
+                pre = (x2.copy(), rc2)
+                bx2 = getattr(fu.fine_prolong_smooth, variant)(code, wx, wy, x2, b, xc, *maps,
+                                                               np.float32(1.8), halo)
+                np.testing.assert_allclose(x2, x_post, rtol=0, atol=tol_x)
+                assert bx2 == pytest.approx(bx, rel=1e-6)
+                if first is None:
+                    first = (*pre, x2, bx2)
+                else:
+                    for a, c in zip(first, (*pre, x2, bx2)):
+                        np.testing.assert_array_equal(a, c)

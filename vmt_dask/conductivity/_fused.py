@@ -1,0 +1,339 @@
+"""Fused fine-level passes of the connected-pieces cycle (:class:`.multigrid.ConnectedHierarchy`).
+
+With one fine sweep, the fine level of a cycle was five passes over the voxel grid:
+a zero-start red half sweep (reads ``b``, ``code``; writes ``x``: 9 bytes per voxel),
+a black half sweep (``x`` read and written, ``b``, ``code``: 13), the restriction of
+the residual (``x``, ``b``, ``code``: 9), the prolongation (``x`` read and written,
+``code``: 9) and the two half sweeps after it (13 + 13) -- 66 bytes per voxel.  The
+two kernels here do the same arithmetic in two passes, 9 + 13 = 22 bytes per voxel:
+
+* :func:`fine_smooth_restrict` -- red half sweep from zero, black half sweep and
+  ``P^T (b - A x)``, plane by plane: plane ``i + 1`` gets its red values, then plane
+  ``i`` its black ones, then the residual of the box slab below is summed; the
+  neighbour planes a step reads are the ones just written (in cache).
+* :func:`fine_prolong_smooth` -- ``x += omega P xc``, black half sweep, red half
+  sweep, in the same staggered order; returns ``b . x``.
+
+Red-black Gauss-Seidel makes this exact: a black value depends only on the red
+values of its neighbours, and a red one only on black values, so computing plane
+``i``'s black values once plane ``i + 1`` has its red values (and plane ``i - 1``'s
+red values are not yet replaced) gives what the separate passes give, bit for bit
+(same row formulas, same float32 operations, per-plane float64 sums added in the same
+order; tested).  Threads work on chunks of box slabs; a chunk recomputes the two
+planes on either side of it into a private halo (``halo[chunk, 0..3]`` = planes
+``i0 - 2, i0 - 1, i1, i1 + 1``), so no thread reads a plane another one is writing.
+The prolongation first copies the old ``x`` of those planes (a separate parallel
+loop), because the neighbouring chunk overwrites them in place.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+from ._graph import _slab_boxes
+from ._jit import JIT as _JIT
+from ._jit import kernel
+from ._stencil import _gs_row, _inv_diag
+
+__all__ = ["fine_smooth_restrict", "fine_prolong_smooth", "halo_planes"]
+
+
+def halo_planes(shape, chunks: int) -> np.ndarray:
+    """Work array for ``chunks`` chunks of the fused kernels (float32, 4 planes each)."""
+    n0, n1, n2 = shape
+    m0 = (n0 + 1) // 2
+    return np.empty((max(1, min(int(chunks), m0)), 4, n1, n2), np.float32)
+
+
+@numba.njit(**_JIT)
+def _bounds(ch, nchunk, m0, n0):
+    ch = np.int64(ch)      # a prange index may be unsigned: unsigned * signed is float64
+    I0 = ch * m0 // nchunk
+    I1 = (ch + 1) * m0 // nchunk
+    return I0, I1, 2 * I0, min(2 * I1, n0)
+
+
+@numba.njit(**_JIT)
+def _plane(x, halo, zpl, i, i0, i1, n0):
+    """Plane ``i`` as this chunk sees it: its own planes in ``x``, the two on either
+    side in its halo, zeros outside the grid."""
+    if i < 0 or i >= n0:
+        return zpl
+    if i >= i0 and i < i1:
+        return x[i]
+    if i == i0 - 1:
+        return halo[1]
+    if i == i0 - 2:
+        return halo[0]
+    if i == i1:
+        return halo[2]
+    return halo[3]
+
+
+@numba.njit(**_JIT)
+def _zero_sweep_plane(c_p, b_p, wx, wy, keep, i, dst):
+    """Red half sweep of plane ``i`` from ``x = 0`` (black cells and unsolved voxels 0)."""
+    n1, n2 = c_p.shape
+    for j in range(n1):
+        kp = keep[(i + j) & 1]
+        c = c_p[j]
+        br = b_p[j]
+        xr = dst[j]
+        for k in range(n2):
+            xr[k] = kp[k] * (br[k] * _inv_diag(c[k], wx, wy))
+
+
+@numba.njit(**_JIT)
+def _gs_plane(c_p, b_p, xm_p, x_p, xp_p, wx, wy, keep, par, zrow, out):
+    """Half sweep of the cells with ``(j + k + par) % 2 == 0`` of one plane, in place;
+    returns ``b . x`` over the plane after it (float64)."""
+    n1, n2 = c_p.shape
+    s = 0.0
+    for j in range(n1):
+        c = c_p[j]
+        xr = x_p[j]
+        br = b_p[j]
+        ym = x_p[j - 1] if j > 0 else zrow
+        yp = x_p[j + 1] if j < n1 - 1 else zrow
+        _gs_row(c, xr, br, xm_p[j], xp_p[j], ym, yp, wx, wy, keep[(par + j) & 1], out)
+        for k in range(n2):
+            v = out[k]
+            xr[k] = v
+            s += np.float64(br[k]) * np.float64(v)
+    return s
+
+
+@numba.njit(**_JIT)
+def _restrict_slab(code, wx, wy, x, halo, zpl, i0, i1, b, pat, rowbase, lut, count, rc, I,
+                   tmp, res, acc, first, multi_ptr, multi_k):
+    """``rc`` of the pieces of box slab ``I`` = sum of their voxels' residual ``b - A x``
+    (as :func:`._graph.fine_restrict_pieces`, with the planes of this chunk)."""
+    n0, n1, n2 = code.shape
+    m1, m2 = acc.shape
+    _slab_boxes(pat, rowbase, count, I, first, multi_ptr, multi_k)
+    for J in range(m1):
+        for K in range(m2):
+            acc[J, K] = 0.0
+        for t in range(multi_ptr[J], multi_ptr[J + 1]):
+            K = multi_k[t]
+            b0 = first[J, K]
+            for c in range(count[pat[I, J, K]]):
+                rc[b0 + c] = 0.0
+    for i in range(2 * I, min(2 * I + 2, n0)):
+        xm_p = _plane(x, halo, zpl, i - 1, i0, i1, n0)
+        x_p = _plane(x, halo, zpl, i, i0, i1, n0)
+        xp_p = _plane(x, halo, zpl, i + 1, i0, i1, n0)
+        zrow = zpl[0]
+        for j in range(n1):
+            xm = xm_p[j]
+            xp = xp_p[j]
+            ym = x_p[j - 1] if j > 0 else zrow
+            yp = x_p[j + 1] if j < n1 - 1 else zrow
+            xr = x_p[j]
+            br = b[i, j]
+            c = code[i, j]
+            for k in range(n2):
+                tmp[k] = wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k])
+            if n2 > 1:
+                tmp[0] += xr[1]
+                for k in range(1, n2 - 1):
+                    tmp[k] += xr[k - 1] + xr[k + 1]
+                tmp[n2 - 1] += xr[n2 - 2]
+            for k in range(n2):
+                ck = c[k]
+                d = wx * np.float32(ck & 3) + wy * np.float32((ck >> 2) & 3) \
+                    + np.float32(ck >> 4)
+                v = br[k] + tmp[k] - d * xr[k]
+                res[k] = v if ck != 0 else np.float32(0.0)
+            J = j >> 1
+            a = acc[J]
+            for K in range(m2):
+                a[K] += res[2 * K] + res[2 * K + 1]
+            pos = ((i & 1) << 2) | ((j & 1) << 1)
+            for t in range(multi_ptr[J], multi_ptr[J + 1]):
+                K = multi_k[t]
+                p = pat[I, J, K]
+                b0 = first[J, K]
+                rc[b0 + lut[p, pos]] += res[2 * K]
+                rc[b0 + lut[p, pos | 1]] += res[2 * K + 1]
+    for J in range(m1):
+        for K in range(m2):
+            if count[pat[I, J, K]] == 1:
+                rc[first[J, K]] = acc[J, K]
+
+
+@numba.njit(**_JIT)
+def _prolong_slab(code, x, halo, zpl, i0, i1, xc, pat, rowbase, lut, count, omega, I,
+                  tmp, val, first, multi_ptr, multi_k):
+    """``x += omega P xc`` on the planes of box slab ``I`` (as
+    :func:`._graph.fine_prolong_pieces`, with the planes of this chunk)."""
+    n0, n1, n2 = code.shape
+    m1, m2 = val.shape
+    _slab_boxes(pat, rowbase, count, I, first, multi_ptr, multi_k)
+    for J in range(m1):
+        for K in range(m2):
+            val[J, K] = omega * xc[first[J, K]] if count[pat[I, J, K]] == 1 else 0.0
+    for i in range(2 * I, min(2 * I + 2, n0)):
+        x_p = _plane(x, halo, zpl, i, i0, i1, n0)
+        for j in range(n1):
+            J = j >> 1
+            v = val[J]
+            for K in range(m2):
+                tmp[2 * K] = v[K]
+                tmp[2 * K + 1] = v[K]
+            pos = ((i & 1) << 2) | ((j & 1) << 1)
+            for t in range(multi_ptr[J], multi_ptr[J + 1]):
+                K = multi_k[t]
+                p = pat[I, J, K]
+                b0 = first[J, K]
+                tmp[2 * K] = omega * xc[b0 + lut[p, pos]]
+                tmp[2 * K + 1] = omega * xc[b0 + lut[p, pos | 1]]
+            c = code[i, j]
+            xr = x_p[j]
+            for k in range(n2):
+                xr[k] += tmp[k] if c[k] != 0 else np.float32(0.0)
+
+
+@numba.njit(**_JIT)
+def _keep_table(n2):
+    keep = np.zeros((2, n2), np.float32)     # keep[par, k] = 1 where (k + par) is even
+    for k in range(n2):
+        keep[k & 1, k] = 1.0
+    return keep
+
+
+@kernel
+def fine_smooth_restrict(code, wx, wy, x, b, pat, rowbase, lut, count, rc, halo):
+    """Pre-smoothing from ``x = 0`` and restriction in one pass over the fine level.
+
+    Red half sweep with ``x = 0`` (red: ``(i + j + k) % 2 == 0``), black half sweep,
+    then ``rc = P^T (b - A x)`` over the connected pieces of the 2x2x2 boxes: the
+    same result as ``_stencil.fine_gs`` (colour 0, zero start; colour 1) followed by
+    ``_graph.fine_restrict_pieces``, bit for bit.
+
+    Parameters
+    ----------
+    code : uint8 (n0, n1, n2); wx, wy : float
+        Fine operator (:mod:`._stencil`).
+    x : float32 (n0, n1, n2), written
+        The smoothed correction (every cell written).
+    b : float32 (n0, n1, n2)
+        Right-hand side (0 on unsolved voxels).
+    pat, rowbase, lut, count
+        The fine -> level-1 map (:mod:`._graph`).
+    rc : float32 (n_level1,), written
+        Restricted residual.
+    halo : float32 (nchunk, 4, n1, n2)
+        Work array (:func:`halo_planes`); its first extent is the number of chunks
+        of box slabs (the result does not depend on it).
+    """
+    n0, n1, n2 = code.shape
+    m0, m1, m2 = pat.shape
+    nchunk = halo.shape[0]
+    wx = np.float32(wx)
+    wy = np.float32(wy)
+    keep = _keep_table(n2)
+    zpl = np.zeros((n1, n2), np.float32)
+    for ch in prange(nchunk):
+        I0, I1, i0, i1 = _bounds(ch, nchunk, m0, n0)
+        if I0 >= I1:
+            continue
+        h = halo[ch]
+        out = np.empty(n2, np.float32)
+        tmp = np.empty(n2, np.float32)
+        res = np.zeros(2 * m2, np.float32)
+        acc = np.empty((m1, m2), np.float32)
+        first = np.empty((m1, m2), np.int64)
+        multi_ptr = np.empty(m1 + 1, np.int64)
+        multi_k = np.empty(m1 * m2, np.int64)
+        zrow = zpl[0]
+        for i in range(i0 - 2, i0 + 1):
+            if i >= 0:
+                _zero_sweep_plane(code[i], b[i], wx, wy, keep, i,
+                                  _plane(x, h, zpl, i, i0, i1, n0))
+        if i0 >= 1:
+            _gs_plane(code[i0 - 1], b[i0 - 1], _plane(x, h, zpl, i0 - 2, i0, i1, n0), h[1],
+                      x[i0], wx, wy, keep, i0, zrow, out)
+        for i in range(i0, i1):
+            if i + 1 < n0:
+                _zero_sweep_plane(code[i + 1], b[i + 1], wx, wy, keep, i + 1,
+                                  _plane(x, h, zpl, i + 1, i0, i1, n0))
+            _gs_plane(code[i], b[i], _plane(x, h, zpl, i - 1, i0, i1, n0), x[i],
+                      _plane(x, h, zpl, i + 1, i0, i1, n0), wx, wy, keep, i + 1, zrow, out)
+            if (i & 1) == 0 and i >= i0 + 2:
+                _restrict_slab(code, wx, wy, x, h, zpl, i0, i1, b, pat, rowbase, lut, count,
+                               rc, i // 2 - 1, tmp, res, acc, first, multi_ptr, multi_k)
+        if i1 < n0:
+            if i1 + 1 < n0:
+                _zero_sweep_plane(code[i1 + 1], b[i1 + 1], wx, wy, keep, i1 + 1, h[3])
+            _gs_plane(code[i1], b[i1], x[i1 - 1], h[2], _plane(x, h, zpl, i1 + 1, i0, i1, n0),
+                      wx, wy, keep, i1 + 1, zrow, out)
+        _restrict_slab(code, wx, wy, x, h, zpl, i0, i1, b, pat, rowbase, lut, count, rc,
+                       I1 - 1, tmp, res, acc, first, multi_ptr, multi_k)
+
+
+@kernel
+def fine_prolong_smooth(code, wx, wy, x, b, xc, pat, rowbase, lut, count, omega, halo):
+    """Prolongation and post-smoothing in one pass over the fine level; returns ``b . x``.
+
+    ``x += omega P xc`` (constant on each connected piece of a box), black half
+    sweep, red half sweep: the same result as ``_graph.fine_prolong_pieces``
+    followed by ``_stencil.fine_gs`` (colour 1, then colour 0), bit for bit,
+    including the returned ``b . x`` (float64, summed per plane, planes in order).
+    Arguments as :func:`fine_smooth_restrict`, plus ``xc`` (float32, level-1
+    correction) and ``omega`` (float32 scaling of the coarse correction).
+    """
+    n0, n1, n2 = code.shape
+    m0, m1, m2 = pat.shape
+    nchunk = halo.shape[0]
+    wx = np.float32(wx)
+    wy = np.float32(wy)
+    keep = _keep_table(n2)
+    zpl = np.zeros((n1, n2), np.float32)
+    for ch in prange(nchunk):          # the old x of each chunk's neighbour planes
+        I0, I1, i0, i1 = _bounds(ch, nchunk, m0, n0)
+        if I0 >= I1:
+            continue
+        for s in range(4):
+            i = i0 - 2 + s if s < 2 else i1 + s - 2
+            if i >= 0 and i < n0:
+                halo[ch, s] = x[i]
+    acc = np.zeros(n0)
+    for ch in prange(nchunk):
+        I0, I1, i0, i1 = _bounds(ch, nchunk, m0, n0)
+        if I0 >= I1:
+            continue
+        h = halo[ch]
+        out = np.empty(n2, np.float32)
+        tmp = np.empty(2 * m2, np.float32)
+        val = np.empty((m1, m2), np.float32)
+        first = np.empty((m1, m2), np.int64)
+        multi_ptr = np.empty(m1 + 1, np.int64)
+        multi_k = np.empty(m1 * m2, np.int64)
+        zrow = zpl[0]
+        for I in range(max(I0 - 1, 0), I0 + 1):
+            _prolong_slab(code, x, h, zpl, i0, i1, xc, pat, rowbase, lut, count, omega, I,
+                          tmp, val, first, multi_ptr, multi_k)
+        if i0 >= 1:
+            _gs_plane(code[i0 - 1], b[i0 - 1], _plane(x, h, zpl, i0 - 2, i0, i1, n0), h[1],
+                      x[i0], wx, wy, keep, i0, zrow, out)
+        for i in range(i0, i1):
+            if i + 1 < n0 and ((i + 1) & 1) == 0:
+                _prolong_slab(code, x, h, zpl, i0, i1, xc, pat, rowbase, lut, count, omega,
+                              (i + 1) // 2, tmp, val, first, multi_ptr, multi_k)
+            _gs_plane(code[i], b[i], _plane(x, h, zpl, i - 1, i0, i1, n0), x[i],
+                      _plane(x, h, zpl, i + 1, i0, i1, n0), wx, wy, keep, i + 1, zrow, out)
+            if i - 1 >= i0:
+                acc[i - 1] = _gs_plane(code[i - 1], b[i - 1], _plane(x, h, zpl, i - 2, i0, i1, n0),
+                                       x[i - 1], x[i], wx, wy, keep, i - 1, zrow, out)
+        if i1 < n0:
+            _gs_plane(code[i1], b[i1], x[i1 - 1], h[2], _plane(x, h, zpl, i1 + 1, i0, i1, n0),
+                      wx, wy, keep, i1 + 1, zrow, out)
+        acc[i1 - 1] = _gs_plane(code[i1 - 1], b[i1 - 1], _plane(x, h, zpl, i1 - 2, i0, i1, n0),
+                                x[i1 - 1], _plane(x, h, zpl, i1, i0, i1, n0), wx, wy, keep,
+                                i1 - 1, zrow, out)
+    total = 0.0
+    for i in range(n0):       # in plane order whatever the threads (acc.sum() is a parallel
+        total += acc[i]       # reduction in a parallel kernel: its order follows the threads)
+    return total
