@@ -118,18 +118,21 @@ def _load_baseline(pkg_dir: str):
 def _solve_child(path: str, code: int | None, axis: int, which: str, pkg_dir: str | None,
                  rtol: float) -> dict:
     if which == "new":
-        from vmt_dask.conductivity import m_factor
+        from vmt_dask.conductivity import _jit, m_factor
     else:
-        m_factor = _load_baseline(pkg_dir).m_factor
+        pkg = _load_baseline(pkg_dir)
+        m_factor = pkg.m_factor
+        try:
+            _jit = importlib.import_module(pkg.__name__ + "._jit")
+        except ImportError:              # an earlier solver without serial variants
+            _jit = None
     warm = np.zeros((20, 20, 20), bool)          # compile (or load) the kernels first
     warm[5:15, 5:15, :] = True
     warm[:, 8:12, 8:12] = True
     m_factor(warm, axis=axis, rtol=rtol)
-    if which == "new":
+    if _jit is not None:
         # the kernels' parallel variants (a 20^3 warm-up runs the serial ones) and the
         # float32 coarse-conductance signatures (anisotropic voxels), which large volumes use
-        from vmt_dask.conductivity import _jit
-
         cells = _jit.SERIAL_CELLS
         try:
             for serial_cells in (cells, 0):
@@ -276,7 +279,8 @@ def _traffic_of(mask, axis) -> dict:
 def bytes_per_iteration_connected(hier) -> dict:
     """Array traffic of one PCG iteration with the connectivity-aware hierarchy, in bytes.
 
-    Fine level: as :func:`bytes_per_iteration` (119 B/voxel) plus the box patterns read
+    Fine level: 75 B/voxel with one fine sweep (the fused passes, see the code), else as
+    :func:`bytes_per_iteration` (119 B/voxel); plus the box patterns read
     by the restriction and the prolongation (1/8 B/voxel each).  A graph level with
     ``n`` unknowns and ``nnz`` stored conductances (``v`` bytes each, int32 columns
     and row pointers, Dirichlet conductances of ``w`` bytes): one Gauss-Seidel sweep
@@ -287,7 +291,11 @@ def bytes_per_iteration_connected(hier) -> dict:
     level's LU solve is not counted.
     """
     n = hier.code.size
-    fine = 119 + 0.25
+    # one fine sweep: the fused passes (conductivity._fused) -- pre-smoothing + restriction
+    # 9 (b, code read, x written), prolongation + post-smoothing 13 (x read and written,
+    # b, code) instead of 9 + 13 + 9 + 9 + 13 + 13 = 66; matvec 9, CG update 32,
+    # direction 12; the box patterns 1/8 each for restriction and prolongation
+    fine = (75 if hier.fine_sweeps == 1 else 119) + 0.25
     total = fine * n
     for g, visits in zip(hier.graphs[:-1], hier.visits):
         sweep = (16 + g.dirichlet.itemsize) * g.n + (4 + g.val.itemsize) * int(g.rowptr[-1])
