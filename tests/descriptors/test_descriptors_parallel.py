@@ -10,7 +10,7 @@ import pytest
 from scipy import ndimage
 
 import vmt_dask.descriptors as D
-from vmt_dask.descriptors import _parallel, tortuosity
+from vmt_dask.descriptors import _parallel
 from vmt_dask.descriptors._parallel import run_chunks
 from vmt_dask.descriptors.thickness import bottleneck_from_plane, local_thickness_squared
 
@@ -66,7 +66,6 @@ def test_kernels_independent_of_threads_and_chunks(monkeypatch):
     monkeypatch.setattr(_parallel, "SERIAL_BELOW", 1 << 62)
     serial = run()
     monkeypatch.setattr(_parallel, "SERIAL_BELOW", 0)
-    monkeypatch.setattr(tortuosity, "SLAB_BELOW", 0)
     monkeypatch.setattr(_parallel, "n_threads", lambda: 3)
     three = run()
     for a, b, c in zip(threaded, serial, three):
@@ -98,23 +97,6 @@ def _serpentine(nx=24, ny=6, nz=30):
         x = nx - 2 if x == 1 else 1
         m[x, 1:ny - 1, z0:min(z0 + 4, nz)] = True  # the link to the next sheet, at alternate ends
     return m
-
-
-@pytest.mark.parametrize("threads", [2, 3, 5])
-def test_slab_tortuosity_search_equals_the_serial_one(monkeypatch, threads):
-    # the slab search's distances are the unique solution of the float recursion that the
-    # serial search computes: bit-identical (no tolerance), also where paths cross faces often
-    rng = np.random.default_rng(8)
-    f = ndimage.gaussian_filter(rng.standard_normal((30, 26, 28)), 1.5)
-    cases = [f > np.quantile(f, q) for q in (0.35, 0.6)] + [_serpentine()]
-    monkeypatch.setattr(tortuosity, "SLAB_BELOW", 1 << 62)
-    serial = [[D.geodesic_distance_to_plane(m, axis=ax) for ax in range(3)] for m in cases]
-    monkeypatch.setattr(tortuosity, "SLAB_BELOW", 0)
-    monkeypatch.setattr(_parallel, "n_threads", lambda: threads)
-    for m, ref in zip(cases, serial):
-        for ax in range(3):
-            np.testing.assert_array_equal(D.geodesic_distance_to_plane(m, axis=ax), ref[ax])
-    assert np.isfinite(serial[2][2][_serpentine()]).any()  # the serpentine connects
 
 
 @pytest.mark.parametrize("threads", [2, 3, 5])

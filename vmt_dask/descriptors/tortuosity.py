@@ -1,4 +1,9 @@
-"""Geodesic tortuosity by one multi-source shortest-path search (Dial's buckets)."""
+"""Geodesic tortuosity from exact multi-source shortest-path distances to the target plane.
+
+The 26-neighbourhood with cubic voxels (the default) is solved by raster sweeps over rows
+(:func:`_sweeps`: streaming, vectorised relaxations instead of a priority queue; Dial's
+bucket search is the fallback for mazes and gives the same bits); the 98-neighbourhood
+and anisotropic voxels use Dial's buckets (:func:`_dial_checked`)."""
 from __future__ import annotations
 
 import math
@@ -8,20 +13,13 @@ import numba
 import numpy as np
 
 from ..errors import InputError
-from . import _parallel
 from ._parallel import run_chunks
 from ._validate import as_mask, check_axis, check_spacing
 
+_S2 = math.sqrt(2.0)
+_S3 = math.sqrt(3.0)
+
 __all__ = ["geodesic_tortuosity", "geodesic_distance_to_plane", "TortuosityResult", "NEIGHBOURHOODS"]
-
-#: Volumes (padded voxels) of at least this size search by x-slabs in threads
-#: (:func:`_dial_slabs`, bit-identical) when more than one thread is available.  Off by
-#: default (``1 << 62``): the later exchange rounds re-open voxels, so the slab search costs
-#: more CPU than the serial one: +12-20 % at 128^3-200^3 and +29 % (SE) / +55 % (AM) at 401^3
-#: (BM01, 2 slabs; 12.1 / 17.2 s CPU vs 9.4 / 11.1 serial), and at load ~4 on 2 cores it gained
-#: no wall time (12.1 / 13.2 s wall).  Set it (e.g. ``1 << 20``) on machines with idle cores.
-SLAB_BELOW = 1 << 62
-
 
 @dataclass(frozen=True)
 class TortuosityResult:
@@ -163,171 +161,178 @@ def _dial(dist, sources, offs, wts, buckets):
         b += 1
 
 
-@numba.njit(cache=True, nogil=True)
-def _dial_slab(dist, sources, keys, offs, wts, dxs, syz, x0, x1, buckets, dedup):
-    """:func:`_dial` restricted to the x-planes ``[x0, x1)`` of the padded array, from
-    ``sources`` whose distances are already set (``keys``: their buckets, ascending).
-
-    Writes only voxels of its own planes, so several slabs run at once in threads.  A
-    source enters the ring when the search reaches its bucket (a jump over empty buckets
-    when the ring runs dry).  ``dedup``: queue a voxel only when its distance enters a new
-    bucket (as :func:`_dial`; valid in the first search of a slab, when every improved
-    voxel is still queued); later searches re-open voxels that a previous search already
-    popped, so every improvement is queued (a duplicate entry re-relaxes without effect).
-    Returns the ring (grown if needed) for reuse.
-    """
-    nring = 3
-    nn = offs.size
-    cap = buckets.shape[1]
-    counts = np.zeros(nring, np.int64)
-    ns = sources.size
-    sp = 0
-    pending = 0
-    b = keys[0] if ns > 0 else 0
-    while pending > 0 or sp < ns:
-        if pending == 0 and keys[sp] > b:
-            b = keys[sp]  # nothing queued: jump to the next source's bucket
-        slot = b % nring
-        e = sp
-        while e < ns and keys[e] <= b:
-            e += 1
-        n = counts[slot] + (e - sp)
-        newcap = cap
-        for s in range(nring):
-            need = n if s == slot else counts[s] + nn * n
-            while need > newcap:
-                newcap *= 2
-        if newcap > cap:
-            grown = np.empty((nring, newcap), buckets.dtype)
-            for s in range(nring):
-                for c in range(counts[s]):  # a loop, not a slice copy (its error path is a compile cost)
-                    grown[s, c] = buckets[s, c]
-            buckets = grown
-            cap = newcap
-        while sp < e:
-            buckets[slot, counts[slot]] = sources[sp]
-            counts[slot] += 1
-            pending += 1
-            sp += 1
-        cur = buckets[slot]
-        for t in range(n):
-            u = np.int64(cur[t])
-            du = dist[u]
-            if np.int64(du) != b:
-                continue  # stale: the voxel moved to a lower bucket and is final
-            xu = u // syz
-            for q in range(nn):
-                xw = xu + dxs[q]
-                if xw < x0 or xw >= x1:
-                    continue
-                w = u + offs[q]
-                nd = du + wts[q]
-                old = dist[w]
-                if nd < old:
-                    dist[w] = nd
-                    sl = np.int64(nd)
-                    if not dedup or old == np.inf or np.int64(old) != sl:
-                        sl = sl % nring
-                        buckets[sl, counts[sl]] = w
-                        counts[sl] += 1
-                        pending += 1
-        pending -= n
-        counts[slot] = 0
-        b += 1
-    return buckets
+#: The raster sweeps give up (and Dial's search finishes the job from scratch) after this
+#: many row computations per row of the volume.  On the study's structures a sweep search
+#: computes each row ~3.4-3.9 times (BM01/BM10, 96^3-160^3); mazes whose shortest paths turn
+#: back along the transport axis many times need more sweeps (still exact, only slower).
+SWEEP_ROW_LIMIT = 24
 
 
 @numba.njit(cache=True, nogil=True)
-def _exchange(dist, offs, wts, dxs, syz, nyz, plane, outside, out):
-    """Relax the voxels of x-plane ``plane`` (padded) from their neighbours in x-plane
-    ``outside`` (the adjacent slab's face); the improved voxels go to ``out``, their
-    number is returned.  Only finite, non-negative neighbours relax (``-inf`` marks
-    non-phase voxels)."""
-    n = 0
-    base = plane * syz
-    dxo = outside - plane
-    for r in range(nyz):
-        w = base + r
-        dw = dist[w]
-        if dw == -np.inf:
-            continue
-        best = dw
-        for q in range(offs.size):
-            if dxs[q] != dxo:
-                continue
-            du = dist[w + offs[q]]
-            if du >= 0.0 and du != np.inf:
-                nd = du + wts[q]
-                if nd < best:
-                    best = nd
-        if best < dw:
-            dist[w] = best
-            out[n] = w
-            n += 1
-    return n
+def _fill_nan(dist, t, lo, hi):
+    """``dist[a+1, b+1, c+1]`` = ``inf`` where ``t[a, b, c]`` else NaN, for ``lo <= b < hi``.
 
-
-def _dial_slabs(dist, shape_p, sources, offs, wts, dxs, idx_t, nslab):
-    """Exact distances of :func:`_dial` by ``nslab`` x-slabs in threads.
-
-    Each slab searches from its own sources, writing only its planes; then every face
-    voxel is relaxed from the neighbouring slab's face (:func:`_exchange`) and the slabs
-    search again from the improved voxels, until an exchange improves nothing.  The
-    distances are the unique solution of ``d(w) = min_u fl(d(u) + |u - w|)`` (``0`` on the
-    sources; unique because every step is at least 1: the smallest voxel where two
-    solutions differ would take its value from a smaller, agreeing neighbour), which the
-    serial search computes as well: bit-identical, whatever the slab count.
+    ``t`` is the mask with the transport axis first (a strided view when the axis was the
+    last one): 32 x 32 tiles in (a, c) keep both the strided reads and the writes in cache.
+    The padding faces of rows ``b`` are NaN; the caller sets the padding planes ``b``.
     """
-    nxp, nyp, nzp = shape_p
-    syz = nyp * nzp
-    dist[sources] = 0.0
-    # interior planes 1 .. nxp - 2 split into slabs
-    nx = nxp - 2
-    edges = [1 + s * nx // nslab for s in range(nslab + 1)]
-    xs = sources // syz
-    rings = [np.empty((3, 1 << 12), idx_t) for _ in range(nslab)]
-    srcs = [sources[(xs >= edges[s]) & (xs < edges[s + 1])] for s in range(nslab)]
-    keys = [np.zeros(x.size, np.int64) for x in srcs]
-    dedup = True
-    out = np.empty(nyp * nzp, np.int64)
+    na, nb, nc = t.shape
+    tile = 32
+    for b in range(lo, hi):
+        for a in range(na + 2):
+            dist[a, b + 1, 0] = np.nan
+            dist[a, b + 1, nc + 1] = np.nan
+        for c in range(nc + 2):
+            dist[0, b + 1, c] = np.nan
+            dist[na + 1, b + 1, c] = np.nan
+        for a0 in range(0, na, tile):
+            a1 = min(a0 + tile, na)
+            for c0 in range(0, nc, tile):
+                c1 = min(c0 + tile, nc)
+                for a in range(a0, a1):
+                    row = dist[a + 1, b + 1]
+                    for c in range(c0, c1):
+                        row[c + 1] = np.inf if t[a, b, c] else np.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def _relax(c, a, wc, ws):
+    """``c[z] = min(c[z], a[z] + wc, min(a[z-1], a[z+1]) + ws)`` for ``1 <= z < n-1``.
+
+    Exact: rounding is monotone, so ``min(fl(u + w), fl(v + w)) == fl(min(u, v) + w)``.
+    NaN in ``a`` (not phase) is skipped (``v if v < g else g`` keeps ``g``, which starts at
+    inf); NaN in ``c`` stays NaN.
+    """
+    for z in range(1, c.size - 1):
+        g = np.inf
+        v = a[z + 1]
+        g = v if v < g else g
+        v = a[z - 1]
+        g = v if v < g else g
+        best = c[z]
+        v = a[z] + wc
+        best = v if v < best else best
+        v = g + ws
+        best = v if v < best else best
+        c[z] = best
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_store(r, c):
+    """Relax ``c`` along itself (steps +-1, both directions), then store it into the row
+    ``r`` where lower.  Returns whether ``r`` changed (if ``c`` is nowhere below ``r``
+    nothing else runs).  Each directed scan (a serial dependency chain) runs only if a
+    branch-free check finds a position it improves."""
+    n = r.size
+    lower = False
+    for z in range(1, n - 1):
+        lower |= c[z] < r[z]
+    if not lower:
+        return False
+    f = False
+    for z in range(2, n - 1):
+        f |= c[z - 1] + 1.0 < c[z]
+    if f:
+        for z in range(2, n - 1):
+            v = c[z - 1] + 1.0
+            if v < c[z]:
+                c[z] = v
+    f = False
+    for z in range(1, n - 2):
+        f |= c[z + 1] + 1.0 < c[z]
+    if f:
+        for z in range(n - 3, 0, -1):
+            v = c[z + 1] + 1.0
+            if v < c[z]:
+                c[z] = v
+    for z in range(1, n - 1):
+        if c[z] < r[z]:
+            r[z] = c[z]
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _sweeps(d, src_plane, s2, s3, row_limit):
+    """Exact 26-neighbourhood distances by Gauss-Seidel raster sweeps over the rows of ``d``.
+
+    ``d`` (float64, padded, transport axis first) holds 0 on the sources (plane
+    ``src_plane``), ``inf`` on the other phase voxels and NaN elsewhere.  A row ``(p, y)``
+    (contiguous along the last axis) is recomputed when one of its 8 neighbour rows
+    ``(p + dp, y + dy)`` changed after the row's last computation, and then relaxes from
+    those rows only (:func:`_relax`) and along itself (:func:`_scan_store`).  Planes are
+    visited alternately from the source plane down and back up; inside a plane the rows
+    are visited alternately up and down until no row of the plane needs work.  The search
+    ends when a whole sweep computes nothing: then every phase voxel satisfies
+    ``d[v] = min_u fl(d[u] + |u - v|)``, whose solution is unique (every step is >= 1),
+    i.e. exactly the distances of Dial's search (:func:`_dial`).  Returns the number of
+    sweeps, or -1 when more than ``row_limit`` row computations were needed (``d`` is then
+    an upper bound, not the answer).
+    """
+    nx, ny, nz = d.shape
+    stamp = np.zeros((nx, ny), np.int64)  # time of the row's last change
+    last = np.full((nx, ny), -1, np.int64)  # time of the row's last computation
+    c = np.empty(nz)
+    for y in range(1, ny - 1):
+        stamp[src_plane, y] = 1
+    t = 2
+    sweeps = 0
+    rows = 0
     while True:
-        def search(lo, hi, dedup=dedup):
-            for s in range(lo, hi):
-                if srcs[s].size:
-                    rings[s] = _dial_slab(dist, srcs[s], keys[s], offs, wts, dxs, syz, edges[s],
-                                          edges[s + 1], rings[s], dedup)
-
-        run_chunks(search, (), nslab, chunks=nslab, threads=nslab, work=dist.size)
-        dedup = False
-        moved = False
-        for s in range(nslab):
-            got = []
-            for plane, outside in ((edges[s], edges[s] - 1), (edges[s + 1] - 1, edges[s + 1])):
-                if outside < 1 or outside > nx:
-                    continue
-                k = _exchange(dist, offs, wts, dxs, syz, nyp * nzp, plane, outside, out)
-                got.append(out[:k].copy())
-            src = np.unique(np.concatenate(got)) if got else np.empty(0, np.int64)
-            key = np.floor(dist[src]).astype(np.int64)
-            order = np.argsort(key, kind="stable")
-            srcs[s], keys[s] = src[order], key[order]
-            moved = moved or src.size > 0
-        if not moved:
-            return
+        work = False
+        down = sweeps % 2 == 0
+        for pi in range(1, nx - 1):
+            p = nx - 1 - pi if down else pi
+            up = True
+            while True:
+                busy = False
+                for yi in range(1, ny - 1):
+                    y = yi if up else ny - 1 - yi
+                    lp = last[p, y]
+                    need = False
+                    for dp in range(-1, 2):
+                        for dy in range(-1, 2):
+                            if (dp != 0 or dy != 0) and stamp[p + dp, y + dy] > lp:
+                                need = True
+                    if not need:
+                        continue
+                    r = d[p, y]
+                    for z in range(nz):
+                        c[z] = r[z]
+                    for dp in range(-1, 2):
+                        for dy in range(-1, 2):
+                            if (dp != 0 or dy != 0) and stamp[p + dp, y + dy] > lp:
+                                if dp != 0 and dy != 0:
+                                    _relax(c, d[p + dp, y + dy], s2, s3)
+                                else:
+                                    _relax(c, d[p + dp, y + dy], 1.0, s2)
+                    if _scan_store(r, c):
+                        stamp[p, y] = t
+                    last[p, y] = t
+                    t += 1
+                    rows += 1
+                    busy = True
+                if not busy:
+                    break
+                work = True
+                up = not up
+            if rows > row_limit:
+                return -1
+        sweeps += 1
+        if not work:
+            return sweeps
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_phase(dist, m, pad, lo, hi):
-    """``dist`` (padded) = ``inf`` on the phase voxels of ``m`` and ``-inf`` elsewhere, in place (x-planes ``[lo, hi)``)."""
-    nx, ny, nz = dist.shape
-    for i in range(lo, hi):
-        for j in range(ny):
-            for k in range(nz):
-                inside = pad <= i < nx - pad and pad <= j < ny - pad and pad <= k < nz - pad
-                if inside and m[i - pad, j - pad, k - pad]:
-                    dist[i, j, k] = np.inf
-                else:
-                    dist[i, j, k] = -np.inf
+def _nan_to(d, phase, other, lo, hi):
+    """Flat ``[lo, hi)``: NaN (not phase) to ``other``; with ``phase`` not NaN, every other
+    value to ``phase`` (resets a sweep for Dial's search: ``phase = inf, other = -inf``)."""
+    if phase != phase:
+        for u in range(lo, hi):
+            if d[u] != d[u]:
+                d[u] = other
+    else:
+        for u in range(lo, hi):
+            d[u] = other if d[u] != d[u] else phase
 
 
 @numba.njit(cache=True, nogil=True)
@@ -439,36 +444,48 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
         sp0 = check_spacing(voxel_size)
         sp = tuple(sp0[i] for i in range(3) if i != axis) + (sp0[axis],)
     unit = min(sp)
+    if neighbourhood == 26 and sp[0] == sp[1] == sp[2]:
+        # one float64 array, transport axis first: 0 on the sources, inf on the other phase
+        # voxels, NaN elsewhere (no separate mask); rows run along the last axis
+        t = np.moveaxis(mask, axis, 0)
+        shape_t = tuple(n + 2 for n in t.shape)
+        dist = np.empty(shape_t)
+        dist[:, 0] = np.nan
+        dist[:, -1] = np.nan
+        run_chunks(_fill_nan, (dist, t), t.shape[1], work=dist.size)
+        src = dist[-2]
+        src[src == np.inf] = 0.0
+        flat = dist.reshape(-1)
+        if _sweeps(dist, shape_t[0] - 2, _S2, _S3, SWEEP_ROW_LIMIT * shape_t[0] * shape_t[1]) < 0:
+            # a maze: Dial's search from scratch (the same distances)
+            run_chunks(_nan_to, (flat, np.inf, -np.inf), flat.size)
+            sources = np.flatnonzero(t[-1])  # phase voxels of the target plane
+            jj, kk = np.divmod(sources, t.shape[2])
+            sources = ((shape_t[0] - 2) * shape_t[1] + (jj + 1)) * shape_t[2] + (kk + 1)
+            offs, wts, _, _ = _neighbours(shape_t, 26)
+            idx_t = np.int32 if dist.size < (1 << 31) else np.int64
+            _dial(flat, sources, offs, wts, np.empty((3, max(1 << 16, 4 * sources.size)), idx_t))
+            run_chunks(_neg_to_inf, (flat,), flat.size)
+        else:
+            run_chunks(_nan_to, (flat, np.nan, np.inf), flat.size)
+        out = dist[1:-1, 1:-1, 1:-1]
+        if voxel_size is not None:
+            out *= unit
+        return np.moveaxis(out, 0, axis)
     pad = 1 if neighbourhood == 26 else 2
     m = np.moveaxis(mask, axis, -1)
     shape_p = tuple(n + 2 * pad for n in m.shape)
     inner = (slice(pad, -pad), slice(pad, -pad))
     offs, wts, checks, nchk = _neighbours(shape_p, neighbourhood, tuple(h / unit for h in sp))
-    if neighbourhood == 26 and sp[0] == sp[1] == sp[2]:
-        # one float64 array: inf on phase, -inf elsewhere (no separate open mask)
-        dist = np.empty(shape_p)
-        run_chunks(_fill_phase, (dist, m, pad), shape_p[0], work=dist.size)
-        # flat indices (padded array) of the target plane's phase voxels, in raster order
-        ii, jj = np.nonzero(m[:, :, -1])
-        sources = ((ii.astype(np.int64) + pad) * shape_p[1] + (jj + pad)) * shape_p[2] + (shape_p[2] - pad - 1)
-        idx_t = np.int32 if dist.size < (1 << 31) else np.int64
-        nslab = min(_parallel.n_threads(), m.shape[0]) if dist.size >= SLAB_BELOW else 1
-        if nslab > 1:  # slabs in threads: the same distances (see _dial_slabs)
-            dxs = np.array([st[0] for st in _steps(26)], np.int64)
-            _dial_slabs(dist.reshape(-1), shape_p, sources, offs, wts, dxs, idx_t, nslab)
-        else:
-            _dial(dist.reshape(-1), sources, offs, wts, np.empty((3, max(1 << 16, 4 * sources.size)), idx_t))
-        run_chunks(_neg_to_inf, (dist.reshape(-1),), dist.size)
-    else:
-        open_ = np.pad(m, pad, constant_values=False)
-        dist = np.full(shape_p, np.inf)
-        target = np.zeros(shape_p, bool)
-        target[inner + (-pad - 1,)] = open_[inner + (-pad - 1,)]
-        sources = np.flatnonzero(target)
-        del target
-        phase = open_.copy().reshape(-1)
-        _dial_checked(open_.reshape(-1), phase, dist.reshape(-1), sources, offs, wts, checks, nchk,
-                      int(math.ceil(wts.max())) + 1)
+    open_ = np.pad(m, pad, constant_values=False)
+    dist = np.full(shape_p, np.inf)
+    target = np.zeros(shape_p, bool)
+    target[inner + (-pad - 1,)] = open_[inner + (-pad - 1,)]
+    sources = np.flatnonzero(target)
+    del target
+    phase = open_.copy().reshape(-1)
+    _dial_checked(open_.reshape(-1), phase, dist.reshape(-1), sources, offs, wts, checks, nchk,
+                  int(math.ceil(wts.max())) + 1)
     out = dist[pad:-pad, pad:-pad, pad:-pad]
     if voxel_size is not None:
         out *= unit
@@ -524,8 +541,9 @@ def geodesic_tortuosity(
     with ``d_G`` the shortest path length in the 26-neighbourhood graph with step
     lengths 1, sqrt 2, sqrt 3 (voxel units; or the 98-neighbourhood), so
     ``tau >= 1``.  One multi-source search from the target plane gives all start
-    voxels at once; it is exact for the graph (Dial's bucket algorithm, float64
-    path lengths; buckets of width 1 work because every step is at least 1).
+    voxels at once; it is exact for the graph (float64 path lengths; raster sweeps to the
+    fixed point ``d(v) = min_u fl(d(u) + |u - v|)``, which is unique because every step is
+    at least 1, or Dial's bucket algorithm, which reaches the same fixed point).
     """
     mask = as_mask(mask)
     axis = check_axis(axis)
