@@ -316,3 +316,33 @@ def test_fused_fine_passes_equal_the_separate_passes(shape):
                 else:
                     for a, c in zip(first, (*pre, x2, bx2)):
                         np.testing.assert_array_equal(a, c)
+
+
+def test_fused_direction_and_matvec_equal_the_separate_kernels():
+    # p = z + beta p, then w = A p in one pass: the same row formulas as cg_direction and
+    # fine_matvec, so p and w agree bit for bit for any chunking here (an FMA contraction
+    # could still differ between compiled copies: w is allowed 8 float32 ulps of the
+    # largest of the 7 terms of a row, 8 eps * 6 max|A p| bound used loosely as
+    # 48 eps max|w|); p . w: per-plane float64 sums, 1e-6 relative covers both.
+    from vmt_dask.conductivity import _fused as fu
+
+    shape = (25, 21, 27)
+    code = st.fine_code(np.ascontiguousarray(percolating_mask(
+        _random_structure(shape, 3, 0.5, sigma=1.0))))
+    rng = np.random.default_rng(2)
+    p = (rng.standard_normal(shape) * (code > 0)).astype(np.float32)
+    z = (rng.standard_normal(shape) * (code > 0)).astype(np.float32)
+    for wx, wy in ((1.0, 1.0), (0.25, 4.0)):
+        p_ref, w_ref = p.copy(), z.copy()
+        st.cg_direction(p_ref, w_ref, 0.37)
+        pq = st.fine_matvec(code, wx, wy, p_ref, w_ref)
+        eps = float(np.finfo(np.float32).eps)
+        for chunks in (1, 2, 3, 40):
+            for variant in ("serial", "parallel"):
+                p2, w2 = p.copy(), z.copy()
+                pq2 = getattr(fu.direction_matvec, variant)(code, wx, wy, p2, w2, 0.37,
+                                                            fu.halo_planes(shape, chunks))
+                np.testing.assert_array_equal(p2, p_ref)
+                np.testing.assert_allclose(w2, w_ref, rtol=0,
+                                           atol=48 * eps * float(np.abs(w_ref).max()))
+                assert pq2 == pytest.approx(pq, rel=1e-6)

@@ -279,8 +279,9 @@ def _traffic_of(mask, axis) -> dict:
 def bytes_per_iteration_connected(hier) -> dict:
     """Array traffic of one PCG iteration with the connectivity-aware hierarchy, in bytes.
 
-    Fine level: 75 B/voxel with one fine sweep (the fused passes, see the code), else as
-    :func:`bytes_per_iteration` (119 B/voxel); plus the box patterns read
+    Fine level: 71 B/voxel with one fine sweep (the fused passes, see the code), else
+    115 (:func:`bytes_per_iteration`'s 119 less the fused direction + matvec); plus the
+    box patterns read
     by the restriction and the prolongation (1/8 B/voxel each).  A graph level with
     ``n`` unknowns and ``nnz`` stored conductances (``v`` bytes each, int32 columns
     and row pointers, Dirichlet conductances of ``w`` bytes): one Gauss-Seidel sweep
@@ -293,9 +294,10 @@ def bytes_per_iteration_connected(hier) -> dict:
     n = hier.code.size
     # one fine sweep: the fused passes (conductivity._fused) -- pre-smoothing + restriction
     # 9 (b, code read, x written), prolongation + post-smoothing 13 (x read and written,
-    # b, code) instead of 9 + 13 + 9 + 9 + 13 + 13 = 66; matvec 9, CG update 32,
-    # direction 12; the box patterns 1/8 each for restriction and prolongation
-    fine = (75 if hier.fine_sweeps == 1 else 119) + 0.25
+    # b, code) instead of 9 + 13 + 9 + 9 + 13 + 13 = 66; new direction + matvec 17 (z, p
+    # read, p, q written, code) instead of 12 + 9; CG update 32; the box patterns 1/8
+    # each for restriction and prolongation
+    fine = (71 if hier.fine_sweeps == 1 else 115) + 0.25
     total = fine * n
     for g, visits in zip(hier.graphs[:-1], hier.visits):
         sweep = (16 + g.dirichlet.itemsize) * g.n + (4 + g.val.itemsize) * int(g.rowptr[-1])

@@ -47,6 +47,20 @@ def _check_cycle(h) -> None:
         raise ValueError(f"max_coarse must be >= 1, got {h.max_coarse!r}")
 
 
+def _halo(h) -> np.ndarray:
+    """Work planes of the fused fine kernels (:func:`._fused.halo_planes`) kept on the
+    hierarchy ``h``: one chunk per numba thread of the calling thread (made again when
+    that count changes)."""
+    import numba
+
+    from . import _fused as fu
+
+    chunks = max(1, min(numba.get_num_threads(), (h.code.shape[0] + 1) // 2))
+    if h._halo is None or h._halo.shape[0] != chunks:
+        h._halo = fu.halo_planes(h.code.shape, chunks)
+    return h._halo
+
+
 @dataclass
 class _Level:
     shape: tuple[int, int, int]
@@ -100,6 +114,7 @@ class Hierarchy:
     gamma: int = 2
     fine_sweeps: int = 1
     levels: list[_Level] = field(default_factory=list, repr=False)
+    _halo: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_cycle(self)
@@ -221,6 +236,10 @@ class Hierarchy:
                 else:
                     st.coarse_gs(lev.cx, lev.cy, lev.cz, lev.diag, x, b, color, False)
         return bx if fine else 0.0
+
+    def halo(self) -> np.ndarray:
+        """Work planes of the fused fine kernels (see :func:`_halo`)."""
+        return _halo(self)
 
     @property
     def nbytes(self) -> int:
@@ -429,17 +448,16 @@ class ConnectedHierarchy:
                 bx = st.fine_gs(code, wx, wy, x, b, color, False)
         return bx
 
+    def halo(self) -> np.ndarray:
+        """Work planes of the fused fine kernels (see :func:`_halo`)."""
+        return _halo(self)
+
     def _fused_cycle(self, b: np.ndarray, x: np.ndarray) -> float:
         """The cycle with one fine sweep: the fine level in two passes (:mod:`._fused`),
         the same result as the five separate passes."""
-        import numba
-
         from . import _fused as fu
 
-        chunks = numba.get_num_threads()
-        halo = self._halo
-        if halo is None or halo.shape[0] != min(chunks, (self.code.shape[0] + 1) // 2):
-            halo = self._halo = fu.halo_planes(self.code.shape, chunks)
+        halo = self.halo()
         code, wx, wy = self.code, self.wx, self.wy
         g1 = self.graphs[0]
         fu.fine_smooth_restrict(code, wx, wy, x, b, self._pat, self._rowbase, self._lut,

@@ -40,6 +40,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..validation import as_mask, check_axis, check_spacing
+from . import _fused as fu
 from . import _stencil as st
 from .multigrid import ConnectedHierarchy, serial_if_small
 from .percolation import face_components
@@ -105,15 +106,16 @@ def _pcg(code, wx, wy, hier, u, r, p, w, tol_abs, maxit):
     """
     rz = hier.vcycle(r, w)
     np.copyto(p, w)
+    pq = st.fine_matvec(code, wx, wy, p, w)
     for it in range(1, maxit + 1):
-        pq = st.fine_matvec(code, wx, wy, p, w)
         if not pq > 0.0:  # exact solution already (or breakdown)
             return it - 1
         rr = st.cg_update(u, r, p, w, rz / pq)
         if math.sqrt(rr) <= tol_abs:
             return it
         rz_new = hier.vcycle(r, w)
-        st.cg_direction(p, w, rz_new / rz)
+        # p = z + beta p and w = A p in one pass (_fused.direction_matvec)
+        pq = fu.direction_matvec(code, wx, wy, p, w, rz_new / rz, hier.halo())
         rz = rz_new
     return maxit
 
