@@ -40,6 +40,8 @@ def baseline(tmp_path_factory):
     store = str(tmp_path_factory.mktemp("study") / "smoke.zarr")
     run = run_study(SPEC, store, workers=2)
     assert run.ok, run.errors
+    # small volumes are batched: fewer Dask tasks than volumes (+ the gradient)
+    assert run.dask_tasks < 1 + SPEC.n_evaluations * SPEC.realizations + SPEC.n_structures
     # the kernel warm-up ran: every family once, split over the two workers
     assert sorted(p for w in run.warm for p in w["seconds"]) == ["conduct", "describe", "realize"]
     assert len(run.warm) == 2
@@ -106,12 +108,50 @@ def test_gradients_equal_a_direct_finite_difference(baseline):
     assert np.isfinite(ds["gradient"].values[0][[0, 1, 2, 3]]).all()  # eps and S always defined
 
 
-def test_one_worker_gives_identical_results(baseline, tmp_path):
-    _, ds = baseline
+def _store_content(root) -> dict[str, str]:
+    """Everything a study store holds, for comparing two runs: records without the fields that
+    measure the run (``seconds``, ``timings``, and the seal over them), volume files by their
+    bytes; the volumes' creation stamp (and the manifest's digest of the document holding it)
+    is the only run-dependent volume field."""
+    import hashlib
+
+    out = {}
+    for p in sorted(Path(root).rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if not p.is_file() or p.name.startswith(".") or rel in ("vmt-run.json", "vmt-lease.json", "vmt-study.json"):
+            continue
+        if rel.startswith(RECORDS + "/"):
+            rec = json.loads(p.read_text())
+            for k in ("seconds", "timings", "_checksum"):
+                rec.pop(k, None)
+            out[rel] = json.dumps(rec, sort_keys=True)
+        elif p.name == "zarr.json" and "volumes/" in rel:
+            doc = json.loads(p.read_text())
+            doc.get("attributes", {}).pop("created", None)
+            out[rel] = json.dumps(doc, sort_keys=True)
+        elif p.name == "vmt-manifest.json":
+            man = json.loads(p.read_text())
+            man.pop("_checksum", None)
+            man["files"].pop("zarr.json")
+            out[rel] = json.dumps(man, sort_keys=True)
+        else:
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def test_one_worker_without_batching_gives_identical_store(baseline, tmp_path):
+    """One worker, each volume's tasks as one Dask task (no batches of volumes), against the
+    baseline (two workers, batched): the same results and the same store content (records
+    except their timings, volumes byte for byte)."""
+    base_store, ds = baseline
     store = str(tmp_path / "one.zarr")
-    run = run_study(SPEC, store, workers=1)
+    run = run_study(SPEC, store, workers=1, batch=False)
     assert run.ok
     xr.testing.assert_identical(open_results(store), ds)
+    assert run.dask_tasks == 1 + SPEC.n_evaluations * SPEC.realizations + SPEC.n_structures  # one per volume
+    a, b = _store_content(base_store), _store_content(store)
+    assert sorted(a) == sorted(b)
+    assert [k for k in a if a[k] != b[k]] == []
 
 
 def test_resume_after_killed_client(baseline, tmp_path):

@@ -54,6 +54,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", help="write all figures to this JSON file")
     parser.add_argument("--generator", default=None,
                         help="model generator for the per-task costs (default: the paper preset's)")
+    parser.add_argument("--batch", default="on", choices=("on", "off", "both"),
+                        help="batching of small tasks in the study runs (run_study batch=); 'both' runs each "
+                             "worker count with and without it, interleaved (default on)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="study runs per worker count (and batch mode), interleaved; medians reported")
+
+
+def _med(values) -> float:
+    values = [float(v) for v in values]
+    return float(np.median(values)) if values else math.nan
 
 
 KINDS = ("realize", "describe_SE", "describe_AM", "conduct_SE", "conduct_AM")
@@ -123,7 +133,36 @@ def _breakdown(store: str) -> dict:
     return {k: dict(v) for k, v in out.items()}
 
 
-def _run_once(spec, workers: int) -> dict:
+class _LoadSampler:
+    """The 1-minute load average every ``every`` seconds in a thread (the machine's state
+    next to each figure)."""
+
+    def __init__(self, every: float = 2.0):
+        import threading
+
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._every = every
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self._every):
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _run_once(spec, workers: int, batch: bool = True) -> dict:
+    import resource
+
     from distributed import Client
 
     from vmt_dask.study import open_results, run_study
@@ -145,9 +184,19 @@ def _run_once(spec, workers: int) -> dict:
                 return orig_submit(func, *args, **kwargs)
 
             client.submit = counting_submit
+            load_before = os.getloadavg()[0]
+            # CPU of the coordinator's process (this one: client, scheduler, nannies, the study's
+            # driver, all threads) and of the worker processes, over the run only
+            w0 = client.run(time.process_time)
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.perf_counter()
-            run = run_study(spec, store, client=client)
+            with _LoadSampler() as load:
+                run = run_study(spec, store, client=client, batch=batch)
             wall = time.perf_counter() - t0
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            w1 = client.run(time.process_time)
+            main_cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+            worker_cpu = sum(w1[k] - w0.get(k, 0.0) for k in w1)
             warm = [w.get("seconds", {}) for w in run.warm]
         if not run.ok:
             raise RuntimeError(f"study failed: {run.errors[:3]}")
@@ -162,7 +211,9 @@ def _run_once(spec, workers: int) -> dict:
         task_s = sum(v[1] for v in per_stage.values())
         n_tasks = sum(v[0] for v in per_stage.values())
         ds = open_results(store)
-        return {"workers": workers, "wall_s": wall, "tasks": n_tasks, "task_s": task_s, "warm": warm,
+        return {"workers": workers, "batch": batch, "wall_s": wall, "tasks": n_tasks, "task_s": task_s, "warm": warm,
+                "dask_tasks": run.dask_tasks, "main_cpu_s": main_cpu, "worker_cpu_s": worker_cpu,
+                "load_before": load_before, "load_during": load.samples,
                 "breakdown": _breakdown(store), "load": os.getloadavg()[0],
                 "stages": {k: {"tasks": v[0], "seconds": v[1]} for k, v in per_stage.items()},
                 "overhead_s_per_task": (wall * workers - task_s) / n_tasks,
@@ -199,51 +250,76 @@ def run(args) -> int:
                                    voxel_size=spec.voxel_size, axis=spec.axis, chi2_dof=spec.chi2_dof,
                                    generator=spec.generator, timeout=1800)
         print(f"  numba cache filled in {w:.1f} s (not part of the runs)", flush=True)
+        modes = {"on": [True], "off": [False], "both": [True, False]}[args.batch]
+        counts = [int(x) for x in args.workers.split(",")]
         runs = []
-        for w in [int(x) for x in args.workers.split(",")]:
-            r = _run_once(spec, w)
-            runs.append(r)
-            print(f"  {w} worker(s): {r['wall_s']:.1f} s wall, {r['tasks']} tasks, {r['task_s']:.1f} task-s",
-                  flush=True)
-        base = runs[0]
+        for rep in range(max(1, args.repeat)):  # interleaved: a drift in the machine's load hits every mode
+            for batch in modes:
+                for w in counts:
+                    r = _run_once(spec, w, batch)
+                    r["repeat"] = rep
+                    runs.append(r)
+                    print(f"  {w} worker(s), batch {'on' if batch else 'off'}, run {rep + 1}: {r['wall_s']:.1f} s "
+                          f"wall, {r['tasks']} records in {r['dask_tasks']} Dask tasks, {r['task_s']:.1f} task-s, "
+                          f"coordinator {r['main_cpu_s']:.1f} CPU-s, workers {r['worker_cpu_s']:.1f} CPU-s, load "
+                          f"{r['load_before']:.2f} before, {_med(r['load_during']):.2f} median / "
+                          f"{max(r['load_during'] or [0]):.2f} max during", flush=True)
+        warm_s = lambda r: max([sum(x.values()) for x in r["warm"]] or [0.0])  # noqa: E731
         rows = []
-        for r in runs:
-            eff = base["wall_s"] * base["workers"] / (r["wall_s"] * r["workers"])
-            r["efficiency"] = eff
-            rows.append({"workers": r["workers"], "wall s": f"{r['wall_s']:.1f}", "tasks": r["tasks"],
-                         "task s": f"{r['task_s']:.1f}",
-                         "overhead s/task": f"{r['overhead_s_per_task']:.3f}",
-                         "overhead %": f"{100 * r['overhead_frac']:.1f}",
-                         "via scheduler KiB": f"{r['scheduler_bytes'] / 1024:.0f}",
-                         "store MiB": f"{r['store_bytes'] / 2**20:.1f}",
-                         "efficiency %": f"{100 * eff:.0f}",
-                         # the schedule's own share, less sensitive to other load: busy fraction of
-                         # the workers outside the warm-up (task seconds / (workers x (wall - warm-up)))
-                         "warm-up s": f"{max([sum(w.values()) for w in r['warm']] or [0.0]):.1f}",
-                         "occupancy %": f"{100 * r['task_s'] / (r['workers'] * max(r['wall_s'] - max([sum(w.values()) for w in r['warm']] or [0.0]), 1e-9)):.0f}"})
+        medians = {}
+        for batch in modes:
+            for w in counts:
+                rs = [r for r in runs if r["workers"] == w and r["batch"] == batch]
+                m = {k: _med([r[k] for r in rs]) for k in ("wall_s", "task_s", "main_cpu_s", "worker_cpu_s",
+                                                           "dask_tasks", "tasks", "overhead_s_per_task")}
+                m["warm_s"] = _med([warm_s(r) for r in rs])
+                m["load"] = _med([x for r in rs for x in r["load_during"]])
+                medians[(w, batch)] = m
+        for batch in modes:
+            base = medians[(counts[0], batch)]
+            for w in counts:
+                m = medians[(w, batch)]
+                eff = base["wall_s"] * counts[0] / (m["wall_s"] * w)
+                m["efficiency"] = eff
+                rows.append({"workers": w, "batch": "on" if batch else "off", "runs": len(
+                    [r for r in runs if r["workers"] == w and r["batch"] == batch]),
+                    "wall s": f"{m['wall_s']:.1f}", "records": int(m["tasks"]), "Dask tasks": int(m["dask_tasks"]),
+                    "task s": f"{m['task_s']:.1f}",
+                    "coord CPU s": f"{m['main_cpu_s']:.1f}",
+                    "coord ms/record": f"{1e3 * m['main_cpu_s'] / m['tasks']:.1f}",
+                    "coord ms/Dask task": f"{1e3 * m['main_cpu_s'] / max(m['dask_tasks'], 1):.1f}",
+                    "worker CPU s": f"{m['worker_cpu_s']:.1f}",
+                    "warm-up s": f"{m['warm_s']:.1f}",
+                    # the schedule's own share: busy fraction of the workers outside the warm-up
+                    "occupancy %": f"{100 * m['task_s'] / (w * max(m['wall_s'] - m['warm_s'], 1e-9)):.0f}",
+                    "efficiency %": f"{100 * eff:.0f}", "load (median during)": f"{m['load']:.2f}"})
+        print(f"medians over the repeats (efficiency = T({counts[0]}) x {counts[0]} / (T(k) x k) of the medians, "
+              "per batch mode; coordinator = this process: client, scheduler, nannies, the study's driver):")
         print(format_table(rows, list(rows[0])))
         last = runs[-1]
-        print(f"per-task breakdown (last run, {last['workers']} worker(s), load {last['load']:.1f}; ms per task; "
-              "'rest' = record reads/writes and the identity guard inside the task):")
+        print(f"per-task breakdown (last run, {last['workers']} worker(s), batch {'on' if last['batch'] else 'off'}, "
+              f"load {last['load']:.1f}; ms per record; 'rest' = record reads/writes and the identity guard inside "
+              "the task):")
         brows = []
         for stage, v in sorted(last["breakdown"].items()):
             k = max(v.get("tasks", 0), 1)
             rest = v["seconds"] - v.get("kernel", 0) - v.get("read", 0) - v.get("write", 0)
-            brows.append({"stage": stage, "tasks": int(v["tasks"]), "task ms": f"{1e3 * v['seconds'] / k:.1f}",
+            brows.append({"stage": stage, "records": int(v["tasks"]), "task ms": f"{1e3 * v['seconds'] / k:.1f}",
                           "kernel ms": f"{1e3 * v.get('kernel', 0) / k:.1f}",
                           "volume read ms": f"{1e3 * v.get('read', 0) / k:.1f}",
                           "volume write ms": f"{1e3 * v.get('write', 0) / k:.1f}",
                           "rest ms": f"{1e3 * rest / k:.1f}"})
         print(format_table(brows, list(brows[0])))
         outside = last["wall_s"] * last["workers"] - last["task_s"]
-        warm_s = sum(sum(w.values()) for w in last["warm"])
         print(f"  outside the task functions: {outside:.1f} worker-s = {1e3 * outside / last['tasks']:.1f} ms per "
-              f"task (dispatch, scheduler, idle workers at the start/end and between stages), of which kernel "
-              f"warm-up {warm_s:.1f} s ({', '.join(f'{p} {s:.1f} s' for w in last['warm'] for p, s in w.items())})")
+              f"record (dispatch, scheduler, idle workers at the start/end and between stages, kernel warm-up "
+              f"{warm_s(last):.1f} s)")
+        base = runs[0]
         same = all(np.array_equal(np.asarray(r["m_factor_SE"]), np.asarray(base["m_factor_SE"]), equal_nan=True)
                    for r in runs)
-        print(f"results identical across worker counts: {same}")
+        print(f"results identical across worker counts and batch modes: {same}")
         figures["runs"] = [{k: v for k, v in r.items() if k != "m_factor_SE"} for r in runs]
+        figures["medians"] = [{"workers": w, "batch": b, **m} for (w, b), m in medians.items()]
         figures["identical"] = same
 
     if args.skip_costs:

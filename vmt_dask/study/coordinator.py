@@ -24,12 +24,16 @@ study's state from its records and its lease, never from the run record alone.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from .. import __version__
 from ..errors import InputError
@@ -43,7 +47,8 @@ from .spec import StudySpec, load_spec, spec_from_dict
 from .stages import STAGE_TABLE, StudyPlan, Task, parse_points, study_id
 
 __all__ = ["run_study", "StudyRun", "check_store", "init_store", "stage_totals", "make_cluster", "read_spec",
-           "read_points", "study_status", "verify_study", "task_memory", "POINTS_FILE", "LEASE_OWNER"]
+           "read_points", "study_status", "verify_study", "task_memory", "POINTS_FILE", "LEASE_OWNER",
+           "BatchCosts", "BATCH_TARGET_S"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +61,79 @@ LEASE_OWNER = "vmt study run"
 def stage_totals(spec: StudySpec, points: Sequence[int] | None = None) -> dict[str, int]:
     """Number of tasks per progress stage (events.STAGES) for the study (or the selected points)."""
     return StudyPlan(spec, points).totals()
+
+
+# --------------------------------------------------------------------------------------
+# batching of small tasks
+# --------------------------------------------------------------------------------------
+#: Seconds of work one batch (one Dask task) aims at.  The coordinator's process (client,
+#: scheduler, nannies, this driver) spends ~50 ms of CPU per Dask task (measured on the demo,
+#: session 4) on the same cores as the workers: at 1 s per task that is ~5 % of the work.
+BATCH_TARGET_S = 1.0
+#: A submission is cut into at least this many batches per worker (load balance, and the tail
+#: of a point's evaluations before its gradient).
+BATCH_MIN_PER_WORKER = 4
+#: Prior cost of each stage's task in voxels per second on one core (``python -m vmt_dask.bench
+#: study`` at 64^3, session 4: realize 1.8, describe 2.2-2.7, conduct 1.0-1.3 Mvoxel/s), used only
+#: until the warm-up or the records measure it on this machine.
+PRIOR_VOXELS_PER_S = {"realize": 1.8e6, "structure": 1.8e6, "describe": 2.4e6, "describe-structure": 2.4e6,
+                      "conduct": 1.1e6}
+#: How many of a stage's latest record seconds its measured cost is the median of.
+COST_SAMPLES = 64
+
+
+class BatchCosts:
+    """Seconds per task of each stage on this study's grid, for sizing batches.
+
+    In order of preference: the median of the latest :data:`COST_SAMPLES` records' own
+    ``seconds`` (at least 3), the warm-up's timed pass (:func:`~vmt_dask.study.tasks.warm_task`
+    ``cost``, scaled from its grid to the study's by the voxel count), the prior
+    :data:`PRIOR_VOXELS_PER_S`.  The gradient costs nothing here (it is never batched).
+    """
+
+    def __init__(self, shape):
+        self.voxels = float(np.prod([int(n) for n in shape]))
+        self.samples: dict[str, deque] = {}
+        self.warm: dict[str, float] = {}
+
+    def warmed(self, result: dict) -> None:
+        """Take a warm-up's timed pass (``{"cost": {part: s}, "edge": [..]}``)."""
+        cost, edge = result.get("cost") or {}, result.get("edge")
+        if not edge:
+            return
+        scale = self.voxels / float(np.prod([int(n) for n in edge]))
+        for part, sec in cost.items():
+            per = 2.0 if part in ("describe", "conduct") else 1.0  # the pass covers both study phases
+            if isinstance(sec, (int, float)) and math.isfinite(sec) and sec >= 0:
+                self.warm[part] = float(sec) / per * scale
+
+    def measured(self, stage: str, seconds: float) -> None:
+        """A record's own seconds for ``stage``."""
+        if math.isfinite(seconds) and seconds >= 0:
+            self.samples.setdefault(stage, deque(maxlen=COST_SAMPLES)).append(float(seconds))
+
+    def stage(self, stage: str) -> float:
+        """Estimated seconds of one task of ``stage``."""
+        from .tasks import STAGE_PART
+
+        got = self.samples.get(stage)
+        if got is not None and len(got) >= 3:
+            return float(np.median(got))
+        part = STAGE_PART.get(stage)
+        if part in self.warm:
+            return self.warm[part]
+        rate = PRIOR_VOXELS_PER_S.get(stage)
+        return 0.0 if rate is None else self.voxels / rate
+
+    def unit(self, tasks: Sequence[Task]) -> float:
+        return sum(self.stage(t.stage) for t in tasks)
+
+    @staticmethod
+    def target(unit_costs: Sequence[float], workers: int) -> float:
+        """Seconds per batch for a submission of units costing ``unit_costs``: at most
+        :data:`BATCH_TARGET_S`, and small enough for :data:`BATCH_MIN_PER_WORKER` batches per
+        worker."""
+        return min(BATCH_TARGET_S, sum(unit_costs) / (BATCH_MIN_PER_WORKER * max(1, int(workers))))
 
 
 # --------------------------------------------------------------------------------------
@@ -298,6 +376,7 @@ class StudyRun:
     repaired: list = field(default_factory=list)
     started: float = field(default_factory=time.time)
     warm: list = field(default_factory=list)  # warm-up results ({"seconds": {part: s}, "pid"})
+    dask_tasks: int = 0  # Dask tasks submitted (a task, a group or a batch each; warm-ups not counted)
 
     @property
     def ok(self) -> bool:
@@ -308,7 +387,8 @@ def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str 
               workers: int | None = None, new: bool = False, points: "Sequence[int] | str | None" = None,
               progress: Callable[[StudyRun, dict], None] | None = None,
               on_start: Callable[[object], None] | None = None, rtol: float = 1e-6,
-              lease_ttl: float = 60.0, check: str = "deep", warm: bool = True, group: bool = True) -> StudyRun:
+              lease_ttl: float = 60.0, check: str = "deep", warm: bool = True, group: bool = True,
+              batch: bool = True) -> StudyRun:
     """Run (or resume, or repair) a study until every selected structure is generated, described
     and conducted.
 
@@ -354,6 +434,15 @@ def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str 
         submitted with it as one Dask task (:func:`vmt_dask.study.tasks.group_task`): the volume
         is handed over in memory instead of being read back, and there are 2-4 fewer tasks to
         schedule per volume.  Records, results and resumption are the same either way.
+    batch : bool
+        On small grids, run several such groups of one point in one Dask task, as many as make
+        about :data:`BATCH_TARGET_S` seconds of work by the measured cost of each stage (the
+        warm-up's timed pass on the study's grid, then the records' own seconds as they arrive;
+        :class:`BatchCosts`); a volume whose tasks alone take longer stays one Dask task (the
+        paper's 401^3).  Each member still writes its own record when it is done, so a batch
+        interrupted halfway keeps what it finished, and progress, ETA and the dashboard's
+        events stay per record.  Needs ``group``.  Records, volumes and results are the same
+        either way.
 
     Returns
     -------
@@ -405,7 +494,7 @@ def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str 
                 logger.info("store cleanup: %s", line)
             scope = _record_points(loc, previous, plan.selection, fresh=action != "resume")
             return _Driver(spec, store, loc, client, plan, lease, progress=progress, scope=scope,
-                           deep=check == "deep", warm=warm, group=group).run()
+                           deep=check == "deep", warm=warm, group=group, batch=batch and group).run()
     finally:
         if own_client is not None:
             own_client.close()
@@ -452,11 +541,17 @@ class _Driver:
     """Submits what the plan returns, feeds completions back, publishes progress."""
 
     def __init__(self, spec: StudySpec, store: str, loc, client, plan: StudyPlan, lease, *, progress, scope,
-                 deep: bool = True, warm: bool = True, group: bool = True):
+                 deep: bool = True, warm: bool = True, group: bool = True, batch: bool = True):
         self.spec, self.store, self.loc, self.client, self.plan, self.lease = spec, store, loc, client, plan, lease
         self.deep = deep
         self.warm = warm
         self.group = group
+        self.batch = batch
+        self.costs = BatchCosts(spec.shape)
+        try:
+            self.n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        except Exception:  # noqa: BLE001 - only sizes the batches
+            self.n_workers = 1
         self.warm_futures: dict[str, tuple[Any, tuple[str, ...]]] = {}  # dask key -> (future, parts)
         self.pending_parts: set[str] = set()   # warm-up parts not compiled yet
         self.held: list[list[Task]] = []        # units waiting for their part's warm-up, in order
@@ -525,8 +620,38 @@ class _Driver:
                 units.append([t])
         return units
 
+    def batches(self, units: Sequence[list[Task]]) -> list[list[Task]]:
+        """Join consecutive units (of one point, with the same outside dependencies) into batches
+        of about :meth:`BatchCosts.target` seconds by the measured stage costs; the gradient and
+        units costing more than the target alone stay on their own.  Order is kept."""
+        if not getattr(self, "batch", False):
+            return [list(u) for u in units]
+        target = self.costs.target([self.costs.unit(u) for u in units], getattr(self, "n_workers", 1))
+        out: list[list[Task]] = []
+        cur: list[Task] = []
+        cur_sig = None
+        cur_cost = 0.0
+        for unit in units:
+            own = {t.record for t in unit}
+            sig = (unit[0].point, frozenset(d for t in unit for d in t.deps if d not in own))
+            if unit[0].stage == "gradient":
+                sig = None
+            if cur and (sig is None or sig != cur_sig or cur_cost >= target):
+                out.append(cur)
+                cur, cur_cost = [], 0.0
+            if sig is None:
+                out.append(list(unit))
+                continue
+            cur = cur + list(unit)
+            cur_sig = sig
+            cur_cost += self.costs.unit(unit)
+        if cur:
+            out.append(cur)
+        return out
+
     def submit(self, unit: "Task | list[Task]", ac) -> None:
-        """Submit one task, or a group (a volume task and readers of its volume) as one Dask task."""
+        """Submit one task, or a group/batch (volume tasks and readers of their volumes) as one
+        Dask task."""
         from .tasks import group_task
 
         unit = [unit] if isinstance(unit, Task) else list(unit)
@@ -552,15 +677,16 @@ class _Driver:
                             for t in unit)
             fut = self.client.submit(group_task, self.store, members, *deps, key=f"group-{unit[0].key}-{self.token}",
                                      retries=self.spec.retries, pure=False)
+        self.run_.dask_tasks += 1
         for t in unit:
             self.futures[t.record] = fut
             self.run_.submitted[t.progress] += 1
         self.tasks[fut.key] = unit
         ac.add(fut)
 
-    def submit_or_hold(self, unit: "Task | list[Task]", ac) -> None:
-        """Submit a unit, or hold it while the kernels of one of its tasks are being compiled by
-        a warm-up task (or while a dependency of it is held)."""
+    def hold(self, unit: "Task | list[Task]") -> bool:
+        """Hold a unit (True) while the kernels of one of its tasks are being compiled by a
+        warm-up task or while a dependency of it is held; False: it may be submitted."""
         from .tasks import STAGE_PART
 
         unit = [unit] if isinstance(unit, Task) else list(unit)
@@ -569,12 +695,17 @@ class _Driver:
         if parts & self.pending_parts or any(d in self.held_records for t in unit for d in t.deps if d not in own):
             self.held.append(unit)
             self.held_records.update(own)
-        else:
-            self.submit(unit, ac)
+            return True
+        return False
+
+    def submit_units(self, units: Sequence[list[Task]], ac) -> None:
+        """Hold what must wait; batch (:meth:`batches`) and submit the rest, in order."""
+        ready = [u for u in units if not self.hold(u)]
+        for b in self.batches(ready):
+            self.submit(b, ac)
 
     def submit_many(self, tasks: Sequence[Task], ac) -> None:
-        for unit in self.units(tasks):
-            self.submit_or_hold(unit, ac)
+        self.submit_units(self.units(tasks), ac)
 
     def start_warm(self, tasks: Sequence[Task], ac) -> None:
         """One warm-up task per worker (:func:`~vmt_dask.study.tasks.warm_plan`) for the kernel
@@ -613,7 +744,9 @@ class _Driver:
         _, parts = self.warm_futures.pop(fut.key)
         if fut.status == "finished":
             try:
-                self.run_.warm.append(fut.result())
+                res = fut.result()
+                self.run_.warm.append(res)
+                self.costs.warmed(res)
             except Exception as exc:  # noqa: BLE001
                 logger.debug("warm-up result: %s", exc)
         else:
@@ -622,8 +755,7 @@ class _Driver:
         fut.release()
         self.pending_parts.difference_update(parts)
         held, self.held, self.held_records = self.held, [], set()
-        for unit in held:  # in their original (dependency) order
-            self.submit_or_hold(unit, ac)
+        self.submit_units(held, ac)  # in their original (dependency) order
 
     # -- the loop -----------------------------------------------------------------------
     def state_from_store(self) -> tuple[set[str], dict[int, Any]]:
@@ -698,6 +830,11 @@ class _Driver:
             run.errors.append((fut.key, repr(exc)))
             logger.error("task %s failed: %r", fut.key, exc)
             for task in unit:
+                # a batch's members write their records as they finish: those count as done
+                rec = read_record(self.loc, task.record) if len(unit) > 1 and not self.lease.lost else None
+                if rec is not None and STAGE_TABLE[task.stage].complete(rec):
+                    self.succeeded(task, rec, fut.key, ac)
+                    continue
                 run.failed[task.progress] += 1
                 self.publish("running", {"stage": task.progress, "key": fut.key, "error": repr(exc)[:500]})
         fut.release()
@@ -712,6 +849,7 @@ class _Driver:
         run.done[task.progress] += 1
         if isinstance(rec, dict) and isinstance(rec.get("seconds"), (int, float)):
             latest["seconds"] = float(rec["seconds"])
+            self.costs.measured(task.stage, latest["seconds"])
         if rec is not None and task.stage in ("describe-structure", "conduct"):
             ph = rec.get("phase", "")
             names = ("m_factor",) if task.stage == "conduct" else (
