@@ -11,7 +11,6 @@ import math
 import numba
 import numpy as np
 
-from . import _parallel
 from ._parallel import n_threads, run_chunks
 from .edt import EDT_INF
 
@@ -469,277 +468,188 @@ def bottleneck_from_plane(f: np.ndarray, *, connectivity: int = 26) -> np.ndarra
     return np.where(w < 0, -w, 0).astype(np.int32)
 
 
-# ----------------------------------------------------------------------------- slab flood
-#: Slab flood: reached voxels hold ``-(1 + B * _PACK + f)`` (bottleneck and own value in one
-#: int32, so a later round can still cap a path by ``f``); needs ``vmax < _PACK // 2``
-#: (``B * _PACK + f < 2^31``).
-_PACK = 1 << 16
-#: Volumes of at least this many voxels flood by slabs (:func:`_bottleneck_slabs`) when
-#: more than one thread is available.  Off by default (``1 << 62``): measured at 128^3 (BM01,
-#: 2 slabs, load ~9) the slab flood costs 1.9-2.3x the serial flood's CPU (its first pass
-#: equals the serial flood, the exchange rounds re-raise 80-125 % of it: most paths that
-#: cross a face are wider than the slab's own), so two cores gain no wall time.  Set it
-#: (e.g. ``1 << 20``) on machines with many idle cores.
-FLOOD_SLAB_BELOW = 1 << 62
+# ----------------------------------------------------------------------------- sweep flood
+#: The sweep flood packs ``f << 16 | B`` into one int32: it needs ``vmax < _FLOOD_PACK_BELOW``
+#: (``f << 16 < 2^31``); larger values flood by value order (:func:`_bottleneck_inplace`).
+_FLOOD_PACK_BELOW = 1 << 15
+#: The sweep flood gives up (and the flood by value order runs from scratch) after this
+#: many row computations per row; BM01/BM10 at 128^3-300^3 need 4-12.
+FLOOD_ROW_LIMIT = 40
 
 
 @numba.njit(cache=True, nogil=True)
-def _in_slab(ii, jj, kk, x0, x1, ny, nz):
-    return x0 <= ii < x1 and 0 <= jj < ny and 0 <= kk < nz
+def _pack_shift(fl, lo, hi):
+    """``fl[u] <<= 16`` (B = 0) for flat ``[lo, hi)``."""
+    for u in range(lo, hi):
+        fl[u] = fl[u] << 16
 
 
 @numba.njit(cache=True, nogil=True)
-def _flood_slab_first(fl, nx, ny, nz, x0, x1, vmax, dv, offs, order):
-    """The serial flood (:func:`_bottleneck_inplace`) of the x-planes ``[x0, x1)`` alone, from
-    their voxels in the plane z = 0; reached voxels hold the packed ``(B, f)``.
-
-    Reads and writes only its own planes, so slabs run at once in threads.  ``order``: room
-    for the slab's voxels with ``f > 0`` (int32 or int64)."""
-    syz = ny * nz
-    nn = offs.size
-    u0 = x0 * syz
-    u1 = x1 * syz
-    hist = np.zeros(vmax + 2, np.int64)
-    for u in range(u0, u1):
-        hist[fl[u]] += 1
-    start = np.zeros(vmax + 2, np.int64)
-    acc = 0
-    for d in range(vmax, 0, -1):
-        start[d] = acc
-        acc += hist[d]
-    for u in range(u0, u1):
-        d = fl[u]
-        if d > 0:
-            order[start[d]] = u
-            start[d] += 1
-    stack = np.empty(1 << 16, np.int64)
-    for t in range(acc):
-        u = np.int64(order[t])
-        b = fl[u]
-        if b < 0:
-            continue
-        i = u // syz
-        rem = u - i * syz
-        j = rem // nz
-        k = rem - j * nz
-        seed = k == 0
-        if not seed:
-            if x0 < i < x1 - 1 and 0 < j < ny - 1 and k < nz - 1:
-                for q in range(nn):
-                    if fl[u + offs[q]] < 0:
-                        seed = True
-                        break
-            else:
-                for q in range(nn):
-                    if _in_slab(i + dv[q, 0], j + dv[q, 1], k + dv[q, 2], x0, x1, ny, nz) and fl[u + offs[q]] < 0:
-                        seed = True
-                        break
-        if not seed:
-            continue
-        fl[u] = -(1 + b * _PACK + b)
-        top = 1
-        stack[0] = u
-        while top > 0:
-            top -= 1
-            w = stack[top]
-            if top + nn >= stack.size:
-                grown = np.empty(stack.size * 2, np.int64)
-                for c in range(top + 1):
-                    grown[c] = stack[c]
-                stack = grown
-            i = w // syz
-            rem = w - i * syz
-            j = rem // nz
-            k = rem - j * nz
-            inner = x0 < i < x1 - 1 and 0 < j < ny - 1 and 0 < k < nz - 1
-            for q in range(nn):
-                if inner or _in_slab(i + dv[q, 0], j + dv[q, 1], k + dv[q, 2], x0, x1, ny, nz):
-                    v = w + offs[q]
-                    fv = fl[v]
-                    if fv >= b:
-                        fl[v] = -(1 + b * _PACK + fv)
-                        stack[top] = v
-                        top += 1
+def _unpack_shift(fl, lo, hi):
+    """``fl[u] >>= 16`` (back to ``f``) for flat ``[lo, hi)``."""
+    for u in range(lo, hi):
+        fl[u] = fl[u] >> 16
 
 
 @numba.njit(cache=True, nogil=True)
-def _flood_exchange(fl, ny, nz, dv, offs, plane, outside, out):
-    """Raise the voxels of x-plane ``plane`` from their neighbours in x-plane ``outside``
-    (the adjacent slab's face): ``B(w) >= min(f(w), B(u))``; improved voxels go to ``out``,
-    their number is returned."""
-    syz = ny * nz
-    n = 0
-    dxo = outside - plane
-    for r in range(syz):
-        w = plane * syz + r
-        v = fl[w]
-        if v == 0:
-            continue
-        if v > 0:
-            fw = v
-            bw = 0
-        else:
-            p = -v - 1
-            bw = p // _PACK
-            fw = p - bw * _PACK
-        best = bw
-        j = r // nz
-        k = r - j * nz
-        for q in range(offs.size):
-            if dv[q, 0] != dxo:
-                continue
-            jj = j + dv[q, 1]
-            kk = k + dv[q, 2]
-            if jj < 0 or jj >= ny or kk < 0 or kk >= nz:
-                continue
-            vu = fl[w + offs[q]]
-            if vu < 0:
-                c = min((-vu - 1) // _PACK, fw)
-                if c > best:
-                    best = c
-        if best > bw:
-            fl[w] = -(1 + best * _PACK + fw)
-            out[n] = w
-            n += 1
-    return n
+def _flood_relax(r, a, wide):
+    """Raise the row ``r`` from the neighbour row ``a`` (packed ``f << 16 | B``), in place:
+    ``B(r[z]) = max(B, min(f(r[z]), max B(a[z-1 .. z+1])))`` (``wide``, 26-connectivity) or
+    ``min(f, B(a[z]))`` (6-connectivity).  Returns whether ``r`` changed."""
+    n = r.size
+    ch = False
+    if wide and n > 1:
+        for z in (0, n - 1):
+            zz = 1 if z == 0 else n - 2
+            v = r[z]
+            g = max(a[z] & 0xFFFF, a[zz] & 0xFFFF)
+            w = max(v, (v & ~0xFFFF) | min(v >> 16, g))
+            ch |= w != v
+            r[z] = w
+        for z in range(1, n - 1):
+            g = max(max(a[z - 1] & 0xFFFF, a[z] & 0xFFFF), a[z + 1] & 0xFFFF)
+            v = r[z]
+            w = max(v, (v & ~0xFFFF) | min(v >> 16, g))
+            ch |= w != v
+            r[z] = w
+    else:
+        for z in range(n):
+            v = r[z]
+            w = max(v, (v & ~0xFFFF) | min(v >> 16, a[z] & 0xFFFF))
+            ch |= w != v
+            r[z] = w
+    return ch
 
 
 @numba.njit(cache=True, nogil=True)
-def _flood_slab_more(fl, nx, ny, nz, x0, x1, vmax, dv, offs, sources):
-    """Raise the bottleneck values of the x-planes ``[x0, x1)`` from ``sources`` (voxels of
-    the slab whose packed ``B`` was raised): a bucket queue by ``B`` descending; a voxel is
-    queued when its ``B`` rises (``min(b, f)`` over a neighbour at ``b``), stale entries
-    (the voxel rose higher since) are skipped."""
-    syz = ny * nz
-    nn = offs.size
-    head = np.full(vmax + 1, -1, np.int64)
-    cap = max(1024, 4 * sources.size)
-    item = np.empty(cap, np.int64)
-    nxt = np.empty(cap, np.int64)
-    nnode = 0
-    top_b = 0
-    for t in range(sources.size):
-        u = sources[t]
-        b = (-fl[u] - 1) // _PACK
-        item[nnode] = u
-        nxt[nnode] = head[b]
-        head[b] = nnode
-        nnode += 1
-        if b > top_b:
-            top_b = b
-    for b in range(top_b, 0, -1):
-        while head[b] >= 0:
-            node = head[b]
-            head[b] = nxt[node]
-            u = item[node]
-            if (-fl[u] - 1) // _PACK != b:
-                continue
-            i = u // syz
-            rem = u - i * syz
-            j = rem // nz
-            k = rem - j * nz
-            for q in range(nn):
-                if not _in_slab(i + dv[q, 0], j + dv[q, 1], k + dv[q, 2], x0, x1, ny, nz):
-                    continue
-                v = u + offs[q]
-                fv = fl[v]
-                if fv == 0:
-                    continue
-                if fv > 0:
-                    f_v = fv
-                    b_v = 0
-                else:
-                    p = -fv - 1
-                    b_v = p // _PACK
-                    f_v = p - b_v * _PACK
-                c = min(b, f_v)
-                if c > b_v:
-                    fl[v] = -(1 + c * _PACK + f_v)
-                    if nnode == item.size:
-                        cap2 = item.size * 2
-                        g_item = np.empty(cap2, np.int64)
-                        g_next = np.empty(cap2, np.int64)
-                        for c2 in range(nnode):
-                            g_item[c2] = item[c2]
-                            g_next[c2] = nxt[c2]
-                        item = g_item
-                        nxt = g_next
-                    item[nnode] = v
-                    nxt[nnode] = head[c]
-                    head[c] = nnode
-                    nnode += 1
+def _flood_scan(r):
+    """Raise the row ``r`` along itself (steps +-1 along z, both directions), in place."""
+    n = r.size
+    prev = r[0] & 0xFFFF
+    for z in range(1, n):
+        v = r[z]
+        b = v & 0xFFFF
+        nb = min(v >> 16, prev)
+        if b < nb:
+            r[z] = (v & ~0xFFFF) | nb
+            b = nb
+        prev = b
+    prev = r[n - 1] & 0xFFFF
+    for z in range(n - 2, -1, -1):
+        v = r[z]
+        b = v & 0xFFFF
+        nb = min(v >> 16, prev)
+        if b < nb:
+            r[z] = (v & ~0xFFFF) | nb
+            b = nb
+        prev = b
 
 
 @numba.njit(cache=True, nogil=True)
-def _flood_unpack(fl, syz, edges, hist, lo, hi):
-    """Packed reached voxels of the slabs ``[lo, hi)`` to ``-B``; ``hist[s, B]`` counts them."""
-    for s in range(lo, hi):
-        for u in range(edges[s] * syz, edges[s + 1] * syz):
-            v = fl[u]
-            if v < 0:
-                b = (-v - 1) // _PACK
-                fl[u] = -b
-                hist[s, b] += 1
+def _flood_sweeps(f, wide, row_limit):
+    """Widest-path values from the plane z = 0 by Gauss-Seidel sweeps over the rows of ``f``.
 
-
-def _bottleneck_slabs(f: np.ndarray, vmax: int, connectivity: int, nslab: int) -> np.ndarray:
-    """:func:`_bottleneck_counts_inplace` by ``nslab`` x-slabs in threads (same array, same counts).
-
-    Each slab floods itself from its part of the plane z = 0 (the serial algorithm); then the
-    face voxels are raised from the neighbouring slab's face and each slab propagates the
-    raised values (a bucket queue by value), until an exchange raises nothing.  The values
-    only rise along real paths from the plane and the fixed point has every neighbour pair
-    consistent, so the result is the widest-path value: the serial flood's, bit for bit.
+    ``f`` (int32, packed ``f << 16 | B``, ``B = f`` on z = 0 and 0 elsewhere) is raised in
+    place to the fixed point ``B(x) = max(B(x), min(f(x), max_u B(u)))`` over the
+    neighbours ``u``: every value is attained by a path (a lower bound of the widest-path
+    value), and at the fixed point induction along a widest path shows it is at least that
+    value, so it is exact.  A row ``(x, y)`` (contiguous along z) is recomputed when one of
+    its neighbour rows (8 with 26-connectivity, 4 with 6) changed after its last
+    computation, from those rows only, then along itself; x-planes alternate forward and
+    backward, rows inside a plane alternate up and down, until a whole sweep computes
+    nothing.  Returns the number of sweeps, or -1 after more than ``row_limit`` row
+    computations (``f`` then holds lower bounds).
     """
     nx, ny, nz = f.shape
-    fl = f.reshape(-1)
-    dv, offs = _neighbourhood(f.shape, connectivity)
-    edges = np.array([s * nx // nslab for s in range(nslab + 1)], np.int64)
-
-    idx_t = np.int32 if f.size < (1 << 31) else np.int64
-
-    def first(lo, hi):
-        for s in range(lo, hi):
-            n = int(np.count_nonzero(f[edges[s]:edges[s + 1]]))
-            _flood_slab_first(fl, nx, ny, nz, edges[s], edges[s + 1], vmax, dv, offs, np.empty(n, idx_t))
-
-    run_chunks(first, (), nslab, chunks=nslab, threads=nslab, work=f.size)
-    out = np.empty(ny * nz, np.int64)
+    stamp = np.zeros((nx + 2, ny + 2), np.int64)  # time of the row's last change (padded)
+    last = np.full((nx + 2, ny + 2), -1, np.int64)  # time of its last computation
+    t = 1
+    sweeps = 0
+    rows = 0
     while True:
-        srcs = []
-        for s in range(nslab):
-            got = []
-            for plane, outside in ((edges[s], edges[s] - 1), (edges[s + 1] - 1, edges[s + 1])):
-                if 0 <= outside < nx:
-                    k = _flood_exchange(fl, ny, nz, dv, offs, int(plane), int(outside), out)
-                    got.append(out[:k].copy())
-            srcs.append(np.unique(np.concatenate(got)) if got else np.empty(0, np.int64))
-        if not any(x.size for x in srcs):
-            break
+        work = False
+        fwd = sweeps % 2 == 0
+        for xi in range(nx):
+            x = xi if fwd else nx - 1 - xi
+            up = True
+            while True:
+                busy = False
+                for yi in range(ny):
+                    y = yi if up else ny - 1 - yi
+                    lp = last[x + 1, y + 1]
+                    need = lp < 0  # first visit: the inlet value spreads along the row
+                    for dx in range(-1, 2):
+                        for dy in range(-1, 2):
+                            if (dx != 0 or dy != 0) and (wide or dx == 0 or dy == 0):
+                                need |= stamp[x + 1 + dx, y + 1 + dy] > lp
+                    if not need:
+                        continue
+                    r = f[x, y]
+                    ch = lp < 0
+                    for dx in range(-1, 2):
+                        xx = x + dx
+                        if xx < 0 or xx >= nx:
+                            continue
+                        for dy in range(-1, 2):
+                            yy = y + dy
+                            if yy < 0 or yy >= ny or (dx == 0 and dy == 0) or (not wide and dx != 0 and dy != 0):
+                                continue
+                            if stamp[xx + 1, yy + 1] > lp:
+                                ch |= _flood_relax(r, f[xx, yy], wide)
+                    if ch:
+                        _flood_scan(r)
+                        stamp[x + 1, y + 1] = t
+                    last[x + 1, y + 1] = t
+                    t += 1
+                    rows += 1
+                    busy = True
+                if not busy:
+                    break
+                work = True
+                up = not up
+            if rows > row_limit:
+                return -1
+        sweeps += 1
+        if not work:
+            return sweeps
 
-        def more(lo, hi, srcs=srcs):
-            for s in range(lo, hi):
-                if srcs[s].size:
-                    _flood_slab_more(fl, nx, ny, nz, edges[s], edges[s + 1], vmax, dv, offs, srcs[s])
 
-        run_chunks(more, (), nslab, chunks=nslab, threads=nslab, work=f.size)
-    hist = np.zeros((nslab, vmax + 1), np.int64)
-    run_chunks(_flood_unpack, (fl, ny * nz, edges, hist), nslab, chunks=nslab, threads=nslab, work=f.size)
-    return hist.sum(axis=0)
+@numba.njit(cache=True, nogil=True)
+def _flood_unpack(fl, hist, lo, hi):
+    """Packed ``f << 16 | B`` to ``-B`` where reached (``B > 0``), else ``f``; ``hist[B] += 1``
+    (flat ``[lo, hi)``)."""
+    for u in range(lo, hi):
+        v = fl[u]
+        b = v & 0xFFFF
+        if b > 0:
+            fl[u] = -b
+            hist[b] += 1
+        else:
+            fl[u] = v >> 16
 
 
 def _bottleneck_counts_inplace(f: np.ndarray, vmax: int, connectivity: int) -> np.ndarray:
-    """Flood ``f`` in place (reached voxels become ``-B``); return ``hist[b] = #{B = b}``."""
-    nslab = min(_parallel.n_threads(), f.shape[0])
-    if nslab > 1 and f.size >= FLOOD_SLAB_BELOW and vmax < _PACK // 2:
-        return _bottleneck_slabs(f, vmax, connectivity, nslab)
-    n = int(np.count_nonzero(f))
-    order = _order_desc(f.reshape(-1), vmax, np.empty(n, np.int32 if f.size < (1 << 31) else np.int64))
-    dv, offs = _neighbourhood(f.shape, connectivity)
-    hist = np.zeros(vmax + 1, np.int64)
-    _bottleneck_inplace(f.reshape(-1), *f.shape, order, dv, offs, hist)
-    return hist
+    """Flood ``f`` in place (reached voxels become ``-B``); return ``hist[b] = #{B = b}``.
 
+    Raster sweeps (:func:`_flood_sweeps`) when the values fit the packing, else (or for
+    mazes, after :data:`FLOOD_ROW_LIMIT` row computations per row) the flood by value order
+    (:func:`_bottleneck_inplace`); both give the same array and counts.
+    """
+    hist = np.zeros(vmax + 1, np.int64)
+    fl = f.reshape(-1)
+    if 0 < vmax < _FLOOD_PACK_BELOW and f.shape[2] > 0:
+        run_chunks(_pack_shift, (fl,), fl.size)
+        inlet = f[:, :, 0]
+        inlet |= inlet >> 16  # B = f on the plane z = 0
+        if _flood_sweeps(f, connectivity == 26, FLOOD_ROW_LIMIT * f.shape[0] * f.shape[1]) >= 0:
+            _flood_unpack(fl, hist, 0, fl.size)
+            return hist
+        run_chunks(_unpack_shift, (fl,), fl.size)
+    n = int(np.count_nonzero(f))
+    order = _order_desc(fl, vmax, np.empty(n, np.int32 if f.size < (1 << 31) else np.int64))
+    dv, offs = _neighbourhood(f.shape, connectivity)
+    _bottleneck_inplace(fl, *f.shape, order, dv, offs, hist)
+    return hist
 
 
 @numba.njit(cache=True, nogil=True)
