@@ -1,7 +1,7 @@
 """Generation: realizations vs float32 FFT round trips of the same grid, in one run.
 
 ``python -m vmt_dask.bench generate [--sizes 64,128,401] [--preset BM01] [--repeat 3]
-[--generator lattice,point,fast]``
+[--generator lattice,point,fast,simd]``
 
 For each size, each measurement runs in a fresh process: a scipy.fft rfftn + irfftn round
 trip of an n^3 float32 array (the physical reference: a spectral generator needs at least one
@@ -14,10 +14,10 @@ fresh process minus a second call), which is what a small-volume task pays on a 
 Beside each measurement: the CPU-time estimate of :mod:`vmt_dask.model.cost` (what ``vmt
 generate`` uses to refuse runs of hours), so its error is visible.
 
-``--profile`` adds, per size, one realization taken apart field by field (fresh process,
-one thread): path (direct or spectral), kernel half-widths, counted tap pairs and noise
-values, CPU seconds of the field and of its noise alone, and so ns per tap pair of the
-convolution and ns per noise value; the rest (thresholds, labels) is the realization's CPU
+``--profile`` adds, per size and per direct-convolution generator listed ("fast", "simd"), one
+realization taken apart field by field (fresh process, one thread): path (direct or spectral),
+kernel half-widths, counted tap pairs and noise values, CPU seconds of the field and of its
+noise alone, and so ns per tap pair of the convolution and ns per noise value; the rest (thresholds, labels) is the realization's CPU
 minus the fields'.
 Goals (issue 14): one 401^3 realization <= 3 s and about 2 round trips; <= 16 bytes/voxel.
 """
@@ -71,21 +71,23 @@ def _realize(name: str, n: int, seed: int, generator: str):
     return out
 
 
-def _profile(name: str, n: int, seed: int):
-    """One realization field by field, one thread (see the module docstring)."""
+def _profile(name: str, n: int, seed: int, generator: str = "fast"):
+    """One realization field by field, one thread, "fast" or "simd" (see the module docstring)."""
     import numpy as np
 
     from ..model import CALIBRATED, realize
     from ..model.cost import generation_work
     from ..model.covariance import generator_kernel
     from ..model.fast import fast_noise_region, numba_threads
+    from ..model.simd import simd_noise_region
     from ..model.kernels import axis_alphas
     from ..model.realize import _one_field, clear_field_cache, field_ids
     from ..model.spectral import uses_spectral
 
     th = CALIBRATED[name]
-    realize(th, 24, seed=seed, threads=1)  # compile / load caches
-    fast_noise_region(seed, 0, (0, 0, 0), (4, 4, 4))
+    noise_region = simd_noise_region if generator == "simd" else fast_noise_region
+    realize(th, 24, seed=seed, threads=1, generator=generator)  # compile / load caches
+    noise_region(seed, 0, (0, 0, 0), (4, 4, 4))
     clear_field_cache()
     shape = (n, n, n)
     ids = field_ids(2)
@@ -95,23 +97,23 @@ def _profile(name: str, n: int, seed: int):
     acc = np.zeros(shape, dtype=np.float32)
     with numba_threads(1):
         c0 = time.process_time()
-        realize(th, n, seed=seed, threads=1)
+        realize(th, n, seed=seed, threads=1, generator=generator)
         total = time.process_time() - c0
         for label, f, alpha, square in fields:
             alphas = axis_alphas(alpha, th.a, 0.2)
-            spectral = uses_spectral("fast", alphas)
+            spectral = uses_spectral(generator, alphas)
             one = type(th)(alpha, alpha, alpha, alpha, th.a, th.lambda_x, th.lambda_y)
             w = generation_work(one, shape, chi2_dof=1)
             per = 1.0 / (w.direct_fields + w.spectral_fields)  # the work of one of them
             c0 = time.process_time()
-            _one_field(seed, f, alpha, th, 0.2, "fast", shape, (0, 0, 0), shape, acc, square, 1)
+            _one_field(seed, f, alpha, th, 0.2, generator, shape, (0, 0, 0), shape, acc, square, 1)
             cpu = time.process_time() - c0
             row = {"field": f"{label} {f}", "alpha/voxel": f"{max(alphas):.3f}",
                    "path": "spectral" if spectral else "direct", "CPU s": f"{cpu:.3f}"}
             if not spectral:
-                h = [len(generator_kernel(a, "fast")) // 2 for a in alphas]
+                h = [len(generator_kernel(a, generator)) // 2 for a in alphas]
                 c0 = time.process_time()
-                fast_noise_region(seed, f, tuple(-x for x in h), tuple(n + x for x in h))
+                noise_region(seed, f, tuple(-x for x in h), tuple(n + x for x in h))
                 noise = time.process_time() - c0
                 pairs, values = w.tap_pairs * per, w.noise_values * per
                 row.update({"H x,y,z": ",".join(map(str, h)), "tap pairs G": f"{pairs / 1e9:.2f}",
@@ -129,12 +131,12 @@ def add_arguments(p) -> None:
     p.add_argument("--sizes", default="64,128,401", help="comma-separated cube edges (default 64,128,401)")
     p.add_argument("--size", type=int, help="a single cube edge (overrides --sizes)")
     p.add_argument("--preset", default="BM01", choices=["BM01", "BM03", "BM10"])
-    p.add_argument("--generator", default="lattice,point,fast",
-                   help="comma-separated generators measured side by side (default lattice,point,fast)")
+    p.add_argument("--generator", default="lattice,point,fast,simd",
+                   help="comma-separated generators measured side by side (default lattice,point,fast,simd)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3, help="repetitions (median is reported)")
     p.add_argument("--profile", action="store_true",
-                   help="also take one realization apart per field (one thread, 'fast')")
+                   help="also take one realization apart per field (one thread; 'fast' and 'simd' where listed)")
 
 
 def run(args) -> int:
@@ -150,8 +152,9 @@ def run(args) -> int:
     for n in sizes:
         voxels = n ** 3
         if args.profile:
-            _, _, prof = measure_in_child(_profile, args.preset, n, args.seed)
-            profiles.append((n, prof))
+            for g in [g for g in gens if g in ("fast", "simd")] or ["fast"]:
+                _, _, prof = measure_in_child(_profile, args.preset, n, args.seed, g)
+                profiles.append((n, g, prof))
         fft_walls, gen_walls, startups = [], {g: [] for g in gens}, {g: [] for g in gens}
         fft_cpus, gen_cpus = [], {g: [] for g in gens}
         for i in range(args.repeat):
@@ -191,8 +194,8 @@ def run(args) -> int:
     print(format_table(summary, ["n", "generator", "realize s (median)", "realize CPU s", "realize Mvoxel/s",
                                  "FFT round trip s", "FFT CPU s", "FFT Mvoxel/s", "round trips",
                                  "round trips (CPU)", "estimate CPU s", "first-call start-up s"]))
-    for n, prof in profiles:
-        print(f"\nprofile {args.preset} {n}^3, 'fast', one thread, field by field:")
+    for n, g, prof in profiles:
+        print(f"\nprofile {args.preset} {n}^3, {g!r}, one thread, field by field:")
         print(format_table(prof, ["field", "alpha/voxel", "path", "H x,y,z", "tap pairs G", "noise M", "CPU s",
                                   "noise CPU s", "ns/pair", "ns/noise"]))
     print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average at the end), {threads} threads; goals (issue 14): 401^3 <= 3 s "

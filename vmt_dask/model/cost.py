@@ -12,9 +12,10 @@ second: on a loaded or a different machine the truth can differ by a factor of ~
     separable passes (z over the halo box's rows, y over the x-halo, x over the tile);
     smooth fields (:func:`~vmt_dask.model.spectral.uses_spectral`): the folded spectral synthesis, ~(M_x + 1)
     multiply-adds per voxel plus the y pass.
-"lattice", "point", "cell", "band"
+"lattice", "point", "cell", "band", "simd"
     the same counted work priced with the CPU ratio to "fast" measured at 401^3 (BM01,
-    session 3: lattice 2.9x, point 2.3x; cell and band take point's FFT convolution path).
+    session 3: lattice 2.9x, point 2.3x; cell and band take point's FFT convolution path;
+    session 5: simd 0.77x and 0.85x on seeds 1 and 2, same process order, load 4-5).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ NS_PER_MODE = 0.6
 #: CPU nanoseconds per voxel for the rest (thresholds, labels, zeroing the sums).
 NS_PER_VOXEL = 4.0
 #: CPU time of each generator relative to "fast" on the same counted work (401^3 BM01 medians).
-GENERATOR_FACTOR = {"fast": 1.0, "lattice": 2.9, "point": 2.3, "cell": 2.3, "band": 2.3}
+GENERATOR_FACTOR = {"fast": 1.0, "lattice": 2.9, "point": 2.3, "cell": 2.3, "band": 2.3, "simd": 0.81}
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def generation_work(theta, shape, *, voxel_size: float = 0.2, chi2_dof: int = 2,
         if uses_spectral(generator, alphas):
             spectral += 1
             (_, mx, _), (_, my, _) = [spectral_modes(float(a), n, generator) for a, n in zip(alphas[:2], shape[:2])]
-            kx = mx + 1 if generator == "fast" else 2 * mx + 1
+            kx = mx + 1 if generator in ("fast", "simd") else 2 * mx + 1
             # x pass: kx per voxel; y pass: kx (2 my + 1) complex multiply-adds per (y, z) column
             for tx in tiles[0]:
                 for ty in tiles[1]:

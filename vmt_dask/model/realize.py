@@ -14,6 +14,7 @@ import numpy as np
 from .covariance import DEFAULT_GENERATOR, check_generator, generator_kernel
 from .fast import fast_field, numba_threads
 from .fields import gaussian_field
+from .simd import simd_field
 from .kernels import axis_alphas
 from .phases import AM, PORE, SE
 from .spectral import spectral_field, uses_spectral
@@ -85,7 +86,7 @@ _PORE, _SE, _AM = np.uint8(PORE), np.uint8(SE), np.uint8(AM)
 #: any size on the loaded 2-core machine (load 8; 0.02-1.8 ms serially at 32^3-128^3).
 LABEL_SERIAL_BELOW = 1 << 22
 
-#: Tiles with fewer voxels than this run the "fast" generator's kernels on the calling thread
+#: Tiles with fewer voxels than this run the "fast" and "simd" generators' kernels on the calling thread
 #: (the same values: they do not depend on the thread count); waking numba's threads costs more
 #: than the work there, and far more on a loaded machine.
 FAST_SERIAL_BELOW = 1 << 15
@@ -94,15 +95,17 @@ FAST_SERIAL_BELOW = 1 << 15
 def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, acc, square, threads,
                scratch=None):
     alphas = axis_alphas(alpha, theta.a, voxel_size)
-    if generator == "fast" and threads is None and acc.size < FAST_SERIAL_BELOW:
+    direct = generator in ("fast", "simd")  # numba direct convolution (threads set per call)
+    if direct and threads is None and acc.size < FAST_SERIAL_BELOW:
         threads = 1
     if uses_spectral(generator, alphas):
-        with numba_threads(threads if generator == "fast" else None):
+        with numba_threads(threads if direct else None):
             spectral_field(seed, field, alphas, generator, shape, lo, hi, out=acc, square=square,
-                           fold=generator == "fast")
-    elif generator == "fast":
+                           fold=direct)
+    elif direct:
         kernels = tuple(generator_kernel(a, generator) for a in alphas)
-        fast_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads, scratch=scratch)
+        convolve = fast_field if generator == "fast" else simd_field
+        convolve(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads, scratch=scratch)
     else:
         kernels = tuple(generator_kernel(a, generator) for a in alphas)
         gaussian_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads)
@@ -256,14 +259,16 @@ def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: f
         Threads for this realization (default: all cores available to the process; "fast"
         computes tiles under ``FAST_SERIAL_BELOW`` voxels on the calling thread).  The values
         do not depend on it.
-    generator : {"lattice", "point", "cell", "band", "fast"}
+    generator : {"lattice", "point", "cell", "band", "fast", "simd"}
         How each Gaussian field is discretised on the voxels (see
         :mod:`vmt_dask.model.covariance`): ``"lattice"`` samples the field at the voxel
         centres with the exact lattice covariance and is the first release's generator, bit
         for bit; ``"point"`` has the same law and synthesises smooth fields (alpha <= 0.05 per
         voxel) spectrally, without the white-noise halo (faster on small grids); ``"fast"``
         has the same law again, smooth fields as ``"point"`` and the others by a fused direct
-        convolution of a cheaper noise (:mod:`vmt_dask.model.fast`); ``"cell"`` averages the
+        convolution of a cheaper noise (:mod:`vmt_dask.model.fast`); ``"simd"`` is "fast" built
+        for vector units (FMA convolution, vectorised Box-Muller noise,
+        :mod:`vmt_dask.model.simd`; other random numbers); ``"cell"`` averages the
         field over each voxel; ``"band"`` keeps the spectrum below the voxel Nyquist
         frequency.  "point", "cell" and "band" use the white noise of "lattice".  The default
         is ``DEFAULT_GENERATOR`` (:mod:`vmt_dask.model.covariance`).

@@ -1,0 +1,260 @@
+"""The "simd" generator: the law of its noise, its FMA direct convolution, and that it realizes
+the model of "lattice" and "fast" (point sampling, lattice correlation exp(-(alpha h)^2))."""
+import hashlib
+import math
+
+import numba
+import numpy as np
+import pytest
+from scipy import ndimage, stats
+
+from vmt_dask.chunked import realize_dask
+from vmt_dask.model import AM, CALIBRATED, SE, Theta, generator_kernel, realize
+from vmt_dask.model.fast import fast_noise_region
+from vmt_dask.model.noise import MAX_COORDINATE
+from vmt_dask.model.realize import field_ids
+from vmt_dask.model.simd import NOISE_LAW_BOUND, _ln, _normal_pair, simd_field, simd_noise_region
+
+from .test_model_realize import exact_fractions
+
+BOX = ((-20, 3, -7), (108, 131, 121))  # 128^3 values; z starts inside a 16-block (offset 2^20 - 7)
+N = 128 ** 3
+
+
+@pytest.fixture(scope="module")
+def box():
+    return simd_noise_region(11, 0, *BOX).astype(np.float64)
+
+
+def test_noise_law(box):
+    """Moments within 5 standard errors of N(0, 1) (SE of the mean 1/sqrt(N), of the variance
+    sqrt(2/N), skewness sqrt(6/N), excess kurtosis sqrt(24/N)); Kolmogorov-Smirnov distance below
+    the asymptotic critical value at level 1e-4, P(sqrt(N) D > x) ~ 2 exp(-2 x^2), x = 2.23;
+    Anderson-Darling below its 1 % critical value; tail counts beyond 3 and 4 sigma within
+    5 binomial SEs.  The generator's own law error (NOISE_LAW_BOUND, derived in the module) is
+    far below what N values can see."""
+    v = box.ravel()
+    assert np.isfinite(v).all()
+    assert abs(v.mean()) < 5 / math.sqrt(N)
+    assert abs(v.var() - 1) < 5 * math.sqrt(2 / N)
+    assert abs(stats.skew(v)) < 5 * math.sqrt(6 / N)
+    assert abs(stats.kurtosis(v)) < 5 * math.sqrt(24 / N)
+    crit = math.sqrt(math.log(2 / 1e-4) / 2) / math.sqrt(N)
+    assert NOISE_LAW_BOUND < crit / 100
+    assert stats.kstest(v, "norm").statistic < crit
+    # Anderson-Darling for the fully specified N(0, 1) (Stephens 1974, case 0): asymptotic
+    # 1 % critical value 3.857
+    x = np.sort(v[:200_000])
+    n = x.size
+    i = np.arange(1, n + 1)
+    a2 = -n - np.mean((2 * i - 1) * (stats.norm.logcdf(x) + stats.norm.logsf(x[::-1])))
+    assert a2 < 3.857
+    for t in (3.0, 4.0):
+        p = 2 * stats.norm.sf(t)
+        assert abs(np.mean(np.abs(v) > t) - p) < 5 * math.sqrt(p * (1 - p) / N)
+
+
+def test_noise_independence(box):
+    """Sample correlations within 5 SE (1/sqrt(n)) of 0: lag-1 neighbours along every axis, the two
+    members of a Box-Muller pair (z and z + 8 in an aligned block of 16) and their squares (a
+    shared radius would correlate the squares: for an independent pair corr(x^2, y^2) = 0),
+    another field, another seed and the "fast" noise of the same position."""
+    for axis in range(3):
+        a = np.moveaxis(box, axis, 0)
+        n = a[:-1].size
+        assert abs(np.corrcoef(a[:-1].ravel(), a[1:].ravel())[0, 1]) < 5 / math.sqrt(n)
+    # lattice z of local index k is k - 7; offset coordinate k - 7 + 2^20, aligned blocks of 16
+    # start where (k - 7) % 16 == 0, i.e. k = 7, 23, ...
+    k = np.arange(box.shape[2] - 16)
+    first = k[((k - 7) % 16) < 8]
+    a, b = box[..., first].ravel(), box[..., first + 8].ravel()
+    se = 1 / math.sqrt(a.size)
+    assert abs(np.corrcoef(a, b)[0, 1]) < 5 * se
+    assert abs(np.corrcoef(a * a, b * b)[0, 1]) < 5 * se
+    for other in (simd_noise_region(11, 1, *BOX), simd_noise_region(12, 0, *BOX), fast_noise_region(11, 0, *BOX)):
+        assert abs(np.corrcoef(box.ravel(), other.astype(np.float64).ravel())[0, 1]) < 5 / math.sqrt(N)
+
+
+@pytest.mark.parametrize("lo, hi", [((0, 10, 0), (13, 29, 31)), ((0, 10, 1), (13, 29, 30)), ((5, 5, -7), (6, 6, -6)),
+                                    ((3, 4, 9), (4, 5, 10))])
+def test_noise_depends_only_on_position(box, lo, hi):
+    sub = simd_noise_region(11, 0, lo, hi)
+    ref = box[tuple(slice(l - b, h - b) for l, h, b in zip(lo, hi, BOX[0]))]
+    assert np.array_equal(sub, ref.astype(np.float32))
+
+
+def test_noise_range_checked():
+    with pytest.raises(ValueError, match="lattice range"):
+        simd_noise_region(1, 0, (0, 0, MAX_COORDINATE - 1), (1, 1, MAX_COORDINATE + 1))
+
+
+@numba.njit
+def _ln_all(x, out):
+    for i in range(x.shape[0]):
+        out[i] = _ln(x[i])
+
+
+@numba.njit
+def _pairs_all(w1, w2, a, b):
+    for i in range(w1.shape[0]):
+        a[i], b[i] = _normal_pair(w1[i], w2[i])
+
+
+def test_polynomials():
+    """ln on float32 inputs over (2^-32, 1]: the fit (5e-9) plus float32 evaluation (a few ulp of
+    the result, ~2^-24 |ln x| + 2^-24 for the mantissa part) -> |error| <= 1e-7 + 4 * 2^-24 |ln x|.
+    The pair: x^2 + y^2 = -2 ln U with U the float32 grid value, and the angle uniform: checked
+    on every quadrant against float64 from the same words."""
+    x = np.concatenate([np.geomspace(2.0 ** -32, 1.0, 200_001), 1 - np.geomspace(2.0 ** -24, 0.5, 10_001)])
+    x = x.astype(np.float32)
+    out = np.empty_like(x)
+    _ln_all(x, out)
+    ref = np.log(x.astype(np.float64))
+    assert np.all(np.abs(out - ref) <= 1e-7 + 4 * 2.0 ** -24 * np.abs(ref))
+    rng = np.random.default_rng(5)
+    w1 = rng.integers(0, 2 ** 32, 100_000, dtype=np.uint64).astype(np.uint32)
+    w2 = rng.integers(0, 2 ** 32, 100_000, dtype=np.uint64).astype(np.uint32)
+    a, b = np.empty(w1.size, np.float32), np.empty(w1.size, np.float32)
+    _pairs_all(w1, w2, a, b)
+    u = (w1 >> 1).astype(np.float32).astype(np.float64) * 2.0 ** -31 + 2.0 ** -32
+    r = np.sqrt(np.maximum(-2 * np.log(u), 0))
+    t = ((w2 >> 7) & 0x7FFFFF).astype(np.float64) * 2.0 ** -22 + 2.0 ** -23 - 1
+    theta = (w2 >> 30) * (np.pi / 2) + np.pi / 4 * t
+    # float32 r (relative ~4 ulp, plus the ln error carried through the square root)
+    tol = 1e-6 * r + 1e-7 / np.maximum(r, 1e-3)
+    assert np.all(np.abs(a - r * np.cos(theta)) <= tol + 1e-7)
+    assert np.all(np.abs(b - r * np.sin(theta)) <= tol + 1e-7)
+
+
+@pytest.mark.parametrize("alphas", [(0.3, 0.5, 0.7), (0.13, 0.07, 3.29)])
+def test_field_is_the_separable_correlation_of_its_noise(alphas):
+    """Known answer: the fused FMA kernel equals a float64 separable correlation (scipy.ndimage)
+    of the same noise.  Per pass and tap pair one add and one fused multiply-add (2 roundings,
+    each relative to a partial value bounded by prod_d sum|g_d| * max|noise|), K_d taps per pass:
+    |error| <= 2 (Kx + Ky + Kz) * 2^-24 * prod_d sum|g_d| * max|noise|.  Odd box sizes exercise
+    the blocks of four rows and their remainders."""
+    g = [generator_kernel(a, "simd") for a in alphas]
+    H = [len(k) // 2 for k in g]
+    lo, hi = (-3, 5, 2), (20, 18, 31)
+    out = np.zeros(tuple(b - a for a, b in zip(lo, hi)), np.float32)
+    simd_field(4, 2, g, lo, hi, out=out)
+    ref = simd_noise_region(4, 2, tuple(a - h for a, h in zip(lo, H)),
+                            tuple(b + h for b, h in zip(hi, H))).astype(np.float64)
+    bound = 2 * sum(len(k) for k in g) * 2.0 ** -24 * np.prod([np.abs(k).sum() for k in g]) * np.abs(ref).max()
+    for axis in range(3):
+        ref = ndimage.correlate1d(ref, g[axis], axis=axis, mode="constant")
+    ref = ref[tuple(slice(h, r - h) for h, r in zip(H, ref.shape))]
+    assert np.abs(ref - out).max() <= bound
+    acc = np.ones_like(out)
+    simd_field(4, 2, g, lo, hi, out=acc, square=True)
+    np.testing.assert_allclose(acc, 1 + out.astype(np.float64) ** 2, rtol=1e-6, atol=1e-6)
+
+
+def test_field_covariance_empirical():
+    """E[f(0) f(h)] = exp(-(alpha_d h)^2) along each axis d, from K independent lines (one seed
+    each); standard error from the samples, 5-SE bands."""
+    alphas = (0.3, 0.5, 0.2)
+    g = [generator_kernel(a, "simd") for a in alphas]
+    K, L = 400, 8
+    lags = np.arange(L)
+    for axis in range(3):
+        shape = [1, 1, 1]
+        shape[axis] = L
+        lines = np.empty((K, L))
+        for s in range(K):
+            out = np.zeros(shape, np.float32)
+            simd_field(s, 0, g, (0, 0, 0), tuple(shape), out=out, threads=1)
+            lines[s] = out.ravel()
+        prod = lines[:, :1] * lines
+        mean, se = prod.mean(0), prod.std(0, ddof=1) / math.sqrt(K)
+        assert np.all(np.abs(mean - np.exp(-(alphas[axis] * lags) ** 2)) <= 5 * se), (axis, mean, se)
+
+
+def test_threads_chunks_and_tiles_do_not_change_the_realization():
+    th = CALIBRATED["BM01"]
+    shape = (30, 37, 45)
+    ref = realize(th, shape, seed=5, voxel_size=1.0, tile=16, generator="simd", threads=1)
+    assert np.array_equal(realize(th, shape, seed=5, voxel_size=1.0, tile=16, generator="simd", threads=2), ref)
+    d = realize_dask(th, shape, seed=5, voxel_size=1.0, tile=16, chunks=(13, 17, 11), generator="simd")
+    assert np.array_equal(d.compute(scheduler="threads"), ref)
+    a = realize(th, (40, 33, 29), seed=2, tile=9, generator="simd", threads=1)
+    assert np.array_equal(a, realize(th, (40, 33, 29), seed=2, tile=512, generator="simd", threads=1))
+
+
+@pytest.mark.parametrize("name", ["BM01", "BM03", "BM10"])
+def test_volume_fractions_match_the_model(name):
+    """Mean phase fractions over K seeds within 5 SE of the exact values (as test_model_realize
+    for the default generator)."""
+    theta = CALIBRATED[name]
+    K = 8
+    fr = np.array([[np.mean(realize(theta, 40, seed=s, voxel_size=1.0, generator="simd") == lab)
+                    for lab in (SE, AM)] for s in range(K)])
+    mean, se = fr.mean(0), fr.std(0, ddof=1) / np.sqrt(K)
+    exact = np.array(exact_fractions(theta))
+    assert np.all(np.abs(mean - exact) <= 5 * se), (name, mean, exact, se)
+
+
+def _field64(seed, field, alphas, lo, hi):
+    g = [generator_kernel(a, "simd") for a in alphas]
+    H = [len(k) // 2 for k in g]
+    f = simd_noise_region(seed, field, tuple(a - h for a, h in zip(lo, H)),
+                          tuple(b + h for b, h in zip(hi, H))).astype(np.float64)
+    amax = np.abs(f).max()
+    for axis in range(3):
+        f = ndimage.correlate1d(f, g[axis], axis=axis, mode="constant")
+    f = f[tuple(slice(h, r - h) for h, r in zip(H, f.shape))]
+    err = 2 * sum(len(k) for k in g) * 2.0 ** -24 * np.prod([np.abs(k).sum() for k in g]) * amax
+    return f, err
+
+
+def test_float32_threshold_flips_are_bounded():
+    """float32 fields against float64 ones from the same noise: a label differs only where the
+    float64 sum lies within the float32 error bound of its threshold.  Bound per voxel: each
+    field's error e (test above), a square's |f^2 - F^2| <= e (2 |F| + e) + 2^-24 (|F| + e)^2, and
+    the float32 sum of the three terms rounds twice more (2 * 2^-24 * the sum of magnitudes).
+    Flips are bounded by the voxels in that band, and the band is thin: the densities of X and Y
+    (chi-square(2) + N(0, 1)) are at most 1/2, so P(band) <= mean(bound_X) + mean(bound_Y); its
+    count is checked against that expectation plus 5 Poisson SEs."""
+    th = Theta(0.3, 0.5, 0.2, 0.7, 0.9, 1.87, -0.26)  # every field direct (alpha > 0.05 / voxel)
+    shape = (24, 20, 28)
+    lab = realize(th, shape, seed=3, generator="simd", threads=1)
+    ids = field_ids(2)
+    sums, bounds = [], []
+    for sq, plain, a_sq, a_plain in ((ids["xt"], ids["x2"][0], th.alpha_xt, th.alpha_x),
+                                     (ids["yt"], ids["y2"][0], th.alpha_yt, th.alpha_y)):
+        total, mag, bound = 0.0, 0.0, 0.0
+        for f in sq:
+            F, e = _field64(3, f, (a_sq, a_sq, a_sq / th.a), (0, 0, 0), shape)
+            total = total + F * F
+            mag = mag + F * F
+            bound = bound + e * (2 * np.abs(F) + e) + 2.0 ** -24 * (np.abs(F) + e) ** 2
+        F, e = _field64(3, plain, (a_plain, a_plain, a_plain / th.a), (0, 0, 0), shape)
+        total, mag, bound = total + F, mag + np.abs(F), bound + e
+        sums.append(total)
+        bounds.append(bound + 2 * 2.0 ** -24 * mag)
+    X, Y = sums
+    ref = np.where(X >= th.lambda_x, SE, np.where(Y >= th.lambda_y, AM, 0)).astype(np.uint8)
+    near = (np.abs(X - th.lambda_x) <= bounds[0]) | (np.abs(Y - th.lambda_y) <= bounds[1])
+    assert np.all(near[lab != ref])
+    expected = lab.size * (bounds[0].mean() + bounds[1].mean())
+    assert np.count_nonzero(near) <= expected + 5 * math.sqrt(expected)
+    assert np.mean(lab == SE) > 0.05 and np.mean(lab == AM) > 0.05  # not a degenerate case
+
+
+# Output of the "simd" generator, fixed from its first release (stores name their generator and
+# are resumed with it): explicit FMAs and 32-bit integer ops, the same bits on every IEEE
+# machine (libm's fmaf where the CPU has no FMA).
+PINNED_SIMD = {
+    ("BM01", (24, 20, 28), 0.2): ("de905bcad86559fa", [320, 11343, 1777]),
+    ("BM03", (24, 20, 28), 0.2): ("4f305178859bc855", [1193, 2782, 9465]),
+    ("BM10", (20, 20, 20), 0.5): ("40c36d742be701f7", [928, 2316, 4756]),
+}
+
+
+@pytest.mark.parametrize("case", list(PINNED_SIMD))
+def test_simd_generator_bits_are_fixed(case):
+    name, shape, vs = case
+    lab = realize(CALIBRATED[name], shape, seed=7, voxel_size=vs, generator="simd")
+    digest, counts = PINNED_SIMD[case]
+    assert np.bincount(lab.ravel(), minlength=3).tolist() == counts
+    assert hashlib.sha256(lab.tobytes()).hexdigest()[:16] == digest

@@ -1,0 +1,456 @@
+"""The "simd" generator's Gaussian fields: vectorised counter-hash Box-Muller noise and FMA
+direct convolution in float32.
+
+The same model as "lattice" and "fast" (point sampling, lattice correlation exp(-(alpha h)^2) at
+integer lags, the kernels of :func:`~vmt_dask.model.covariance.generator_kernel`), other random
+numbers, less work per voxel than "fast" (``python -m vmt_dask.bench generate``).  Every step
+is branch-free in its common path, so LLVM vectorises it with AVX2 (8 float32 lanes):
+
+Noise (:func:`simd_noise_region`)
+    Each lattice row (x, y) gets a 64-bit key ``mix(mix(k0 + c(x, y) gamma) ^ k1)`` (two
+    SplitMix64 finalisers, Steele, Lea and Flood 2014; (k0, k1) from ``numpy.random.SeedSequence``
+    as in :mod:`.noise`), split into two 32-bit keys r0, r1.  The voxel at offset coordinate
+    ``zo = z + 2^20`` gets the 32-bit word ``w(zo) = L(L(zo ^ r0) ^ r1)``, L the 32-bit integer
+    hash "lowbias32" (xorshift-multiply, two multiplies; C. Wellons, "Prospecting for hash
+    functions", 2018).  A pair of voxels (zo even, zo + 1) becomes two standard normals by
+    Box-Muller (1958): R = sqrt(-2 ln U), with U = (w(zo) >> 1) 2^-31 + 2^-32 in (0, 1]; an angle
+    of a quarter turn times the top two bits of w(zo + 1) plus pi/4 t, t in (-1, 1) from the
+    next 23 bits; the even voxel gets R cos, the odd R sin.  ln, cos and sin are float32
+    polynomials (module constants; ln by exponent/mantissa split and a degree-9 fit on
+    [sqrt(1/2), sqrt 2], sin and cos by their Taylor series on [-pi/4, pi/4]).
+Convolution (:func:`simd_field`)
+    Separable, along z (the noise row, in registers), then y, then x, with the symmetric
+    kernels: each symmetric tap pair is one add and one fused multiply-add
+    ``acc = fma(g_t, a_t + b_t, acc)``, t = 0 .. H - 1 after ``acc = g_H c``, no pair-sum tree.
+    The y and x passes compute four output rows at once from shared input rows, two taps per
+    step (fewer loads per tap pair).  Structure and memory as "fast": one intermediate of
+    (nx + 2 Hx) ny nz float32 values, threads over x-planes, then over y-rows.
+
+The law of the noise, to a bound (no test can see it; derived in ``NOISE_LAW_BOUND``'s comment):
+U is uniform on a grid of step <= 2^-24 (the float32 rounding of a 31-bit integer), so
+R's distribution function is within 2^-24 of Rayleigh's and R <= sqrt(64 ln 2) = 6.66 (the
+normal tail beyond has probability 2.3e-10); the angle is uniform on 2^25 points; the float32
+polynomials are accurate to ~1e-7 (ln: 5e-9 fit plus rounding; sin, cos: Taylor remainders 1.7e-9
+and 2.4e-8), i.e. relative errors of a few 1e-7 in each normal value, far below the float32
+rounding of the fields.
+
+Every output value is computed by the same sequence of float32 operations (explicit FMAs,
+fixed tap order) whatever the thread count, the tile it is in and where the row blocks of four
+start, so realizations do not depend on threads or chunking.  On a CPU without FMA the
+instruction is emulated by libm's exact ``fmaf``: the same bits, slower.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from .fast import _counter_xy, _mix, numba_threads
+from .noise import MAX_COORDINATE, field_key
+
+__all__ = ["simd_noise_region", "simd_field", "SIMD_STREAM", "NOISE_LAW_BOUND"]
+
+#: Noise streams of the "simd" generator are field keys of ``SIMD_STREAM + field`` (distinct
+#: from "lattice"'s (``field``), the spectral coefficients' (``2^24 + ...``) and "fast"'s (``2^28 + ...``)).
+SIMD_STREAM = 1 << 29
+
+#: Kolmogorov distance bound between the noise's law and N(0, 1): the U grid (2^-24 in U's
+#: distribution function, which is R's), the angle grid (2^-25 of a turn moves a value by at most
+#: 2 pi 2^-25 R, i.e. the CDF by <= phi_max 2 pi 2^-25 E|R| < 2^-25 * 2 pi * 0.4 * 1.26), the
+#: truncation of R at 6.66 (2.3e-10) and the polynomials (relative 3e-7 of |z|: the CDF by
+#: <= max_z phi(z) |z| 3e-7 = 0.242 * 3e-7): < 2e-7 in all.
+NOISE_LAW_BOUND = 2.0 ** -24 + 2 * math.pi * 0.4 * 1.26 * 2.0 ** -25 + 2.3e-10 + 0.242 * 3e-7
+
+
+# --- LLVM intrinsics: 32-bit integer ops and an exact FMA (numba widens small ints to 64 bits)
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c rounded once (IEEE fusedMultiplyAdd, float32)."""
+    sig = types.float32(types.float32, types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):
+        f32 = ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f32], ir.FunctionType(f32, [f32] * 3))
+        return builder.call(fn, args)
+    return sig, codegen
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """The bits of a float32 as int32."""
+    sig = types.int32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return sig, codegen
+
+
+@intrinsic
+def _from_bits(typingctx, x):
+    """The float32 whose bits are the int32 ``x``."""
+    sig = types.float32(types.int32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return sig, codegen
+
+
+@intrinsic
+def _word(typingctx, c, r0, r1):
+    """L(L(c ^ r0) ^ r1) on uint32, L = lowbias32 (module docstring)."""
+    sig = types.uint32(types.uint32, types.uint32, types.uint32)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        c, r0, r1 = args
+
+        def L(v):
+            v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
+            v = builder.mul(v, ir.Constant(i32, 0x7FEB352D))
+            v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 15)))
+            v = builder.mul(v, ir.Constant(i32, 0x846CA68B))
+            return builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
+        return L(builder.xor(L(builder.xor(c, r0)), r1))
+    return sig, codegen
+
+
+@intrinsic
+def _radius_uniform(typingctx, w):
+    """float32(w >> 1) (31 bits, rounded to float32)."""
+    sig = types.float32(types.uint32)
+
+    def codegen(context, builder, signature, args):
+        return builder.sitofp(builder.lshr(args[0], ir.Constant(ir.IntType(32), 1)), ir.FloatType())
+    return sig, codegen
+
+
+@intrinsic
+def _angle_bits(typingctx, w):
+    """float32((w >> 7) & (2^23 - 1)) (exact) and the quadrant w >> 30."""
+    sig = types.UniTuple(types.int32, 2)(types.uint32)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        f = builder.and_(builder.lshr(args[0], ir.Constant(i32, 7)), ir.Constant(i32, 0x7FFFFF))
+        q = builder.lshr(args[0], ir.Constant(i32, 30))
+        return context.make_tuple(builder, signature.return_type, (f, q))
+    return sig, codegen
+
+
+@intrinsic
+def _u32(typingctx, x):
+    """The low 32 bits of an int64 as uint32."""
+    sig = types.uint32(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.trunc(args[0], ir.IntType(32))
+    return sig, codegen
+
+
+# --- float32 polynomials
+
+def _log_coefficients(degree: int = 9) -> tuple:
+    """c_1..c_degree with ln(1 + f) ~ sum c_k f^k on [sqrt(1/2) - 1, sqrt(2) - 1]: least squares
+    on Chebyshev points (max error 5e-9 in float64 for degree 9, printed by the test)."""
+    lo, hi = math.sqrt(0.5) - 1, math.sqrt(2) - 1
+    f = 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos(np.linspace(0, np.pi, 2001))
+    V = np.vander(f, degree + 1, increasing=True)[:, 1:]
+    c = np.linalg.lstsq(V, np.log1p(f), rcond=None)[0]
+    return tuple(np.float32(v) for v in c)
+
+
+_LC = _log_coefficients()
+_LN2 = np.float32(math.log(2.0))
+_S = tuple(np.float32((-1) ** k * (math.pi / 4) ** (2 * k + 1) / math.factorial(2 * k + 1)) for k in range(5))
+_C = tuple(np.float32((-1) ** k * (math.pi / 4) ** (2 * k) / math.factorial(2 * k)) for k in range(5))
+
+
+@numba.njit(inline="always")
+def _ln(x):
+    """Natural log of a positive normal float32 (exponent and mantissa in [sqrt(1/2), sqrt 2))."""
+    b = _bits(x)
+    e = (b >> 23) - 127
+    m = _from_bits((b & 0x7FFFFF) | 0x3F800000)
+    big = m > np.float32(1.4142135)
+    m = np.float32(0.5) * m if big else m
+    e = e + 1 if big else e
+    f = m - np.float32(1.0)
+    f2 = f * f
+    f4 = f2 * f2
+    b0 = _fma(_fma(_LC[3], f, _LC[2]), f2, _fma(_LC[1], f, _LC[0]))
+    b1 = _fma(_LC[8], f4, _fma(_fma(_LC[7], f, _LC[6]), f2, _fma(_LC[5], f, _LC[4])))
+    p = _fma(b1, f4, b0)
+    return _fma(np.float32(e), _LN2, p * f)
+
+
+@numba.njit(inline="always")
+def _normal_pair(w_even, w_odd):
+    """Box-Muller: the two normals of a voxel pair from its two words (module docstring)."""
+    u = _fma(_radius_uniform(w_even), np.float32(2.0 ** -31), np.float32(2.0 ** -32))
+    r = np.sqrt(max(np.float32(-2.0) * _ln(u), np.float32(0.0)))
+    fb, q = _angle_bits(w_odd)
+    t = _fma(np.float32(fb), np.float32(2.0 ** -22), np.float32(2.0 ** -23 - 1.0))
+    t2 = t * t
+    t4 = t2 * t2
+    s = _fma(_fma(_S[4], t4, _fma(_S[3], t2, _S[2])), t4, _fma(_S[1], t2, _S[0])) * t
+    c = _fma(_fma(_C[4], t4, _fma(_C[3], t2, _C[2])), t4, _fma(_C[1], t2, _C[0]))
+    a = -s if q & 1 else c  # rotate by q quarter turns
+    b = c if q & 1 else s
+    a = -a if q & 2 else a
+    b = -b if q & 2 else b
+    return r * a, r * b
+
+
+@numba.njit(inline="always")
+def _row_key(k0, k1, cxy):
+    h = _mix(_mix(k0 + cxy * np.uint64(0x9E3779B97F4A7C15)) ^ k1)
+    return _u32(np.int64(h & np.uint64(0xFFFFFFFF))), _u32(np.int64(h >> np.uint64(32)))
+
+
+_OFF = 1 << 20
+
+
+@numba.njit(inline="always")
+def _fill_blocks(s, eo, k0, k1, cxy, zb):
+    """s[16 b + i] and s[16 b + 8 + i] (i < 8): the Box-Muller pair of offset coordinates
+    zb + 16 b + i and zb + 16 b + 8 + i, for every aligned block b of ``s`` (``zb`` a multiple
+    of 16).  Pairs 8 apart: the values are computed in one linear loop into ``eo`` (2, >= len(s)/2)
+    and moved into place by 8-value blocks."""
+    r0, r1 = _row_key(k0, k1, cxy)
+    nb = s.shape[0] // 16
+    e, o = eo[0], eo[1]
+    for q in range(8 * nb):
+        c = zb + q + (q & ~7)  # zb + 16 (q >> 3) + (q & 7)
+        x, y = _normal_pair(_word(_u32(c), r0, r1), _word(_u32(c + 8), r0, r1))
+        e[q] = x
+        o[q] = y
+    for b in range(nb):
+        for i in range(8):
+            s[16 * b + i] = e[8 * b + i]
+            s[16 * b + 8 + i] = o[8 * b + i]
+
+
+@numba.njit(inline="always")
+def _noise_row(s, eo, k0, k1, cxy, z0, n):
+    """Fill ``s`` with the noise of the aligned blocks covering z0 .. z0 + n - 1; returns the
+    offset of z0 in ``s`` (``s`` needs n + 30 values, ``eo`` (2, (n + 30) // 2))."""
+    zo = z0 + _OFF
+    zb = zo & ~15
+    m = ((zo + n - zb + 15) // 16) * 16
+    _fill_blocks(s[:m], eo, k0, k1, cxy, zb)
+    return zo - zb
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _noise_box(out, k0, k1, x0, y0, z0):
+    nx, ny, nz = out.shape
+    for i in numba.prange(nx):
+        s = np.empty(nz + 32, dtype=np.float32)
+        eo = np.empty((2, nz // 2 + 16), dtype=np.float32)
+        for j in range(ny):
+            off = _noise_row(s, eo, k0, k1, _counter_xy(x0 + i, y0 + j), z0, nz)
+            o = out[i, j]
+            for k in range(nz):
+                o[k] = s[off + k]
+
+
+def simd_noise_region(seed: int, field: int, lo, hi) -> np.ndarray:
+    """Standard normal float32 noise of the "simd" generator on the lattice box [lo, hi).
+
+    Values depend only on (seed, field, lattice position); ``lo`` may be negative, every
+    coordinate within +-``MAX_COORDINATE``.  Raises ValueError for a box outside that range.
+    """
+    if any(lo_ < -MAX_COORDINATE or hi_ > MAX_COORDINATE for lo_, hi_ in zip(lo, hi)):
+        raise ValueError(f"box [{lo}, {hi}) exceeds the lattice range +-{MAX_COORDINATE}")
+    out = np.empty(tuple(int(h - l) for l, h in zip(lo, hi)), dtype=np.float32)
+    k0, k1 = field_key(seed, SIMD_STREAM + field)
+    _noise_box(out, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]))
+    return out
+
+
+# --- convolution
+
+@numba.njit(inline="always")
+def _fma4(acc, l0, h0, l1, h1, l2, h2, l3, h3, w0, w1, w2, w3):
+    """acc = fma(w3, l3 + h3, fma(w2, .., fma(w1, .., fma(w0, l0 + h0, acc))))."""
+    for k in range(acc.shape[0]):
+        s = _fma(w0, l0[k] + h0[k], acc[k])
+        s = _fma(w1, l1[k] + h1[k], s)
+        s = _fma(w2, l2[k] + h2[k], s)
+        acc[k] = _fma(w3, l3[k] + h3[k], s)
+
+
+@numba.njit(inline="always")
+def _taps1(acc, row, g, H, off):
+    """acc[k] = g_H row[off + H + k], then fma over the pairs t = 0..H-1 (the z pass of a row)."""
+    n = acc.shape[0]
+    K = 2 * H + 1
+    w = g[H]
+    ce = row[off + H:off + H + n]  # views with non-negative indices: the loops vectorise
+    for k in range(n):
+        acc[k] = w * ce[k]
+    t = 0
+    while t + 4 <= H:
+        a, e = off + t, off + K - 1 - t
+        _fma4(acc, row[a:a + n], row[e:e + n], row[a + 1:a + 1 + n], row[e - 1:e - 1 + n],
+              row[a + 2:a + 2 + n], row[e - 2:e - 2 + n], row[a + 3:a + 3 + n], row[e - 3:e - 3 + n],
+              g[t], g[t + 1], g[t + 2], g[t + 3])
+        t += 4
+    while t < H:
+        _pair1(acc, row[off + t:off + t + n], row[off + K - 1 - t:off + K - 1 - t + n], g[t])
+        t += 1
+
+
+@numba.njit(inline="always")
+def _rows4(o0, o1, o2, o3, L0, L1, L2, L3, L4, E0, E1, E2, E3, E4, w0, w1):
+    """Four output rows r = 0..3, taps t (w0) and t + 1 (w1): L_i = src[j + t + i] and
+    E_i = src[j + 2H - t - 1 + i], so output r's pair t is L_r + E_{r+1} and its pair t + 1 is
+    L_{r+1} + E_r (each row loaded once for up to four outputs)."""
+    for k in range(o0.shape[0]):
+        l0, l1, l2, l3, l4 = L0[k], L1[k], L2[k], L3[k], L4[k]
+        e0, e1, e2, e3, e4 = E0[k], E1[k], E2[k], E3[k], E4[k]
+        o0[k] = _fma(w1, l1 + e0, _fma(w0, l0 + e1, o0[k]))
+        o1[k] = _fma(w1, l2 + e1, _fma(w0, l1 + e2, o1[k]))
+        o2[k] = _fma(w1, l3 + e2, _fma(w0, l2 + e3, o2[k]))
+        o3[k] = _fma(w1, l4 + e3, _fma(w0, l3 + e4, o3[k]))
+
+
+@numba.njit(inline="always")
+def _row_taps(dst, src, jj, j, g, H):
+    """dst = output row j of the convolution of the rows ``src[:, jj]`` with the symmetric g."""
+    K = 2 * H + 1
+    w = g[H]
+    c = src[j + H, jj]
+    for k in range(dst.shape[0]):
+        dst[k] = w * c[k]
+    for t in range(H):
+        lo, hi, w0 = src[j + t, jj], src[j + K - 1 - t, jj], g[t]
+        for k in range(dst.shape[0]):
+            dst[k] = _fma(w0, lo[k] + hi[k], dst[k])
+
+
+@numba.njit(inline="always")
+def _row_block(d0, d1, d2, d3, src, jj, j, g, H):
+    """Output rows j .. j + 3 (into d0..d3) of the row convolution of ``src[:, jj]``: on each
+    the operations of :func:`_row_taps`, in the same order."""
+    K = 2 * H + 1
+    w = g[H]
+    c0, c1, c2, c3 = src[j + H, jj], src[j + H + 1, jj], src[j + H + 2, jj], src[j + H + 3, jj]
+    for k in range(d0.shape[0]):
+        d0[k] = w * c0[k]
+        d1[k] = w * c1[k]
+        d2[k] = w * c2[k]
+        d3[k] = w * c3[k]
+    t = 0
+    while t + 2 <= H:
+        b = j + K - 2 - t
+        _rows4(d0, d1, d2, d3, src[j + t, jj], src[j + t + 1, jj], src[j + t + 2, jj], src[j + t + 3, jj],
+               src[j + t + 4, jj], src[b, jj], src[b + 1, jj], src[b + 2, jj], src[b + 3, jj], src[b + 4, jj],
+               g[t], g[t + 1])
+        t += 2
+    if t < H:
+        w0 = g[t]
+        _pair1(d0, src[j + t, jj], src[j + K - 1 - t, jj], w0)
+        _pair1(d1, src[j + 1 + t, jj], src[j + K - t, jj], w0)
+        _pair1(d2, src[j + 2 + t, jj], src[j + K + 1 - t, jj], w0)
+        _pair1(d3, src[j + 3 + t, jj], src[j + K + 2 - t, jj], w0)
+
+
+@numba.njit(inline="always")
+def _pair1(d, lo, hi, w0):
+    for k in range(d.shape[0]):
+        d[k] = _fma(w0, lo[k] + hi[k], d[k])
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _simd_field(out, square, k0, k1, x0, y0, z0, gx, gy, gz, inter):
+    """Add the field (``square``: its square) on the box at (x0, y0, z0) of ``out``'s shape.
+
+    ``inter``: float32 scratch of shape (nx + 2 Hx, ny, nz), overwritten."""
+    nx, ny, nz = out.shape
+    Hx, Hy, Hz = gx.shape[0] // 2, gy.shape[0] // 2, gz.shape[0] // 2
+    Ly, Lz = ny + 2 * Hy, nz + 2 * Hz
+    Lx = inter.shape[0]
+    # pass 1, per x-plane of noise: hash a row, convolve it along z; then the plane along y
+    for p in numba.prange(Lx):
+        row = np.empty(Lz + 32, dtype=np.float32)
+        eo = np.empty((2, Lz // 2 + 16), dtype=np.float32)
+        a = np.empty((Ly, 1, nz), dtype=np.float32)
+        for j in range(Ly):
+            off = _noise_row(row, eo, k0, k1, _counter_xy(x0 - Hx + p, y0 - Hy + j), z0 - Hz, Lz)
+            _taps1(a[j, 0], row, gz, Hz, off)
+        plane = inter[p]
+        j = 0
+        while j + 4 <= ny:
+            _row_block(plane[j], plane[j + 1], plane[j + 2], plane[j + 3], a, 0, j, gy, Hy)
+            j += 4
+        while j < ny:
+            _row_taps(plane[j], a, 0, j, gy, Hy)
+            j += 1
+    # pass 2, per y-row: convolve along x four output rows at a time, square and accumulate
+    for j in numba.prange(ny):
+        f = np.empty((4, nz), dtype=np.float32)
+        i = 0
+        while i < nx:
+            m = min(4, nx - i)
+            if m == 4:
+                _row_block(f[0], f[1], f[2], f[3], inter, j, i, gx, Hx)
+            else:
+                for r in range(m):
+                    _row_taps(f[r], inter, j, i + r, gx, Hx)
+            for r in range(m):
+                o, fr = out[i + r, j], f[r]
+                if square:
+                    for k in range(nz):
+                        o[k] += fr[k] * fr[k]
+                else:
+                    for k in range(nz):
+                        o[k] += fr[k]
+            i += m
+
+
+def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, square: bool = False,
+               threads: int | None = None, scratch: "dict | None" = None) -> np.ndarray:
+    """Add the unit-variance Gaussian field ``field`` (or its square) on the box [lo, hi) to ``out``.
+
+    Parameters
+    ----------
+    seed, field : int
+        Identify the noise (:func:`simd_noise_region`).
+    kernels : three 1-D float64 arrays
+        Symmetric odd-length kernels along x, y, z
+        (:func:`~vmt_dask.model.covariance.generator_kernel`); cast to float32.
+    lo, hi : three ints
+        The box in lattice coordinates.
+    out : float32 C-contiguous array of the box's shape, modified in place and returned.
+    threads : int, optional
+        Numba threads for this call (default: numba's current setting); the values do not
+        depend on it.
+    scratch : dict, optional
+        Keeps the intermediate buffer ((nx + 2 Hx) ny nz float32 values) between calls.
+
+    Raises ValueError if the box with its halo leaves the lattice range +-``MAX_COORDINATE``.
+    """
+    k0, k1 = field_key(seed, SIMD_STREAM + field)
+    g = [np.ascontiguousarray(k, dtype=np.float32) for k in kernels]
+    for l, h, k in zip(lo, hi, g):
+        H = len(k) // 2
+        if l - H < -MAX_COORDINATE or h + H > MAX_COORDINATE:
+            raise ValueError(f"box [{lo}, {hi}) exceeds the lattice range +-{MAX_COORDINATE}")
+    nx, ny, nz = out.shape
+    shape = (nx + 2 * (len(g[0]) // 2), ny, nz)
+    need = shape[0] * ny * nz
+    buf = None if scratch is None else scratch.get("inter")
+    if buf is None or buf.size < need:
+        buf = np.empty(need, dtype=np.float32)
+        if scratch is not None:
+            scratch["inter"] = buf
+    with numba_threads(threads):
+        _simd_field(out, bool(square), k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
+                    g[0], g[1], g[2], buf[:need].reshape(shape))
+    return out
