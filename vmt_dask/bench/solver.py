@@ -62,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline-cases", default="field,BM01,BM03",
                         help="case-name prefixes on which the earlier solver also runs")
     parser.add_argument("--cases", default="channels,field,model,peers",
-                        help="subset of channels,field,model,peers to run")
+                        help="subset of channels,field,model,axes,peers to run (axes: BM01 SE "
+                             "at --bm-size along x, y, z in one m_factors call vs three calls)")
     parser.add_argument("--no-peers", action="store_true", help="skip TauFactor and PoreSpy")
     parser.add_argument("--peer-iter-limit", type=int, default=2000,
                         help="TauFactor iteration cap (it needs ~1000-1600 at 200^3)")
@@ -115,18 +116,9 @@ def _load_baseline(pkg_dir: str):
     return importlib.import_module("cond_first_wave")
 
 
-def _solve_child(path: str, code: int | None, axis: int, which: str, pkg_dir: str | None,
-                 rtol: float) -> dict:
-    if which == "new":
-        from vmt_dask.conductivity import _jit, m_factor
-    else:
-        pkg = _load_baseline(pkg_dir)
-        m_factor = pkg.m_factor
-        try:
-            _jit = importlib.import_module(pkg.__name__ + "._jit")
-        except ImportError:              # an earlier solver without serial variants
-            _jit = None
-    warm = np.zeros((20, 20, 20), bool)          # compile (or load) the kernels first
+def _warm_up(m_factor, _jit, axis, rtol):
+    """Compile (or load) the kernels before anything is timed."""
+    warm = np.zeros((20, 20, 20), bool)
     warm[5:15, 5:15, :] = True
     warm[:, 8:12, 8:12] = True
     m_factor(warm, axis=axis, rtol=rtol)
@@ -141,6 +133,45 @@ def _solve_child(path: str, code: int | None, axis: int, which: str, pkg_dir: st
                 m_factor(warm, axis=axis, rtol=rtol)
         finally:
             _jit.SERIAL_CELLS = cells
+
+
+def _axes_child(path: str, code: int, mode: str, rtol: float) -> dict:
+    """M along x, y, z: one ``m_factors(axes='all')`` call or three ``m_factor`` calls."""
+    import resource
+
+    from vmt_dask.conductivity import _jit, m_factor, m_factors
+
+    for a in range(3):
+        _warm_up(m_factor, _jit, a, rtol)
+    mask = np.load(path) == code
+    base_mib = _rss_mib()
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    if mode == "all":
+        res = m_factors(mask, axes="all", rtol=rtol)
+    else:
+        res = {a: m_factor(mask, axis=a, rtol=rtol) for a in range(3)}
+    wall = time.perf_counter() - t0
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return {"M": res[2].m_factor, "M_xyz": [res[a].m_factor for a in range(3)],
+            "iterations": sum(r.iterations for r in res.values()),
+            "setup_s": sum(r.setup_seconds for r in res.values()),
+            "solve_s": sum(r.solve_seconds for r in res.values()), "wall_s": wall,
+            "cpu_s": time.process_time() - c0, "solver_MiB": peak_mib - base_mib}
+
+
+def _solve_child(path: str, code: int | None, axis: int, which: str, pkg_dir: str | None,
+                 rtol: float) -> dict:
+    if which == "new":
+        from vmt_dask.conductivity import _jit, m_factor
+    else:
+        pkg = _load_baseline(pkg_dir)
+        m_factor = pkg.m_factor
+        try:
+            _jit = importlib.import_module(pkg.__name__ + "._jit")
+        except ImportError:              # an earlier solver without serial variants
+            _jit = None
+    _warm_up(m_factor, _jit, axis, rtol)
     vol = np.load(path, mmap_mode="r")
     mask = np.array(vol if code is None else vol == code, dtype=bool)
     del vol
@@ -454,6 +485,33 @@ def run(args: argparse.Namespace) -> int:
                 if phase.lower() not in args.phases.lower().split(","):
                     continue
                 ours(path, f"{preset} {nbm}^3", 2, code=code, phase=phase, nvox=nbm**3)
+            os.remove(path)
+        # --- three directions: one m_factors call vs three m_factor calls
+        if "axes" in cases:
+            labels = realize(CALIBRATED["BM01"], (nbm,) * 3, seed=1)
+            path = os.path.join(tmp, "axes.npy")
+            np.save(path, labels)
+            del labels
+            got = {}
+            for mode, tool in (("all", "m_factors(axes=all)"), ("each", "3 x m_factor")):
+                try:
+                    wall, peak, val = measure_in_child(_axes_child, path, _CODES["SE"], mode, 1e-6)
+                except (RuntimeError, TimeoutError) as exc:
+                    show({"case": f"BM01 {nbm}^3", "tool": tool,
+                          "note": str(exc).strip().splitlines()[-1][:80]})
+                    continue
+                got[mode] = val
+                row = _row(f"BM01 {nbm}^3", tool, None, val["wall_s"], peak, val, nbm**3,
+                           phase="SE")
+                row["axis"] = "xyz"
+                row["M"] = "/".join(f"{m:.6f}" for m in val["M_xyz"])
+                show(row)
+            if len(got) == 2:
+                a, e = got["all"], got["each"]
+                print(f"three directions in one call: {a['wall_s']:.2f} s wall / {a['cpu_s']:.1f} s "
+                      f"CPU vs three calls {e['wall_s']:.2f} / {e['cpu_s']:.1f} s: saving "
+                      f"{e['wall_s'] - a['wall_s']:.2f} s wall, {e['cpu_s'] - a['cpu_s']:.1f} s CPU "
+                      f"(setup {a['setup_s']:.2f} vs {e['setup_s']:.2f} s)", flush=True)
             os.remove(path)
         # --- peers at their feasible size
         if "peers" in cases and not args.no_peers:
