@@ -26,11 +26,19 @@ CASES = {
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--voxel-size", type=float, default=0.6)
-    p.add_argument("--realizations", type=int, default=6)
-    p.add_argument("--images", type=int, default=1, help="image seeds per case")
-    p.add_argument("--cases", default="BM01,BM03,BM10,T4,T5")
+    from ..domain import TABLE1
+    from ._measure import choices_list
+
+    p.add_argument("--size", type=int, default=32,
+                   help="edge in voxels of each synthetic image to calibrate (default 32)")
+    p.add_argument("--voxel-size", type=float, default=0.6,
+                   help="voxel edge of the images in um (default 0.6)")
+    p.add_argument("--realizations", type=int, default=6,
+                   help="model realizations per cost evaluation of the fit (default 6)")
+    p.add_argument("--images", type=int, default=1, help="image seeds per case (12345, 12346, ...)")
+    p.add_argument("--cases", default="BM01,BM03,BM10,T4,T5", type=choices_list(*TABLE1, *CASES),
+                   help="comma-separated true parameter sets: the presets of Table 1 and the far "
+                        "test points T4, T5 (default all)")
 
 
 def run(args) -> int:
@@ -41,7 +49,7 @@ def run(args) -> int:
     from ..model import realize
 
     cases = {**{k: tuple(v) for k, v in TABLE1.items()}, **CASES}
-    names = [c.strip() for c in args.cases.split(",") if c.strip()]
+    names = args.cases
     print(f"load: {os.getloadavg()[0]:.2f} (1 min)  grid {args.size}^3 x {args.voxel_size} um, "
           f"R = {args.realizations}")
     print(f"{'case':<5} {'img':>3} " + " ".join(f"{n:>16}" for n in PARAMETER_NAMES) + "   wall_s  real  analytic  accepted")
