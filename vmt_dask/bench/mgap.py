@@ -40,7 +40,9 @@ _CODES = {ph: PHASES[ph] for ph in ("SE", "AM")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--presets", default="BM01,BM03,BM10")
+    parser.add_argument("--presets", default="BM01,BM03,BM10",
+                        help="comma-separated presets whose calibrated structures are solved "
+                             "(default BM01,BM03,BM10)")
     parser.add_argument("--sizes", default="200,401", help="comma-separated grid edges")
     parser.add_argument("--seeds", default="1", help="comma-separated seeds")
     parser.add_argument("--variants-max", type=int, default=200,
