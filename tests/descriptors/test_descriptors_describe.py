@@ -78,3 +78,31 @@ def test_describe_all_refuses_before_work(bm01_labels):
         describe_all(bm01_labels, phases=("SE", 7))
     with pytest.raises(InputError, match="workers"):
         describe_all(bm01_labels, workers=0)
+
+
+def test_describe_returns_the_curves_of_its_constrictivity(bm01_labels):
+    # curves=True adds the CPSD/SMIP curves of the same evaluation and changes no other value
+    from vmt_dask.descriptors import constrictivity, describe, describe_all
+
+    for phase in ("SE", "AM"):
+        plain = describe(bm01_labels, phase=phase)
+        full = describe(bm01_labels, phase=phase, curves=True)
+        c = full.pop("curves")
+        assert full == plain
+        ref = constrictivity(bm01_labels == (1 if phase == "SE" else 2), voxel_size=0.2, curves=True)
+        for key, arr in (("radius", ref.radii), ("cpsd", ref.cpsd), ("smip", ref.smip)):
+            np.testing.assert_array_equal(c[key], arr)
+        assert c["radius"].dtype == np.float64 and np.all(np.diff(c["radius"]) > 0)
+        assert np.all(np.diff(c["cpsd"]) <= 0) and np.all(c["smip"] <= c["cpsd"])
+    both = describe_all(bm01_labels, curves=True, workers=2)
+    np.testing.assert_array_equal(both["AM"]["curves"]["smip"], describe(bm01_labels, phase="AM", curves=True)["curves"]["smip"])
+
+
+def test_describe_curves_need_cubic_voxels(bm01_labels):
+    from vmt_dask.descriptors import describe, describe_all
+    from vmt_dask.errors import InputError
+
+    with pytest.raises(InputError, match="cubic voxels"):
+        describe(bm01_labels, phase="SE", voxel_size=(0.2, 0.2, 0.3), curves=True)
+    with pytest.raises(InputError, match="cubic voxels"):
+        describe_all(bm01_labels, voxel_size=(0.2, 0.2, 0.3), curves=True)

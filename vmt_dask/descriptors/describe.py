@@ -26,7 +26,7 @@ def phase_value(phase) -> int:
 
 
 def describe(labels: np.ndarray, *, phase: str | int, voxel_size=0.2,
-             axis: int = 2) -> dict[str, float]:
+             axis: int = 2, curves: bool = False) -> dict:
     """Volume fraction, surface area, tortuosity and constrictivity of one phase.
 
     Parameters
@@ -40,6 +40,9 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size=0.2,
         use physical distances in every descriptor.
     axis : int
         Transport direction for tortuosity and intrusion (default 2 = z).
+    curves : bool
+        Also return the CPSD and SMIP curves of the same constrictivity evaluation
+        (key ``"curves"``; cubic voxels only).
 
     Returns
     -------
@@ -49,13 +52,19 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size=0.2,
         the phase does not connect start and target plane),
         ``tortuosity_reached`` (fraction of start-plane phase voxels that reach
         the target plane), ``constrictivity`` (1), ``r_min`` and ``r_max``
-        (micrometres).
+        (micrometres).  With ``curves=True`` also ``"curves"``: ``{"radius": r,
+        "cpsd": c, "smip": s}``, float64 arrays of one length: ``r`` ascending
+        (micrometres, every radius at which a curve can step), ``c`` and ``s`` the
+        volume fractions of the window (CPSD: covered by balls of radius ``>= r``;
+        SMIP: intruded from the start plane), as
+        :attr:`~vmt_dask.descriptors.ConstrictivityResult.radii` / ``cpsd`` / ``smip``.
+        The other values are the same with or without curves.
 
     Raises
     ------
     InputError
         (a ``ValueError``) for a volume that is not 3-D, not integer, too thin, or a
-        phase that does not occur in it.
+        phase that does not occur in it; ``curves=True`` with anisotropic voxels.
 
     Notes
     -----
@@ -71,7 +80,7 @@ def describe(labels: np.ndarray, *, phase: str | int, voxel_size=0.2,
     if n == 0:
         present = ", ".join(str(v) for v in np.unique(labels)[:10])
         raise InputError(f"phase {phase!r} (label {value}) is empty in this volume (labels present: {present})")
-    return _describe_mask(mask, n, spacing, axis)
+    return _describe_mask(mask, n, spacing, axis, bool(curves))
 
 
 def _check_labels(labels, voxel_size, axis):
@@ -90,10 +99,12 @@ def _check_labels(labels, voxel_size, axis):
         raise InputError(str(exc)) from None
 
 
-def _describe_mask(mask, n, spacing, axis) -> dict[str, float]:
+def _describe_mask(mask, n, spacing, axis, curves: bool = False) -> dict:
+    if curves and not spacing[0] == spacing[1] == spacing[2]:
+        raise InputError(f"curves=True needs cubic voxels, got voxel_size {tuple(spacing)}")
     tau = geodesic_tortuosity(mask, axis=axis, voxel_size=spacing)
-    con = constrictivity(mask, voxel_size=spacing, axis=axis)
-    return {
+    con = constrictivity(mask, voxel_size=spacing, axis=axis, curves=curves)
+    out = {
         "volume_fraction": n / mask.size,
         "specific_surface_area": specific_surface_area(mask, voxel_size=spacing),
         "tortuosity_mean": tau.mean,
@@ -103,10 +114,13 @@ def _describe_mask(mask, n, spacing, axis) -> dict[str, float]:
         "r_min": con.r_min,
         "r_max": con.r_max,
     }
+    if curves:
+        out["curves"] = {"radius": con.radii, "cpsd": con.cpsd, "smip": con.smip}
+    return out
 
 
 def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axis: int = 2,
-                 workers: int = 1) -> dict[str, dict[str, float]]:
+                 workers: int = 1, curves: bool = False) -> dict[str, dict]:
     """:func:`describe` of several phases of one label volume.
 
     Parameters
@@ -115,7 +129,7 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
         Label volume, validated once.
     phases : sequence of str or int
         The phases (default SE and AM).
-    voxel_size, axis
+    voxel_size, axis, curves
         As for :func:`describe`.
     workers : int
         ``1``: the phases one after the other (peak memory of one phase: about 10
@@ -145,6 +159,9 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
     workers = int(workers)
     if workers < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
+    curves = bool(curves)
+    if curves and not spacing[0] == spacing[1] == spacing[2]:
+        raise InputError(f"curves=True needs cubic voxels, got voxel_size {tuple(spacing)}")
 
     def one(value, threads=None):
         if threads is not None:
@@ -152,7 +169,7 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
 
             numba.set_num_threads(threads)  # per calling thread: no oversubscription
         mask = labels == value
-        return _describe_mask(mask, int(np.count_nonzero(mask)), spacing, axis)
+        return _describe_mask(mask, int(np.count_nonzero(mask)), spacing, axis, curves)
 
     if workers == 1:
         return {p: one(v) for p, v in zip(phases, values)}
