@@ -114,10 +114,15 @@ def _painted_neighbours(fl, nx, ny, nz, idx, nbo, nbv, lo, hi):
 
     Painted before: value larger, or equal and earlier in raster order (a neighbour that
     was not kept lies inside a kept ball of larger value, painted before as well).  Stored
-    as the offset code ``(di + 1) * 9 + (dj + 1) * 3 + (dk + 1)`` and its value (0: none).
-    ``fl``: the values, flat (shape ``(nx, ny, nz)`` raveled); centres ``idx[lo:hi]``.
+    as the offset code ``(di + 1) * 9 + (dj + 1) * 3 + (dk + 1)`` and its value (0: none);
+    among equal values the first neighbour in code order.  ``fl``: the values, flat (shape
+    ``(nx, ny, nz)`` raveled); centres ``idx[lo:hi]``.  Centres off the array's faces use
+    precomputed flat offsets (no bounds checks), the others check each neighbour.
     """
     syz = ny * nz
+    offs = np.empty(27, np.int64)
+    for q in range(27):
+        offs[q] = ((q // 9 - 1) * ny + (q // 3) % 3 - 1) * nz + q % 3 - 1
     for t in range(lo, hi):
         u = np.int64(idx[t])
         d = fl[u]
@@ -127,23 +132,34 @@ def _painted_neighbours(fl, nx, ny, nz, idx, nbo, nbv, lo, hi):
         k = rem - j * nz
         best = 0
         code = 13
-        for di in range(-1, 2):
-            ii = i + di
-            if ii < 0 or ii >= nx:
-                continue
-            for dj in range(-1, 2):
-                jj = j + dj
-                if jj < 0 or jj >= ny:
+        if 0 < i < nx - 1 and 0 < j < ny - 1 and 0 < k < nz - 1:
+            d2 = 2 * d
+            for q in range(27):
+                dv = fl[u + offs[q]]
+                # precedes: larger value, or equal and earlier (q < 13); the centre itself
+                # (q = 13, dv = d) never does.  Selects, no branches: the outcome is random
+                cand = dv if 2 * dv + (q < 13) > d2 else 0
+                gt = cand > best
+                code = q if gt else code
+                best = cand if gt else best
+        else:
+            for di in range(-1, 2):
+                ii = i + di
+                if ii < 0 or ii >= nx:
                     continue
-                for dk in range(-1, 2):
-                    kk = k + dk
-                    if kk < 0 or kk >= nz or (di == 0 and dj == 0 and dk == 0):
+                for dj in range(-1, 2):
+                    jj = j + dj
+                    if jj < 0 or jj >= ny:
                         continue
-                    v = (ii * ny + jj) * nz + kk
-                    dv = fl[v]
-                    if (dv > d or (dv == d and v < u)) and dv > best:
-                        best = dv
-                        code = (di + 1) * 9 + (dj + 1) * 3 + (dk + 1)
+                    for dk in range(-1, 2):
+                        kk = k + dk
+                        if kk < 0 or kk >= nz or (di == 0 and dj == 0 and dk == 0):
+                            continue
+                        v = (ii * ny + jj) * nz + kk
+                        dv = fl[v]
+                        if (dv > d or (dv == d and v < u)) and dv > best:
+                            best = dv
+                            code = (di + 1) * 9 + (dj + 1) * 3 + (dk + 1)
         nbo[t] = code
         nbv[t] = best
 
