@@ -26,6 +26,7 @@ __all__ = [
     "parity_figure",
     "gradient_step_figure",
     "slices_figure",
+    "curves_figure",
     "save_figure",
 ]
 
@@ -295,4 +296,46 @@ def slices_figure(volumes: Mapping[str, np.ndarray], *, voxel_size: float = 0.2)
         axes[1, j].set_ylabel("z [µm] (pressing)")
     fig.legend(handles=[Patch(color=c, label=l) for c, l in zip(LABEL_COLORS, ("pore", "SE", "AM"))],
                loc="outside lower center", ncols=3, fontsize=9)
+    return fig
+
+
+def curves_figure(curves: Mapping[str, list]) -> Figure:
+    """CPSD (solid) and SMIP (dashed) curves per phase, one colour per structure (paper Sec. 2.3).
+
+    *curves* maps a phase name to a list of ``(label, dataset)`` with the datasets of
+    :func:`vmt_dask.study.read_curves` (``radius`` in micrometres, ``cpsd``/``smip`` as volume
+    fractions, attributes ``volume_fraction``, ``r_min``, ``r_max``, ``constrictivity``);
+    ``eps / 2`` is drawn for each structure, r_min and r_max marked where the curves cross it.
+    """
+    phases = [ph for ph in STUDY_PHASES if ph in curves] or list(curves)
+    if not phases or not any(curves[ph] for ph in phases):
+        raise ValueError("no curves to draw")
+    fig = Figure(figsize=(5.2 * len(phases), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(phases), squeeze=False)[0]
+    palette = ("#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+    for ax, ph in zip(axes, phases):
+        items = curves[ph]
+        if not items:
+            _no_data(ax, f"{ph}: no curves stored")
+            continue
+        for i, (label, ds) in enumerate(items):
+            color = palette[i % len(palette)]
+            r = np.asarray(ds["radius"].values)
+            if r.size == 0:
+                continue
+            # right-continuous steps in r: the value at r[j] holds on (r[j-1], r[j]]
+            ax.step(r, ds["cpsd"].values, where="pre", color=color, lw=1.4,
+                    label=f"{label}: β = {ds.attrs['constrictivity']:.2f}")
+            ax.step(r, ds["smip"].values, where="pre", color=color, lw=1.2, ls="--")
+            half = 0.5 * float(ds.attrs["volume_fraction"])
+            ax.axhline(half, color=color, lw=0.6, ls=":")
+            for key, mark in (("r_max", "o"), ("r_min", "s")):
+                x = float(ds.attrs[key])
+                if np.isfinite(x) and x > 0:
+                    ax.plot([x], [half], marker=mark, color=color, ms=5, mfc="white")
+        ax.set_xlabel("radius r (µm)")
+        ax.set_ylabel("volume fraction of the window")
+        ax.set_title(f"{ph}: CPSD (solid), SMIP (dashed); ○ r_max, □ r_min at ε/2", fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=7, loc="upper right")
     return fig

@@ -361,6 +361,13 @@ def write_report(
                "For every descriptor function f: its value at each interpolated point (h = 0) and after the "
                "steps θ + h ∇f, one line per point. Rising lines mean the steps move f as intended.",
                lambda: F.gradient_step_figure(results))
+    if source:
+        add_figure("curves", "CPSD and SMIP curves (paper Section 2.3)",
+                   "The continuous phase size distribution (solid) and the simulated mercury intrusion "
+                   "(dashed) of the interpolation points' own structures nearest to the middle of each pair, as "
+                   "the study stored them (vmt_dask.study.read_curves); r_max and r_min are the largest radii "
+                   "where they still reach ε/2 (dotted), β = (r_min / r_max)².",
+                   lambda: F.curves_figure(_point_curves(source, results)))
 
     voxel = float(results.attrs.get("voxel_size_um", 0.2) or 0.2)
     grid = results.attrs.get("shape")
@@ -412,6 +419,24 @@ def write_report(
     )
     write_file_atomic(rep.html, page.encode("utf-8"))
     return rep
+
+
+def _point_curves(store: str, results, per_pair: int = 1) -> dict[str, list]:
+    """``{phase: [(label, curves dataset)]}`` of the point structures (h = 0) nearest to t = 1/2
+    of each pair in a study store (:func:`vmt_dask.study.read_curves`)."""
+    from ..study import read_curves
+
+    h = np.asarray(results["h"].values, dtype=float)
+    fn = np.asarray(results["function"].values).astype(str)
+    idx = np.asarray(results["structure"].values)
+    pairs = np.asarray(results["pair"].values).astype(str)
+    t = np.asarray(results["t"].values, dtype=float)
+    picked = []
+    for pair in dict.fromkeys(pairs[(h == 0) & (fn == "")]):
+        own = np.flatnonzero((h == 0) & (fn == "") & (pairs == pair))
+        order = own[np.argsort(np.abs(t[own] - 0.5), kind="stable")][:per_pair]
+        picked += [(int(idx[i]), f"{pair} t={t[i]:.2f}") for i in order]
+    return {ph: [(label, read_curves(store, s, ph)) for s, label in picked] for ph in STUDY_PHASES}
 
 
 def _eq(model: str) -> int:

@@ -27,7 +27,7 @@ from .layout import STUDY_FILE, record_path, structure_volume
 from .spec import FUNCTIONS, PARAMETERS
 from .stages import STAGE_TABLE, StudyPlan
 
-__all__ = ["open_results", "export_csv", "DESCRIPTOR_FIELDS", "UNITS"]
+__all__ = ["open_results", "export_csv", "read_curves", "DESCRIPTOR_FIELDS", "UNITS", "CURVE_UNITS"]
 
 #: Descriptor fields recorded per phase (docs/results-schema.md).
 DESCRIPTOR_FIELDS = tuple(DESCRIPTOR_KEYS)
@@ -35,6 +35,9 @@ DESCRIPTOR_FIELDS = tuple(DESCRIPTOR_KEYS)
 CONDUCT_FIELDS = tuple(CONDUCT_KEYS)
 UNITS = dict(_UNITS)
 _DESCRIPTIONS = dict(DESCRIPTIONS)
+#: Units of the stored CPSD/SMIP curves (:func:`read_curves`).
+CURVE_UNITS = {"radius": "micrometre", "cpsd": "1 (volume fraction of the window)",
+               "smip": "1 (volume fraction of the window)"}
 
 
 def _read_all(store, plan: StudyPlan) -> dict[str, dict]:
@@ -240,3 +243,69 @@ def export_csv(store: str | os.PathLike, out: str | os.PathLike) -> int:
     with atomic_path(out) as tmp:
         df.to_csv(tmp)
     return len(df)
+
+
+def read_curves(store: str | os.PathLike, structure: int, phase: str):
+    """The CPSD and SMIP curves of one phase of one database structure, as stored by the study.
+
+    The study's describe task stores, with each structure's descriptors, the two curves of the
+    same constrictivity computation (paper Section 2.3; :func:`vmt_dask.descriptors.
+    constrictivity` with ``curves=True``, its default conventions).
+
+    Parameters
+    ----------
+    store : str or path
+        The study store.
+    structure : int
+        Database structure index (``0 .. spec.n_structures - 1``; the ``structure`` dimension
+        of :func:`open_results`).
+    phase : {"SE", "AM"}
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimension ``radius`` (float64, micrometres, ascending: every radius at which a curve
+        can step, ``sqrt(k)`` voxels for the distinct squared distances ``k`` in the phase) with
+        ``cpsd(radius)`` and ``smip(radius)`` (float64, volume fractions of the window,
+        non-increasing).  Both are right-continuous step functions of ``r**2``: the value at
+        ``radius[j]`` holds for ``radius[j-1] < r <= radius[j]``.  Attributes: ``structure``,
+        ``phase``, ``volume_fraction``, ``r_min`` and ``r_max`` (micrometres: the largest radius
+        with SMIP resp. CPSD ``>= volume_fraction / 2``), ``constrictivity`` ``(r_min / r_max)**2``,
+        ``units`` (JSON).  A phase absent from the structure gives empty curves.
+
+    Raises
+    ------
+    InputError
+        No study in the store, a structure index or phase outside the study, or no curves for
+        that structure yet (not described yet, or described by a version that did not store them).
+    """
+    import xarray as xr
+
+    from ..errors import InputError
+    from .coordinator import read_spec
+    from .tasks import CURVES_KEY
+
+    spec = read_spec(os.fspath(store))
+    if isinstance(structure, bool) or not isinstance(structure, (int, np.integer)) \
+            or not 0 <= int(structure) < spec.n_structures:
+        raise InputError(f"structure {structure!r} is not an index 0..{spec.n_structures - 1} of this study")
+    if phase not in STUDY_PHASES:
+        raise InputError(f"phase {phase!r} is not one of the study's phases {list(STUDY_PHASES)}")
+    rel = record_path("describe-structure", f"{structure_volume(int(structure))}-{phase}")
+    rec = read_record(os.fspath(store), rel)
+    if rec is None or CURVES_KEY not in rec:
+        why = "not described yet (or its record is damaged)" if rec is None else \
+            "its record was written without curves (an older version); rerun its description to add them"
+        raise InputError(f"no CPSD/SMIP curves for structure {int(structure)} phase {phase}: {why}")
+    c = rec[CURVES_KEY]
+    radius = np.asarray(c["radius_um"], dtype=np.float64)
+    ds = xr.Dataset(
+        {"cpsd": (("radius",), np.asarray(c["cpsd"], dtype=np.float64),
+                  {"units": CURVE_UNITS["cpsd"], "long_name": "continuous phase size distribution CPSD(r)"}),
+         "smip": (("radius",), np.asarray(c["smip"], dtype=np.float64),
+                  {"units": CURVE_UNITS["smip"], "long_name": "simulated mercury intrusion porosimetry SMIP(r)"})},
+        coords={"radius": ("radius", radius, {"units": CURVE_UNITS["radius"]})},
+        attrs={"structure": int(structure), "phase": phase, "volume_fraction": _f(rec.get("volume_fraction")),
+               "r_min": _f(rec.get("r_min")), "r_max": _f(rec.get("r_max")),
+               "constrictivity": _f(rec.get("constrictivity")), "units": json.dumps(CURVE_UNITS)})
+    return ds

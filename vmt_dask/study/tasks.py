@@ -193,8 +193,7 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
         labels = _labels(store, key, stage)
     t1 = time.perf_counter()
     code = PHASE_CODES[phase]
-    import inspect  # TEMPORARY until describe(curves=) lands
-    want_curves = stage == "describe-structure" and "curves" in inspect.signature(describe).parameters
+    want_curves = stage == "describe-structure"
     curves = None
     if not np.any(labels == code):
         # A phase absent from a (small) realization: eps = S = 0, the rest undefined.
