@@ -1,7 +1,7 @@
 """Descriptors of a BM01 realization: per kernel, vmt-dask now vs an earlier commit vs peers.
 
     python -m vmt_dask.bench describe [--sizes 128,200,401] [--phases SE,AM]
-        [--tools ours,baseline,peers] [--baseline-commit 28ab5f2] [--cold] [--seed S] [--json OUT]
+        [--tools ours,baseline,peers] [--baseline-commit 3cb31a4] [--cold] [--seed S] [--json OUT]
 
 For every size and phase, each tool runs in a fresh process (the numba kernels are
 compiled once beforehand, so the children load them from cache):
@@ -17,9 +17,10 @@ compiled once beforehand, so the children load them from cache):
   call, one phase after the other (``all``) or two at once in threads (``all2``): the
   figures the goal is about (one row, phase ``SE+AM``).
 * ``baseline``: the same kernels of ``vmt_dask/descriptors`` at ``--baseline-commit``
-  (default 28ab5f2, the fourth session's start: parallel numba kernels, serial tortuosity
-  search; bbc1ea1 is the third session's start, constrictivity by a bisection of cover
-  transforms), read with ``git show`` into a temporary package.
+  (default 3cb31a4, the fifth session's start: Dial's tortuosity search, flood by value
+  order; 28ab5f2 is the fourth session's start with parallel numba kernels, bbc1ea1 the
+  third's, constrictivity by a bisection of cover transforms), read with ``git show`` into a
+  temporary package.
 * ``peers``: PoreSpy ``local_thickness`` (CPSD, integer radii) and ``porosimetry`` from the
   plane z = 0 (SMIP, centre connectivity, integer radii), and ``dijkstra3d``'s
   26-neighbourhood Euclidean distance field from the plane z = n-1 (the same graph as our
@@ -35,7 +36,9 @@ Printed: one row per (size, phase, tool) with the kernel times, megavoxels per s
 the whole chain, bytes per voxel and the values; then per size the both-phase totals
 beside the goal of issue 14 (401^3: <= 15 s wall, <= 16 bytes/voxel).  The load average
 is printed with every row (timings on a shared machine are noisy: compare CPU seconds
-and same-run ratios).  ``--json`` appends each row as it completes and skips rows already
+and same-run ratios), and so is the thread count of the kernels (``NUMBA_NUM_THREADS``:
+run with ``NUMBA_NUM_THREADS=1`` for the one-thread CPU per phase that sets the paper-scale
+estimate; ``all2`` gives each of its two phases one thread of two).  ``--json`` appends each row as it completes and skips rows already
 in the file, so a long run can be split and resumed.
 """
 from __future__ import annotations
@@ -59,8 +62,8 @@ __all__ = ["add_arguments", "run"]
 
 _PHASES = dict(PHASES)
 _TOOLS = ("ours", "all", "all2", "baseline", "peers")
-#: The descriptors at the start of this session (first-wave constrictivity by bisection).
-DEFAULT_BASELINE = "28ab5f2"
+#: The descriptors at the start of this session (Dial's tortuosity search, value-order flood).
+DEFAULT_BASELINE = "3cb31a4"
 _BASE_PKG = "desc_baseline"
 
 
@@ -85,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ----------------------------------------------------------------------------- children
+def _numba_threads() -> int:
+    """numba's thread count in a fresh process of this environment (``NUMBA_NUM_THREADS``)."""
+    env = os.environ.get("NUMBA_NUM_THREADS")
+    return int(env) if env and env.isdigit() else (os.cpu_count() or 1)
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -302,7 +311,7 @@ def _table_row(r: dict) -> dict:
                   "B/vox": f"{(r['peak'] - r['rss0']) / n:.1f}",
                   "eps": _fmt(r["eps"]), "S 1/um": _fmt(r["S"]), "tau": _fmt(r["tau_mean"]),
                   "beta": _fmt(r["beta"]), "r_min": _fmt(r["r_min"]), "r_max": _fmt(r["r_max"]),
-                  "load": f"{r['load'][0]:.1f}-{r['load'][1]:.1f}"})
+                  "load": f"{r['load'][0]:.1f}-{r['load'][1]:.1f}", "threads": r.get("threads", "?")})
     return cells
 
 
@@ -398,6 +407,7 @@ def run(args: argparse.Namespace) -> int:
                           flush=True)
                     continue
                 val.update({"n": n, "phase": phase, "tool": tool, "load": [load0, os.getloadavg()[0]],
+                            "threads": _numba_threads(),
                             "commit": args.baseline_commit if tool == "baseline" else None})
                 rows.append(val)
                 _save_rows(args.json, rows)
