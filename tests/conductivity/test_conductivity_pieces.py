@@ -303,12 +303,17 @@ def test_fused_fine_passes_equal_the_separate_passes(shape):
                 halo = fu.halo_planes(shape, chunks)
                 x2 = np.full_like(b, np.nan)
                 rc2 = np.full_like(rc, np.nan)
-                getattr(fu.fine_smooth_restrict, variant)(code, wx, wy, x2, b, *maps, rc2, halo)
+                # dynamic_chunks: chunks handed out one at a time (any order) where there
+                # are more chunks than threads
+                with fu.dynamic_chunks(halo):
+                    getattr(fu.fine_smooth_restrict, variant)(code, wx, wy, x2, b, *maps, rc2,
+                                                              halo)
                 np.testing.assert_allclose(x2, x, rtol=0, atol=8 * eps * float(np.abs(x).max()))
                 np.testing.assert_allclose(rc2, rc, rtol=0, atol=tol_rc)
                 pre = (x2.copy(), rc2)
-                bx2 = getattr(fu.fine_prolong_smooth, variant)(code, wx, wy, x2, b, xc, *maps,
-                                                               np.float32(1.8), halo)
+                with fu.dynamic_chunks(halo):
+                    bx2 = getattr(fu.fine_prolong_smooth, variant)(code, wx, wy, x2, b, xc,
+                                                                   *maps, np.float32(1.8), halo)
                 np.testing.assert_allclose(x2, x_post, rtol=0, atol=tol_x)
                 assert bx2 == pytest.approx(bx, rel=1e-6)
                 if first is None:
@@ -340,8 +345,9 @@ def test_fused_direction_and_matvec_equal_the_separate_kernels():
         for chunks in (1, 2, 3, 40):
             for variant in ("serial", "parallel"):
                 p2, w2 = p.copy(), z.copy()
-                pq2 = getattr(fu.direction_matvec, variant)(code, wx, wy, p2, w2, 0.37,
-                                                            fu.halo_planes(shape, chunks))
+                halo = fu.halo_planes(shape, chunks)
+                with fu.dynamic_chunks(halo):
+                    pq2 = getattr(fu.direction_matvec, variant)(code, wx, wy, p2, w2, 0.37, halo)
                 np.testing.assert_array_equal(p2, p_ref)
                 np.testing.assert_allclose(w2, w_ref, rtol=0,
                                            atol=48 * eps * float(np.abs(w_ref).max()))

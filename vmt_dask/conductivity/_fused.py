@@ -27,6 +27,8 @@ loop), because the neighbouring chunk overwrites them in place.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numba
 import numpy as np
 from numba import prange
@@ -36,7 +38,25 @@ from ._jit import JIT as _JIT
 from ._jit import kernel
 from ._stencil import _diag, _gs_row, _inv_diag
 
-__all__ = ["fine_smooth_restrict", "fine_prolong_smooth", "direction_matvec", "halo_planes"]
+__all__ = ["fine_smooth_restrict", "fine_prolong_smooth", "direction_matvec", "halo_planes",
+           "dynamic_chunks"]
+
+
+@contextmanager
+def dynamic_chunks(halo: np.ndarray):
+    """Hand the chunks of the fused kernels to the threads one at a time (numba's
+    parallel chunk size 1) when there are more chunks than threads: a thread that the
+    operating system deschedules (a loaded machine) then holds up one small chunk, not
+    half of the grid.  Only around the fused kernels: a chunk size of 1 on a loop over
+    nodes would dispatch every node apart."""
+    if halo.shape[0] <= numba.get_num_threads():
+        yield
+        return
+    old = numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(old)
 
 
 def halo_planes(shape, chunks: int) -> np.ndarray:
@@ -291,14 +311,17 @@ def fine_prolong_smooth(code, wx, wy, x, b, xc, pat, rowbase, lut, count, omega,
     wy = np.float32(wy)
     keep = _keep_table(n2)
     zpl = np.zeros((n1, n2), np.float32)
-    for ch in prange(nchunk):          # the old x of each chunk's neighbour planes
+    # the old x of each chunk's neighbour planes, one plane per iteration.  The trip count
+    # differs from the main loop's on purpose: numba fuses consecutive prange loops of the
+    # same range into one, which would let a chunk copy planes its neighbour has updated.
+    for t in prange(4 * nchunk):
+        t = np.int64(t)
+        ch = t // 4
+        s = t % 4
         I0, I1, i0, i1 = _bounds(ch, nchunk, m0, n0)
-        if I0 >= I1:
-            continue
-        for s in range(4):
-            i = i0 - 2 + s if s < 2 else i1 + s - 2
-            if i >= 0 and i < n0:
-                halo[ch, s] = x[i]
+        i = i0 - 2 + s if s < 2 else i1 + s - 2
+        if I0 < I1 and i >= 0 and i < n0:
+            halo[ch, s] = x[i]
     acc = np.zeros(n0)
     for ch in prange(nchunk):
         I0, I1, i0, i1 = _bounds(ch, nchunk, m0, n0)
@@ -398,13 +421,18 @@ def direction_matvec(code, wx, wy, p, w, beta, halo):
     wy = np.float32(wy)
     bt = np.float32(beta)
     zpl = np.zeros((n1, n2), np.float32)
-    for ch in prange(nchunk):
+    # the new p of each chunk's neighbour planes, before any chunk overwrites p and w;
+    # 2 * nchunk iterations so that numba does not fuse this loop with the next one
+    for t in prange(2 * nchunk):
+        t = np.int64(t)
+        ch = t // 2
         I0, I1, i0, i1 = _bounds(ch, nchunk, m0, n0)
         if I0 >= I1:
             continue
-        if i0 >= 1:
-            _direction_plane(w[i0 - 1], p[i0 - 1], bt, halo[ch, 1])
-        if i1 < n0:
+        if t % 2 == 0:
+            if i0 >= 1:
+                _direction_plane(w[i0 - 1], p[i0 - 1], bt, halo[ch, 1])
+        elif i1 < n0:
             _direction_plane(w[i1], p[i1], bt, halo[ch, 2])
     acc = np.zeros(n0)
     for ch in prange(nchunk):

@@ -49,13 +49,15 @@ def _check_cycle(h) -> None:
 
 def _halo(h) -> np.ndarray:
     """Work planes of the fused fine kernels (:func:`._fused.halo_planes`) kept on the
-    hierarchy ``h``: one chunk per numba thread of the calling thread (made again when
-    that count changes)."""
+    hierarchy ``h``: ``h.chunks_per_thread`` chunks per numba thread of the calling
+    thread, one on one thread (made again when that count changes)."""
     import numba
 
     from . import _fused as fu
 
-    chunks = max(1, min(numba.get_num_threads(), (h.code.shape[0] + 1) // 2))
+    threads = numba.get_num_threads()
+    per = h.chunks_per_thread if threads > 1 else 1
+    chunks = max(1, min(threads * per, (h.code.shape[0] + 1) // 2))
     if h._halo is None or h._halo.shape[0] != chunks:
         h._halo = fu.halo_planes(h.code.shape, chunks)
     return h._halo
@@ -114,6 +116,7 @@ class Hierarchy:
     gamma: int = 2
     fine_sweeps: int = 1
     levels: list[_Level] = field(default_factory=list, repr=False)
+    chunks_per_thread: int = 4
     _halo: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -328,6 +331,10 @@ class ConnectedHierarchy:
         "W only if the level shrinks 4x" left V-steps inside the hierarchy and
         cost 3-4x the iterations (160^3 channel network: 37-41 vs 11; 200^3
         random field: 31 vs 14); the budget keeps the W-cycle wherever it is cheap.
+    chunks_per_thread : int
+        Chunks of box slabs per numba thread in the fused fine kernels
+        (:mod:`._fused`; handed out one at a time when above 1, so a descheduled thread
+        holds up a small chunk); the result does not depend on it.
     """
 
     code: np.ndarray = field(repr=False)
@@ -340,6 +347,7 @@ class ConnectedHierarchy:
     fine_sweeps: int = 1
     w_cycle_budget: float = 1.0
     graphs: list[_Graph] = field(default_factory=list, repr=False)
+    chunks_per_thread: int = 4
     _halo: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -460,11 +468,13 @@ class ConnectedHierarchy:
         halo = self.halo()
         code, wx, wy = self.code, self.wx, self.wy
         g1 = self.graphs[0]
-        fu.fine_smooth_restrict(code, wx, wy, x, b, self._pat, self._rowbase, self._lut,
-                                self._count, g1.b, halo)
+        with fu.dynamic_chunks(halo):
+            fu.fine_smooth_restrict(code, wx, wy, x, b, self._pat, self._rowbase, self._lut,
+                                    self._count, g1.b, halo)
         self._graph_cycle(0, True)
-        return fu.fine_prolong_smooth(code, wx, wy, x, b, g1.x, self._pat, self._rowbase,
-                                      self._lut, self._count, np.float32(self.omega), halo)
+        with fu.dynamic_chunks(halo):
+            return fu.fine_prolong_smooth(code, wx, wy, x, b, g1.x, self._pat, self._rowbase,
+                                          self._lut, self._count, np.float32(self.omega), halo)
 
     def _graph_cycle(self, level: int, zero_start: bool) -> None:
         g = self.graphs[level]
