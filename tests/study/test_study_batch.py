@@ -213,3 +213,25 @@ def test_interrupted_batch_resumes_without_recomputing(tmp_path, monkeypatch):
     # describe: the damaged SE record of r0, r1's two, evaluation 1's four; not r0's AM
     assert n == {"realize": 3, "describe": 7}
     assert _content(store) == _content(ref)
+
+
+def test_embedded_cluster_relaxes_the_monitors(monkeypatch):
+    """The study's own cluster runs distributed's monitors less often (CLUSTER_CONFIG), in the
+    worker processes too; a key whose DASK_ variable the user set (dask read it into its config
+    at import) keeps the user's value."""
+    import dask
+    from distributed import Client
+
+    from vmt_dask.study.coordinator import CLUSTER_CONFIG, make_cluster
+
+    key = "distributed.worker.memory.monitor-interval"
+    monkeypatch.setenv("DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL", "250ms")
+    keys = sorted(CLUSTER_CONFIG)
+    with dask.config.set({key: "250ms"}):  # what dask's import made of that variable
+        with make_cluster(1) as cluster, Client(cluster) as client:
+            seen = next(iter(client.run(lambda: {k: dask.config.get(k) for k in keys}).values()))
+            steal = cluster.scheduler.extensions["stealing"]
+    assert seen["distributed.worker.profile.enabled"] is False
+    assert seen["distributed.admin.system-monitor.interval"] == "2s"
+    assert seen[key] == "250ms"  # the user's
+    assert steal._callback_time == 1.0  # s: read by the in-process scheduler when it was created

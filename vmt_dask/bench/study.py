@@ -250,6 +250,13 @@ def run(args) -> int:
                                    voxel_size=spec.voxel_size, axis=spec.axis, chi2_dof=spec.chi2_dof,
                                    generator=spec.generator, timeout=1800)
         print(f"  numba cache filled in {w:.1f} s (not part of the runs)", flush=True)
+        try:  # the study page's Bokeh layout: built once per process (~1-2.5 s CPU) when a scheduler
+            # with the page starts; built here so that it falls in no run (the first would pay it alone)
+            from vmt_dask.dashboard.server import _layout_json
+
+            _layout_json()
+        except Exception as exc:  # noqa: BLE001 - bokeh missing: the page has no plots, nothing to build
+            print(f"  (study page layout not built: {exc})")
         modes = {"on": [True], "off": [False], "both": [True, False]}[args.batch]
         counts = [int(x) for x in args.workers.split(",")]
         runs = []
