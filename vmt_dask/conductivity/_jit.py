@@ -8,9 +8,10 @@ same kernels serial (2-core machine, load 3-9).  A study worker runs one numba t
 (``NUMBA_NUM_THREADS=1``), and small volumes and coarse levels run single-threaded
 anyway (:func:`serial_if_small`), so :class:`Kernel` compiles the serial variant for
 those and the parallel one only where a call may use several threads.  Exceptions:
-the fine-level Gauss-Seidel, matvec and float64 residual ran 25-60 % slower compiled
-serially, so they are compiled with ``parallel=True`` only (see ``_stencil``); with
-them the first M-factor above compiles in 42.6 s CPU.  ``prange``
+the fine-level Gauss-Seidel half sweep and matvec of ``_stencil`` ran 25-45 % slower
+compiled serially, so they are compiled with ``parallel=True`` only; since the fused
+fine kernels (``_fused``, both variants) they are off the solver's default path, so a
+one-thread process compiles serial kernels only.  ``prange``
 is a plain ``range`` in the serial variant, so both compute the same thing in the
 same order per loop iteration; only reductions that sum per-slab partials in
 parallel could differ, and the kernels here sum them in a fixed order.

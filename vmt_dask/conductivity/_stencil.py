@@ -39,13 +39,15 @@ from numba import prange
 from ._jit import JIT as _JIT
 from ._jit import kernel
 
-# _HOT: fine_gs, fine_matvec and fine_residual64 are compiled only with parallel=True (also
-# where they run on one thread): their serial compilation ran 25-60 % slower (one thread,
-# CPU ms per call at 128^3, best of 5, load 6: half sweep 8.35 vs 6.34, matvec 7.13 vs 4.49,
-# float64 residual 11.8 vs 9.2), which would cost more per study than their ~13 s of extra
-# compile.  The other kernels measured equal or faster serially (cg_update 6.37 / 6.37,
-# restriction 5.38 vs 6.09, prolongation 3.97 vs 3.85) and keep both variants.
-
+# _HOT: fine_gs and fine_matvec are compiled only with parallel=True (also where they run on
+# one thread): their serial compilation ran 25-45 % slower (one thread, CPU ms per call at
+# 160^3, best of 7, load 4-7: half sweep 14.4 vs 11.6, matvec 11.8 vs 8.1; the main vector
+# loops of both builds are the same instructions, the cause is elsewhere -- not found).  Since
+# the fused kernels (_fused) they are off the solver's default path (one fine sweep); they
+# serve the box Hierarchy, fine_sweeps > 1 and the tests.  fine_residual64 (2-3 calls per
+# solve) has both variants: its serial build is ~30 % slower per call (16.8 vs 12.8 ms at
+# 160^3), which costs a study worker far less than compiling its parallel build (~6 s).
+# The fused kernels show no such gap (serial / parallel on one thread: 0.99-1.01).
 
 
 # ----------------------------------------------------------------------------- fine level
@@ -135,35 +137,45 @@ def fine_matvec(code, wx, wy, x, y):
     return acc.sum()
 
 
-@numba.njit(parallel=True, **_JIT)  # parallel variant only: see _HOT
+@numba.njit(**_JIT)
+def _residual64_plane(code, wx, wy, x, r, i, zrow, tmp):
+    """Plane ``i`` of :func:`fine_residual64`; returns its ``||r||^2`` (float64)."""
+    n0, n1, n2 = code.shape
+    s = 0.0
+    for j in range(n1):
+        _offsum_row(x, i, j, n0, n1, n2, wx, wy, zrow, tmp)
+        c = code[i, j]
+        xr = x[i, j]
+        rr = r[i, j]
+        tmp[0] += 2.0  # the inlet load b (zeroed below where c[0] == 0)
+        for k in range(n2):
+            ck = c[k]
+            d = wx * np.float64(ck & 3) + wy * np.float64((ck >> 2) & 3) + np.float64(ck >> 4)
+            v = tmp[k] - d * xr[k]
+            v = v if ck != 0 else 0.0
+            rr[k] = v
+            s += v * v
+    return s
+
+
+@kernel
 def fine_residual64(code, wx, wy, x, r):
     """``r = b - A x`` evaluated in float64 from a float64 ``x``, stored as float32.
 
     ``b`` is the Dirichlet load: 2 on solved voxels of the first layer (potential 1
     on the inlet face, conductance 2), 0 elsewhere.  Returns ``||r||_2^2`` in
-    float64 (of the unrounded residual).
+    float64 (of the unrounded residual; per-plane sums added in plane order).
     """
     n0, n1, n2 = code.shape
     zrow = np.zeros(n2)
     acc = np.zeros(n0)
     for i in prange(n0):
         tmp = np.empty(n2)
-        s = 0.0
-        for j in range(n1):
-            _offsum_row(x, i, j, n0, n1, n2, wx, wy, zrow, tmp)
-            c = code[i, j]
-            xr = x[i, j]
-            rr = r[i, j]
-            tmp[0] += 2.0  # the inlet load b (zeroed below where c[0] == 0)
-            for k in range(n2):
-                ck = c[k]
-                d = wx * np.float64(ck & 3) + wy * np.float64((ck >> 2) & 3) + np.float64(ck >> 4)
-                v = tmp[k] - d * xr[k]
-                v = v if ck != 0 else 0.0
-                rr[k] = v
-                s += v * v
-        acc[i] = s
-    return acc.sum()
+        acc[i] = _residual64_plane(code, wx, wy, x, r, i, zrow, tmp)
+    total = 0.0
+    for i in range(n0):
+        total += acc[i]
+    return total
 
 
 @numba.njit(**_JIT, inline="always")
