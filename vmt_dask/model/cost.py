@@ -15,7 +15,8 @@ second: on a loaded or a different machine the truth can differ by a factor of ~
 "lattice", "point", "cell", "band", "simd"
     the same counted work priced with the CPU ratio to "fast" measured at 401^3 (BM01,
     session 3: lattice 2.9x, point 2.3x; cell and band take point's FFT convolution path;
-    session 5: simd 0.77x and 0.85x on seeds 1 and 2, same process order, load 4-5).
+    session 5: simd 0.77-0.94x, median 0.87x over 8 same-run pairs at load 3-6 (2 threads and
+    one-thread profiles)).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ NS_PER_MODE = 0.6
 #: CPU nanoseconds per voxel for the rest (thresholds, labels, zeroing the sums).
 NS_PER_VOXEL = 4.0
 #: CPU time of each generator relative to "fast" on the same counted work (401^3 BM01 medians).
-GENERATOR_FACTOR = {"fast": 1.0, "lattice": 2.9, "point": 2.3, "cell": 2.3, "band": 2.3, "simd": 0.81}
+GENERATOR_FACTOR = {"fast": 1.0, "lattice": 2.9, "point": 2.3, "cell": 2.3, "band": 2.3, "simd": 0.87}
 
 
 @dataclass(frozen=True)
