@@ -433,7 +433,9 @@ class ConnectedHierarchy:
     def vcycle(self, b: np.ndarray, x: np.ndarray) -> float:
         """Apply the preconditioner: ``x = B b`` (one symmetric cycle, zero start).
 
-        Returns ``b . x`` (float64).
+        Returns ``b . x`` (float64).  With one fine sweep (the default) the fine level
+        takes two passes over the grid (:mod:`._fused`: 22 bytes per voxel) instead of
+        five separate kernels (66).
         """
         fine_sweeps = self.fine_sweeps
         code, wx, wy = self.code, self.wx, self.wy
