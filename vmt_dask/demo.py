@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     warm = ", ".join(f"{p} {s:.0f} s" + (f" (waited {w['waited'][p]:.0f} s for the background compile)"
                                          if w.get("waited", {}).get(p, 0) >= 1 else "")
                      for w in run.warm for p, s in w.get("seconds", {}).items())
-    print(f"study {run.state} in {run.wall_s:.1f} s" + (f" (kernel warm-up, in parallel: {warm})" if warm else ""))
+    batched = (f"; {sum(run.submitted.values())} records in {run.dask_tasks} Dask tasks (small grids run in batches)"
+               if run.dask_tasks else "")
+    print(f"study {run.state} in {run.wall_s:.1f} s" + (f" (kernel warm-up, in parallel: {warm})" if warm else "")
+          + batched)
     if not run.ok:
         for key, err in run.errors[:10]:
             print(f"  failed: {key}: {err}", file=sys.stderr)
