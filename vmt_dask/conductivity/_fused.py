@@ -216,6 +216,18 @@ def _prolong_slab(code, x, halo, zpl, i0, i1, xc, pat, rowbase, lut, count, omeg
 
 
 @numba.njit(**_JIT)
+def _copy_plane(src, dst):
+    """``dst[...] = src`` by loops (a slice assignment compiles numba's shape-mismatch
+    error message: ~12 s of string formatting code on a cold cache)."""
+    n1, n2 = src.shape
+    for j in range(n1):
+        s = src[j]
+        d = dst[j]
+        for k in range(n2):
+            d[k] = s[k]
+
+
+@numba.njit(**_JIT)
 def _keep_table(n2):
     keep = np.zeros((2, n2), np.float32)     # keep[par, k] = 1 where (k + par) is even
     for k in range(n2):
@@ -321,7 +333,7 @@ def fine_prolong_smooth(code, wx, wy, x, b, xc, pat, rowbase, lut, count, omega,
         I0, I1, i0, i1 = _bounds(ch, nchunk, m0, n0)
         i = i0 - 2 + s if s < 2 else i1 + s - 2
         if I0 < I1 and i >= 0 and i < n0:
-            halo[ch, s] = x[i]
+            _copy_plane(x[i], halo[ch, s])
     acc = np.zeros(n0)
     for ch in prange(nchunk):
         I0, I1, i0, i1 = _bounds(ch, nchunk, m0, n0)
