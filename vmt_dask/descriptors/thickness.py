@@ -562,7 +562,7 @@ def _flood_scan(r):
 
 
 @numba.njit(cache=True, nogil=True)
-def _flood_sweeps(f, wide, row_limit):
+def _flood_sweeps(f, wide, row_limit, stamp, last):
     """Widest-path values from the plane z = 0 by Gauss-Seidel sweeps over the rows of ``f``.
 
     ``f`` (int32, packed ``f << 16 | B``, ``B = f`` on z = 0 and 0 elsewhere) is raised in
@@ -574,11 +574,11 @@ def _flood_sweeps(f, wide, row_limit):
     computation, from those rows only, then along itself; x-planes alternate forward and
     backward, rows inside a plane alternate up and down, until a whole sweep computes
     nothing.  Returns the number of sweeps, or -1 after more than ``row_limit`` row
-    computations (``f`` then holds lower bounds).
+    computations (``f`` then holds lower bounds).  ``stamp`` (zeros) and ``last`` (-1), int64
+    of shape ``(nx + 2, ny + 2)`` (padded): the time of each row's last change and last
+    computation (allocated by the caller: ``np.full`` inside costs ~1 s of compile).
     """
     nx, ny, nz = f.shape
-    stamp = np.zeros((nx + 2, ny + 2), np.int64)  # time of the row's last change (padded)
-    last = np.full((nx + 2, ny + 2), -1, np.int64)  # time of its last computation
     t = 1
     sweeps = 0
     rows = 0
@@ -657,7 +657,9 @@ def _bottleneck_counts_inplace(f: np.ndarray, vmax: int, connectivity: int) -> n
         run_chunks(_pack_shift, (fl,), fl.size)
         inlet = f[:, :, 0]
         inlet |= inlet >> 16  # B = f on the plane z = 0
-        if _flood_sweeps(f, connectivity == 26, FLOOD_ROW_LIMIT * f.shape[0] * f.shape[1]) >= 0:
+        rows = (f.shape[0] + 2, f.shape[1] + 2)
+        if _flood_sweeps(f, connectivity == 26, FLOOD_ROW_LIMIT * f.shape[0] * f.shape[1],
+                         np.zeros(rows, np.int64), np.full(rows, -1, np.int64)) >= 0:
             _flood_unpack(fl, hist, 0, fl.size)
             return hist
         run_chunks(_unpack_shift, (fl,), fl.size)

@@ -252,7 +252,7 @@ def _scan_store(r, c):
 
 
 @numba.njit(cache=True, nogil=True)
-def _sweeps(d, src_plane, s2, s3, row_limit):
+def _sweeps(d, src_plane, s2, s3, row_limit, stamp, last, c):
     """Exact 26-neighbourhood distances by Gauss-Seidel raster sweeps over the rows of ``d``.
 
     ``d`` (float64, padded, transport axis first) holds 0 on the sources (plane
@@ -266,12 +266,11 @@ def _sweeps(d, src_plane, s2, s3, row_limit):
     ``d[v] = min_u fl(d[u] + |u - v|)``, whose solution is unique (every step is >= 1),
     i.e. exactly the distances of Dial's search (:func:`_dial`).  Returns the number of
     sweeps, or -1 when more than ``row_limit`` row computations were needed (``d`` is then
-    an upper bound, not the answer).
+    an upper bound, not the answer).  ``stamp`` (zeros) and ``last`` (-1), int64 of shape
+    ``d.shape[:2]``: the time of each row's last change and last computation; ``c``: a
+    float64 row buffer (allocated by the caller: ``np.full`` inside costs ~1 s of compile).
     """
     nx, ny, nz = d.shape
-    stamp = np.zeros((nx, ny), np.int64)  # time of the row's last change
-    last = np.full((nx, ny), -1, np.int64)  # time of the row's last computation
-    c = np.empty(nz)
     for y in range(1, ny - 1):
         stamp[src_plane, y] = 1
     t = 2
@@ -320,19 +319,6 @@ def _sweeps(d, src_plane, s2, s3, row_limit):
         sweeps += 1
         if not work:
             return sweeps
-
-
-@numba.njit(cache=True, nogil=True)
-def _nan_to(d, phase, other, lo, hi):
-    """Flat ``[lo, hi)``: NaN (not phase) to ``other``; with ``phase`` not NaN, every other
-    value to ``phase`` (resets a sweep for Dial's search: ``phase = inf, other = -inf``)."""
-    if phase != phase:
-        for u in range(lo, hi):
-            if d[u] != d[u]:
-                d[u] = other
-    else:
-        for u in range(lo, hi):
-            d[u] = other if d[u] != d[u] else phase
 
 
 @numba.njit(cache=True, nogil=True)
@@ -456,9 +442,14 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
         src = dist[-2]
         src[src == np.inf] = 0.0
         flat = dist.reshape(-1)
-        if _sweeps(dist, shape_t[0] - 2, _S2, _S3, SWEEP_ROW_LIMIT * shape_t[0] * shape_t[1]) < 0:
+        rows = shape_t[:2]
+        if _sweeps(dist, shape_t[0] - 2, _S2, _S3, SWEEP_ROW_LIMIT * rows[0] * rows[1], np.zeros(rows, np.int64),
+                   np.full(rows, -1, np.int64), np.empty(shape_t[2])) < 0:
             # a maze: Dial's search from scratch (the same distances)
-            run_chunks(_nan_to, (flat, np.inf, -np.inf), flat.size)
+            for plane in dist:  # NaN (not phase) to -inf, the rest to inf; per plane: no big temporaries
+                nan = np.isnan(plane)
+                plane.fill(np.inf)
+                plane[nan] = -np.inf
             sources = np.flatnonzero(t[-1])  # phase voxels of the target plane
             jj, kk = np.divmod(sources, t.shape[2])
             sources = ((shape_t[0] - 2) * shape_t[1] + (jj + 1)) * shape_t[2] + (kk + 1)
@@ -467,7 +458,8 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
             _dial(flat, sources, offs, wts, np.empty((3, max(1 << 16, 4 * sources.size)), idx_t))
             run_chunks(_neg_to_inf, (flat,), flat.size)
         else:
-            run_chunks(_nan_to, (flat, np.nan, np.inf), flat.size)
+            for plane in dist:  # NaN (not phase) to inf; numpy per plane: no compile, no big temporaries
+                np.copyto(plane, np.inf, where=np.isnan(plane))
         out = dist[1:-1, 1:-1, 1:-1]
         if voxel_size is not None:
             out *= unit
