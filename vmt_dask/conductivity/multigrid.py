@@ -116,7 +116,7 @@ class Hierarchy:
     gamma: int = 2
     fine_sweeps: int = 1
     levels: list[_Level] = field(default_factory=list, repr=False)
-    chunks_per_thread: int = 4
+    chunks_per_thread: int = 1
     _halo: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -333,8 +333,10 @@ class ConnectedHierarchy:
         random field: 31 vs 14); the budget keeps the W-cycle wherever it is cheap.
     chunks_per_thread : int
         Chunks of box slabs per numba thread in the fused fine kernels
-        (:mod:`._fused`; handed out one at a time when above 1, so a descheduled thread
-        holds up a small chunk); the result does not depend on it.
+        (:mod:`._fused`; handed out one at a time when above 1); the result does not
+        depend on it.  Measured on the shared 2-core machine (160^3 BM01 SE, 2 threads,
+        load ~2, same process, alternated): 1 chunk 245-266 ms per CG iteration, 4 chunks
+        316-320 ms, so 1 is the default.
     """
 
     code: np.ndarray = field(repr=False)
@@ -347,7 +349,7 @@ class ConnectedHierarchy:
     fine_sweeps: int = 1
     w_cycle_budget: float = 1.0
     graphs: list[_Graph] = field(default_factory=list, repr=False)
-    chunks_per_thread: int = 4
+    chunks_per_thread: int = 1
     _halo: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
