@@ -322,6 +322,16 @@ def _sweeps(d, src_plane, s2, s3, row_limit, stamp, last, c):
 
 
 @numba.njit(cache=True, nogil=True)
+def _nan_to_inf(d, lo, hi):
+    """NaN (not phase) to ``inf``, in place (flat ``[lo, hi)``).  A kernel, not numpy: the
+    NaN pattern is random, and ``np.copyto(..., where=np.isnan(...))`` per plane took 0.55 s
+    at 401^3 against 0.09 s."""
+    for u in range(lo, hi):
+        if d[u] != d[u]:
+            d[u] = np.inf
+
+
+@numba.njit(cache=True, nogil=True)
 def _neg_to_inf(d, lo, hi):
     """Unreachable and non-phase voxels (``-inf``) to ``inf``, in place (flat ``[lo, hi)``)."""
     for u in range(lo, hi):
@@ -458,8 +468,7 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
             _dial(flat, sources, offs, wts, np.empty((3, max(1 << 16, 4 * sources.size)), idx_t))
             run_chunks(_neg_to_inf, (flat,), flat.size)
         else:
-            for plane in dist:  # NaN (not phase) to inf; numpy per plane: no compile, no big temporaries
-                np.copyto(plane, np.inf, where=np.isnan(plane))
+            run_chunks(_nan_to_inf, (flat,), flat.size)
         out = dist[1:-1, 1:-1, 1:-1]
         if voxel_size is not None:
             out *= unit
