@@ -63,6 +63,13 @@ def test_batches_follow_the_measured_costs():
     assert len(batches) < len(units)  # batched
     # more workers: smaller batches (at least BATCH_MIN_PER_WORKER per worker where possible)
     assert len(_batches(_driver(spec, costs, workers=4), tasks)) > len(batches)
+    # resume: the realizations are done, their describes (units of their own) batch together
+    drv.done = {t.record for t in tasks if t.stage == "realize"}
+    rest = plan.start(drv.done, {})
+    lone = [b for b in _batches(drv, rest) if b[0].stage == "describe"]
+    assert lone and all(t.stage == "describe" for b in lone for t in b)
+    assert len(lone) < sum(t.stage == "describe" for t in rest)
+    del drv.done
     # expensive stages (measured): one volume per batch, the same units as without batching
     slow = BatchCosts(spec.shape)
     for _ in range(3):

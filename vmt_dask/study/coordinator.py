@@ -691,9 +691,12 @@ class _Driver:
         cur: list[Task] = []
         cur_sig = None
         cur_cost = 0.0
+        done = getattr(self, "done", set())
         for unit in units:
             own = {t.record for t in unit}
-            sig = (unit[0].point, frozenset(d for t in unit for d in t.deps if d not in own))
+            # what the unit still waits for outside itself (a done dependency waits for nothing:
+            # on a resume, describes of volumes made earlier batch together)
+            sig = (unit[0].point, frozenset(d for t in unit for d in t.deps if d not in own and d not in done))
             if unit[0].stage == "gradient":
                 sig = None
             if cur and (sig is None or sig != cur_sig or cur_cost >= target):
