@@ -34,8 +34,18 @@ import numpy as np
 from numba import prange
 
 from ._graph import _slab_boxes
-from ._jit import JIT as _JIT
+from ._jit import JIT
 from ._jit import kernel
+
+# The helpers below are compiled without "reassoc": with it, a process that compiled them
+# and a process that loaded them from numba's cache computed M-factors 1e-11 apart (BM01/
+# BM10 smoke structures, one thread, same iterations; bisected to the smoothing helpers
+# _gs_plane/_zero_sweep_plane; reproducible with a fresh NUMBA_CACHE_DIR run twice), so two
+# study workers gave different results for the same structure (tests/study/test_study_run.py
+# failed on an empty cache: one worker compiles the conduct family, the other loads it).
+# Without it both agree bit for bit; cost: ~13 % more CPU per solve at 160^3 on one thread
+# (1.56 vs 1.34-1.45 s, load ~1).
+_JIT = dict(JIT, fastmath=set(JIT["fastmath"]) - {"reassoc"})
 from ._stencil import _diag, _gs_row, _inv_diag
 
 __all__ = ["fine_smooth_restrict", "fine_prolong_smooth", "direction_matvec", "halo_planes",
