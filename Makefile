@@ -60,7 +60,7 @@ bench: $(STAMP)
 	$(PY) -m vmt_dask.bench memory
 	$(PY) -m vmt_dask.bench store --size 401 --repeat 5
 	$(PY) -m vmt_dask.bench calibrate
-	$(PY) -m vmt_dask.bench study --preset demo --t 0.5 --workers 1,2
+	$(PY) -m vmt_dask.bench study --preset demo --t 0.5 --workers 1,2 --batch both --repeat 3 --skip-costs
 	$(PY) -m vmt_dask.bench study_eta --preset demo --json bench-study-eta.json
 	$(PY) -m vmt_dask.bench study --preset paper --measure-401 --skip-study
 
