@@ -76,6 +76,12 @@ def test_curves_errors_name_the_problem(described):
         read_curves(store, 17, "SE")
     with pytest.raises(InputError, match="phase 'pore'"):
         read_curves(store, 0, "pore")
+    with pytest.raises(InputError, match="phase 'xx'"):
+        read_curves(store, 0, "xx")
+    # phase names in any case, as everywhere else (domain.phase_label)
+    np.testing.assert_array_equal(read_curves(store, 0, "se")["cpsd"].values,
+                                  read_curves(store, 0, "SE")["cpsd"].values)
+    assert read_curves(store, 0, "am").attrs["phase"] == "AM"
     with pytest.raises(InputError, match="structure 1 phase SE: not described yet"):
         read_curves(store, 1, "SE")
 

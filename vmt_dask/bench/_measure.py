@@ -12,7 +12,8 @@ import time
 import traceback
 from typing import Any, Callable
 
-__all__ = ["measure_in_child", "format_table", "positive_ints", "choices_list"]
+__all__ = ["measure_in_child", "format_table", "positive_ints", "positive_int", "positive_float",
+           "choices_list"]
 
 
 def _child(conn, func, args, kwargs):
@@ -88,3 +89,21 @@ def choices_list(*choices: str) -> Callable[[str], list[str]]:
                 f"{(bad or [text])[0]!r} is not one of {', '.join(choices)}")
         return out
     return parse
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type=``: one integer >= 1, else a one-line usage error naming the value."""
+    if "," in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one integer")
+    return positive_ints(text)[0]
+
+
+def positive_float(text: str) -> float:
+    """argparse ``type=``: one finite number > 0, else a one-line usage error naming the value."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive finite number")
+    return v

@@ -27,15 +27,16 @@ CASES = {
 
 def add_arguments(p) -> None:
     from ..domain import TABLE1
-    from ._measure import choices_list
+    from ._measure import choices_list, positive_float, positive_int
 
-    p.add_argument("--size", type=int, default=32,
+    p.add_argument("--size", type=positive_int, default=32,
                    help="edge in voxels of each synthetic image to calibrate (default 32)")
-    p.add_argument("--voxel-size", type=float, default=0.6,
+    p.add_argument("--voxel-size", type=positive_float, default=0.6,
                    help="voxel edge of the images in um (default 0.6)")
-    p.add_argument("--realizations", type=int, default=6,
+    p.add_argument("--realizations", type=positive_int, default=6,
                    help="model realizations per cost evaluation of the fit (default 6)")
-    p.add_argument("--images", type=int, default=1, help="image seeds per case (12345, 12346, ...)")
+    p.add_argument("--images", type=positive_int, default=1,
+                   help="image seeds per case (12345, 12346, ...; default 1)")
     p.add_argument("--cases", default="BM01,BM03,BM10,T4,T5", type=choices_list(*TABLE1, *CASES),
                    help="comma-separated true parameter sets: the presets of Table 1 and the far "
                         "test points T4, T5 (default all)")

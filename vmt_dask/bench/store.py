@@ -20,27 +20,36 @@ manifest, no digests), paired medians of ``--small-repeat`` writes, wall and CPU
 """
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import tempfile
 import time
 
+from ._measure import positive_int
+
+
+def _existing_dir(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an existing directory")
+    return text
+
 
 def add_arguments(p) -> None:
-    p.add_argument("--size", type=int, default=401, help="edge of the cubic volume (default 401)")
+    p.add_argument("--size", type=positive_int, default=401, help="edge of the cubic volume (default 401)")
     from ..domain import PRESET_NAMES
 
     p.add_argument("--preset", default="BM01", choices=PRESET_NAMES,
                    help="preset whose realization is written (default BM01)")
-    p.add_argument("--repeat", type=int, default=5,
+    p.add_argument("--repeat", type=positive_int, default=5,
                    help="timed repeats of each read/check/hash measurement of the large volume "
                         "(writes: half as many, at least 3), each paired with its plain-file "
                         "reference; medians are printed (default 5)")
-    p.add_argument("--dir", default=None, help="directory for the temporary store (default: system temp)")
+    p.add_argument("--dir", default=None, type=_existing_dir, help="directory for the temporary store (default: system temp)")
     p.add_argument("--small-sizes", default="48,64", help="study grid edges for the per-volume write ('' skips)")
-    p.add_argument("--small-repeat", type=int, default=30,
+    p.add_argument("--small-repeat", type=positive_int, default=30,
                    help="timed writes per small study grid (default 30)")
-    p.add_argument("--tile", type=int, default=None,
+    p.add_argument("--tile", type=positive_int, default=None,
                    help="build the volume by tiling a realization of this edge (light: for a shared machine; "
                         "chunks then repeat, so stored size and timings are of the same kind but not identical)")
 

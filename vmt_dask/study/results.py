@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from .. import __version__
-from ..domain import CONDUCT_KEYS, DESCRIPTIONS, DESCRIPTOR_KEYS, STUDY_PHASES
+from ..domain import CONDUCT_KEYS, DESCRIPTIONS, DESCRIPTOR_KEYS, STUDY_PHASES, phase_name
 from ..domain import UNITS as _UNITS
 from ..storage import read_record, read_records
 from .design import interpolation_points, point_structures, structure_seed
@@ -289,8 +289,13 @@ def read_curves(store: str | os.PathLike, structure: int, phase: str):
     if isinstance(structure, bool) or not isinstance(structure, (int, np.integer)) \
             or not 0 <= int(structure) < spec.n_structures:
         raise InputError(f"structure {structure!r} is not an index 0..{spec.n_structures - 1} of this study")
-    if phase not in STUDY_PHASES:
+    try:
+        canonical = phase_name(phase) if isinstance(phase, str) else None
+    except (ValueError, TypeError):
+        canonical = None
+    if canonical not in STUDY_PHASES:
         raise InputError(f"phase {phase!r} is not one of the study's phases {list(STUDY_PHASES)}")
+    phase = canonical
     rel = record_path("describe-structure", f"{structure_volume(int(structure))}-{phase}")
     rec = read_record(os.fspath(store), rel)
     if rec is None or CURVES_KEY not in rec:
