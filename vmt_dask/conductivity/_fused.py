@@ -17,9 +17,12 @@ two kernels here do the same arithmetic in two passes, 9 + 13 = 22 bytes per vox
 Red-black Gauss-Seidel makes this exact: a black value depends only on the red
 values of its neighbours, and a red one only on black values, so computing plane
 ``i``'s black values once plane ``i + 1`` has its red values (and plane ``i - 1``'s
-red values are not yet replaced) gives what the separate passes give, bit for bit
-(same row formulas, same float32 operations, per-plane float64 sums added in the same
-order; tested).  Threads work on chunks of box slabs; a chunk recomputes the two
+red values are not yet replaced) gives what the separate passes give: the same row
+formulas and float32 operations, per-plane float64 sums added in the same order. The
+helpers here are compiled without fastmath reassociation (below) while the separate
+kernels keep it, so the two agree to a few float32 ulps rather than bit for bit (tested
+with a derived bound); the fused kernels' serial and parallel variants and every chunking
+agree exactly.  Threads work on chunks of box slabs; a chunk recomputes the two
 planes on either side of it into a private halo (``halo[chunk, 0..3]`` = planes
 ``i0 - 2, i0 - 1, i1, i1 + 1``), so no thread reads a plane another one is writing.
 The prolongation first copies the old ``x`` of those planes (a separate parallel
@@ -251,8 +254,8 @@ def fine_smooth_restrict(code, wx, wy, x, b, pat, rowbase, lut, count, rc, halo)
 
     Red half sweep with ``x = 0`` (red: ``(i + j + k) % 2 == 0``), black half sweep,
     then ``rc = P^T (b - A x)`` over the connected pieces of the 2x2x2 boxes: the
-    same result as ``_stencil.fine_gs`` (colour 0, zero start; colour 1) followed by
-    ``_graph.fine_restrict_pieces``, bit for bit.
+    same formulas as ``_stencil.fine_gs`` (colour 0, zero start; colour 1) followed by
+    ``_graph.fine_restrict_pieces`` (equal to a few float32 ulps; see the module text).
 
     Parameters
     ----------
@@ -321,7 +324,7 @@ def fine_prolong_smooth(code, wx, wy, x, b, xc, pat, rowbase, lut, count, omega,
 
     ``x += omega P xc`` (constant on each connected piece of a box), black half
     sweep, red half sweep: the same result as ``_graph.fine_prolong_pieces``
-    followed by ``_stencil.fine_gs`` (colour 1, then colour 0), bit for bit,
+    followed by ``_stencil.fine_gs`` (colour 1, then colour 0), to a few float32 ulps,
     including the returned ``b . x`` (float64, summed per plane, planes in order).
     Arguments as :func:`fine_smooth_restrict`, plus ``xc`` (float32, level-1
     correction) and ``omega`` (float32 scaling of the coarse correction).
