@@ -20,9 +20,8 @@ values of its neighbours, and a red one only on black values, so computing plane
 red values are not yet replaced) gives what the separate passes give: the same row
 formulas and float32 operations, per-plane float64 sums added in the same order. The
 helpers here are compiled without fastmath reassociation (below) while the separate
-kernels keep it, so the two agree to a few float32 ulps rather than bit for bit (tested);
-the fused kernels' serial and parallel variants and every chunking
-agree exactly.  Threads work on chunks of box slabs; a chunk recomputes the two
+kernels keep it, so the two agree to a few float32 ulps rather than bit for bit
+(tested).  Threads work on chunks of box slabs; a chunk recomputes the two
 planes on either side of it into a private halo (``halo[chunk, 0..3]`` = planes
 ``i0 - 2, i0 - 1, i1, i1 + 1``), so no thread reads a plane another one is writing.
 The prolongation first copies the old ``x`` of those planes (a separate parallel
