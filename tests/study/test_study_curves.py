@@ -98,3 +98,18 @@ def test_report_draws_the_stored_curves(described):
     np.testing.assert_array_equal(picked["SE"][0][1]["cpsd"].values, read_curves(store, 0, "SE")["cpsd"].values)
     fig = F.curves_figure(picked)
     assert len(fig.axes) == 2 and all(len(ax.lines) >= 4 for ax in fig.axes)  # CPSD, SMIP, eps/2, markers
+
+
+def test_damaged_curves_record_is_named_not_read(described, tmp_path):
+    import shutil
+
+    from vmt_dask.study.layout import record_path
+
+    store, _ = described
+    copy = str(tmp_path / "s.zarr")
+    shutil.copytree(store, copy)
+    rel = record_path("describe-structure", f"{structure_volume(0)}-SE")
+    path = tmp_path / "s.zarr" / rel
+    path.write_text(path.read_text().replace('"cpsd"', '"cpsx"', 1))  # the seal no longer matches
+    with pytest.raises(InputError, match="structure 0 phase SE: its record is damaged"):
+        read_curves(copy, 0, "SE")

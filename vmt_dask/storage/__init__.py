@@ -20,7 +20,7 @@ from .integrity import DamagedError
 from .lease import Lease, LeaseBusy, LeaseInfo, LeaseLost, acquire_lease, read_lease
 from .location import Location, is_local, local_path, redact, resolve
 from .outputs import atomic_group, write_output
-from .records import list_records, read_record, read_records, write_record
+from .records import list_records, read_record, read_record_checked, read_records, write_record
 from .verify import StoreReport, clean_store, verify_store
 from .volumes import (
     VolumeCheck,
@@ -37,7 +37,7 @@ from .volumes import (
 __all__ = [
     "Location", "resolve", "is_local", "local_path", "redact",
     "DamagedError",
-    "write_record", "read_record", "read_records", "list_records",
+    "write_record", "read_record", "read_record_checked", "read_records", "list_records",
     "write_volume", "read_volume", "open_volume", "list_volumes", "volume_exists", "check_volume",
     "complete_volumes", "delete_volume", "VolumeCheck",
     "acquire_lease", "read_lease", "Lease", "LeaseInfo", "LeaseBusy", "LeaseLost",

@@ -686,13 +686,14 @@ class _Driver:
         units costing more than the target alone stay on their own.  Order is kept."""
         if not getattr(self, "batch", False):
             return [list(u) for u in units]
-        target = self.costs.target([self.costs.unit(u) for u in units], getattr(self, "n_workers", 1))
+        costs = [self.costs.unit(u) for u in units]
+        target = self.costs.target(costs, getattr(self, "n_workers", 1))
         out: list[list[Task]] = []
         cur: list[Task] = []
         cur_sig = None
         cur_cost = 0.0
         done = getattr(self, "done", set())
-        for unit in units:
+        for unit, cost in zip(units, costs):
             own = {t.record for t in unit}
             # what the unit still waits for outside itself (a done dependency waits for nothing:
             # on a resume, describes of volumes made earlier batch together)
@@ -707,7 +708,7 @@ class _Driver:
                 continue
             cur = cur + list(unit)
             cur_sig = sig
-            cur_cost += self.costs.unit(unit)
+            cur_cost += cost
         if cur:
             out.append(cur)
         return out

@@ -21,7 +21,7 @@ import numpy as np
 from .. import __version__
 from ..domain import CONDUCT_KEYS, DESCRIPTIONS, DESCRIPTOR_KEYS, STUDY_PHASES, phase_name
 from ..domain import UNITS as _UNITS
-from ..storage import read_record, read_records
+from ..storage import read_record, read_record_checked, read_records
 from .design import interpolation_points, point_structures, structure_seed
 from .layout import STUDY_FILE, record_path, structure_volume
 from .spec import FUNCTIONS, PARAMETERS
@@ -297,10 +297,11 @@ def read_curves(store: str | os.PathLike, structure: int, phase: str):
         raise InputError(f"phase {phase!r} is not one of the study's phases {list(STUDY_PHASES)}")
     phase = canonical
     rel = record_path("describe-structure", f"{structure_volume(int(structure))}-{phase}")
-    rec = read_record(os.fspath(store), rel)
+    rec, damage = read_record_checked(os.fspath(store), rel)
     if rec is None or CURVES_KEY not in rec:
-        why = "not described yet (or its record is damaged)" if rec is None else \
-            "its record was written without curves (an older version); rerun its description to add them"
+        why = (f"its record is damaged ({damage}); `vmt study run` recomputes it" if damage else
+               "not described yet" if rec is None else
+               "its record was written without curves (an older version); rerun its description to add them")
         raise InputError(f"no CPSD/SMIP curves for structure {int(structure)} phase {phase}: {why}")
     c = rec[CURVES_KEY]
     radius = np.asarray(c["radius_um"], dtype=np.float64)

@@ -201,14 +201,12 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
              "tortuosity_std": math.nan, "tortuosity_reached": 0.0, "constrictivity": math.nan,
              "r_min": 0.0, "r_max": 0.0}
         curves = {"radius_um": [], "cpsd": [], "smip": []} if want_curves else None
-    elif want_curves:
-        d = dict(describe(labels, phase=code, voxel_size=voxel_size, axis=axis, curves=True))
-        c = d.pop("curves")
-        # float64 -> JSON (repr: exact round trip)
-        curves = {"radius_um": [float(x) for x in c["radius"]], "cpsd": [float(x) for x in c["cpsd"]],
-                  "smip": [float(x) for x in c["smip"]]}
     else:
-        d = describe(labels, phase=code, voxel_size=voxel_size, axis=axis)
+        d = dict(describe(labels, phase=code, voxel_size=voxel_size, axis=axis, curves=want_curves))
+        c = d.pop("curves", None)
+        if c is not None:  # float64 -> JSON (repr: exact round trip)
+            curves = {"radius_um": [float(x) for x in c["radius"]], "cpsd": [float(x) for x in c["cpsd"]],
+                      "smip": [float(x) for x in c["smip"]]}
     t2 = time.perf_counter()
     rec = {"key": key, "phase": phase, "seconds": t2 - t0, "timings": _rounded({"read": t1 - t0, "kernel": t2 - t1}),
            **{k: _clean(v) for k, v in d.items()}, **(meta or {})}
