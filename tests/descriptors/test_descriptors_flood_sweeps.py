@@ -30,6 +30,10 @@ def _value_order(monkeypatch, lt, conn):
     return a, h
 
 
+def _no_fallback(*args):
+    raise AssertionError("the sweep flood fell back to the flood by value order")
+
+
 def _cases():
     rng = np.random.default_rng(9)
     out = []
@@ -51,7 +55,9 @@ def test_sweep_flood_equals_the_value_order_flood(monkeypatch, conn):
                 continue
             ref, href = _value_order(monkeypatch, f, conn)
             ours = f.copy()
-            hist = thickness._bottleneck_counts_inplace(ours, int(f.max()), conn)
+            with monkeypatch.context() as mp:  # the sweeps must do it: no fallback to the reference
+                mp.setattr(thickness, "_bottleneck_inplace", _no_fallback)
+                hist = thickness._bottleneck_counts_inplace(ours, int(f.max()), conn)
             np.testing.assert_array_equal(ours, ref)
             np.testing.assert_array_equal(hist, href)
 
