@@ -100,6 +100,18 @@ def _pairs_all(w1, w2, a, b):
         a[i], b[i] = _normal_pair(w1[i], w2[i])
 
 
+def test_frozen_log_coefficients_are_the_fit():
+    """The generator's ln coefficients are literals (its bits must not follow the local LAPACK);
+    a refit here rounds to them to within one float32 ulp (a different LAPACK may move the
+    float64 least-squares solution by a few float64 ulps, far below half a float32 ulp except at
+    a rounding tie)."""
+    from vmt_dask.model import simd
+
+    fit = np.array(simd._log_coefficients(), np.float32)
+    frozen = np.array(simd._LC, np.float32)
+    assert np.all(np.abs(fit - frozen) <= np.spacing(np.abs(frozen)))
+
+
 def test_polynomials():
     """ln on float32 inputs over (2^-32, 1]: the fit (5e-9) plus float32 evaluation (a few ulp of
     the result, ~2^-24 |ln x| + 2^-24 for the mantissa part) -> |error| <= 1e-7 + 4 * 2^-24 |ln x|.
