@@ -145,6 +145,7 @@ def run(args) -> int:
     gens = [g.strip() for g in str(args.generator).split(",") if g.strip()]
     from ..model import CALIBRATED
     from ..model.cost import estimate_cpu_seconds
+    from ..model.covariance import DIRECT_GENERATORS
     from ..model.fields import default_threads
 
     threads = default_threads()
@@ -152,7 +153,7 @@ def run(args) -> int:
     for n in sizes:
         voxels = n ** 3
         if args.profile:
-            for g in [g for g in gens if g in ("fast", "simd")] or ["fast"]:
+            for g in [g for g in gens if g in DIRECT_GENERATORS] or ["fast"]:
                 _, _, prof = measure_in_child(_profile, args.preset, n, args.seed, g)
                 profiles.append((n, g, prof))
         fft_walls, gen_walls, startups = [], {g: [] for g in gens}, {g: [] for g in gens}

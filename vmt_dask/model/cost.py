@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .covariance import DEFAULT_GENERATOR, check_generator, generator_kernel
+from .covariance import DEFAULT_GENERATOR, DIRECT_GENERATORS, check_generator, generator_kernel
 from .kernels import axis_alphas
 from .spectral import spectral_modes, uses_spectral
 
@@ -86,7 +86,7 @@ def generation_work(theta, shape, *, voxel_size: float = 0.2, chi2_dof: int = 2,
         if uses_spectral(generator, alphas):
             spectral += 1
             (_, mx, _), (_, my, _) = [spectral_modes(float(a), n, generator) for a, n in zip(alphas[:2], shape[:2])]
-            kx = mx + 1 if generator in ("fast", "simd") else 2 * mx + 1
+            kx = mx + 1 if generator in DIRECT_GENERATORS else 2 * mx + 1
             # x pass: kx per voxel; y pass: kx (2 my + 1) complex multiply-adds per (y, z) column
             for tx in tiles[0]:
                 for ty in tiles[1]:

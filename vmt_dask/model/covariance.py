@@ -83,13 +83,15 @@ import scipy.special
 from ..errors import InputError
 from .kernels import lattice_kernel
 
-__all__ = ["GENERATORS", "DEFAULT_GENERATOR", "lattice_covariance", "generator_kernel",
+__all__ = ["GENERATORS", "DIRECT_GENERATORS", "DEFAULT_GENERATOR", "lattice_covariance", "generator_kernel",
            "check_generator"]
 
 #: Names of the discretisations, see the module docstring.
 GENERATORS = ("lattice", "point", "cell", "band", "fast", "simd")
 #: The generators that sample the field at the voxel centres (lattice correlation exp(-(alpha h)^2)).
 POINT_SAMPLING = ("lattice", "point", "fast", "simd")
+#: The point-sampling generators built by direct separable convolution on a halo box (numba).
+DIRECT_GENERATORS = ("fast", "simd")
 #: The default: "fast" (point sampling with the exact lattice covariance, the law of "lattice",
 #: the least work).  "lattice", the first release's default, stays available bit for bit; a
 #: study records its generator in its spec (studies without one use "lattice").

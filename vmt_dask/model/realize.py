@@ -11,7 +11,7 @@ from typing import Sequence
 import numba
 import numpy as np
 
-from .covariance import DEFAULT_GENERATOR, check_generator, generator_kernel
+from .covariance import DEFAULT_GENERATOR, DIRECT_GENERATORS, check_generator, generator_kernel
 from .fast import fast_field, numba_threads
 from .fields import gaussian_field
 from .simd import simd_field
@@ -95,7 +95,7 @@ FAST_SERIAL_BELOW = 1 << 15
 def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, acc, square, threads,
                scratch=None):
     alphas = axis_alphas(alpha, theta.a, voxel_size)
-    direct = generator in ("fast", "simd")  # numba direct convolution (threads set per call)
+    direct = generator in DIRECT_GENERATORS  # numba direct convolution (threads set per call)
     if direct and threads is None and acc.size < FAST_SERIAL_BELOW:
         threads = 1
     if uses_spectral(generator, alphas):
