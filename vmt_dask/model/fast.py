@@ -286,7 +286,22 @@ def fast_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
         fields of one realization share one allocation (no fresh page faults per field); the
         values do not depend on it.
     """
-    k0, k1 = field_key(seed, FAST_STREAM + field)
+    k0, k1, g, inter = direct_setup(seed, FAST_STREAM + field, kernels, lo, hi, out, scratch)
+    with numba_threads(threads):
+        _fast_field(out, bool(square), k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
+                    g[0], g[1], g[2], _XS256, _X256, _F256, _R256, inter)
+    return out
+
+
+def direct_setup(seed, stream, kernels, lo, hi, out, scratch):
+    """What a direct-convolution field call needs, shared by "fast" and "simd": the noise key
+    of ``stream``, the kernels as float32, and the intermediate buffer of shape
+    (nx + 2 Hx, ny, nz) (kept in ``scratch["inter"]`` between calls when given).
+
+    Raises ValueError if the box [lo, hi) with its halo leaves the lattice range
+    +-``MAX_COORDINATE``.
+    """
+    k0, k1 = field_key(seed, stream)
     g = [np.ascontiguousarray(k, dtype=np.float32) for k in kernels]
     for l, h, k in zip(lo, hi, g):
         H = len(k) // 2
@@ -300,10 +315,7 @@ def fast_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
         buf = np.empty(need, dtype=np.float32)
         if scratch is not None:
             scratch["inter"] = buf
-    with numba_threads(threads):
-        _fast_field(out, bool(square), k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
-                    g[0], g[1], g[2], _XS256, _X256, _F256, _R256, buf[:need].reshape(shape))
-    return out
+    return k0, k1, g, buf[:need].reshape(shape)
 
 
 @contextmanager

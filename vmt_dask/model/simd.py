@@ -49,7 +49,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .fast import _counter_xy, _mix, numba_threads
+from .fast import _counter_xy, _mix, direct_setup, numba_threads
 from .noise import MAX_COORDINATE, field_key
 
 __all__ = ["simd_noise_region", "simd_field", "SIMD_STREAM", "NOISE_LAW_BOUND"]
@@ -441,21 +441,8 @@ def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
 
     Raises ValueError if the box with its halo leaves the lattice range +-``MAX_COORDINATE``.
     """
-    k0, k1 = field_key(seed, SIMD_STREAM + field)
-    g = [np.ascontiguousarray(k, dtype=np.float32) for k in kernels]
-    for l, h, k in zip(lo, hi, g):
-        H = len(k) // 2
-        if l - H < -MAX_COORDINATE or h + H > MAX_COORDINATE:
-            raise ValueError(f"box [{lo}, {hi}) exceeds the lattice range +-{MAX_COORDINATE}")
-    nx, ny, nz = out.shape
-    shape = (nx + 2 * (len(g[0]) // 2), ny, nz)
-    need = shape[0] * ny * nz
-    buf = None if scratch is None else scratch.get("inter")
-    if buf is None or buf.size < need:
-        buf = np.empty(need, dtype=np.float32)
-        if scratch is not None:
-            scratch["inter"] = buf
+    k0, k1, g, inter = direct_setup(seed, SIMD_STREAM + field, kernels, lo, hi, out, scratch)
     with numba_threads(threads):
         _simd_field(out, bool(square), k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
-                    g[0], g[1], g[2], buf[:need].reshape(shape))
+                    g[0], g[1], g[2], inter)
     return out
