@@ -146,3 +146,15 @@ def test_realize_task_uses_the_recorded_generator(tmp_path):
     assert np.array_equal(got, want)
     lattice = realize(theta, (16, 16, 16), seed=5, voxel_size=0.2, chi2_dof=2, threads=1, generator="lattice")
     assert not np.array_equal(want, lattice)  # the test can tell the generators apart
+    # the volume names its generator (the attribute `vmt generate` writes and `vmt info` shows)
+    assert read_volume(store, "v0")[1]["generator"] == "point"
+    # a volume of the same theta/seed made by another generator is not taken for this one's: the
+    # task regenerates it although its record is intact
+    from vmt_dask.storage import write_volume
+
+    write_volume(store, "v0", lattice, theta=theta, seed=5, voxel_size=0.2, overwrite=True,
+                 extra_attrs={"generator": "lattice"})
+    realize_task(store, "v0", theta, 5, shape=[16, 16, 16], voxel_size=0.2, chi2_dof=2, chunks=None,
+                 stage="realize", generator="point", identity=spec.identity())
+    got, attrs = read_volume(store, "v0")
+    assert np.array_equal(np.asarray(got), want) and attrs["generator"] == "point"

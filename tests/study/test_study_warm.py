@@ -35,6 +35,17 @@ def test_warm_task_runs_each_part_once():
                     axis=2, chi2_dof=2)
     assert set(out["seconds"]) == {"describe", "conduct"}
     assert all(s >= 0 for s in out["seconds"].values())
+    # one timed pass, of the first (costliest) part only: the coordinator keeps one cost per part
+    assert set(out["cost"]) == {"describe"} and out["cost"]["describe"] >= 0
+    assert out["edge"] == [12, 12, 12]
+    assert warm_task(("describe",), spec.endpoints["BM01"], shape=[12, 12, 12], voxel_size=0.2, axis=2,
+                     chi2_dof=2, timed=())["cost"] == {}
+
+
+def test_warm_edge_clips_to_one_size():
+    from vmt_dask.study.warm import WARM_EDGE, warm_edge
+
+    assert warm_edge([401, 20, 48]) == (WARM_EDGE, 20, 48) and WARM_EDGE == 48
 
 
 def test_units_group_each_volume_with_its_readers():

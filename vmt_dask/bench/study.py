@@ -248,7 +248,7 @@ def run(args) -> int:
         theta = tuple(next(iter(spec.endpoints.values())))
         w, _, _ = measure_in_child(warm_task, tuple(WARM_PARTS), theta, shape=list(spec.shape),
                                    voxel_size=spec.voxel_size, axis=spec.axis, chi2_dof=spec.chi2_dof,
-                                   generator=spec.generator, timeout=1800)
+                                   generator=spec.generator, timed=(), timeout=1800)
         print(f"  numba cache filled in {w:.1f} s (not part of the runs)", flush=True)
         try:  # the study page's Bokeh layout: built once per process (~1-2.5 s CPU) when a scheduler
             # with the page starts; built here so that it falls in no run (the first would pay it alone)

@@ -30,7 +30,7 @@ from ..storage import DamagedError, check_volume, read_record, read_volume, writ
 from .design import function_means, function_values, gradient_from_means
 from .layout import STUDY_FILE, record_path
 from .spec import FUNCTIONS
-from .warm import WARM_PARTS, family_lock, warm_kernels, warm_plan
+from .warm import WARM_PARTS, family_lock, warm_edge, warm_kernels, warm_plan
 
 __all__ = ["realize_task", "describe_task", "conduct_task", "gradient_task", "group_task", "warm_task", "PHASE_CODES",
            "StoreChanged", "WARM_PARTS", "warm_plan", "STAGE_PART"]
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 PHASE_CODES = {name: PHASES[name] for name in ("SE", "AM")}
 #: Key of the CPSD/SMIP curves in a database structure's describe record.
 CURVES_KEY = "curves"
+#: Volume attribute naming the generator of a study volume (``vmt generate`` writes the same key).
+GENERATOR_ATTR = "generator"
 #: Which stage generated the volume a reading stage reads (see stages.STAGE_TABLE inputs).
 _SOURCE_STAGE = {"describe": "realize", "describe-structure": "structure", "conduct": "structure"}
 
@@ -95,21 +97,26 @@ def _generate(store: str, key: str, theta, seed: int, *, shape, voxel_size: floa
                      chi2_dof=chi2_dof, threads=threads, generator=generator)
     t1 = time.perf_counter()
     chunk_shape = None if chunks is None else tuple(min(int(chunks), int(n)) for n in shape)
+    # the generator's name as a volume attribute, as `vmt generate` writes it (`vmt info` shows it)
     write_volume(store, key, labels, theta=[float(x) for x in theta], seed=int(seed), voxel_size=voxel_size,
-                 chi2_dof=chi2_dof, overwrite=True, chunks=chunk_shape, durable=False)
+                 chi2_dof=chi2_dof, overwrite=True, chunks=chunk_shape, durable=False,
+                 extra_attrs={GENERATOR_ATTR: str(generator)})
     if timings is not None:
         timings.update(kernel=t1 - t0, write=time.perf_counter() - t1)
     return labels
 
 
-def _volume_matches(store: str, key: str, theta, seed: int, shape) -> bool:
-    """True when an intact volume ``key`` with this theta, seed and shape is stored (every chunk
-    hashed: a task runs only when its record or its volume needs repair, and hashing one
+def _volume_matches(store: str, key: str, theta, seed: int, shape, generator: str | None = None) -> bool:
+    """True when an intact volume ``key`` with this theta, seed and shape (and ``generator``, where
+    the volume names one: volumes written before the attribute existed do not) is stored (every
+    chunk hashed: a task runs only when its record or its volume needs repair, and hashing one
     volume costs far less than generating it)."""
     chk = check_volume(store, key, deep=True)
     if not chk.ok or not chk.attrs:
         return False
     a = chk.attrs
+    if generator is not None and a.get(GENERATOR_ATTR, generator) != generator:
+        return False
     return (int(a.get("seed", -1)) == int(seed) and list(a.get("shape", [])) == [int(s) for s in shape]
             and np.array_equal(np.asarray(a.get("theta", []), dtype=float), np.asarray(theta, dtype=float)))
 
@@ -133,14 +140,14 @@ def _realize(store: str, key: str, theta, seed: int, *, shape, voxel_size: float
     """:func:`realize_task` returning ``(record, labels)``; labels None when nothing was generated."""
     rel = record_path(stage, key)
     rec = read_record(store, rel)
-    if rec is not None and _volume_matches(store, key, theta, seed, shape):
+    if rec is not None and _volume_matches(store, key, theta, seed, shape, generator):
         return rec, None
     t0 = time.perf_counter()
     theta = [float(x) for x in theta]
     generated = False
     timings: dict = {}
     labels = None
-    if not _volume_matches(store, key, theta, seed, shape):
+    if not _volume_matches(store, key, theta, seed, shape, generator):
         _guard(store, identity)
         labels = _generate(store, key, theta, seed, shape=shape, voxel_size=voxel_size, chi2_dof=chi2_dof,
                            chunks=chunks, threads=threads, generator=generator, timings=timings)
@@ -337,7 +344,7 @@ STAGE_PART = {"realize": "realize", "structure": "realize", "describe": "describ
 
 
 def warm_task(parts, theta, *, shape, voxel_size: float, axis: int, chi2_dof: int,
-              generator: str = "lattice") -> dict:
+              generator: str = "lattice", timed=None) -> dict:
     """Compile (or load from numba's on-disk cache) the kernels of ``parts`` in this worker.
 
     Each family runs under its machine-wide lock (:func:`vmt_dask.study.warm.family_lock`):
@@ -346,13 +353,19 @@ def warm_task(parts, theta, *, shape, voxel_size: float, axis: int, chi2_dof: in
     a worker whose family is being compiled elsewhere waits and then loads it.  The coordinator
     gives each worker different ``parts`` first.  Returns ``{"seconds": {part: s}, "waited":
     {part: s}, "cost": {part: s}, "edge": [n, n, n], "pid": ...}`` (``seconds`` includes the
-    wait; ``cost`` is a second, timed pass of the loaded kernels on the warm-up's grid ``edge``:
-    one realization, or both study phases described / conducted; the coordinator sizes its
-    batches by it).  Kernels missed here compile on first use, as without a warm-up; results
-    never depend on it.
+    wait; ``cost`` is a second, timed pass of the loaded kernels on the warm-up's grid ``edge``
+    (:func:`~vmt_dask.study.warm.warm_edge`): one realization, or both study phases described /
+    conducted; the coordinator sizes its first batches by it, then by the records' own seconds).
+    Only the parts in ``timed`` get that pass (default: the first of ``parts``, the costliest
+    family of this worker, :func:`~vmt_dask.study.warm.warm_plan`): one value per family is
+    kept (:class:`~vmt_dask.study.coordinator.BatchCosts`), and a family without it is priced
+    by the prior until its records arrive.  Kernels missed here compile on first use, as
+    without a warm-up; results never depend on it.
     """
     import os
 
+    parts = tuple(parts)
+    timed = set(parts[:1] if timed is None else timed)
     out: dict = {}
     waited: dict = {}
     cost: dict = {}
@@ -363,6 +376,6 @@ def warm_task(parts, theta, *, shape, voxel_size: float, axis: int, chi2_dof: in
             warm_kernels((part,), theta, **kw)
         out[part] = time.perf_counter() - t0
         waited[part] = round(w, 3)
-        cost[part] = warm_kernels((part,), theta, **kw)[part]  # compiled now: the steady-state cost
-    edge = [min(int(n), 48) for n in shape]  # warm_kernels' grid
-    return {"seconds": out, "waited": waited, "cost": cost, "edge": edge, "pid": os.getpid()}
+        if part in timed:
+            cost[part] = warm_kernels((part,), theta, **kw)[part]  # compiled now: the steady-state cost
+    return {"seconds": out, "waited": waited, "cost": cost, "edge": list(warm_edge(shape)), "pid": os.getpid()}

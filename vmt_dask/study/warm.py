@@ -27,14 +27,18 @@ import sys
 import tempfile
 import time
 
-__all__ = ["WARM_PARTS", "warm_plan", "warm_kernels", "warm_labels", "warm_theta", "family_lock", "lock_path",
-           "KERNEL_REQUIREMENTS", "main"]
+__all__ = ["WARM_PARTS", "WARM_EDGE", "warm_edge", "warm_plan", "warm_kernels", "warm_labels", "warm_theta",
+           "family_lock", "lock_path", "KERNEL_REQUIREMENTS", "main"]
 
 #: Kernel families a process compiles on first use, with their cold compile cost in CPU seconds
 #: (measured 2026-11-30 21:26 in a clean clone of be6c17d by `make demo`'s background compile,
 #: one process each, load ~9: conduct 72 s, realize 28 s, describe 14 s): :func:`warm_plan`
 #: splits them over the workers by it.
 WARM_PARTS = {"conduct": 72.0, "realize": 28.0, "describe": 14.0}
+#: Largest edge (voxels) of the warm-up's structure: big enough that every kernel path a study
+#: task takes on its grid is typed the same (both phases percolate, :func:`warm_labels`), small
+#: enough that a pass costs ~0.05-0.2 s once compiled.
+WARM_EDGE = 48
 #: Distributions the kernels import (pyproject's names): installed first by ``make demo``.
 KERNEL_REQUIREMENTS = ("numpy", "scipy", "numba", "pyyaml")
 
@@ -52,6 +56,11 @@ def warm_plan(n_workers: int, parts=None) -> list[list[str]]:
         plan[i].append(part)
         load[i] += cost
     return plan
+
+
+def warm_edge(shape) -> tuple[int, int, int]:
+    """The warm-up's grid for a study of ``shape``: each edge clipped to :data:`WARM_EDGE`."""
+    return tuple(min(int(n), WARM_EDGE) for n in shape)
 
 
 def warm_theta(endpoints: dict, pairs) -> tuple[float, ...]:
@@ -75,15 +84,15 @@ def warm_labels(shape) -> "np.ndarray":  # noqa: F821 - numpy imported lazily
 
 def warm_kernels(parts, theta, *, shape, voxel_size: float, axis: int, chi2_dof: int,
                  generator: str = "lattice") -> dict[str, float]:
-    """Run the kernels of each family in ``parts`` once on a small structure (edge
-    ``min(shape, 48)``) with the study's options; returns ``{part: seconds}``.
+    """Run the kernels of each family in ``parts`` once on a small structure (:func:`warm_edge`:
+    ``min(shape, WARM_EDGE)`` per axis) with the study's options; returns ``{part: seconds}``.
 
     ``realize`` realizes theta with the study's generator; ``describe`` and ``conduct`` run on
     :func:`warm_labels` (both study phases, the study's axis and voxel size).  Nothing is
     written anywhere but numba's cache.  Kernels missed here (a data-dependent path) compile on
     first use, as without a warm-up; results never depend on it.
     """
-    edge = tuple(min(int(n), 48) for n in shape)
+    edge = warm_edge(shape)
     codes = (1, 2)  # the study's phases SE, AM (vmt_dask.domain.PHASES)
     out: dict[str, float] = {}
     labels = None
