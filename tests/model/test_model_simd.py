@@ -13,7 +13,7 @@ from vmt_dask.model import AM, CALIBRATED, SE, Theta, generator_kernel, realize
 from vmt_dask.model.fast import fast_noise_region
 from vmt_dask.model.noise import MAX_COORDINATE
 from vmt_dask.model.realize import field_ids
-from vmt_dask.model.simd import NOISE_LAW_BOUND, _ln, _normal_pair, simd_field, simd_noise_region
+from vmt_dask.model.simd import NOISE_LAW_BOUND, _fma, _ln, _normal_pair, simd_field, simd_noise_region
 
 from .test_model_realize import exact_fractions
 
@@ -160,6 +160,54 @@ def test_field_is_the_separable_correlation_of_its_noise(alphas):
     acc = np.ones_like(out)
     simd_field(4, 2, g, lo, hi, out=acc, square=True)
     np.testing.assert_allclose(acc, 1 + out.astype(np.float64) ** 2, rtol=1e-6, atol=1e-6)
+
+
+@numba.njit
+def _pass_reference(src, g, axis):
+    """The documented per-value sequence, plainly: acc = g_H c, then acc = fma(g_t, lo + hi, acc)
+    for t = 0 .. H - 1 (float32; the fma is simd's exact one) along ``axis`` (valid part only)."""
+    H = g.shape[0] // 2
+    shape = list(src.shape)
+    shape[axis] -= 2 * H
+    out = np.empty((shape[0], shape[1], shape[2]), np.float32)
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            for k in range(shape[2]):
+                idx = [i, j, k]
+                idx[axis] += H
+                acc = g[H] * src[idx[0], idx[1], idx[2]]
+                for t in range(H):
+                    lo = [i, j, k]
+                    hi = [i, j, k]
+                    lo[axis] += t
+                    hi[axis] += 2 * H - t
+                    acc = _fma(g[t], src[lo[0], lo[1], lo[2]] + src[hi[0], hi[1], hi[2]], acc)
+                out[i, j, k] = acc
+    return out
+
+
+@pytest.mark.parametrize("alphas, shape", [((0.3, 0.13, 0.07), (9, 11, 77)), ((0.7, 3.29, 0.2), (6, 5, 41)),
+                                           ((3.29, 0.26, 0.9), (11, 9, 3))])
+def test_vector_kernels_equal_the_plain_sequence(alphas, shape):
+    """Bit for bit: the vector kernels (z pass in blocks of 32, 8 and single values; y and x
+    passes four rows at a time with the register window, then the remaining rows) against plain
+    loops of the same float32 operations on the same noise, for kernel half-widths 0 .. 31
+    (H mod 4 = 0..3) and row lengths with every kind of remainder."""
+    g = [np.asarray(generator_kernel(a, "simd"), np.float32) for a in alphas]
+    H = [len(k) // 2 for k in g]
+    lo = (-2, 3, 5)
+    hi = tuple(a + n for a, n in zip(lo, shape))
+    noise = simd_noise_region(9, 4, tuple(a - h for a, h in zip(lo, H)), tuple(b + h for b, h in zip(hi, H)))
+    f = noise
+    for axis in (2, 1, 0):
+        f = _pass_reference(f, g[axis], axis)
+    base = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    out = base.copy()
+    simd_field(9, 4, [generator_kernel(a, "simd") for a in alphas], lo, hi, out=out)
+    assert np.array_equal(out, base + f)
+    out = base.copy()
+    simd_field(9, 4, [generator_kernel(a, "simd") for a in alphas], lo, hi, out=out, square=True, threads=1)
+    assert np.array_equal(out, base + f * f)
 
 
 def test_field_covariance_empirical():

@@ -47,6 +47,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .fast import _counter_xy, _mix, direct_setup, numba_threads
@@ -279,55 +280,184 @@ def simd_noise_region(seed: int, field: int, lo, hi) -> np.ndarray:
 
 
 # --- convolution
-
-@numba.njit(inline="always")
-def _fma4(acc, l0, h0, l1, h1, l2, h2, l3, h3, w0, w1, w2, w3):
-    """acc = fma(w3, l3 + h3, fma(w2, .., fma(w1, .., fma(w0, l0 + h0, acc))))."""
-    for k in range(acc.shape[0]):
-        s = _fma(w0, l0[k] + h0[k], acc[k])
-        s = _fma(w1, l1[k] + h1[k], s)
-        s = _fma(w2, l2[k] + h2[k], s)
-        acc[k] = _fma(w3, l3[k] + h3[k], s)
-
-
-@numba.njit(inline="always")
-def _taps1(acc, row, g, H, off):
-    """acc[k] = g_H row[off + H + k], then fma over the pairs t = 0..H-1 (the z pass of a row)."""
-    n = acc.shape[0]
-    K = 2 * H + 1
-    w = g[H]
-    ce = row[off + H:off + H + n]  # views with non-negative indices: the loops vectorise
-    for k in range(n):
-        acc[k] = w * ce[k]
-    t = 0
-    while t + 4 <= H:
-        a, e = off + t, off + K - 1 - t
-        _fma4(acc, row[a:a + n], row[e:e + n], row[a + 1:a + 1 + n], row[e - 1:e - 1 + n],
-              row[a + 2:a + 2 + n], row[e - 2:e - 2 + n], row[a + 3:a + 3 + n], row[e - 3:e - 3 + n],
-              g[t], g[t + 1], g[t + 2], g[t + 3])
-        t += 4
-    while t < H:
-        _pair1(acc, row[off + t:off + t + n], row[off + K - 1 - t:off + K - 1 - t + n], g[t])
-        t += 1
+#
+# Every output value of a pass is acc = g_H c, then acc = fma(g_t, lo_t + hi_t, acc) for
+# t = 0 .. H - 1 (lo_t, hi_t the inputs at lags t - H and H - t): the kernels below compute
+# exactly this sequence per value (so the bits do not depend on which kernel, block or lane
+# computed a value), with the accumulators and the window of input rows in vector registers.
+# They are emitted as LLVM IR with explicit <8 x float> vectors: numba's loop vectoriser only
+# vectorises innermost loops, which here would put the tap loop outside and reload and
+# restore every accumulator once per tap.
 
 
-@numba.njit(inline="always")
-def _rows4(o0, o1, o2, o3, L0, L1, L2, L3, L4, E0, E1, E2, E3, E4, w0, w1):
-    """Four output rows r = 0..3, taps t (w0) and t + 1 (w1): L_i = src[j + t + i] and
-    E_i = src[j + 2H - t - 1 + i], so output r's pair t is L_r + E_{r+1} and its pair t + 1 is
-    L_{r+1} + E_r (each row loaded once for up to four outputs)."""
-    for k in range(o0.shape[0]):
-        l0, l1, l2, l3, l4 = L0[k], L1[k], L2[k], L3[k], L4[k]
-        e0, e1, e2, e3, e4 = E0[k], E1[k], E2[k], E3[k], E4[k]
-        o0[k] = _fma(w1, l1 + e0, _fma(w0, l0 + e1, o0[k]))
-        o1[k] = _fma(w1, l2 + e1, _fma(w0, l1 + e2, o1[k]))
-        o2[k] = _fma(w1, l3 + e2, _fma(w0, l2 + e3, o2[k]))
-        o3[k] = _fma(w1, l4 + e3, _fma(w0, l3 + e4, o3[k]))
+def _vector_tools(builder, W):
+    """(vector type, pointer type, fma function, broadcast) for W float32 lanes (W = 1: scalar)."""
+    f32 = ir.FloatType()
+    vt = ir.VectorType(f32, W) if W > 1 else f32
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt] * 3),
+                                         f"llvm.fma.v{W}f32" if W > 1 else "llvm.fma.f32")
+
+    def bcast(x):
+        if W == 1:
+            return x
+        i32 = ir.IntType(32)
+        v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(i32, 0))
+        return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined), ir.Constant(ir.VectorType(i32, W), [0] * W))
+    return vt, vt.as_pointer(), fma, bcast
+
+
+def _i64(v):
+    return ir.Constant(ir.IntType(64), v)
+
+
+def _tap_loop(builder, H, unroll, state, step):
+    """Run ``state = step(t, state)`` for t = 0 .. H - 1 (``unroll`` steps per loop trip, then
+    single steps); ``state`` is a list of LLVM values kept in allocas between trips (promoted
+    to registers by LLVM's mem2reg)."""
+    slots = [cgutils.alloca_once(builder, v.type) for v in state]
+    for s, v in zip(slots, state):
+        builder.store(v, s)
+
+    def trip(t0, n):
+        vals = [builder.load(s) for s in slots]
+        for u in range(n):
+            vals = step(builder.add(t0, _i64(u)), vals)
+        for s, v in zip(slots, vals):
+            builder.store(v, s)
+
+    trips = builder.udiv(H, _i64(unroll))
+    with cgutils.for_range(builder, trips) as loop:
+        trip(builder.mul(loop.index, _i64(unroll)), unroll)
+    done = builder.mul(trips, _i64(unroll))
+    with cgutils.for_range(builder, builder.sub(H, done)) as loop:
+        trip(builder.add(done, loop.index), 1)
+    return [builder.load(s) for s in slots]
+
+
+def _emit_rows4(builder, W, src, ss, dst, ds, g, H, mode):
+    """Four output rows (``dst + r ds``, r < 4) of the convolution of the rows ``src + i ss``
+    (i < 2H + 4) along the row index, W lanes at the given pointers.  Window: the low rows
+    r + t and the high rows r + 2H - t of step t stay in registers; each step loads the two
+    rows the next one needs.  ``mode``: 0 store, 1 add, 2 add the square (rounded, then added)."""
+    vt, vptr, fma, bcast = _vector_tools(builder, W)
+
+    def row(p):
+        return builder.load(builder.bitcast(p, vptr), align=4)
+
+    two_h = builder.mul(H, _i64(2))
+    gH = bcast(builder.load(builder.gep(g, [H])))
+    low = [row(builder.gep(src, [builder.mul(_i64(r), ss)])) for r in range(4)]
+    high = [row(builder.gep(src, [builder.mul(builder.add(two_h, _i64(r)), ss)])) for r in range(4)]
+    acc = [builder.fmul(gH, row(builder.gep(src, [builder.mul(builder.add(H, _i64(r)), ss)]))) for r in range(4)]
+    pl = builder.gep(src, [builder.mul(_i64(4), ss)])  # the next low row, t + 4
+    ph = builder.gep(src, [builder.mul(builder.sub(two_h, _i64(1)), ss)])  # the next high row, 2H - 1 - t
+    back = builder.neg(ss)
+
+    def step(t, s):
+        lo, hi, ac, p_lo, p_hi = s[0:4], s[4:8], s[8:12], s[12], s[13]
+        gt = bcast(builder.load(builder.gep(g, [t])))
+        ac = [builder.call(fma, [gt, builder.fadd(lo[r], hi[r]), ac[r]]) for r in range(4)]
+        return lo[1:] + [row(p_lo)] + [row(p_hi)] + hi[:3] + ac + [builder.gep(p_lo, [ss]), builder.gep(p_hi, [back])]
+
+    acc = _tap_loop(builder, H, 4, low + high + acc + [pl, ph], step)[8:12]
+    for r in range(4):
+        p = builder.bitcast(builder.gep(dst, [builder.mul(_i64(r), ds)]), vptr)
+        a = acc[r]
+        if mode == 1:
+            a = builder.fadd(builder.load(p, align=4), a)
+        elif mode == 2:
+            a = builder.fadd(builder.load(p, align=4), builder.fmul(a, a))
+        builder.store(a, p, align=4)
+
+
+def _rows4_intrinsic(mode):
+    @intrinsic
+    def rows4(typingctx, src, s0, ss, dst, d0, ds, g, H, n):
+        sig = types.none(src, s0, ss, dst, d0, ds, g, H, n)
+
+        def codegen(context, builder, signature, args):
+            sa = context.make_array(signature.args[0])(context, builder, args[0])
+            da = context.make_array(signature.args[3])(context, builder, args[3])
+            ga = context.make_array(signature.args[6])(context, builder, args[6])
+            s0, ss, d0, ds, H, n = args[1], args[2], args[4], args[5], args[7], args[8]
+            nv = builder.udiv(n, _i64(8))
+            with cgutils.for_range(builder, nv) as loop:
+                k = builder.mul(loop.index, _i64(8))
+                _emit_rows4(builder, 8, builder.gep(sa.data, [builder.add(s0, k)]), ss,
+                            builder.gep(da.data, [builder.add(d0, k)]), ds, ga.data, H, mode)
+            k8 = builder.mul(nv, _i64(8))
+            with cgutils.for_range(builder, builder.sub(n, k8)) as loop:
+                k = builder.add(k8, loop.index)
+                _emit_rows4(builder, 1, builder.gep(sa.data, [builder.add(s0, k)]), ss,
+                            builder.gep(da.data, [builder.add(d0, k)]), ds, ga.data, H, mode)
+            return context.get_dummy_value()
+        return sig, codegen
+    return rows4
+
+
+#: ``f(src, s0, ss, dst, d0, ds, g, H, n)``: for r < 4 and k < n, the value of output row r at
+#: k is computed from the rows ``src.flat[s0 + i ss + k]`` (i < 2 H + 4; row r's taps are rows
+#: r .. r + 2H) with the symmetric kernel ``g`` (2H + 1 float32 values) and stored to
+#: (``_rows4_store``), added to (``_rows4_add``), or its square added to (``_rows4_addsq``)
+#: ``dst.flat[d0 + r ds + k]``.  C-contiguous float32 arrays; no bounds checks (the callers'
+#: offsets stay inside).
+_rows4_store, _rows4_add, _rows4_addsq = (_rows4_intrinsic(m) for m in range(3))
+
+
+def _emit_zrun(builder, W, R, base, g, H, dst):
+    """R blocks of W consecutive outputs along a row: output i of block r from the inputs
+    ``base + W r + i + lag`` (lag 0 .. 2H), into ``dst + W r + i``; accumulators in registers,
+    two input loads per tap pair (the inputs of one step are other lanes of the next)."""
+    vt, vptr, fma, bcast = _vector_tools(builder, W)
+
+    def ld(p, r):
+        return builder.load(builder.bitcast(builder.gep(p, [_i64(W * r)]), vptr), align=4)
+
+    gH = bcast(builder.load(builder.gep(g, [H])))
+    centre = builder.gep(base, [H])
+    acc = [builder.fmul(gH, ld(centre, r)) for r in range(R)]
+
+    def step(t, s):
+        ac, pl, ph = s[:R], s[R], s[R + 1]
+        gt = bcast(builder.load(builder.gep(g, [t])))
+        ac = [builder.call(fma, [gt, builder.fadd(ld(pl, r), ld(ph, r)), ac[r]]) for r in range(R)]
+        return ac + [builder.gep(pl, [_i64(1)]), builder.gep(ph, [_i64(-1)])]
+
+    acc = _tap_loop(builder, H, 2, acc + [base, builder.gep(base, [builder.mul(H, _i64(2))])], step)[:R]
+    for r in range(R):
+        builder.store(acc[r], builder.bitcast(builder.gep(dst, [_i64(W * r)]), vptr), align=4)
+
+
+@intrinsic
+def _zrow(typingctx, dst, row, off, g, H):
+    """dst[k] (k < len(dst)) = the z pass of ``row`` with the symmetric kernel ``g`` (2H + 1
+    values): g_H row[off + H + k], then fma over the pairs (row[off + t + k], row[off + 2H - t + k])
+    for t = 0 .. H - 1.  1-D C-contiguous float32 arrays; no bounds checks (``row`` needs
+    off + len(dst) + 2H values)."""
+    sig = types.none(dst, row, off, g, H)
+
+    def codegen(context, builder, signature, args):
+        da = context.make_array(signature.args[0])(context, builder, args[0])
+        ra = context.make_array(signature.args[1])(context, builder, args[1])
+        ga = context.make_array(signature.args[3])(context, builder, args[3])
+        off, H = args[2], args[4]
+        n = cgutils.unpack_tuple(builder, da.shape, 1)[0]
+        k0 = _i64(0)
+        for W, R in ((8, 4), (8, 1), (1, 1)):  # blocks of 32, then of 8, then single values
+            m = builder.udiv(builder.sub(n, k0), _i64(W * R))
+            with cgutils.for_range(builder, m) as loop:
+                k = builder.add(k0, builder.mul(loop.index, _i64(W * R)))
+                _emit_zrun(builder, W, R, builder.gep(ra.data, [builder.add(off, k)]), ga.data, H,
+                           builder.gep(da.data, [k]))
+            k0 = builder.add(k0, builder.mul(m, _i64(W * R)))
+        return context.get_dummy_value()
+    return sig, codegen
 
 
 @numba.njit(inline="always")
 def _row_taps(dst, src, jj, j, g, H):
-    """dst = output row j of the convolution of the rows ``src[:, jj]`` with the symmetric g."""
+    """dst = output row j of the convolution of the rows ``src[:, jj]`` with the symmetric g
+    (the same operations as the vector kernels; used for the last rows of a pass, < 4)."""
     K = 2 * H + 1
     w = g[H]
     c = src[j + H, jj]
@@ -339,48 +469,17 @@ def _row_taps(dst, src, jj, j, g, H):
             dst[k] = _fma(w0, lo[k] + hi[k], dst[k])
 
 
-@numba.njit(inline="always")
-def _row_block(d0, d1, d2, d3, src, jj, j, g, H):
-    """Output rows j .. j + 3 (into d0..d3) of the row convolution of ``src[:, jj]``: on each
-    the operations of :func:`_row_taps`, in the same order."""
-    K = 2 * H + 1
-    w = g[H]
-    c0, c1, c2, c3 = src[j + H, jj], src[j + H + 1, jj], src[j + H + 2, jj], src[j + H + 3, jj]
-    for k in range(d0.shape[0]):
-        d0[k] = w * c0[k]
-        d1[k] = w * c1[k]
-        d2[k] = w * c2[k]
-        d3[k] = w * c3[k]
-    t = 0
-    while t + 2 <= H:
-        b = j + K - 2 - t
-        _rows4(d0, d1, d2, d3, src[j + t, jj], src[j + t + 1, jj], src[j + t + 2, jj], src[j + t + 3, jj],
-               src[j + t + 4, jj], src[b, jj], src[b + 1, jj], src[b + 2, jj], src[b + 3, jj], src[b + 4, jj],
-               g[t], g[t + 1])
-        t += 2
-    if t < H:
-        w0 = g[t]
-        _pair1(d0, src[j + t, jj], src[j + K - 1 - t, jj], w0)
-        _pair1(d1, src[j + 1 + t, jj], src[j + K - t, jj], w0)
-        _pair1(d2, src[j + 2 + t, jj], src[j + K + 1 - t, jj], w0)
-        _pair1(d3, src[j + 3 + t, jj], src[j + K + 2 - t, jj], w0)
-
-
-@numba.njit(inline="always")
-def _pair1(d, lo, hi, w0):
-    for k in range(d.shape[0]):
-        d[k] = _fma(w0, lo[k] + hi[k], d[k])
-
-
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _simd_field(out, square, k0, k1, x0, y0, z0, gx, gy, gz, inter):
     """Add the field (``square``: its square) on the box at (x0, y0, z0) of ``out``'s shape.
 
-    ``inter``: float32 scratch of shape (nx + 2 Hx, ny, nz), overwritten."""
+    ``out`` C-contiguous; ``inter``: C-contiguous float32 scratch of shape (nx + 2 Hx, ny, nz),
+    overwritten."""
     nx, ny, nz = out.shape
     Hx, Hy, Hz = gx.shape[0] // 2, gy.shape[0] // 2, gz.shape[0] // 2
     Ly, Lz = ny + 2 * Hy, nz + 2 * Hz
     Lx = inter.shape[0]
+    flat = inter.reshape(-1)
     # pass 1, per x-plane of noise: hash a row, convolve it along z; then the plane along y
     for p in numba.prange(Lx):
         row = np.empty(Lz + 32, dtype=np.float32)
@@ -388,35 +487,39 @@ def _simd_field(out, square, k0, k1, x0, y0, z0, gx, gy, gz, inter):
         a = np.empty((Ly, 1, nz), dtype=np.float32)
         for j in range(Ly):
             off = _noise_row(row, eo, k0, k1, _counter_xy(x0 - Hx + p, y0 - Hy + j), z0 - Hz, Lz)
-            _taps1(a[j, 0], row, gz, Hz, off)
+            _zrow(a[j, 0], row, off, gz, Hz)
+        af = a.reshape(-1)
         plane = inter[p]
+        base = p * ny * nz
         j = 0
         while j + 4 <= ny:
-            _row_block(plane[j], plane[j + 1], plane[j + 2], plane[j + 3], a, 0, j, gy, Hy)
+            _rows4_store(af, j * nz, nz, flat, base + j * nz, nz, gy, Hy, nz)
             j += 4
         while j < ny:
             _row_taps(plane[j], a, 0, j, gy, Hy)
             j += 1
-    # pass 2, per y-row: convolve along x four output rows at a time, square and accumulate
+    # pass 2, per y-row: convolve along x four output rows at a time, add the field or its square
+    oflat = out.reshape(-1)
     for j in numba.prange(ny):
-        f = np.empty((4, nz), dtype=np.float32)
+        f = np.empty(nz, dtype=np.float32)
         i = 0
-        while i < nx:
-            m = min(4, nx - i)
-            if m == 4:
-                _row_block(f[0], f[1], f[2], f[3], inter, j, i, gx, Hx)
+        while i + 4 <= nx:
+            s = (i * ny + j) * nz
+            if square:
+                _rows4_addsq(flat, s, ny * nz, oflat, s, ny * nz, gx, Hx, nz)
             else:
-                for r in range(m):
-                    _row_taps(f[r], inter, j, i + r, gx, Hx)
-            for r in range(m):
-                o, fr = out[i + r, j], f[r]
-                if square:
-                    for k in range(nz):
-                        o[k] += fr[k] * fr[k]
-                else:
-                    for k in range(nz):
-                        o[k] += fr[k]
-            i += m
+                _rows4_add(flat, s, ny * nz, oflat, s, ny * nz, gx, Hx, nz)
+            i += 4
+        while i < nx:
+            _row_taps(f, inter, j, i, gx, Hx)
+            o = out[i, j]
+            if square:
+                for k in range(nz):
+                    o[k] += f[k] * f[k]
+            else:
+                for k in range(nz):
+                    o[k] += f[k]
+            i += 1
 
 
 def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, square: bool = False,
@@ -441,6 +544,9 @@ def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
 
     Raises ValueError if the box with its halo leaves the lattice range +-``MAX_COORDINATE``.
     """
+    if out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array, got {out.dtype} "
+                         f"({'' if out.flags.c_contiguous else 'not '}C-contiguous)")
     k0, k1, g, inter = direct_setup(seed, SIMD_STREAM + field, kernels, lo, hi, out, scratch)
     with numba_threads(threads):
         _simd_field(out, bool(square), k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
