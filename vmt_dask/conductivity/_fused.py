@@ -39,14 +39,20 @@ from ._graph import _slab_boxes
 from ._jit import JIT
 from ._jit import kernel
 
-# The helpers below are compiled without "reassoc": with it, a process that compiled them
-# and a process that loaded them from numba's cache computed M-factors 1e-11 apart (BM01/
-# BM10 smoke structures, one thread, same iterations; bisected to the smoothing helpers
-# _gs_plane/_zero_sweep_plane; reproducible with a fresh NUMBA_CACHE_DIR run twice), so two
-# study workers gave different results for the same structure (tests/study/test_study_run.py
-# failed on an empty cache: one worker compiles the conduct family, the other loads it).
-# Without it both agree bit for bit; cost: ~13 % more CPU per solve at 160^3 on one thread
-# (1.56 vs 1.34-1.45 s, load ~1).
+# The helpers below are compiled without "reassoc".  Why it matters (found session 6): numba
+# links a called helper into its caller's module as a linkonce_odr copy, and the helper also
+# gets its own module when first compiled.  In a process that compiles the kernels, the
+# helper's own module is loaded first and the caller's calls bind to that copy; a process
+# that loads the caller from numba's cache loads only the caller's object, whose calls bind
+# to the copy optimised inside the caller's module.  With reassoc the two copies may order a
+# reduction (and any sum) differently, so M differed by ~1e-11 between a worker that
+# compiled and one that loaded (tests/study/test_study_run.py on an empty cache).
+# Reproduced here with BM01 48^3 (fresh NUMBA_CACHE_DIR: compile run 0.07588262059015295,
+# cache runs ...59742713); a cache run that first calls the standalone _gs_plane and
+# _zero_sweep_plane (so their own copies are loaded first) gives the compile run's value
+# bit for bit.  Without reassoc every copy computes the same.  Its cost (no vectorised
+# float64 b . x reduction: a serial chain of additions in every half sweep) is gone since
+# the sum runs only in the last half sweep, as four fixed partial sums (_row_dot).
 _JIT = dict(JIT, fastmath=set(JIT["fastmath"]) - {"reassoc"})
 from ._stencil import _diag, _gs_row, _inv_diag
 
@@ -117,9 +123,32 @@ def _zero_sweep_plane(c_p, b_p, wx, wy, keep, i, dst):
 
 
 @numba.njit(**_JIT)
-def _gs_plane(c_p, b_p, xm_p, x_p, xp_p, wx, wy, keep, par, zrow, out):
+def _row_dot(a, b):
+    """``a . b`` of two float32 rows in float64: four partial sums over ``k % 4``, added as
+    ``(s0 + s1) + (s2 + s3)``.  A fixed order that needs no fastmath reassociation to run
+    as four independent chains (a single running sum without reassociation is one serial
+    chain of float64 additions, ~4 cycles per element)."""
+    n = a.shape[0]
+    m = n - (n & 3)
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for k in range(0, m, 4):
+        s0 += np.float64(a[k]) * np.float64(b[k])
+        s1 += np.float64(a[k + 1]) * np.float64(b[k + 1])
+        s2 += np.float64(a[k + 2]) * np.float64(b[k + 2])
+        s3 += np.float64(a[k + 3]) * np.float64(b[k + 3])
+    for k in range(m, n):
+        s0 += np.float64(a[k]) * np.float64(b[k])
+    return (s0 + s1) + (s2 + s3)
+
+
+@numba.njit(**_JIT)
+def _gs_plane(c_p, b_p, xm_p, x_p, xp_p, wx, wy, keep, par, zrow, out, dot):
     """Half sweep of the cells with ``(j + k + par) % 2 == 0`` of one plane, in place;
-    returns ``b . x`` over the plane after it (float64)."""
+    with ``dot`` returns ``b . x`` over the plane after it (float64, rows in order, each
+    by :func:`_row_dot`), else 0 (only the cycle's last half sweep needs it)."""
     n1, n2 = c_p.shape
     s = 0.0
     for j in range(n1):
@@ -130,9 +159,9 @@ def _gs_plane(c_p, b_p, xm_p, x_p, xp_p, wx, wy, keep, par, zrow, out):
         yp = x_p[j + 1] if j < n1 - 1 else zrow
         _gs_row(c, xr, br, xm_p[j], xp_p[j], ym, yp, wx, wy, keep[(par + j) & 1], out)
         for k in range(n2):
-            v = out[k]
-            xr[k] = v
-            s += np.float64(br[k]) * np.float64(v)
+            xr[k] = out[k]
+        if dot:
+            s += _row_dot(br, xr)
     return s
 
 
@@ -298,13 +327,14 @@ def fine_smooth_restrict(code, wx, wy, x, b, pat, rowbase, lut, count, rc, halo)
                                   _plane(x, h, zpl, i, i0, i1, n0))
         if i0 >= 1:
             _gs_plane(code[i0 - 1], b[i0 - 1], _plane(x, h, zpl, i0 - 2, i0, i1, n0), h[1],
-                      x[i0], wx, wy, keep, i0, zrow, out)
+                      x[i0], wx, wy, keep, i0, zrow, out, False)
         for i in range(i0, i1):
             if i + 1 < n0:
                 _zero_sweep_plane(code[i + 1], b[i + 1], wx, wy, keep, i + 1,
                                   _plane(x, h, zpl, i + 1, i0, i1, n0))
             _gs_plane(code[i], b[i], _plane(x, h, zpl, i - 1, i0, i1, n0), x[i],
-                      _plane(x, h, zpl, i + 1, i0, i1, n0), wx, wy, keep, i + 1, zrow, out)
+                      _plane(x, h, zpl, i + 1, i0, i1, n0), wx, wy, keep, i + 1, zrow, out,
+                      False)
             if (i & 1) == 0 and i >= i0 + 2:
                 _restrict_slab(code, wx, wy, x, h, zpl, i0, i1, b, pat, rowbase, lut, count,
                                rc, i // 2 - 1, tmp, res, acc, first, multi_ptr, multi_k)
@@ -312,7 +342,7 @@ def fine_smooth_restrict(code, wx, wy, x, b, pat, rowbase, lut, count, rc, halo)
             if i1 + 1 < n0:
                 _zero_sweep_plane(code[i1 + 1], b[i1 + 1], wx, wy, keep, i1 + 1, h[3])
             _gs_plane(code[i1], b[i1], x[i1 - 1], h[2], _plane(x, h, zpl, i1 + 1, i0, i1, n0),
-                      wx, wy, keep, i1 + 1, zrow, out)
+                      wx, wy, keep, i1 + 1, zrow, out, False)
         _restrict_slab(code, wx, wy, x, h, zpl, i0, i1, b, pat, rowbase, lut, count, rc,
                        I1 - 1, tmp, res, acc, first, multi_ptr, multi_k)
 
@@ -364,22 +394,23 @@ def fine_prolong_smooth(code, wx, wy, x, b, xc, pat, rowbase, lut, count, omega,
                           tmp, val, first, multi_ptr, multi_k)
         if i0 >= 1:
             _gs_plane(code[i0 - 1], b[i0 - 1], _plane(x, h, zpl, i0 - 2, i0, i1, n0), h[1],
-                      x[i0], wx, wy, keep, i0, zrow, out)
+                      x[i0], wx, wy, keep, i0, zrow, out, False)
         for i in range(i0, i1):
             if i + 1 < n0 and ((i + 1) & 1) == 0:
                 _prolong_slab(code, x, h, zpl, i0, i1, xc, pat, rowbase, lut, count, omega,
                               (i + 1) // 2, tmp, val, first, multi_ptr, multi_k)
             _gs_plane(code[i], b[i], _plane(x, h, zpl, i - 1, i0, i1, n0), x[i],
-                      _plane(x, h, zpl, i + 1, i0, i1, n0), wx, wy, keep, i + 1, zrow, out)
+                      _plane(x, h, zpl, i + 1, i0, i1, n0), wx, wy, keep, i + 1, zrow, out,
+                      False)
             if i - 1 >= i0:
                 acc[i - 1] = _gs_plane(code[i - 1], b[i - 1], _plane(x, h, zpl, i - 2, i0, i1, n0),
-                                       x[i - 1], x[i], wx, wy, keep, i - 1, zrow, out)
+                                       x[i - 1], x[i], wx, wy, keep, i - 1, zrow, out, True)
         if i1 < n0:
             _gs_plane(code[i1], b[i1], x[i1 - 1], h[2], _plane(x, h, zpl, i1 + 1, i0, i1, n0),
-                      wx, wy, keep, i1 + 1, zrow, out)
+                      wx, wy, keep, i1 + 1, zrow, out, False)
         acc[i1 - 1] = _gs_plane(code[i1 - 1], b[i1 - 1], _plane(x, h, zpl, i1 - 2, i0, i1, n0),
                                 x[i1 - 1], _plane(x, h, zpl, i1, i0, i1, n0), wx, wy, keep,
-                                i1 - 1, zrow, out)
+                                i1 - 1, zrow, out, True)
     total = 0.0
     for i in range(n0):       # in plane order whatever the threads (acc.sum() is a parallel
         total += acc[i]       # reduction in a parallel kernel: its order follows the threads)
@@ -420,9 +451,8 @@ def _matvec_plane(c_p, xm_p, x_p, xp_p, wx, wy, zrow, tmp, y_p):
         yr = y_p[j]
         for k in range(n2):
             v = _diag(c[k], wx, wy) * xr[k] - tmp[k]
-            v = v if c[k] != 0 else np.float32(0.0)
-            yr[k] = v
-            s += np.float64(v) * np.float64(xr[k])
+            yr[k] = v if c[k] != 0 else np.float32(0.0)
+        s += _row_dot(yr, xr)
     return s
 
 
