@@ -86,6 +86,10 @@ def _free_disk(out: str) -> int | None:
 
 
 def _duration(seconds: float) -> str:
+    """A rounded duration for messages: "< 0.1 s" below a tenth of a second (an estimate of
+    milliseconds is not "~0.0 s"), then s, min or h."""
+    if seconds < 0.1:
+        return "< 0.1 s"
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 90:
@@ -93,6 +97,12 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _about(seconds: float) -> str:
+    """"~12 s", or "< 0.1 s" (no "~" in front of a bound)."""
+    d = _duration(seconds)
+    return d if d.startswith("<") else f"~{d}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     print(f"generating {key}: shape {shape}, voxel {voxel_size} um, seed {seed} "
-          f"(memory estimate {resources.format_bytes(need)}, time estimate ~{_duration(eta)} "
+          f"(memory estimate {resources.format_bytes(need)}, time estimate {_about(eta)} "
           f"on {threads} thread{'s' if threads > 1 else ''})", file=sys.stderr)
     labels = realize_dask(theta, shape, seed=seed, voxel_size=voxel_size,
                           chi2_dof=chi2_dof, threads=None, generator=args.generator)

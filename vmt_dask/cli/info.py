@@ -1,7 +1,7 @@
 """``vmt info INPUT``: what a store or a volume file holds.
 
 For a vmt store: its volumes with their provenance attributes (theta, seed, voxel size,
-phase fractions) where recorded, and the state of volumes that are not intact.  For any other
+the generator that made a model realization, phase fractions) where recorded, and the state of volumes that are not intact.  For any other
 input vmt reads (TIFF, slices, .npy, .npz, raw, HDF5, Zarr): format, shape, dtype, voxel size
 and where it came from, without reading the voxels.
 """
@@ -76,6 +76,10 @@ def _print_volume(key: str, a: dict) -> None:
         parts.append(f"seed {a['seed']}")
     if "chi2_dof" in a:
         parts.append(f"chi2_dof {a['chi2_dof']}")
+    if a.get("generator"):
+        parts.append(f"generator {a['generator']}")
+    elif "seed" in a:  # a model realization written before volumes recorded their generator
+        parts.append("generator not recorded")
     if a.get("software"):
         parts.append(str(a["software"]))
     print(f"  {key}: " + ", ".join(parts))
