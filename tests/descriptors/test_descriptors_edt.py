@@ -32,3 +32,20 @@ def test_rejects_bad_input():
         squared_edt(np.ones((3, 3), bool))
     with pytest.raises(ValueError, match="bound"):
         squared_edt(np.ones((3, 3, 3), bool), bound=0)
+
+
+def test_window_search_with_far_background_matches_scipy():
+    # The y and x passes search windows of at most _WINDOW_MAX offsets and hand columns
+    # that need more to the lower envelope: sparse background (distances up to ~100
+    # voxels along y and x) exercises both paths; exact integers against scipy.
+    from vmt_dask.descriptors import edt
+
+    rng = np.random.default_rng(5)
+    m = np.ones((110, 104, 6), bool)
+    m[0, 0, 0] = m[109, 0, 5] = False
+    m[60:, 50:70, :] = rng.random((50, 20, 6)) < 0.6  # a region of near background too
+    ref = np.rint(ndi.distance_transform_edt(m) ** 2).astype(np.int64)
+    assert ref.max() > (edt._WINDOW_MAX + 1) ** 2  # the envelope fallback runs
+    np.testing.assert_array_equal(squared_edt(m), ref)
+    for bound in (3, 50, (edt._WINDOW_MAX + 5) ** 2):
+        np.testing.assert_array_equal(squared_edt(m, bound=bound), np.where(ref < bound, ref, EDT_INF))
