@@ -332,6 +332,15 @@ def _nan_to_inf(d, lo, hi):
 
 
 @numba.njit(cache=True, nogil=True)
+def _restart_dial(d, lo, hi):
+    """Dial's start state from the sweeps' array (flat ``[lo, hi)``, in place): NaN (not
+    phase) to ``-inf``, every phase voxel to ``inf`` (a kernel: a random NaN pattern is slow
+    for numpy's masked assignment, see :func:`_nan_to_inf`)."""
+    for u in range(lo, hi):
+        d[u] = -np.inf if d[u] != d[u] else np.inf
+
+
+@numba.njit(cache=True, nogil=True)
 def _neg_to_inf(d, lo, hi):
     """Unreachable and non-phase voxels (``-inf``) to ``inf``, in place (flat ``[lo, hi)``)."""
     for u in range(lo, hi):
@@ -456,10 +465,7 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
         if _sweeps(dist, shape_t[0] - 2, _S2, _S3, SWEEP_ROW_LIMIT * rows[0] * rows[1], np.zeros(rows, np.int64),
                    np.full(rows, -1, np.int64), np.empty(shape_t[2])) < 0:
             # a maze: Dial's search from scratch (the same distances)
-            for plane in dist:  # NaN (not phase) to -inf, the rest to inf; per plane: no big temporaries
-                nan = np.isnan(plane)
-                plane.fill(np.inf)
-                plane[nan] = -np.inf
+            run_chunks(_restart_dial, (flat,), flat.size)  # NaN (not phase) to -inf, the rest to inf
             sources = np.flatnonzero(t[-1])  # phase voxels of the target plane
             jj, kk = np.divmod(sources, t.shape[2])
             sources = ((shape_t[0] - 2) * shape_t[1] + (jj + 1)) * shape_t[2] + (kk + 1)
