@@ -50,7 +50,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .fast import _counter_xy, _mix, direct_setup, numba_threads
+from .fast import _counter_xy, _mix, direct_setup
 from .noise import MAX_COORDINATE, field_key
 
 __all__ = ["simd_noise_region", "simd_field", "SIMD_STREAM", "NOISE_LAW_BOUND"]
@@ -360,48 +360,50 @@ def _emit_rows4(builder, W, src, ss, dst, ds, g, H, mode):
         return lo[1:] + [row(p_lo)] + [row(p_hi)] + hi[:3] + ac + [builder.gep(p_lo, [ss]), builder.gep(p_hi, [back])]
 
     acc = _tap_loop(builder, H, 4, low + high + acc + [pl, ph], step)[8:12]
-    for r in range(4):
-        p = builder.bitcast(builder.gep(dst, [builder.mul(_i64(r), ds)]), vptr)
-        a = acc[r]
-        if mode == 1:
-            a = builder.fadd(builder.load(p, align=4), a)
-        elif mode == 2:
-            a = builder.fadd(builder.load(p, align=4), builder.fmul(a, a))
-        builder.store(a, p, align=4)
+    ptrs = [builder.bitcast(builder.gep(dst, [builder.mul(_i64(r), ds)]), vptr) for r in range(4)]
+    with builder.if_else(builder.icmp_signed("==", mode, _i64(0))) as (store, update):
+        with store:
+            for p, a in zip(ptrs, acc):
+                builder.store(a, p, align=4)
+        with update:
+            square = builder.icmp_signed("==", mode, _i64(2))
+            for p, a in zip(ptrs, acc):
+                builder.store(builder.fadd(builder.load(p, align=4), builder.select(square, builder.fmul(a, a), a)),
+                              p, align=4)
 
 
-def _rows4_intrinsic(mode):
-    @intrinsic
-    def rows4(typingctx, src, s0, ss, dst, d0, ds, g, H, n):
-        sig = types.none(src, s0, ss, dst, d0, ds, g, H, n)
+@intrinsic
+def _rows4_ir(typingctx, src, s0, ss, dst, d0, ds, g, H, n, mode):
+    sig = types.none(src, s0, ss, dst, d0, ds, g, H, n, mode)
 
-        def codegen(context, builder, signature, args):
-            sa = context.make_array(signature.args[0])(context, builder, args[0])
-            da = context.make_array(signature.args[3])(context, builder, args[3])
-            ga = context.make_array(signature.args[6])(context, builder, args[6])
-            s0, ss, d0, ds, H, n = args[1], args[2], args[4], args[5], args[7], args[8]
-            nv = builder.udiv(n, _i64(8))
-            with cgutils.for_range(builder, nv) as loop:
-                k = builder.mul(loop.index, _i64(8))
-                _emit_rows4(builder, 8, builder.gep(sa.data, [builder.add(s0, k)]), ss,
-                            builder.gep(da.data, [builder.add(d0, k)]), ds, ga.data, H, mode)
-            k8 = builder.mul(nv, _i64(8))
-            with cgutils.for_range(builder, builder.sub(n, k8)) as loop:
-                k = builder.add(k8, loop.index)
-                _emit_rows4(builder, 1, builder.gep(sa.data, [builder.add(s0, k)]), ss,
-                            builder.gep(da.data, [builder.add(d0, k)]), ds, ga.data, H, mode)
-            return context.get_dummy_value()
-        return sig, codegen
-    return rows4
+    def codegen(context, builder, signature, args):
+        sa = context.make_array(signature.args[0])(context, builder, args[0])
+        da = context.make_array(signature.args[3])(context, builder, args[3])
+        ga = context.make_array(signature.args[6])(context, builder, args[6])
+        s0, ss, d0, ds, H, n, mode = args[1], args[2], args[4], args[5], args[7], args[8], args[9]
+        nv = builder.udiv(n, _i64(8))
+        with cgutils.for_range(builder, nv) as loop:
+            k = builder.mul(loop.index, _i64(8))
+            _emit_rows4(builder, 8, builder.gep(sa.data, [builder.add(s0, k)]), ss,
+                        builder.gep(da.data, [builder.add(d0, k)]), ds, ga.data, H, mode)
+        k8 = builder.mul(nv, _i64(8))
+        with cgutils.for_range(builder, builder.sub(n, k8)) as loop:
+            k = builder.add(k8, loop.index)
+            _emit_rows4(builder, 1, builder.gep(sa.data, [builder.add(s0, k)]), ss,
+                        builder.gep(da.data, [builder.add(d0, k)]), ds, ga.data, H, mode)
+        return context.get_dummy_value()
+    return sig, codegen
 
 
-#: ``f(src, s0, ss, dst, d0, ds, g, H, n)``: for r < 4 and k < n, the value of output row r at
-#: k is computed from the rows ``src.flat[s0 + i ss + k]`` (i < 2 H + 4; row r's taps are rows
-#: r .. r + 2H) with the symmetric kernel ``g`` (2H + 1 float32 values) and stored to
-#: (``_rows4_store``), added to (``_rows4_add``), or its square added to (``_rows4_addsq``)
-#: ``dst.flat[d0 + r ds + k]``.  C-contiguous float32 arrays; no bounds checks (the callers'
-#: offsets stay inside).
-_rows4_store, _rows4_add, _rows4_addsq = (_rows4_intrinsic(m) for m in range(3))
+@numba.njit(cache=True, nogil=True)
+def _rows4(src, s0, ss, dst, d0, ds, g, H, n, mode):
+    """For r < 4 and k < n, the value of output row r at k, computed from the rows
+    ``src.flat[s0 + i ss + k]`` (i < 2 H + 4; row r's taps are rows r .. r + 2H) with the
+    symmetric kernel ``g`` (2H + 1 float32 values), is stored to (``mode`` 0), added to (1), or
+    its square added to (2) ``dst.flat[d0 + r ds + k]``.  C-contiguous float32 arrays; no bounds
+    checks (the callers' offsets stay inside).  A function of its own (not inlined): its vector
+    code is compiled once."""
+    _rows4_ir(src, s0, ss, dst, d0, ds, g, H, n, mode)
 
 
 def _emit_zrun(builder, W, R, base, g, H, dst):
@@ -469,46 +471,48 @@ def _row_taps(dst, src, jj, j, g, H):
             dst[k] = _fma(w0, lo[k] + hi[k], dst[k])
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _simd_field(out, square, k0, k1, x0, y0, z0, gx, gy, gz, inter):
-    """Add the field (``square``: its square) on the box at (x0, y0, z0) of ``out``'s shape.
-
-    ``out`` C-contiguous; ``inter``: C-contiguous float32 scratch of shape (nx + 2 Hx, ny, nz),
-    overwritten."""
-    nx, ny, nz = out.shape
+@numba.njit(cache=True, nogil=True)
+def _planes(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1):
+    """Pass 1 for the x-planes p0 <= p < p1 of ``inter`` (C-contiguous float32, shape
+    (nx + 2 Hx, ny, nz)): hash each noise row of the plane and convolve it along z, then
+    convolve the plane along y."""
+    _, ny, nz = inter.shape
     Hx, Hy, Hz = gx.shape[0] // 2, gy.shape[0] // 2, gz.shape[0] // 2
     Ly, Lz = ny + 2 * Hy, nz + 2 * Hz
-    Lx = inter.shape[0]
     flat = inter.reshape(-1)
-    # pass 1, per x-plane of noise: hash a row, convolve it along z; then the plane along y
-    for p in numba.prange(Lx):
-        row = np.empty(Lz + 32, dtype=np.float32)
-        eo = np.empty((2, Lz // 2 + 16), dtype=np.float32)
-        a = np.empty((Ly, 1, nz), dtype=np.float32)
+    row = np.empty(Lz + 32, dtype=np.float32)
+    eo = np.empty((2, Lz // 2 + 16), dtype=np.float32)
+    a = np.empty((Ly, 1, nz), dtype=np.float32)
+    af = a.reshape(-1)
+    for p in range(p0, p1):
         for j in range(Ly):
             off = _noise_row(row, eo, k0, k1, _counter_xy(x0 - Hx + p, y0 - Hy + j), z0 - Hz, Lz)
             _zrow(a[j, 0], row, off, gz, Hz)
-        af = a.reshape(-1)
         plane = inter[p]
         base = p * ny * nz
         j = 0
         while j + 4 <= ny:
-            _rows4_store(af, j * nz, nz, flat, base + j * nz, nz, gy, Hy, nz)
+            _rows4(af, j * nz, nz, flat, base + j * nz, nz, gy, Hy, nz, 0)
             j += 4
         while j < ny:
             _row_taps(plane[j], a, 0, j, gy, Hy)
             j += 1
-    # pass 2, per y-row: convolve along x four output rows at a time, add the field or its square
+
+
+@numba.njit(cache=True, nogil=True)
+def _columns(out, square, gx, inter, j0, j1):
+    """Pass 2 for the y-rows j0 <= j < j1: convolve ``inter`` along x, four output rows at a
+    time, and add the field (``square``: its square) to ``out`` (C-contiguous float32)."""
+    nx, ny, nz = out.shape
+    Hx = gx.shape[0] // 2
+    flat = inter.reshape(-1)
     oflat = out.reshape(-1)
-    for j in numba.prange(ny):
-        f = np.empty(nz, dtype=np.float32)
+    f = np.empty(nz, dtype=np.float32)
+    for j in range(j0, j1):
         i = 0
         while i + 4 <= nx:
             s = (i * ny + j) * nz
-            if square:
-                _rows4_addsq(flat, s, ny * nz, oflat, s, ny * nz, gx, Hx, nz)
-            else:
-                _rows4_add(flat, s, ny * nz, oflat, s, ny * nz, gx, Hx, nz)
+            _rows4(flat, s, ny * nz, oflat, s, ny * nz, gx, Hx, nz, 2 if square else 1)
             i += 4
         while i < nx:
             _row_taps(f, inter, j, i, gx, Hx)
@@ -520,6 +524,23 @@ def _simd_field(out, square, k0, k1, x0, y0, z0, gx, gy, gz, inter):
                 for k in range(nz):
                     o[k] += f[k]
             i += 1
+
+
+def _split(fn, n: int, threads: int, *args) -> None:
+    """Run ``fn(*args, a, b)`` over [0, n) in chunks on ``threads`` threads (the kernels release
+    the GIL; ~4 chunks per thread, taken in order as threads come free, so a thread slowed by
+    other load takes fewer).  Plain threads instead of numba's ``prange``: the same values (each
+    value is computed by one call whatever the split) and the kernels compile in less than half
+    the time (parallel=True's lowering cost ~19 s on a cold cache, measured at load 6)."""
+    if threads <= 1 or n < 2:
+        fn(*args, 0, n)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    step = -(-n // (4 * threads))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for f in [pool.submit(fn, *args, a, min(n, a + step)) for a in range(0, n, step)]:
+            f.result()
 
 
 def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, square: bool = False,
@@ -537,8 +558,8 @@ def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
         The box in lattice coordinates.
     out : float32 C-contiguous array of the box's shape, modified in place and returned.
     threads : int, optional
-        Numba threads for this call (default: numba's current setting); the values do not
-        depend on it.
+        Threads for this call (default: ``numba.get_num_threads()``, which
+        :func:`~vmt_dask.model.fast.numba_threads` sets); the values do not depend on it.
     scratch : dict, optional
         Keeps the intermediate buffer ((nx + 2 Hx) ny nz float32 values) between calls.
 
@@ -548,7 +569,8 @@ def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
         raise ValueError(f"out must be a C-contiguous float32 array, got {out.dtype} "
                          f"({'' if out.flags.c_contiguous else 'not '}C-contiguous)")
     k0, k1, g, inter = direct_setup(seed, SIMD_STREAM + field, kernels, lo, hi, out, scratch)
-    with numba_threads(threads):
-        _simd_field(out, bool(square), k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
-                    g[0], g[1], g[2], inter)
+    n = numba.get_num_threads() if threads is None else max(1, int(threads))
+    _split(_planes, inter.shape[0], n, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
+           g[0], g[1], g[2], inter)
+    _split(_columns, out.shape[1], n, out, bool(square), g[0], inter)
     return out
