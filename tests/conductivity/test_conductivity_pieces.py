@@ -1,6 +1,9 @@
 """Connectivity-aware aggregation: box pieces, Galerkin coarse graphs, the cycle, flat iterations."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -13,6 +16,22 @@ from vmt_dask.conductivity.multigrid import ConnectedHierarchy, Hierarchy
 from vmt_dask.conductivity.solver import _solve
 
 _FACE = ndi.generate_binary_structure(3, 1)
+
+
+@contextmanager
+def _dynamic_chunks(halo):
+    """Hand the fused kernels' chunks to the threads one at a time (numba chunk size 1)
+    when there are more chunks than threads: chunks then run in any order, which exposed
+    a race once (session 5: numba fused the halo-copy loop with the main loop).  The
+    solver itself runs one chunk per thread."""
+    if halo.shape[0] <= numba.get_num_threads():
+        yield
+        return
+    old = numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(old)
 
 
 def _random_structure(shape, seed, fraction=0.5, sigma=1.2):
@@ -97,10 +116,11 @@ def _box_bases(hier):
 
 def _graph_matrix(g):
     n = g.n
-    rows = np.repeat(np.arange(n), np.diff(g.rowptr))
-    return sp.csr_matrix((np.concatenate([-g.val.astype(float), g.diag.astype(float)]),
+    rowptr, col, val = g.csr()
+    rows = np.repeat(np.arange(n), np.diff(rowptr))
+    return sp.csr_matrix((np.concatenate([-val.astype(float), g.diag.astype(float)]),
                           (np.concatenate([rows, np.arange(n)]),
-                           np.concatenate([g.col, np.arange(n)]))), shape=(n, n))
+                           np.concatenate([col, np.arange(n)]))), shape=(n, n))
 
 
 @pytest.mark.parametrize("shape,wx,wy", [((12, 10, 14), 1.0, 1.0), ((11, 13, 9), 0.25, 4.0)])
@@ -144,8 +164,9 @@ def test_level1_is_galerkin_product_of_connected_pieces(shape, wx, wy):
     assert np.all(y[~active] == 0)
     # red-black: no edge joins two nodes of the same colour
     for g in hier.graphs:
-        rows = np.repeat(np.arange(g.n), np.diff(g.rowptr))
-        assert np.all((rows < g.n_red) != (g.col < g.n_red))
+        rowptr, col, _ = g.csr()
+        rows = np.repeat(np.arange(g.n), np.diff(rowptr))
+        assert np.all((rows < g.n_red) != (col < g.n_red))
 
 
 def test_coarser_levels_are_galerkin_and_connected():
@@ -167,13 +188,20 @@ def test_coarser_levels_are_galerkin_and_connected():
         graph = sp.csr_matrix((np.ones(same.sum()), (rows[same], cols[same])), shape=a.shape)
         n_comp, comp = sp.csgraph.connected_components(graph, directed=False)
         assert n_comp == nxt.n
-        # the (parallel, slab-wise) restriction is P^T (b - A x)
+        # the (parallel, slab-wise) restriction is P^T (b - A x) after a black half sweep
+        # (it sums the red nodes' residuals only: the black ones are zero then)
         rng = np.random.default_rng(1)
         g.x[:] = rng.standard_normal(g.n)
         g.b[:] = rng.standard_normal(g.n)
-        gr.graph_restrict_residual(g.rowptr, g.col, g.val, g.dirichlet, g.x, g.b, g.agg, nxt.b,
+        cptr, width, scol, sval, ch_red = g.sell
+        gr.graph_gs(cptr, width, scol, sval, g.inv, g.x, g.b, g.n_red, g.n, ch_red, False, 0,
+                    g.n_red)
+        gr.graph_restrict_residual(cptr, width, scol, sval, g.inv, g.x, g.b, g.agg, nxt.b,
                                    g.slabs, nxt.slabs)
-        ref = p.T @ (g.b.astype(float) - a @ g.x.astype(float))
+        r = g.b.astype(float) - a @ g.x.astype(float)
+        # the black residuals: float32 rounding of a row's sum (O(10) terms of size O(10))
+        assert np.abs(r[g.n_red:]).max() <= 1e-4
+        ref = p.T @ r
         # float32 sums of O(10) terms of size O(10): 1e-4 absolute is ~100 ulp
         np.testing.assert_allclose(nxt.b, ref, rtol=1e-5, atol=1e-4)
 
@@ -251,8 +279,10 @@ def test_serial_and_parallel_kernels_build_the_same_hierarchy_and_cycle(monkeypa
     (h1, x1, bx1), (h2, x2, bx2) = out
     assert len(h1.graphs) == len(h2.graphs) >= 3
     for g1, g2 in zip(h1.graphs, h2.graphs):
-        for name in ("rowptr", "col", "val", "dirichlet", "slabs"):
+        for name in ("dirichlet", "slabs"):
             np.testing.assert_array_equal(getattr(g1, name), getattr(g2, name))
+        for a1, a2 in zip(g1.csr(), g2.csr()):
+            np.testing.assert_array_equal(a1, a2)
         if g1.agg is not None:
             np.testing.assert_array_equal(g1.agg, g2.agg)
     np.testing.assert_array_equal(x1, x2)
@@ -305,13 +335,13 @@ def test_fused_fine_passes_equal_the_separate_passes(shape):
                 rc2 = np.full_like(rc, np.nan)
                 # dynamic_chunks: chunks handed out one at a time (any order) where there
                 # are more chunks than threads
-                with fu.dynamic_chunks(halo):
+                with _dynamic_chunks(halo):
                     getattr(fu.fine_smooth_restrict, variant)(code, wx, wy, x2, b, *maps, rc2,
                                                               halo)
                 np.testing.assert_allclose(x2, x, rtol=0, atol=8 * eps * float(np.abs(x).max()))
                 np.testing.assert_allclose(rc2, rc, rtol=0, atol=tol_rc)
                 pre = (x2.copy(), rc2)
-                with fu.dynamic_chunks(halo):
+                with _dynamic_chunks(halo):
                     bx2 = getattr(fu.fine_prolong_smooth, variant)(code, wx, wy, x2, b, xc,
                                                                    *maps, np.float32(1.8), halo)
                 np.testing.assert_allclose(x2, x_post, rtol=0, atol=tol_x)
@@ -346,9 +376,48 @@ def test_fused_direction_and_matvec_equal_the_separate_kernels():
             for variant in ("serial", "parallel"):
                 p2, w2 = p.copy(), z.copy()
                 halo = fu.halo_planes(shape, chunks)
-                with fu.dynamic_chunks(halo):
+                with _dynamic_chunks(halo):
                     pq2 = getattr(fu.direction_matvec, variant)(code, wx, wy, p2, w2, 0.37, halo)
                 np.testing.assert_array_equal(p2, p_ref)
                 np.testing.assert_allclose(w2, w_ref, rtol=0,
                                            atol=48 * eps * float(np.abs(w_ref).max()))
                 assert pq2 == pytest.approx(pq, rel=1e-6)
+
+
+def test_sell_graph_sweep_and_residual_match_the_csr_matrix():
+    # The graph levels are smoothed from their SELL-8 form (chunks of 8 rows, padded with
+    # zero conductances; colours start new chunks).  Against the CSR matrix (g.csr(), checked
+    # to be the Galerkin product above) in float64: a half sweep of each colour sets its
+    # nodes to (b + sum_j g_ij x_j) / d_i from the other colour's values, and the zero-start
+    # sweep to b / d with the other colour 0.  float32 sums of <= 24 terms of size
+    # <= max|g| max|x|: 32 eps (|b| + sum|g_ij x_j|) relative to the row is the bound used.
+    mask = _random_structure((22, 26, 20), 8, 0.5, sigma=0.8)
+    code = st.fine_code(np.ascontiguousarray(percolating_mask(mask)))
+    hier = ConnectedHierarchy(code, wx=0.25, wy=4.0, max_coarse=1)
+    eps = float(np.finfo(np.float32).eps)
+    checked = 0
+    for g in hier.graphs[:-1]:
+        assert g.sell is not None and g.rowptr is None          # CSR dropped after the build
+        cptr, width, scol, sval, ch_red = g.sell
+        assert cptr[-1] % 8 == 0 and ch_red == (g.n_red + 7) // 8
+        np.testing.assert_allclose(g.inv, 1.0 / g.diag, rtol=eps)
+        a = _graph_matrix(g)
+        diag = a.diagonal()
+        off = a - sp.diags(diag)
+        rng = np.random.default_rng(4)
+        b = rng.standard_normal(g.n).astype(np.float32)
+        x0 = rng.standard_normal(g.n).astype(np.float32)
+        nr, n = g.n_red, g.n
+        for lo, hi, c_lo, olo, ohi in ((0, nr, 0, nr, n), (nr, n, ch_red, 0, nr)):
+            x = x0.copy()
+            gr.graph_gs(cptr, width, scol, sval, g.inv, x, b, lo, hi, c_lo, False, olo, ohi)
+            ref = (b.astype(float) - off @ x0.astype(float)) / diag
+            bound = 32 * eps * (np.abs(b) + abs(off) @ np.abs(x0)) / diag
+            assert np.all(np.abs(x[lo:hi] - ref[lo:hi]) <= bound[lo:hi] + 1e-30)
+            np.testing.assert_array_equal(x[olo:ohi], x0[olo:ohi])
+            x = x0.copy()
+            gr.graph_gs(cptr, width, scol, sval, g.inv, x, b, lo, hi, c_lo, True, olo, ohi)
+            np.testing.assert_allclose(x[lo:hi], b[lo:hi] / diag[lo:hi], rtol=2 * eps)
+            assert np.all(x[olo:ohi] == 0)
+            checked += 1
+    assert checked >= 4

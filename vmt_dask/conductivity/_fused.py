@@ -29,14 +29,12 @@ loop), because the neighbouring chunk overwrites them in place.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numba
 import numpy as np
 from numba import prange
 
-from ._graph import _slab_boxes
-from ._jit import JIT
+from ._graph import _plane, _prolong_slab, _restrict_slab
+from ._jit import JIT_EXACT
 from ._jit import kernel
 
 # The helpers below are compiled without "reassoc".  Why it matters (found session 6): numba
@@ -53,28 +51,10 @@ from ._jit import kernel
 # bit for bit.  Without reassoc every copy computes the same.  Its cost (no vectorised
 # float64 b . x reduction: a serial chain of additions in every half sweep) is gone since
 # the sum runs only in the last half sweep, as four fixed partial sums (_row_dot).
-_JIT = dict(JIT, fastmath=set(JIT["fastmath"]) - {"reassoc"})
+_JIT = JIT_EXACT
 from ._stencil import _diag, _gs_row, _inv_diag
 
-__all__ = ["fine_smooth_restrict", "fine_prolong_smooth", "direction_matvec", "halo_planes",
-           "dynamic_chunks"]
-
-
-@contextmanager
-def dynamic_chunks(halo: np.ndarray):
-    """Hand the chunks of the fused kernels to the threads one at a time (numba's
-    parallel chunk size 1) when there are more chunks than threads: a thread that the
-    operating system deschedules (a loaded machine) then holds up one small chunk, not
-    half of the grid.  Only around the fused kernels: a chunk size of 1 on a loop over
-    nodes would dispatch every node apart."""
-    if halo.shape[0] <= numba.get_num_threads():
-        yield
-        return
-    old = numba.set_parallel_chunksize(1)
-    try:
-        yield
-    finally:
-        numba.set_parallel_chunksize(old)
+__all__ = ["fine_smooth_restrict", "fine_prolong_smooth", "direction_matvec", "halo_planes"]
 
 
 def halo_planes(shape, chunks: int) -> np.ndarray:
@@ -90,23 +70,6 @@ def _bounds(ch, nchunk, m0, n0):
     I0 = ch * m0 // nchunk
     I1 = (ch + 1) * m0 // nchunk
     return I0, I1, 2 * I0, min(2 * I1, n0)
-
-
-@numba.njit(**_JIT)
-def _plane(x, halo, zpl, i, i0, i1, n0):
-    """Plane ``i`` as this chunk sees it: its own planes in ``x``, the two on either
-    side in its halo, zeros outside the grid."""
-    if i < 0 or i >= n0:
-        return zpl
-    if i >= i0 and i < i1:
-        return x[i]
-    if i == i0 - 1:
-        return halo[1]
-    if i == i0 - 2:
-        return halo[0]
-    if i == i1:
-        return halo[2]
-    return halo[3]
 
 
 @numba.njit(**_JIT)
@@ -163,97 +126,6 @@ def _gs_plane(c_p, b_p, xm_p, x_p, xp_p, wx, wy, keep, par, zrow, out, dot):
         if dot:
             s += _row_dot(br, xr)
     return s
-
-
-@numba.njit(**_JIT)
-def _restrict_slab(code, wx, wy, x, halo, zpl, i0, i1, b, pat, rowbase, lut, count, rc, I,
-                   tmp, res, acc, first, multi_ptr, multi_k):
-    """``rc`` of the pieces of box slab ``I`` = sum of their voxels' residual ``b - A x``
-    (as :func:`._graph.fine_restrict_pieces`, with the planes of this chunk)."""
-    n0, n1, n2 = code.shape
-    m1, m2 = acc.shape
-    _slab_boxes(pat, rowbase, count, I, first, multi_ptr, multi_k)
-    for J in range(m1):
-        for K in range(m2):
-            acc[J, K] = 0.0
-        for t in range(multi_ptr[J], multi_ptr[J + 1]):
-            K = multi_k[t]
-            b0 = first[J, K]
-            for c in range(count[pat[I, J, K]]):
-                rc[b0 + c] = 0.0
-    for i in range(2 * I, min(2 * I + 2, n0)):
-        xm_p = _plane(x, halo, zpl, i - 1, i0, i1, n0)
-        x_p = _plane(x, halo, zpl, i, i0, i1, n0)
-        xp_p = _plane(x, halo, zpl, i + 1, i0, i1, n0)
-        zrow = zpl[0]
-        for j in range(n1):
-            xm = xm_p[j]
-            xp = xp_p[j]
-            ym = x_p[j - 1] if j > 0 else zrow
-            yp = x_p[j + 1] if j < n1 - 1 else zrow
-            xr = x_p[j]
-            br = b[i, j]
-            c = code[i, j]
-            for k in range(n2):
-                tmp[k] = wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k])
-            if n2 > 1:
-                tmp[0] += xr[1]
-                for k in range(1, n2 - 1):
-                    tmp[k] += xr[k - 1] + xr[k + 1]
-                tmp[n2 - 1] += xr[n2 - 2]
-            for k in range(n2):
-                ck = c[k]
-                d = wx * np.float32(ck & 3) + wy * np.float32((ck >> 2) & 3) \
-                    + np.float32(ck >> 4)
-                v = br[k] + tmp[k] - d * xr[k]
-                res[k] = v if ck != 0 else np.float32(0.0)
-            J = j >> 1
-            a = acc[J]
-            for K in range(m2):
-                a[K] += res[2 * K] + res[2 * K + 1]
-            pos = ((i & 1) << 2) | ((j & 1) << 1)
-            for t in range(multi_ptr[J], multi_ptr[J + 1]):
-                K = multi_k[t]
-                p = pat[I, J, K]
-                b0 = first[J, K]
-                rc[b0 + lut[p, pos]] += res[2 * K]
-                rc[b0 + lut[p, pos | 1]] += res[2 * K + 1]
-    for J in range(m1):
-        for K in range(m2):
-            if count[pat[I, J, K]] == 1:
-                rc[first[J, K]] = acc[J, K]
-
-
-@numba.njit(**_JIT)
-def _prolong_slab(code, x, halo, zpl, i0, i1, xc, pat, rowbase, lut, count, omega, I,
-                  tmp, val, first, multi_ptr, multi_k):
-    """``x += omega P xc`` on the planes of box slab ``I`` (as
-    :func:`._graph.fine_prolong_pieces`, with the planes of this chunk)."""
-    n0, n1, n2 = code.shape
-    m1, m2 = val.shape
-    _slab_boxes(pat, rowbase, count, I, first, multi_ptr, multi_k)
-    for J in range(m1):
-        for K in range(m2):
-            val[J, K] = omega * xc[first[J, K]] if count[pat[I, J, K]] == 1 else 0.0
-    for i in range(2 * I, min(2 * I + 2, n0)):
-        x_p = _plane(x, halo, zpl, i, i0, i1, n0)
-        for j in range(n1):
-            J = j >> 1
-            v = val[J]
-            for K in range(m2):
-                tmp[2 * K] = v[K]
-                tmp[2 * K + 1] = v[K]
-            pos = ((i & 1) << 2) | ((j & 1) << 1)
-            for t in range(multi_ptr[J], multi_ptr[J + 1]):
-                K = multi_k[t]
-                p = pat[I, J, K]
-                b0 = first[J, K]
-                tmp[2 * K] = omega * xc[b0 + lut[p, pos]]
-                tmp[2 * K + 1] = omega * xc[b0 + lut[p, pos | 1]]
-            c = code[i, j]
-            xr = x_p[j]
-            for k in range(n2):
-                xr[k] += tmp[k] if c[k] != 0 else np.float32(0.0)
 
 
 @numba.njit(**_JIT)

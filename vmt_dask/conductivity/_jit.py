@@ -25,13 +25,16 @@ from contextlib import contextmanager
 
 import numba
 
-__all__ = ["Kernel", "kernel", "JIT", "serial_if_small", "SERIAL_CELLS"]
+__all__ = ["Kernel", "kernel", "JIT", "JIT_EXACT", "serial_if_small", "SERIAL_CELLS"]
 
 # error_model="numpy": no ZeroDivisionError checks (they are branches that stop
 # vectorization); fastmath without nnan/ninf: reassociation lets the float64
 # reductions vectorize, and inactive lanes may hold inf/nan before the select.
 _FM = {"reassoc", "contract", "arcp", "nsz"}
 JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+# Helpers that other kernels call (not inlined) and whose float results must not depend on
+# how the process got the code: without "reassoc" (see _fused for why).
+JIT_EXACT = dict(JIT, fastmath=_FM - {"reassoc"})
 
 # Grids below this many cells run their kernels on one thread: a parallel
 # kernel launch costs a thread wake-up and barrier (tens of microseconds, far

@@ -49,15 +49,16 @@ def _check_cycle(h) -> None:
 
 def _halo(h) -> np.ndarray:
     """Work planes of the fused fine kernels (:func:`._fused.halo_planes`) kept on the
-    hierarchy ``h``: ``h.chunks_per_thread`` chunks per numba thread of the calling
-    thread, one on one thread (made again when that count changes)."""
+    hierarchy ``h``: one chunk of box slabs per numba thread of the calling thread (made
+    again when that count changes).  More chunks per thread, handed out one at a time,
+    measured slower (160^3 BM01 SE, 2 threads, load ~2: 4 chunks 316-320 ms per CG
+    iteration, 1 chunk 245-266 ms; session 5); the tests still run the kernels that way,
+    since any chunking must give the same result."""
     import numba
 
     from . import _fused as fu
 
-    threads = numba.get_num_threads()
-    per = h.chunks_per_thread if threads > 1 else 1
-    chunks = max(1, min(threads * per, (h.code.shape[0] + 1) // 2))
+    chunks = max(1, min(numba.get_num_threads(), (h.code.shape[0] + 1) // 2))
     if h._halo is None or h._halo.shape[0] != chunks:
         h._halo = fu.halo_planes(h.code.shape, chunks)
     return h._halo
@@ -116,7 +117,6 @@ class Hierarchy:
     gamma: int = 2
     fine_sweeps: int = 1
     levels: list[_Level] = field(default_factory=list, repr=False)
-    chunks_per_thread: int = 1
     _halo: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -278,31 +278,73 @@ def _compact_values(val: np.ndarray, dirichlet: np.ndarray) -> tuple[np.ndarray,
 
 @dataclass
 class _Graph:
-    """One coarse level as a weighted graph (see :mod:`._graph`)."""
-    rowptr: np.ndarray
-    col: np.ndarray
-    val: np.ndarray
+    """One coarse level as a weighted graph (see :mod:`._graph`).
+
+    Built in CSR form (``rowptr``, ``col``, ``val``), which the next level's aggregation
+    and Galerkin product read; once those are done every level but the coarsest keeps
+    only its SELL-8 form (``sell``: :func:`._graph.sell_from_csr`), which the cycle reads
+    (:meth:`to_sell`).  :meth:`csr` gives the CSR arrays in either state.
+    """
+    rowptr: np.ndarray | None
+    col: np.ndarray | None
+    val: np.ndarray | None
     dirichlet: np.ndarray
     n_red: int
     x: np.ndarray
     b: np.ndarray
     slabs: np.ndarray                 # slabs[c, I]: first node of colour c in box slab I
     agg: np.ndarray | None = None     # aggregate on the next level of every node
+    sell: tuple | None = None         # (cptr, width, scol, sval, ch_red) once converted
+    inv: np.ndarray | None = None     # float32 reciprocal diagonal, once converted
 
     @property
     def n(self) -> int:
         return self.dirichlet.shape[0]
 
+    def to_sell(self) -> None:
+        """Keep the level in SELL-8 form only (drops the CSR arrays)."""
+        from . import _graph as gr
+
+        if self.sell is None:
+            self.inv = (1.0 / self.diag).astype(np.float32)
+            self.sell = gr.sell_from_csr(self.rowptr, self.col, self.val, self.n_red)
+            self.rowptr = self.col = self.val = None
+
+    def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rowptr, col, val)`` of the level (rebuilt from the SELL-8 form if converted:
+        the stored conductances are > 0, the padding's are 0)."""
+        if self.sell is None:
+            return self.rowptr, self.col, self.val
+        cptr, width, scol, sval, ch_red = self.sell
+        n, nr = self.n, self.n_red
+        rows = np.arange(n)
+        ch = np.where(rows < nr, rows >> 3, ch_red + ((rows - nr) >> 3))
+        lane = np.where(rows < nr, rows & 7, (rows - nr) & 7)
+        w = width[ch].astype(np.int64)
+        rowptr = np.concatenate(([0], np.cumsum(w)))
+        t = np.arange(int(rowptr[-1])) - np.repeat(rowptr[:-1], w)
+        e = np.repeat(cptr[ch] + lane, w) + 8 * t
+        keep = sval[e] != 0
+        deg = np.bincount(np.repeat(rows, w)[keep], minlength=n)
+        return (_index_array(np.concatenate(([0], np.cumsum(deg)))), scol[e][keep],
+                sval[e][keep])
+
     @property
     def diag(self) -> np.ndarray:
         """Diagonal of the level's operator (float64; computed, not stored)."""
-        rows = np.repeat(np.arange(self.n), np.diff(self.rowptr))
-        return self.dirichlet + np.bincount(rows, weights=self.val, minlength=self.n)
+        rowptr, _, val = self.csr()
+        rows = np.repeat(np.arange(self.n), np.diff(rowptr))
+        return self.dirichlet + np.bincount(rows, weights=val, minlength=self.n)
+
+    @property
+    def stored_entries(self) -> int:
+        """Conductances stored (with the SELL-8 padding once converted)."""
+        return int(self.rowptr[-1]) if self.sell is None else int(self.sell[0][-1])
 
     @property
     def nbytes(self) -> int:
         arrs = (self.rowptr, self.col, self.val, self.dirichlet, self.x, self.b, self.agg,
-                self.slabs)
+                self.slabs, self.inv) + (self.sell[:4] if self.sell is not None else ())
         return sum(a.nbytes for a in arrs if a is not None)
 
 
@@ -331,12 +373,6 @@ class ConnectedHierarchy:
         "W only if the level shrinks 4x" left V-steps inside the hierarchy and
         cost 3-4x the iterations (160^3 channel network: 37-41 vs 11; 200^3
         random field: 31 vs 14); the budget keeps the W-cycle wherever it is cheap.
-    chunks_per_thread : int
-        Chunks of box slabs per numba thread in the fused fine kernels
-        (:mod:`._fused`; handed out one at a time when above 1); the result does not
-        depend on it.  Measured on the shared 2-core machine (160^3 BM01 SE, 2 threads,
-        load ~2, same process, alternated): 1 chunk 245-266 ms per CG iteration, 4 chunks
-        316-320 ms, so 1 is the default.
     """
 
     code: np.ndarray = field(repr=False)
@@ -349,7 +385,6 @@ class ConnectedHierarchy:
     fine_sweeps: int = 1
     w_cycle_budget: float = 1.0
     graphs: list[_Graph] = field(default_factory=list, repr=False)
-    chunks_per_thread: int = 1
     _halo: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -395,6 +430,7 @@ class ConnectedHierarchy:
             rowptr, col, val, dirichlet = gr.graph_galerkin(rowptr, col, val, dirichlet, agg,
                                                             slabs, cslabs, 1)
             rowptr = _index_array(rowptr)
+            g.to_sell()                  # its CSR form is no longer needed
             coords = parent
             dims = tuple((d + 1) // 2 for d in dims)
             slabs = cslabs
@@ -472,13 +508,11 @@ class ConnectedHierarchy:
         halo = self.halo()
         code, wx, wy = self.code, self.wx, self.wy
         g1 = self.graphs[0]
-        with fu.dynamic_chunks(halo):
-            fu.fine_smooth_restrict(code, wx, wy, x, b, self._pat, self._rowbase, self._lut,
-                                    self._count, g1.b, halo)
+        fu.fine_smooth_restrict(code, wx, wy, x, b, self._pat, self._rowbase, self._lut,
+                                self._count, g1.b, halo)
         self._graph_cycle(0, True)
-        with fu.dynamic_chunks(halo):
-            return fu.fine_prolong_smooth(code, wx, wy, x, b, g1.x, self._pat, self._rowbase,
-                                          self._lut, self._count, np.float32(self.omega), halo)
+        return fu.fine_prolong_smooth(code, wx, wy, x, b, g1.x, self._pat, self._rowbase,
+                                      self._lut, self._count, np.float32(self.omega), halo)
 
     def _graph_cycle(self, level: int, zero_start: bool) -> None:
         g = self.graphs[level]
@@ -494,22 +528,26 @@ class ConnectedHierarchy:
                 g.x[:] = self._coarse_lu.solve(g.b.astype(np.float64))
             return
         n, nr = g.n, g.n_red
-        ranges = ((0, nr, nr, n), (nr, n, 0, nr))
+        cptr, width, scol, sval, ch_red = g.sell
+        # (lo, hi, first chunk, other colour's lo, hi) per colour
+        ranges = ((0, nr, 0, nr, n), (nr, n, ch_red, 0, nr))
         for s in range(self.sweeps):
             for color in (0, 1):
-                lo, hi, olo, ohi = ranges[color]
-                gr.graph_gs(g.rowptr, g.col, g.val, g.dirichlet, g.x, g.b, lo, hi,
+                lo, hi, c_lo, olo, ohi = ranges[color]
+                gr.graph_gs(cptr, width, scol, sval, g.inv, g.x, g.b, lo, hi, c_lo,
                             zero_start and s == 0 and color == 0, olo, ohi)
         nxt = self.graphs[level + 1]
-        gr.graph_restrict_residual(g.rowptr, g.col, g.val, g.dirichlet, g.x, g.b, g.agg, nxt.b,
+        # after a black half sweep: only the red nodes have a residual
+        gr.graph_restrict_residual(cptr, width, scol, sval, g.inv, g.x, g.b, g.agg, nxt.b,
                                    g.slabs, nxt.slabs)
         for rep in range(self._repeats(level)):
             self._graph_cycle(level + 1, rep == 0)
         gr.graph_prolong_add(g.agg, g.x, nxt.x, np.float32(self.omega))
         for s in range(self.sweeps):
             for color in (1, 0):
-                lo, hi, olo, ohi = ranges[color]
-                gr.graph_gs(g.rowptr, g.col, g.val, g.dirichlet, g.x, g.b, lo, hi, False, olo, ohi)
+                lo, hi, c_lo, olo, ohi = ranges[color]
+                gr.graph_gs(cptr, width, scol, sval, g.inv, g.x, g.b, lo, hi, c_lo, False,
+                            olo, ohi)
 
     def _repeats(self, level: int) -> int:
         """Visits of graph level ``level + 1`` per visit of graph level ``level``."""

@@ -109,8 +109,7 @@ def _pcg(code, wx, wy, hier, u, r, p, w, tol_abs, maxit):
     np.copyto(p, w)
     # p = z + 0 p = z (p holds z: finite); w = A p.  The fused kernel rather than
     # fine_matvec: one kernel less to compile (same row formula)
-    with fu.dynamic_chunks(halo):
-        pq = fu.direction_matvec(code, wx, wy, p, w, 0.0, halo)
+    pq = fu.direction_matvec(code, wx, wy, p, w, 0.0, halo)
     for it in range(1, maxit + 1):
         if not pq > 0.0:  # exact solution already (or breakdown)
             return it - 1
@@ -119,8 +118,7 @@ def _pcg(code, wx, wy, hier, u, r, p, w, tol_abs, maxit):
             return it
         rz_new = hier.vcycle(r, w)
         # p = z + beta p and w = A p in one pass (_fused.direction_matvec)
-        with fu.dynamic_chunks(halo):
-            pq = fu.direction_matvec(code, wx, wy, p, w, rz_new / rz, halo)
+        pq = fu.direction_matvec(code, wx, wy, p, w, rz_new / rz, halo)
         rz = rz_new
     return maxit
 
