@@ -314,13 +314,13 @@ def bytes_per_iteration_connected(hier) -> dict:
     115 (:func:`bytes_per_iteration`'s 119 less the fused direction + matvec); plus the
     box patterns read
     by the restriction and the prolongation (1/8 B/voxel each).  A graph level with
-    ``n`` unknowns and ``nnz`` stored conductances (``v`` bytes each, int32 columns
-    and row pointers, Dirichlet conductances of ``w`` bytes): one Gauss-Seidel sweep
-    reads the row pointer, columns, conductances, Dirichlet conductance and
-    right-hand side and reads and writes x -- ``S = (16 + w) n + (4 + v) nnz`` (the
-    gathered neighbour values are counted as cache hits); a visit is 4 sweeps + the residual (S) + 8 B/unknown for the scatter +
-    16 for the prolongation, times the level's visits per cycle.  The coarsest
-    level's LU solve is not counted.
+    ``n`` unknowns and ``e`` stored conductances in SELL-8 form (padding included, ``v``
+    bytes each, int32 columns; :mod:`vmt_dask.conductivity._graph`): one Gauss-Seidel
+    sweep reads the columns, conductances, reciprocal diagonal (float32) and right-hand
+    side and reads and writes x -- ``S = 16 n + (4 + v) e`` (the gathered neighbour values
+    are counted as cache hits); a visit is 4 sweeps + the residual of the red half (S / 2)
+    + 8 B/unknown for the scatter + 16 for the prolongation, times the level's visits per
+    cycle.  The coarsest level's LU solve is not counted.
     """
     n = hier.code.size
     # one fine sweep: the fused passes (conductivity._fused) -- pre-smoothing + restriction
@@ -331,8 +331,9 @@ def bytes_per_iteration_connected(hier) -> dict:
     fine = (71 if hier.fine_sweeps == 1 else 115) + 0.25
     total = fine * n
     for g, visits in zip(hier.graphs[:-1], hier.visits):
-        sweep = (16 + g.dirichlet.itemsize) * g.n + (4 + g.val.itemsize) * int(g.rowptr[-1])
-        total += visits * (5 * sweep + 24 * g.n)
+        vbytes = (g.sell[3] if g.sell is not None else g.val).itemsize
+        sweep = 16 * g.n + (4 + vbytes) * g.stored_entries
+        total += visits * (4.5 * sweep + 24 * g.n)
     return {"fine_B_per_voxel": fine, "total_B": total, "B_per_voxel": total / n}
 
 
