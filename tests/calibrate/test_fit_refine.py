@@ -9,7 +9,7 @@ from vmt_dask.model import realize
 
 def test_refinement_budget_and_records(tmp_path):
     theta = (0.05, 0.4, 0.15, 0.3, 0.95, 2.1, -0.1)
-    image = realize(theta, 20, seed=5, voxel_size=0.6)
+    image = realize(theta, 20, seed=5, voxel_size=0.6, generator="lattice")  # the runner's generator: one compile
     store = str(tmp_path / "r.zarr")
     base = fit_theta(image, voxel_size=0.6, realizations=2, store=store)
     res = fit_theta(image, voxel_size=0.6, realizations=2, refine_budget=6, store=store)

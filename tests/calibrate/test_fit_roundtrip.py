@@ -131,7 +131,7 @@ def test_bad_input_refused():
         fit_theta((np.arange(16 ** 3).reshape(16, 16, 16) % 2).astype(np.uint8), voxel_size=0.2)
     with pytest.raises(InputError):  # label 5
         fit_theta(np.full((16, 16, 16), 5, np.uint8), voxel_size=0.2)
-    labels = realize(CASES["T4"], 16, seed=0)
+    labels = realize(CASES["T4"], 16, seed=0, generator="lattice")
     with pytest.raises(InputError):
         fit_theta(labels, voxel_size=(0.2, 0.2, 0.4))
     with pytest.raises(InputError):
