@@ -1,9 +1,10 @@
 """Generation: realizations vs float32 FFT round trips of the same grid, in one run.
 
 ``python -m vmt_dask.bench generate [--sizes 64,128,401] [--preset BM01] [--repeat 3]
-[--generator lattice,point,fast,simd]``
+[--generator lattice,point,fast,simd] [--threads 1,2] [--profile]``
 
-For each size, each measurement runs in a fresh process: a scipy.fft rfftn + irfftn round
+For each size and thread count (``--threads``; default all cores: the FFT's workers and the
+realization's threads), each measurement runs in a fresh process: a scipy.fft rfftn + irfftn round
 trip of an n^3 float32 array (the physical reference: a spectral generator needs at least one
 per field) and one realization.  Printed: wall and CPU seconds (the machine may be shared: CPU
 seconds of the whole process, all its threads, are the steadier figure), voxels per second, peak
@@ -35,7 +36,7 @@ def _rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _fft_roundtrip(n: int):
+def _fft_roundtrip(n: int, threads: "int | None" = None):
     import numpy as np
     import scipy.fft
 
@@ -44,13 +45,13 @@ def _fft_roundtrip(n: int):
     a = np.random.default_rng(0).standard_normal((n, n, n), dtype=np.float32)
     base = _rss_mib()
     t0, c0 = time.perf_counter(), time.process_time()
-    w = default_threads()
+    w = threads or default_threads()
     b = scipy.fft.irfftn(scipy.fft.rfftn(a, workers=w), s=a.shape, workers=w)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"wall": wall, "cpu": cpu, "base": base - a.nbytes / 2**20, "dtype": str(b.dtype)}
 
 
-def _realize(name: str, n: int, seed: int, generator: str):
+def _realize(name: str, n: int, seed: int, generator: str, threads: "int | None" = None):
     t_start = time.perf_counter()
     import numpy as np
 
@@ -59,14 +60,14 @@ def _realize(name: str, n: int, seed: int, generator: str):
     t_import = time.perf_counter() - t_start
     base = _rss_mib()
     t0, c0 = time.perf_counter(), time.process_time()
-    labels = realize(CALIBRATED[name], n, seed=seed, generator=generator)
+    labels = realize(CALIBRATED[name], n, seed=seed, generator=generator, threads=threads)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     fr = np.bincount(labels.ravel(), minlength=3) / labels.size
     out = {"wall": wall, "cpu": cpu, "base": base, "SE": float(fr[1]), "AM": float(fr[2]), "pore": float(fr[0]),
            "import": t_import}
     if n <= 128:  # warm second call (another seed: no field-cache hit) -> start-up cost
         t0 = time.perf_counter()
-        realize(CALIBRATED[name], n, seed=seed + 1000, generator=generator)
+        realize(CALIBRATED[name], n, seed=seed + 1000, generator=generator, threads=threads)
         out["warm"] = time.perf_counter() - t0
     return out
 
@@ -135,6 +136,8 @@ def add_arguments(p) -> None:
                    help="comma-separated generators measured side by side (default lattice,point,fast,simd)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3, help="repetitions (median is reported)")
+    p.add_argument("--threads", default=None,
+                   help="comma-separated thread counts, each measured (default: all cores), e.g. 1,2")
     p.add_argument("--profile", action="store_true",
                    help="also take one realization apart per field (one thread; 'fast' and 'simd' where listed)")
 
@@ -149,6 +152,9 @@ def run(args) -> int:
     from ..model.fields import default_threads
 
     threads = default_threads()
+    counts = [int(t) for t in str(args.threads).split(",") if t.strip()] if args.threads else [threads]
+    if any(t < 1 for t in counts):
+        raise SystemExit(f"--threads {args.threads}: thread counts must be >= 1")
     profiles = []
     for n in sizes:
         voxels = n ** 3
@@ -156,49 +162,53 @@ def run(args) -> int:
             for g in [g for g in gens if g in DIRECT_GENERATORS] or ["fast"]:
                 _, _, prof = measure_in_child(_profile, args.preset, n, args.seed, g)
                 profiles.append((n, g, prof))
-        fft_walls, gen_walls, startups = [], {g: [] for g in gens}, {g: [] for g in gens}
-        fft_cpus, gen_cpus = [], {g: [] for g in gens}
-        for i in range(args.repeat):
-            _, peak, v = measure_in_child(_fft_roundtrip, n)
-            fft_walls.append(v["wall"])
-            fft_cpus.append(v["cpu"])
-            rows.append({"what": f"scipy.fft rfftn+irfftn float32 {n}^3", "run": i + 1,
-                         "wall s": f"{v['wall']:.3f}", "CPU s": f"{v['cpu']:.3f}", "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
-                         "peak MiB": f"{peak - v['base']:.0f}",
-                         "bytes/voxel": f"{(peak - v['base']) * 2**20 / voxels:.1f}", "values": ""})
-            for g in gens:  # interleaved, so every generator sees the same load
-                _, peak, v = measure_in_child(_realize, args.preset, n, args.seed + i, g)
-                gen_walls[g].append(v["wall"])
-                gen_cpus[g].append(v["cpu"])
-                extra = ""
-                if "warm" in v:
-                    startups[g].append(v["wall"] - v["warm"])
-                    extra = f"; warm call {v['warm']:.3f} s, imports {v['import']:.2f} s"
-                rows.append({"what": f"vmt_dask realize {args.preset} {n}^3 ({g})", "run": i + 1,
-                             "wall s": f"{v['wall']:.3f}", "CPU s": f"{v['cpu']:.3f}", "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
+        for th in counts:
+            fft_walls, gen_walls, startups = [], {g: [] for g in gens}, {g: [] for g in gens}
+            fft_cpus, gen_cpus = [], {g: [] for g in gens}
+            for i in range(args.repeat):
+                _, peak, v = measure_in_child(_fft_roundtrip, n, th)
+                fft_walls.append(v["wall"])
+                fft_cpus.append(v["cpu"])
+                rows.append({"what": f"scipy.fft rfftn+irfftn float32 {n}^3", "threads": th, "run": i + 1,
+                             "wall s": f"{v['wall']:.3f}", "CPU s": f"{v['cpu']:.3f}",
+                             "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
                              "peak MiB": f"{peak - v['base']:.0f}",
-                             "bytes/voxel": f"{(peak - v['base']) * 2**20 / voxels:.1f}",
-                             "values": f"SE {v['SE']:.4f} AM {v['AM']:.4f} pore {v['pore']:.4f}{extra}"})
-        fm, fc = statistics.median(fft_walls), statistics.median(fft_cpus)
-        for g in gens:
-            gm, gc = statistics.median(gen_walls[g]), statistics.median(gen_cpus[g])
-            summary.append({"n": n, "generator": g, "realize s (median)": f"{gm:.3f}",
-                            "realize CPU s": f"{gc:.3f}",
-                            "realize Mvoxel/s": f"{voxels / gm / 1e6:.2f}",
-                            "FFT round trip s": f"{fm:.3f}", "FFT CPU s": f"{fc:.3f}",
-                            "FFT Mvoxel/s": f"{voxels / fm / 1e6:.1f}",
-                            "round trips": f"{gm / fm:.2f}", "round trips (CPU)": f"{gc / fc:.2f}",
-                            "estimate CPU s": f"{estimate_cpu_seconds(CALIBRATED[args.preset], (n, n, n), generator=g):.3f}",
-                            "first-call start-up s": f"{statistics.median(startups[g]):.3f}" if startups[g] else "-"})
-    print(format_table(rows, ["what", "run", "wall s", "CPU s", "Mvoxel/s", "peak MiB", "bytes/voxel", "values"]))
+                             "bytes/voxel": f"{(peak - v['base']) * 2**20 / voxels:.1f}", "values": ""})
+                for g in gens:  # interleaved, so every generator sees the same load
+                    _, peak, v = measure_in_child(_realize, args.preset, n, args.seed + i, g, th)
+                    gen_walls[g].append(v["wall"])
+                    gen_cpus[g].append(v["cpu"])
+                    extra = ""
+                    if "warm" in v:
+                        startups[g].append(v["wall"] - v["warm"])
+                        extra = f"; warm call {v['warm']:.3f} s, imports {v['import']:.2f} s"
+                    rows.append({"what": f"vmt_dask realize {args.preset} {n}^3 ({g})", "threads": th, "run": i + 1,
+                                 "wall s": f"{v['wall']:.3f}", "CPU s": f"{v['cpu']:.3f}",
+                                 "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
+                                 "peak MiB": f"{peak - v['base']:.0f}",
+                                 "bytes/voxel": f"{(peak - v['base']) * 2**20 / voxels:.1f}",
+                                 "values": f"SE {v['SE']:.4f} AM {v['AM']:.4f} pore {v['pore']:.4f}{extra}"})
+                print(f"  {n}^3, {th} thread(s), run {i + 1}: done (load {os.getloadavg()[0]:.2f})", flush=True)
+            fm, fc = statistics.median(fft_walls), statistics.median(fft_cpus)
+            for g in gens:
+                gm, gc = statistics.median(gen_walls[g]), statistics.median(gen_cpus[g])
+                summary.append({"n": n, "generator": g, "threads": th, "realize s (median)": f"{gm:.3f}",
+                                "realize CPU s": f"{gc:.3f}",
+                                "realize Mvoxel/s": f"{voxels / gm / 1e6:.2f}",
+                                "FFT round trip s": f"{fm:.3f}", "FFT CPU s": f"{fc:.3f}",
+                                "FFT Mvoxel/s": f"{voxels / fm / 1e6:.1f}",
+                                "round trips": f"{gm / fm:.2f}", "round trips (CPU)": f"{gc / fc:.2f}",
+                                "estimate CPU s": f"{estimate_cpu_seconds(CALIBRATED[args.preset], (n, n, n), generator=g):.3f}",
+                                "first-call start-up s": f"{statistics.median(startups[g]):.3f}" if startups[g] else "-"})
+    print(format_table(rows, ["what", "threads", "run", "wall s", "CPU s", "Mvoxel/s", "peak MiB", "bytes/voxel", "values"]))
     print()
-    print(format_table(summary, ["n", "generator", "realize s (median)", "realize CPU s", "realize Mvoxel/s",
+    print(format_table(summary, ["n", "generator", "threads", "realize s (median)", "realize CPU s", "realize Mvoxel/s",
                                  "FFT round trip s", "FFT CPU s", "FFT Mvoxel/s", "round trips",
                                  "round trips (CPU)", "estimate CPU s", "first-call start-up s"]))
     for n, g, prof in profiles:
         print(f"\nprofile {args.preset} {n}^3, {g!r}, one thread, field by field:")
         print(format_table(prof, ["field", "alpha/voxel", "path", "H x,y,z", "tap pairs G", "noise M", "CPU s",
                                   "noise CPU s", "ns/pair", "ns/noise"]))
-    print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average at the end), {threads} threads; goals (issue 14): 401^3 <= 3 s "
+    print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average at the end), {threads} cores; goals (issue 14): 401^3 <= 3 s "
           "and ~2 round trips, <= 16 bytes/voxel")
     return 0
