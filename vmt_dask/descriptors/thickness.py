@@ -196,47 +196,67 @@ def _painted_neighbours(fl, nx, ny, nz, idx, nbo, nbv, lo, hi):
         nbv[t] = best
 
 
+#: Width (voxels along z) of the tiles that order the painting: centres go tile by tile
+#: (z-tile, then x, y, z): the rows one tile's balls touch stay in cache while its centres
+#: are painted (raster order over whole rows evicts them between neighbouring rows).
+_PAINT_TILE = 32
+
+
 @numba.njit(cache=True, nogil=True)
-def _raster_centres(fl, kl, idx, val):
-    """Kept centres in raster order (their flat indices ascending) with their values (flat inputs)."""
-    t = 0
+def _tiled_centres(fl, kl, nz, tile, idx, val, tstart):
+    """Kept centres (flat ``kl``) ordered by z-tile ``k // tile``, then raster order, with
+    their values; ``tstart[q]``: the first centre of tile ``q`` (``tstart[-1] = n``)."""
+    nt = tstart.size - 1
+    for q in range(nt + 1):
+        tstart[q] = 0
     for u in range(fl.size):
         if kl[u]:
+            tstart[(u % nz) // tile + 1] += 1
+    for q in range(nt):
+        tstart[q + 1] += tstart[q]
+    pos = tstart[:nt].copy()
+    for u in range(fl.size):
+        if kl[u]:
+            q = (u % nz) // tile
+            t = pos[q]
             idx[t] = u
             val[t] = fl[u]
-            t += 1
+            pos[q] = t + 1
 
 
 @numba.njit(cache=True, nogil=True)
-def _paint_max(out, order, vals, nbo, nbv, isq, nslab, first, lo, hi):
+def _paint_max(out, order, vals, nbo, nbv, isq, nslab, tstart, tile, lo, hi):
     """Raise ``out`` to ``d`` on each kept ball's crescent outside its painted neighbour ball.
 
     Max semantics make the order irrelevant: a voxel of ``B(c)`` inside the ball of the
     neighbour ``c*`` chosen by :func:`_painted_neighbours` (which precedes ``c`` in the
     order value descending, raster ascending) gets at least ``f(c*) >= f(c)`` from ``c*``
     or, inductively, from the balls that cover ``c*``'s; so each centre writes only the
-    rest of its ball.  Centres are in raster order (spatially coherent memory access);
-    slab ``s`` owns the x-planes ``[s nx / nslab, (s+1) nx / nslab)`` and starts at the
-    first centre that can reach them (``first[s]``, from the largest radius); this call
-    paints the slabs ``[lo, hi)``.
+    rest of its ball.  Centres come by z-tiles of width ``tile`` (:func:`_tiled_centres`,
+    ``tstart``), raster order inside a tile (coherent memory access); slab ``s`` owns the
+    z-range ``[s nz / nslab, (s+1) nz / nslab)`` and paints the centres of the tiles that
+    can reach it (from the largest radius), clipped to it; this call paints the slabs
+    ``[lo, hi)``.
     """
     nx, ny, nz = out.shape
     syz = ny * nz
+    rmax = isq[isq.size - 1]
+    ntile = tstart.size - 1
     for s in range(lo, hi):
-        x0 = s * nx // nslab
-        x1 = (s + 1) * nx // nslab
-        for t in range(first[s], order.size):
+        zs0 = s * nz // nslab
+        zs1 = (s + 1) * nz // nslab
+        t0 = tstart[max(zs0 - rmax, 0) // tile]
+        t1 = tstart[min((zs1 - 1 + rmax) // tile + 1, ntile)]
+        for t in range(t0, t1):
             u = np.int64(order[t])
-            a = u // syz
-            if a >= x1 + isq[isq.size - 1] + 1:
-                break
             d = vals[t]
             r = isq[d - 1]
-            if a + r < x0 or a - r >= x1:
-                continue
+            a = u // syz
             rem = u - a * syz
             b = rem // nz
             e = rem - b * nz
+            if e + r < zs0 or e - r >= zs1:
+                continue
             dn = nbv[t]
             code = nbo[t]
             an = a + code // 9 - 1
@@ -244,7 +264,7 @@ def _paint_max(out, order, vals, nbo, nbv, isq, nslab, first, lo, hi):
             en = e + code % 3 - 1
             # in-plane distance of the two centres (0, 1 or sqrt 2)
             dl = math.sqrt((bn - b) * (bn - b) + (en - e) * (en - e))
-            for ii in range(max(a - r, x0), min(a + r, x1 - 1) + 1):
+            for ii in range(max(a - r, 0), min(a + r, nx - 1) + 1):
                 rem1 = d - 1 - (ii - a) * (ii - a)
                 remn1 = dn - 1 - (ii - an) * (ii - an)
                 # the whole disc inside the neighbour's (continuous test with a margin, so
@@ -255,26 +275,26 @@ def _paint_max(out, order, vals, nbo, nbv, isq, nslab, first, lo, hi):
                 plane = out[ii]
                 for jj in range(max(b - ry, 0), min(b + ry, ny - 1) + 1):
                     h = isq[rem1 - (jj - b) * (jj - b)]
-                    z0 = max(e - h, 0)
-                    z1 = min(e + h, nz - 1)
+                    z0 = max(e - h, zs0)
+                    z1 = min(e + h, zs1 - 1)  # z0 > z1 (outside the slab): nothing below writes
                     remn = remn1 - (jj - bn) * (jj - bn)
-                    lo = nz
-                    hi = -1
+                    lo_ = nz
+                    hi_ = -1
                     if remn >= 0:
                         hn = isq[remn]
-                        lo = en - hn
-                        hi = en + hn
-                        if lo <= z0 and z1 <= hi:
+                        lo_ = en - hn
+                        hi_ = en + hn
+                        if lo_ <= z0 and z1 <= hi_:
                             continue
                     row = plane[jj]
                     # branch-free max (vectorizes); same values as a conditional store
-                    if lo > hi:  # no neighbour interval on this row
+                    if lo_ > hi_:  # no neighbour interval on this row
                         for z in range(z0, z1 + 1):
                             row[z] = max(row[z], d)
                     else:
-                        for z in range(z0, min(z1, lo - 1) + 1):
+                        for z in range(z0, min(z1, lo_ - 1) + 1):
                             row[z] = max(row[z], d)
-                        for z in range(max(z0, hi + 1), z1 + 1):
+                        for z in range(max(z0, hi_ + 1), z1 + 1):
                             row[z] = max(row[z], d)
 
 
@@ -288,8 +308,8 @@ def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.
         Euclidean distance transform of a phase (:func:`~vmt_dask.descriptors.squared_edt`).
         Values must be below :data:`~vmt_dask.descriptors.EDT_INF`.
     threads : int, optional
-        Granularity of the parallel painting: ``4 * threads`` x-slabs (default: numba's
-        thread count).  The result does not depend on it.
+        Granularity of the parallel painting: ``4 * threads`` z-slabs, one with one thread
+        (default: numba's thread count).  The result does not depend on it.
 
     Returns
     -------
@@ -314,8 +334,9 @@ def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.
     raster ascending); by induction over that order every voxel of ``B(c*)`` ends with
     at least ``f(c*) >= f(c)``, so ``c`` only raises the voxels of its ball outside
     ``B(c*)`` to ``f(c)`` (per row at most two intervals; rows inside ``B(c*)`` cost
-    arithmetic only).  With max semantics the painting order is free: centres go in
-    raster order (coherent memory access), x-slabs in parallel.  Memory: the input
+    arithmetic only).  With max semantics the painting order is free: centres go by
+    z-tiles of 32, raster order inside a tile (the rows a tile's balls touch stay in
+    cache), z-slabs in parallel.  Memory: the input
     (overwritten in place by the internal caller) plus 13 bytes per kept centre.
     """
     f = np.asarray(f)
@@ -349,19 +370,18 @@ def _local_thickness_inplace(f: np.ndarray, dmax: int, threads: int | None = Non
     nbo = np.empty(n, np.int8)
     nbv = np.empty(n, np.int32)
     fl = f.reshape(-1)
-    _raster_centres(fl, keep.reshape(-1), idx, val)
+    nz = f.shape[2]
+    tstart = np.empty((nz + _PAINT_TILE - 1) // _PAINT_TILE + 1, np.int64)
+    _tiled_centres(fl, keep.reshape(-1), nz, _PAINT_TILE, idx, val, tstart)
     del keep
     run_chunks(_painted_neighbours, (fl, *f.shape, idx, nbo, nbv), n, work=26 * n)
     isq = np.array([math.isqrt(v) for v in range(dmax + 1)], np.int64)
     t = n_threads() if threads is None else max(1, int(threads))
-    nslab = min(nx, 4 * t)  # several slabs per thread: the balls are unevenly spread
-    rmax = int(isq[-1])
-    syz = f.shape[1] * f.shape[2]
-    x_lo = np.array([max(0, s * nx // nslab - rmax) for s in range(nslab)], np.int64)
-    first = np.searchsorted(idx, x_lo * syz).astype(np.int64)
+    # several z-slabs per thread (the balls are unevenly spread), one with one thread
+    nslab = 1 if t == 1 else min(nz, 4 * t)
     # one slab per chunk, taken by the threads as they finish one (the result does not
     # depend on the slab count or on which thread paints which slab)
-    run_chunks(_paint_max, (f, idx, val, nbo, nbv, isq, nslab, first), nslab, work=f.size,
+    run_chunks(_paint_max, (f, idx, val, nbo, nbv, isq, nslab, tstart, _PAINT_TILE), nslab, work=f.size,
                chunks=nslab, threads=t)
 
 
