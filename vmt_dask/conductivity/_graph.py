@@ -545,7 +545,7 @@ def sell_from_csr(rowptr, col, val, n_red):
     return cptr, width, scol, sval, ch_red
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_JIT, inline="always")
 def _sell_chunk_gs(cptr, width, scol, sval, inv, x, b, c, r0):
     """Gauss-Seidel update of the 8 rows ``r0 .. r0 + 7`` of full chunk ``c`` (one colour)."""
     e = cptr[c]
