@@ -22,9 +22,12 @@ Convolution (:func:`simd_field`)
     Separable, along z (the noise row, in registers), then y, then x, with the symmetric
     kernels: each symmetric tap pair is one add and one fused multiply-add
     ``acc = fma(g_t, a_t + b_t, acc)``, t = 0 .. H - 1 after ``acc = g_H c``, no pair-sum tree.
-    The y and x passes compute four output rows at once from shared input rows, two taps per
-    step (fewer loads per tap pair).  Structure and memory as "fast": one intermediate of
-    (nx + 2 Hx) ny nz float32 values, threads over x-planes, then over y-rows.
+    The passes are explicit 8-lane LLVM vector kernels with the accumulators in registers: the
+    y and x passes compute four output rows at once, keeping the four low and four high input
+    rows of the current tap pair in registers and loading two rows per step (two loads per
+    four tap pairs); the z pass (inside the noise row) keeps 32 outputs in registers and loads
+    the two inputs of each pair.  Structure and memory as "fast": one intermediate of
+    (nx + 2 Hx) ny nz float32 values; threads over chunks of x-planes, then of y-rows.
 
 The law of the noise, to a bound (no test can see it; derived in ``NOISE_LAW_BOUND``'s comment):
 U is uniform on a grid of step <= 2^-24 (the float32 rounding of a 31-bit integer), so
