@@ -99,11 +99,15 @@ def _check_labels(labels, voxel_size, axis):
         raise InputError(str(exc)) from None
 
 
-def _describe_mask(mask, n, spacing, axis, curves: bool = False) -> dict:
+def _describe_mask(mask, n, spacing, axis, curves: bool = False, constrictivity_first: bool = False) -> dict:
     if curves and not spacing[0] == spacing[1] == spacing[2]:
         raise InputError(f"curves=True needs cubic voxels, got voxel_size {tuple(spacing)}")
-    tau = geodesic_tortuosity(mask, axis=axis, voxel_size=spacing)
-    con = constrictivity(mask, voxel_size=spacing, axis=axis, curves=curves)
+    if constrictivity_first:
+        con = constrictivity(mask, voxel_size=spacing, axis=axis, curves=curves)
+        tau = geodesic_tortuosity(mask, axis=axis, voxel_size=spacing)
+    else:
+        tau = geodesic_tortuosity(mask, axis=axis, voxel_size=spacing)
+        con = constrictivity(mask, voxel_size=spacing, axis=axis, curves=curves)
     out = {
         "volume_fraction": n / mask.size,
         "specific_surface_area": specific_surface_area(mask, voxel_size=spacing),
@@ -136,7 +140,10 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
         bytes per voxel besides the labels).  ``2`` or more: that many phases at once
         in threads (every kernel releases the GIL; the serial ones, the bottleneck
         flood and the tortuosity search, then overlap; each worker's threaded kernels
-        get ``threads // workers`` threads), with the memory of that many phases.  The
+        get ``threads // workers`` threads), with the memory of that many phases; every
+        other phase computes its constrictivity before its tortuosity, so that two
+        tortuosity fields (float64, the largest arrays) do not coexist unless the
+        phases' times differ a lot.  The
         kernels are serial numba functions run over chunks by Python threads
         (:mod:`._parallel`), so this works with any numba threading layer.
 
@@ -163,13 +170,14 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
     if curves and not spacing[0] == spacing[1] == spacing[2]:
         raise InputError(f"curves=True needs cubic voxels, got voxel_size {tuple(spacing)}")
 
-    def one(value, threads=None):
+    def one(value, threads=None, constrictivity_first=False):
         if threads is not None:
             import numba
 
             numba.set_num_threads(threads)  # per calling thread: no oversubscription
         mask = labels == value
-        return _describe_mask(mask, int(np.count_nonzero(mask)), spacing, axis, curves)
+        return _describe_mask(mask, int(np.count_nonzero(mask)), spacing, axis, curves,
+                              constrictivity_first)
 
     if workers == 1:
         return {p: one(v) for p, v in zip(phases, values)}
@@ -179,5 +187,8 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
     # the phases share the cores: each worker's parallel kernels get its share of threads
     share = max(1, numba.get_num_threads() // workers)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {p: pool.submit(one, v, share) for p, v in zip(phases, values)}
+        # every other phase computes its constrictivity first: the tortuosity's float64
+        # field (8 bytes per voxel) of one phase then meets the other's constrictivity
+        # (~6), not the other's tortuosity field
+        futures = {p: pool.submit(one, v, share, q % 2 == 1) for q, (p, v) in enumerate(zip(phases, values))}
         return {p: f.result() for p, f in futures.items()}
