@@ -166,14 +166,17 @@ def _painted_neighbours(fl, nx, ny, nz, idx, nbo, nbv, lo, hi):
         code = 13
         if 0 < i < nx - 1 and 0 < j < ny - 1 and 0 < k < nz - 1:
             d2 = 2 * d
+            key = np.int64(0)
             for q in range(27):
-                dv = fl[u + offs[q]]
+                dv = np.int64(fl[u + offs[q]])
                 # precedes: larger value, or equal and earlier (q < 13); the centre itself
-                # (q = 13, dv = d) never does.  Selects, no branches: the outcome is random
+                # (q = 13, dv = d) never does.  One max over value * 32 + (31 - q): the
+                # largest value, the first code among equal ones, no serial select chain
                 cand = dv if 2 * dv + (q < 13) > d2 else 0
-                gt = cand > best
-                code = q if gt else code
-                best = cand if gt else best
+                key = max(key, cand * 32 + (31 - q))
+            best = key >> 5
+            if best > 0:
+                code = 31 - (key & 31)
         else:
             for di in range(-1, 2):
                 ii = i + di
@@ -209,19 +212,27 @@ def _tiled_centres(fl, kl, nz, tile, idx, val, tstart):
     nt = tstart.size - 1
     for q in range(nt + 1):
         tstart[q] = 0
-    for u in range(fl.size):
-        if kl[u]:
-            tstart[(u % nz) // tile + 1] += 1
+    nrows = fl.size // nz
+    for r in range(nrows):
+        base = r * nz
+        for q in range(nt):
+            c = 0
+            for k in range(q * tile, min((q + 1) * tile, nz)):
+                c += kl[base + k]
+            tstart[q + 1] += c
     for q in range(nt):
         tstart[q + 1] += tstart[q]
     pos = tstart[:nt].copy()
-    for u in range(fl.size):
-        if kl[u]:
-            q = (u % nz) // tile
+    for r in range(nrows):
+        base = r * nz
+        for q in range(nt):
             t = pos[q]
-            idx[t] = u
-            val[t] = fl[u]
-            pos[q] = t + 1
+            for k in range(q * tile, min((q + 1) * tile, nz)):
+                if kl[base + k]:
+                    idx[t] = base + k
+                    val[t] = fl[base + k]
+                    t += 1
+            pos[q] = t
 
 
 @numba.njit(cache=True, nogil=True)
