@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from .covariance import DEFAULT_GENERATOR, DIRECT_GENERATORS, check_generator, generator_kernel
-from .fast import fast_field, numba_threads
+from .fast import fast_field, numba_threads, split_run
 from .fields import gaussian_field
 from .simd import simd_field
 from .kernels import axis_alphas
@@ -183,26 +183,35 @@ def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: i
     return labels
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _label_se(acc, lx, labels):
-    """labels = SE where X >= lambda_X, else PORE (paper Eq. 4)."""
+@numba.njit(cache=True, nogil=True)
+def _label_se_rows(acc, lx, labels, x0, x1):
     nx, ny, nz = acc.shape
-    for i in numba.prange(nx):
+    for i in range(x0, x1):
         for j in range(ny):
             a, lab = acc[i, j], labels[i, j]  # contiguous rows, branch-free: vectorised
             for k in range(nz):
                 lab[k] = _SE if a[k] >= lx else _PORE
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _label_am(acc, ly, labels):
-    """labels = AM where not SE and Y >= lambda_Y (paper Eq. 5)."""
+@numba.njit(cache=True, nogil=True)
+def _label_am_rows(acc, ly, labels, x0, x1):
     nx, ny, nz = acc.shape
-    for i in numba.prange(nx):
+    for i in range(x0, x1):
         for j in range(ny):
             a, lab = acc[i, j], labels[i, j]
             for k in range(nz):
                 lab[k] = _AM if (a[k] >= ly) & (lab[k] == _PORE) else lab[k]
+
+
+def _label_se(acc, lx, labels):
+    """labels = SE where X >= lambda_X, else PORE (paper Eq. 4); on numba's thread count
+    (x-planes split over plain threads, :func:`~vmt_dask.model.fast.split_run`)."""
+    split_run(_label_se_rows, acc.shape[0], numba.get_num_threads(), acc, lx, labels)
+
+
+def _label_am(acc, ly, labels):
+    """labels = AM where not SE and Y >= lambda_Y (paper Eq. 5); threads as :func:`_label_se`."""
+    split_run(_label_am_rows, acc.shape[0], numba.get_num_threads(), acc, ly, labels)
 
 
 def realize_region(theta: "Theta | Sequence[float]", shape, lo, hi, *, seed: int,

@@ -53,7 +53,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .fast import _counter_xy, _mix, direct_setup
+from .fast import _counter_xy, _mix, direct_setup, split_run
 from .noise import MAX_COORDINATE, field_key
 
 __all__ = ["simd_noise_region", "simd_field", "SIMD_STREAM", "NOISE_LAW_BOUND"]
@@ -531,23 +531,6 @@ def _columns(out, square, gx, inter, j0, j1):
             i += 1
 
 
-def _split(fn, n: int, threads: int, *args) -> None:
-    """Run ``fn(*args, a, b)`` over [0, n) in chunks on ``threads`` threads (the kernels release
-    the GIL; ~4 chunks per thread, taken in order as threads come free, so a thread slowed by
-    other load takes fewer).  Plain threads instead of numba's ``prange``: the same values (each
-    value is computed by one call whatever the split) and the kernels compile in less than half
-    the time (parallel=True's lowering cost ~19 s on a cold cache, measured at load 6)."""
-    if threads <= 1 or n < 2:
-        fn(*args, 0, n)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    step = -(-n // (4 * threads))
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for f in [pool.submit(fn, *args, a, min(n, a + step)) for a in range(0, n, step)]:
-            f.result()
-
-
 def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, square: bool = False,
                threads: int | None = None, scratch: "dict | None" = None) -> np.ndarray:
     """Add the unit-variance Gaussian field ``field`` (or its square) on the box [lo, hi) to ``out``.
@@ -575,7 +558,7 @@ def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
                          f"({'' if out.flags.c_contiguous else 'not '}C-contiguous)")
     k0, k1, g, inter = direct_setup(seed, SIMD_STREAM + field, kernels, lo, hi, out, scratch)
     n = numba.get_num_threads() if threads is None else max(1, int(threads))
-    _split(_planes, inter.shape[0], n, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
+    split_run(_planes, inter.shape[0], n, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
            g[0], g[1], g[2], inter)
-    _split(_columns, out.shape[1], n, out, bool(square), g[0], inter)
+    split_run(_columns, out.shape[1], n, out, bool(square), g[0], inter)
     return out

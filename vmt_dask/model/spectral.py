@@ -31,6 +31,7 @@ import numpy as np
 import scipy.fft
 
 from .covariance import lattice_covariance
+from .fast import split_run
 from .noise import noise_region
 
 __all__ = ["spectral_field", "ALPHA_SPECTRAL", "ALPHA_REF", "spectral_modes", "uses_spectral"]
@@ -120,30 +121,26 @@ def spectral_field(seed: int, field: int, alphas: tuple[float, float, float], ge
     return out
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _yz_passes(C, EyT, Ez):
-    """G2[kx, y, z] = sum_ky EyT[y, ky] sum_kz C[kx, ky, kz] Ez[kz, z], as real and imaginary parts.
-
-    The first two of the three separable passes of :func:`_synthesize` (shared by
-    :func:`_synthesize_fast`).  Plain loops (no BLAS): every value is summed in a fixed order, so
-    the result does not depend on the thread count.
-    """
-    Kx, Ky, Kz = C.shape
-    ny = EyT.shape[0]
+@numba.njit(cache=True, nogil=True)
+def _z_pass(C, Ez, G1, a0, a1):
+    """G1[kx, ky, z] = sum_kz C[kx, ky, kz] Ez[kz, z] for a0 <= kx < a1 (G1 zeroed)."""
+    Ky, Kz = C.shape[1], C.shape[2]
     nz = Ez.shape[1]
-    # G1[kx, ky, z] = sum_kz C[kx, ky, kz] Ez[kz, z]
-    G1 = np.zeros((Kx, Ky, nz), dtype=np.complex64)
-    for a in numba.prange(Kx):
+    for a in range(a0, a1):
         for b in range(Ky):
             for c in range(Kz):
                 w = C[a, b, c]
                 for z in range(nz):
                     G1[a, b, z] += w * Ez[c, z]
-    # G2[kx, y, z] = sum_ky EyT[y, ky] G1[kx, ky, z]
-    G2r = np.zeros((Kx, ny, nz), dtype=np.float32)
-    G2i = np.zeros((Kx, ny, nz), dtype=np.float32)
-    for a in numba.prange(Kx):
-        row = np.zeros(nz, dtype=np.complex64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _y_pass(G1, EyT, G2r, G2i, a0, a1):
+    """G2[kx, y, z] = sum_ky EyT[y, ky] G1[kx, ky, z] for a0 <= kx < a1, as real and imaginary parts."""
+    Ky, nz = G1.shape[1], G1.shape[2]
+    ny = EyT.shape[0]
+    row = np.zeros(nz, dtype=np.complex64)
+    for a in range(a0, a1):
         for y in range(ny):
             row[:] = 0
             for b in range(Ky):
@@ -153,26 +150,44 @@ def _yz_passes(C, EyT, Ez):
             for z in range(nz):
                 G2r[a, y, z] = row[z].real
                 G2i[a, y, z] = row[z].imag
+
+
+def _yz_passes(C, EyT, Ez):
+    """G2[kx, y, z] = sum_ky EyT[y, ky] sum_kz C[kx, ky, kz] Ez[kz, z], as real and imaginary parts.
+
+    The first two of the three separable passes of :func:`_synthesize` (shared by
+    :func:`_synthesize_fast`).  Plain loops (no BLAS) on numba's thread count (threads over kx,
+    :func:`~vmt_dask.model.fast.split_run`): every value is summed in a fixed order by one
+    thread, so the result does not depend on the thread count.
+    """
+    Kx, Ky, _ = C.shape
+    ny, nz = EyT.shape[0], Ez.shape[1]
+    threads = numba.get_num_threads()
+    G1 = np.zeros((Kx, Ky, nz), dtype=np.complex64)
+    split_run(_z_pass, Kx, threads, C, Ez, G1)
+    G2r = np.zeros((Kx, ny, nz), dtype=np.float32)
+    G2i = np.zeros((Kx, ny, nz), dtype=np.float32)
+    split_run(_y_pass, Kx, threads, G1, EyT, G2r, G2i)
     return G2r, G2i
 
 
 def _synthesize(C, ExT, EyT, Ez, out, square):
     """out[x, y, z] += Re sum_m C[m] Ex[mx, x] Ey[my, y] Ez[mz, z] (or its square), separably.
 
-    The work stays on numba's threads (BLAS would start its own, which oversubscribes study
-    workers).  ExT is (nx, Kx), EyT (ny, Ky), Ez (Kz, nz).
+    The work stays on numba's thread count (BLAS would start its own threads, which
+    oversubscribes study workers).  ExT is (nx, Kx), EyT (ny, Ky), Ez (Kz, nz).
     """
     G2r, G2i = _yz_passes(C, EyT, Ez)
-    _x_pass(ExT, G2r, G2i, out, square)
+    split_run(_x_rows, out.shape[0], numba.get_num_threads(), ExT, G2r, G2i, out, square)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _x_pass(ExT, G2r, G2i, out, square):
-    """out[x, y, z] += Re sum_kx ExT[x, kx] G2[kx, y, z] (or its square)."""
+@numba.njit(cache=True, nogil=True)
+def _x_rows(ExT, G2r, G2i, out, square, x0, x1):
+    """out[x, y, z] += Re sum_kx ExT[x, kx] G2[kx, y, z] (or its square) for x0 <= x < x1."""
     Kx = G2r.shape[0]
-    nx, ny, nz = out.shape
-    for x in numba.prange(nx):
-        f = np.zeros(nz, dtype=np.float32)
+    _, ny, nz = out.shape
+    f = np.zeros(nz, dtype=np.float32)
+    for x in range(x0, x1):
         for y in range(ny):
             f[:] = 0
             for a in range(Kx):
@@ -190,25 +205,22 @@ def _x_pass(ExT, G2r, G2i, out, square):
 
 def _synthesize_fast(C, ExT, EyT, Ez, out, square):
     """:func:`_synthesize` with the last (x) pass on real arrays four modes at a time (one
-    load/store of the accumulator per four modes); used by the "fast" generator only, so the
-    other generators keep their bits."""
+    load/store of the accumulator per four modes); used by the "fast" and "simd" generators
+    only, so the other generators keep their bits."""
     G2r, G2i = _yz_passes(C, EyT, Ez)
-    _x_pass4(ExT, G2r, G2i, out, square)
+    Er = np.ascontiguousarray(ExT.real, dtype=np.float32)
+    Ei = np.ascontiguousarray(ExT.imag, dtype=np.float32)
+    split_run(_x_rows4, out.shape[0], numba.get_num_threads(), Er, Ei, G2r, G2i, out, square)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _x_pass4(ExT, G2r, G2i, out, square):
-    """:func:`_x_pass` four modes at a time."""
+@numba.njit(cache=True, nogil=True)
+def _x_rows4(Er, Ei, G2r, G2i, out, square, x0, x1):
+    """:func:`_x_rows` four modes at a time, for x0 <= x < x1 (``Er``, ``Ei``: the real and
+    imaginary parts of ExT)."""
     Kx = G2r.shape[0]
-    nx, ny, nz = out.shape
-    Er = np.empty((nx, Kx), dtype=np.float32)
-    Ei = np.empty((nx, Kx), dtype=np.float32)
-    for x in range(nx):
-        for a in range(Kx):
-            Er[x, a] = ExT[x, a].real
-            Ei[x, a] = ExT[x, a].imag
-    for x in numba.prange(nx):
-        f = np.empty(nz, dtype=np.float32)
+    _, ny, nz = out.shape
+    f = np.empty(nz, dtype=np.float32)
+    for x in range(x0, x1):
         for y in range(ny):
             f[:] = 0
             a = 0
