@@ -162,6 +162,7 @@ def run(args) -> int:
             for g in [g for g in gens if g in DIRECT_GENERATORS] or ["fast"]:
                 _, _, prof = measure_in_child(_profile, args.preset, n, args.seed, g)
                 profiles.append((n, g, prof))
+                print(f"  profile {n}^3 {g}: " + "; ".join(f"{r['field']} {r['CPU s']}" for r in prof), flush=True)
         for th in counts:
             fft_walls, gen_walls, startups = [], {g: [] for g in gens}, {g: [] for g in gens}
             fft_cpus, gen_cpus = [], {g: [] for g in gens}
@@ -188,7 +189,9 @@ def run(args) -> int:
                                  "peak MiB": f"{peak - v['base']:.0f}",
                                  "bytes/voxel": f"{(peak - v['base']) * 2**20 / voxels:.1f}",
                                  "values": f"SE {v['SE']:.4f} AM {v['AM']:.4f} pore {v['pore']:.4f}{extra}"})
-                print(f"  {n}^3, {th} thread(s), run {i + 1}: done (load {os.getloadavg()[0]:.2f})", flush=True)
+                figs = "; ".join(f"{g} {gen_walls[g][-1]:.2f}/{gen_cpus[g][-1]:.2f}" for g in gens)
+                print(f"  {n}^3, {th} thread(s), run {i + 1} (wall/CPU s): FFT {fft_walls[-1]:.2f}/{fft_cpus[-1]:.2f}; "
+                      f"{figs} (load {os.getloadavg()[0]:.2f})", flush=True)
             fm, fc = statistics.median(fft_walls), statistics.median(fft_cpus)
             for g in gens:
                 gm, gc = statistics.median(gen_walls[g]), statistics.median(gen_cpus[g])
