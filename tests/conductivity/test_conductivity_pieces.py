@@ -435,3 +435,29 @@ def test_sell_graph_sweep_and_residual_match_the_csr_matrix():
             assert np.all(x[olo:ohi] == 0)
             checked += 1
     assert checked >= 4
+
+
+def test_helpers_that_kernels_call_are_compiled_without_reassociation():
+    # numba links a called helper into its caller's module as a linkonce_odr copy, and the
+    # helper also gets its own module when first compiled; a process that compiles binds the
+    # caller's calls to the helper's own copy, one that loads the caller from numba's cache
+    # to the copy inside it (see _fused).  With fastmath "reassoc" the two copies may sum in
+    # another order: M differed by ~1e-11 between a compiling and a cache-loading study
+    # worker (session 5; reproduced session 6).  A full two-process check (empty, then warm
+    # NUMBA_CACHE_DIR) costs a cold compile (~35 s CPU), so this guards the cause instead:
+    # every private helper that is not inlined at numba IR level has no "reassoc".
+    from numba.core.registry import CPUDispatcher
+
+    from vmt_dask.conductivity import _fused, _graph, _stencil
+
+    seen = 0
+    for mod in (_fused, _graph, _stencil):
+        for name, obj in vars(mod).items():
+            if not (isinstance(obj, CPUDispatcher) and name.startswith("_")
+                    and obj.__module__ == mod.__name__):
+                continue
+            if obj.targetoptions.get("inline") == "always":
+                continue                  # no copy of its own: part of its caller's code
+            assert "reassoc" not in obj.targetoptions["fastmath"], f"{mod.__name__}.{name}"
+            seen += 1
+    assert seen >= 15

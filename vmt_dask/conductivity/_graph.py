@@ -183,7 +183,7 @@ FACE_BITS = _face_bits_table()
 POPCOUNT4 = np.array([bin(v).count("1") for v in range(16)], np.int64)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT_EXACT)
 def _box_edges(pat, base, lut, count, I, J, K, m0, m1, m2, w3, nbr, wgt, deg):
     """Edges of the pieces of box (I, J, K) to the pieces of its 6 neighbour boxes.
 
@@ -306,7 +306,7 @@ def fine_graph_fill(pat, base, lut, count, n_fine2, wx, wy, rowptr, col, val, di
 
 
 # ----------------------------------------------------------------------------- fine <-> level 1
-@numba.njit(**_JIT)
+@numba.njit(**JIT_EXACT)
 def _slab_boxes(pat, rowbase, count, I, first, multi_ptr, multi_k):
     """Box table of box slab ``I``: ``first[J, K]`` = first unknown of box (I, J, K);
     ``multi_k[multi_ptr[J]:multi_ptr[J + 1]]`` = the K of the boxes of row J with
@@ -500,7 +500,7 @@ def fine_prolong_pieces(code, x, xc, pat, rowbase, lut, count, omega):
 SELL_C = 8
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT_EXACT)
 def _sell_place(r, n_red, ch_red):
     """(chunk, lane) of row ``r``."""
     if r < n_red:
@@ -643,7 +643,7 @@ def graph_prolong_add(agg, x, xc, omega):
         x[i] += omega * xc[agg[i]]
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT_EXACT)
 def _find(uf, i):
     root = i
     while uf[root] != root:
@@ -655,7 +655,7 @@ def _find(uf, i):
     return root
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT_EXACT)
 def _slab_range(slabs, c, P, m0):
     """Nodes of colour ``c`` in the box slabs ``2P, 2P + 1`` (the children of parent slab P)."""
     return slabs[c, 2 * P], slabs[c, min(2 * P + 2, m0)]

@@ -37,6 +37,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import JIT as _JIT
+from ._jit import JIT_EXACT
 from ._jit import kernel
 
 # _HOT: fine_gs and fine_matvec are compiled only with parallel=True (also where they run on
@@ -137,9 +138,32 @@ def fine_matvec(code, wx, wy, x, y):
     return acc.sum()
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT_EXACT)
+def _sum_squares(a):
+    """``sum a[k]^2`` of a float64 row as four partial sums over ``k % 4`` added as
+    ``(s0 + s1) + (s2 + s3)``: a fixed order (see ``_fused._row_dot``)."""
+    n = a.shape[0]
+    m = n - (n & 3)
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for k in range(0, m, 4):
+        s0 += a[k] * a[k]
+        s1 += a[k + 1] * a[k + 1]
+        s2 += a[k + 2] * a[k + 2]
+        s3 += a[k + 3] * a[k + 3]
+    for k in range(m, n):
+        s0 += a[k] * a[k]
+    return (s0 + s1) + (s2 + s3)
+
+
+@numba.njit(**JIT_EXACT)
 def _residual64_plane(code, wx, wy, x, r, i, zrow, tmp):
-    """Plane ``i`` of :func:`fine_residual64`; returns its ``||r||^2`` (float64)."""
+    """Plane ``i`` of :func:`fine_residual64`; returns its ``||r||^2`` (float64).
+
+    Compiled without fastmath reassociation, like every helper that a kernel calls
+    (``_fused`` explains why: a compiled and a cache-loaded process must agree)."""
     n0, n1, n2 = code.shape
     s = 0.0
     for j in range(n1):
@@ -154,7 +178,8 @@ def _residual64_plane(code, wx, wy, x, r, i, zrow, tmp):
             v = tmp[k] - d * xr[k]
             v = v if ck != 0 else 0.0
             rr[k] = v
-            s += v * v
+            tmp[k] = v
+        s += _sum_squares(tmp)
     return s
 
 
