@@ -13,11 +13,12 @@ The pieces of a box depend only on its 8-bit occupancy pattern, so the fine ->
 level-1 map is a 256 x 8 lookup table plus, per box, the pattern (uint8) and the
 index of its first coarse unknown (int32): 0.625 bytes per voxel, no per-voxel map.
 
-Levels >= 1 are weighted graphs in CSR form (``rowptr``, ``col`` int32, ``val`` =
+Levels >= 1 are weighted graphs, built in CSR form (``rowptr``, ``col`` int32, ``val`` =
 face conductances, ``dirichlet`` = the node's conductances to the Dirichlet faces;
-both uint8 where that is exact, else float32).  The diagonal (conductances leaving
-the node plus its Dirichlet ones) is not stored: every kernel sums it from the
-row it reads anyway.  Level ``l + 1`` aggregates the connected pieces of
+both uint8 where that is exact, else float32), which the aggregation and the Galerkin
+product read; the cycle reads them in SELL-8 form (:func:`sell_from_csr`) with a stored
+float32 reciprocal of the diagonal (conductances leaving the node plus its Dirichlet
+ones).  Level ``l + 1`` aggregates the connected pieces of
 each 2x2x2 block of level-``l`` boxes (union-find over the edges inside a block),
 and its operator is the Galerkin product ``P^T A P`` for piecewise-constant ``P``:
 conductance between two aggregates = sum of the conductances crossing between
