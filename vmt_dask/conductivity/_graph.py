@@ -546,6 +546,20 @@ def sell_from_csr(rowptr, col, val, n_red):
     return cptr, width, scol, sval, ch_red
 
 
+@numba.njit(**_JIT)
+def reciprocal_diagonal(rowptr, val, dirichlet):
+    """float32 ``1 / (sum of the row's conductances + its Dirichlet ones)``, summed in
+    float64 in row order."""
+    n = rowptr.shape[0] - 1
+    inv = np.empty(n, np.float32)
+    for r in range(n):
+        d = 0.0
+        for t in range(rowptr[r], rowptr[r + 1]):
+            d += np.float64(val[t])
+        inv[r] = 1.0 / (np.float64(dirichlet[r]) + d)
+    return inv
+
+
 @numba.njit(**_JIT, inline="always")
 def _sell_chunk_gs(cptr, width, scol, sval, inv, x, b, c, r0):
     """Gauss-Seidel update of the 8 rows ``r0 .. r0 + 7`` of full chunk ``c`` (one colour)."""

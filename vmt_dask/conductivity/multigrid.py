@@ -306,7 +306,7 @@ class _Graph:
         from . import _graph as gr
 
         if self.sell is None:
-            self.inv = (1.0 / self.diag).astype(np.float32)
+            self.inv = gr.reciprocal_diagonal(self.rowptr, self.val, self.dirichlet)
             self.sell = gr.sell_from_csr(self.rowptr, self.col, self.val, self.n_red)
             self.rowptr = self.col = self.val = None
 
