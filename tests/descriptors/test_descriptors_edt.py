@@ -5,9 +5,20 @@ from scipy import ndimage as ndi
 from vmt_dask.descriptors import EDT_INF, squared_distance_to, squared_edt
 
 
+@pytest.fixture(params=["envelope", "window"])
+def y_x_passes(request, monkeypatch):
+    """Both implementations of the y and x passes: the lower envelope (volumes below
+    edt.WINDOW_FROM) and the window search (from it on; forced here on small volumes)."""
+    from vmt_dask.descriptors import edt
+
+    if request.param == "window":
+        monkeypatch.setattr(edt, "WINDOW_FROM", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("shape", [(5, 6, 7), (1, 1, 9), (17, 3, 22)])
 @pytest.mark.parametrize("p", [0.5, 0.95])
-def test_matches_scipy_exactly(shape, p):
+def test_matches_scipy_exactly(shape, p, y_x_passes):
     rng = np.random.default_rng(hash((shape, p)) % 2**32)
     m = rng.random(shape) < p
     m.flat[0] = False
@@ -34,7 +45,7 @@ def test_rejects_bad_input():
         squared_edt(np.ones((3, 3, 3), bool), bound=0)
 
 
-def test_window_search_with_far_background_matches_scipy():
+def test_window_search_with_far_background_matches_scipy(y_x_passes):
     # The y and x passes search windows of at most _WINDOW_MAX offsets and hand columns
     # that need more to the lower envelope: sparse background (distances up to ~100
     # voxels along y and x) exercises both paths; exact integers against scipy.

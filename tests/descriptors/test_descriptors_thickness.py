@@ -177,3 +177,22 @@ def test_local_thickness_independent_of_slabs():
         ref = local_thickness_squared(dt2, threads=1)
         for t in (3, 4):
             np.testing.assert_array_equal(local_thickness_squared(dt2, threads=t), ref)
+
+
+def test_containment_by_rows_equals_voxel_by_voxel():
+    # _dominated_rows (whole interior rows, vectorized; volumes from ROWS_FROM on) keeps
+    # exactly the centres of _dominated_voxels (voxel by voxel, early exits)
+    from vmt_dask.descriptors import thickness
+
+    for m in _structures(8, seed=13):
+        f = squared_edt(m)
+        need = containment_table(int(f.max())).astype(np.int32)
+        out = []
+        for kernel in (thickness._dominated_rows, thickness._dominated_voxels):
+            keep = np.zeros(f.shape, bool)
+            counts = np.zeros(f.shape[0], np.int64)
+            kernel(f, need, keep, counts, 0, f.shape[0])
+            out.append((keep, counts))
+        np.testing.assert_array_equal(out[0][0], out[1][0])
+        np.testing.assert_array_equal(out[0][1], out[1][1])
+        assert out[0][0].any()
