@@ -59,6 +59,7 @@ def test_counts_match_the_calls_realize_makes(monkeypatch, name):
         return out
 
     monkeypatch.setattr(rmod, "fast_field", direct)
+    monkeypatch.setattr(rmod, "simd_field", direct)  # the default generator's direct fields
     monkeypatch.setattr(rmod, "spectral_field", spectral)
     rmod.clear_field_cache()
     rmod.realize(CALIBRATED[name], (12, 13, 14), seed=3)
