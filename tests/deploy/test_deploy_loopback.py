@@ -1,10 +1,11 @@
 """The chart's processes on loopback: the exact commands and environment the rendered
 manifests give the scheduler, two workers and the study Job, started here with TLS on
 (certificates made in the test), one worker killed with SIGKILL mid-run, and the study
-compared with a local run.  A second case puts the store on an S3 server (moto).
+compared with a local run.  A second case puts the store on an S3 server (moto), with a
+tiny study given as a full spec (the chart's ConfigMap).
 
 A small kubelet stand-in (``_kube.container_process``) maps volume mounts to
-temporary directories, fills in the downward API (pod IP 127.0.0.1), Secrets and
+temporary directories (a ConfigMap's data as files), fills in the downward API (pod IP 127.0.0.1), Secrets and
 ``$(VAR)`` references, and resolves the scheduler Service name to 127.0.0.1.
 """
 from __future__ import annotations
@@ -102,8 +103,28 @@ class LoopbackRelease:
         self.data = root / "pvc"
 
     def mounts(self, pod: str) -> dict[str, Path]:
-        # emptyDir per pod; the Secret and the RWX claim are shared.
-        return {"scratch": self.root / "pods" / pod, "tls": self.tls, "data": self.data}
+        # emptyDir per pod; the Secret, the RWX claim and the ConfigMaps are shared.
+        return {"scratch": self.root / "pods" / pod, "tls": self.tls, "data": self.data, **self.config_maps}
+
+    @property
+    def config_maps(self) -> dict[str, Path]:
+        """Each configMap volume of the release's pods, by volume name: a directory holding the
+        rendered ConfigMap's data as files (what the kubelet mounts)."""
+        out = {}
+        maps = {d["metadata"]["name"]: d for d in self.docs if d["kind"] == "ConfigMap"}
+        for obj in self.docs:
+            if obj["kind"] not in ("Deployment", "Job"):
+                continue
+            for vol in kube.pod_spec(obj).get("volumes", []):
+                if "configMap" not in vol:
+                    continue
+                host = self.root / "configmaps" / vol["configMap"]["name"]
+                if not host.exists():
+                    host.mkdir(parents=True)
+                    for name, text in maps[vol["configMap"]["name"]]["data"].items():
+                        (host / name).write_text(text)
+                out[vol["name"]] = host
+        return out
 
     def process(self, kind: str, component: str, pod: str) -> tuple[list[str], dict[str, str]]:
         obj = kube.one(self.docs, kind, component)
@@ -243,16 +264,9 @@ def _progress(dask_scheduler) -> dict:
 
 
 @pytest.fixture(scope="module")
-def local_results(tmp_path_factory):
-    """The smoke study run locally (embedded cluster), the reference."""
-    store = tmp_path_factory.mktemp("local") / "smoke.zarr"
-    proc = subprocess.run([sys.executable, "-m", "vmt_dask.cli", "study", "run", "--preset", "smoke",
-                           "--store", str(store), "--workers", "2", "--quiet"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    from vmt_dask.study import open_results
-
-    return open_results(str(store))
+def local_results(smoke_study):
+    """The smoke study run locally (embedded cluster, the session's: tests/conftest.py), the reference."""
+    return smoke_study.results
 
 
 def assert_same_results(got, expected) -> None:
@@ -369,9 +383,16 @@ def test_smoke_study_survives_worker_loss(tls_release, local_results):
     assert status.returncode == 0 and "finished" in status.stdout, status.stdout + status.stderr
 
 
-def test_smoke_study_on_object_store(tmp_path, local_results):
+# The object-store case's study: the session's tiny study (tests/conftest.py: one point, one
+# realization per evaluation, two structures on 16^3, 35 records instead of the smoke preset's
+# 134): every record and volume is a round trip to the S3 server, and what is checked (the
+# rendering's store URL, endpoint and credentials reach the pods, nothing is written locally,
+# the results equal a local run) does not depend on the design's size.  Given to the Job as a
+# full spec (the chart's ConfigMap), not a preset.
+def test_study_spec_on_object_store(tmp_path, tiny_study):
     """The object-store rendering: store s3://..., endpoint and credentials from the
-    chart's env/Secret, against a moto S3 server on loopback."""
+    chart's env/Secret, against a moto S3 server on loopback; the study given as a full spec
+    (the chart's ConfigMap mounted into the Job)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = moto.server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -381,11 +402,17 @@ def test_smoke_study_on_object_store(tmp_path, local_results):
         values = kube.load_values(kube.CHART / "ci" / "object-store-values.yaml")
         values["storage"]["objectStore"].update(endpointUrl=f"http://{host}:{port}",
                                                 url="s3://vmt-studies/smoke.zarr")
-        values["study"] = {"preset": "smoke"}
+        spec = tiny_study.spec
+        values["study"] = {"spec": spec.to_dict()}
         values["worker"] = {"resources": {"limits": {"cpu": "2", "memory": "2Gi"}}}
         release = LoopbackRelease(tmp_path, values,
                                   secrets={values["storage"]["objectStore"]["existingSecret"]: creds})
-        _, env = release.process("Job", "study", "study-job")
+        argv, env = release.process("Job", "study", "study-job")
+        spec_file = release.config_maps["spec"] / "study.yaml"
+        assert argv[1:4] == ["study", "run", str(spec_file)] and "--preset" not in argv
+        from vmt_dask.study import load_spec
+
+        assert load_spec(str(spec_file)).identity() == spec.identity()  # the ConfigMap holds the spec
 
         s3fs.S3FileSystem(key=creds["AWS_ACCESS_KEY_ID"], secret=creds["AWS_SECRET_ACCESS_KEY"],
                           endpoint_url=env["AWS_ENDPOINT_URL"]).mkdir("vmt-studies")
@@ -401,7 +428,9 @@ def test_smoke_study_on_object_store(tmp_path, local_results):
         try:
             from vmt_dask.study import open_results
 
-            assert_same_results(open_results("s3://vmt-studies/smoke.zarr"), local_results)
+            got = open_results("s3://vmt-studies/smoke.zarr")
+            assert got.attrs["spec_identity"] == spec.identity() and got.sizes["structure"] == 2
+            assert_same_results(got, tiny_study.results)
         finally:
             for k in (*creds, "AWS_ENDPOINT_URL"):
                 os.environ.pop(k, None)

@@ -48,12 +48,12 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def baseline(client, tmp_path_factory):
-    store = str(tmp_path_factory.mktemp("faults") / "tiny.zarr")
-    run = run_study(TINY, store, client=client)
-    assert run.ok, run.errors
-    assert sum(run.totals.values()) == TINY.n_tasks == 35
-    return store, open_results(store)
+def baseline(tiny_study):
+    """The session's tiny study (tests/conftest.py: TINY on an in-process cluster); copied
+    before any test changes it (``copy``)."""
+    assert tiny_study.spec.identity() == TINY.identity()
+    assert sum(tiny_study.run.totals.values()) == TINY.n_tasks == 35
+    return tiny_study.store, tiny_study.results
 
 
 @pytest.fixture()

@@ -34,6 +34,10 @@ def _execute(name: str, cwd: Path, monkeypatch, *, probe: bool = False) -> nbfor
         book.cells.insert(last, nbformat.v4.new_code_cell(_HTTP_PROBE))
     # the kernel inherits this process's environment
     monkeypatch.setenv("VMT_PRESET", "smoke")
+    # one worker process for the embedded cluster (the notebook's default is 2): a second process
+    # would load every kernel family from numba's cache again, for a 17-structure study; the
+    # 2-worker study on worker processes is tests/study/test_study_run.py's reference
+    monkeypatch.setenv("VMT_WORKERS", "1")
     monkeypatch.setenv("VMT_STORE", str(cwd / "study-smoke.zarr"))
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend renders PNGs
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)

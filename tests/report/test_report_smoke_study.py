@@ -12,13 +12,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smoke_store(tmp_path_factory):
-    from vmt_dask.study import run_study
-
-    store = str(tmp_path_factory.mktemp("smoke") / "smoke.zarr")
-    run = run_study("smoke", store, workers=1)
-    assert run.state == "finished", run.state
-    return store
+def smoke_store(smoke_study):
+    """The session's smoke study (tests/conftest.py)."""
+    assert smoke_study.run.state == "finished", smoke_study.run.state
+    return smoke_study.store
 
 
 def test_report_from_smoke_study(smoke_store, tmp_path):

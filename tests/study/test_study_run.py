@@ -1,8 +1,9 @@
 """The smoke study end to end on LocalClusters with worker processes.
 
-One undisturbed run (2 workers) is the reference; a 1-worker run, a run whose client
-process is killed and then resumed, and a run that loses a worker to SIGKILL must all
-give identical results.
+One undisturbed run (2 workers; the session's, tests/conftest.py) is the reference; a
+1-worker run, a run whose client process is killed and then resumed, and a run that loses a
+worker to SIGKILL must all give identical results.  The resumed runs and the run that loses a
+worker share one embedded cluster.
 """
 from __future__ import annotations
 
@@ -36,16 +37,28 @@ def _records(store) -> int:
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory):
-    store = str(tmp_path_factory.mktemp("study") / "smoke.zarr")
-    run = run_study(SPEC, store, workers=2)
-    assert run.ok, run.errors
+def baseline(smoke_study):
+    """The undisturbed reference: the session's smoke study (tests/conftest.py, 2 workers)."""
+    run = smoke_study.run
     # small volumes are batched: fewer Dask tasks than volumes (+ the gradient)
     assert run.dask_tasks < 1 + SPEC.n_evaluations * SPEC.realizations + SPEC.n_structures
     # the kernel warm-up ran: every family once, split over the two workers
     assert sorted(p for w in run.warm for p in w["seconds"]) == ["conduct", "describe", "realize"]
     assert len(run.warm) == 2
-    return store, open_results(store)
+    return smoke_study.store, smoke_study.results
+
+
+@pytest.fixture(scope="module")
+def client():
+    """One embedded 2-worker cluster (the study's own configuration, :func:`make_cluster`) for the
+    runs that resume or lose a worker: one start instead of one per run."""
+    from distributed import Client
+
+    from vmt_dask.study.coordinator import make_cluster
+
+    with make_cluster(2) as cluster, Client(cluster) as c:
+        c.wait_for_workers(2)
+        yield c
 
 
 def test_database_size_and_provenance(baseline):
@@ -154,7 +167,7 @@ def test_one_worker_without_batching_gives_identical_store(baseline, tmp_path):
     assert [k for k in a if a[k] != b[k]] == []
 
 
-def test_resume_after_killed_client(baseline, tmp_path):
+def test_resume_after_killed_client(baseline, client, tmp_path):
     _, ds = baseline
     store = str(tmp_path / "killed.zarr")
     proc = subprocess.Popen([sys.executable, "-m", "vmt_dask.cli", "study", "run", "--preset", "smoke",
@@ -170,36 +183,34 @@ def test_resume_after_killed_client(baseline, tmp_path):
     st = study_status(store)
     assert not st["complete"] and st["state"] == "interrupted"
     done_before = sum(v["done"] for v in st["stages"].values())
-    run = run_study(SPEC, store, workers=2)
+    run = run_study(SPEC, store, client=client)
     assert run.ok
     total = sum(run.totals.values())
     assert sum(run.submitted.values()) <= total - done_before  # only what was missing
     xr.testing.assert_identical(open_results(store), ds)
-    again = run_study(SPEC, store, workers=1)
+    again = run_study(SPEC, store, client=client)
     assert again.ok and sum(again.submitted.values()) == 0
 
 
-def test_worker_killed_mid_run(baseline, tmp_path):
-    from distributed import Client, LocalCluster
-
+def test_worker_killed_mid_run(baseline, client, tmp_path):
+    """SIGKILL to one worker process of the module's cluster mid-run (its nanny starts a new one)."""
     _, ds = baseline
     store = str(tmp_path / "lost-worker.zarr")
     killed = []
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      env={"NUMBA_NUM_THREADS": "1"}) as cluster, Client(cluster) as client:
-        pids = list(client.run(os.getpid).values())
+    pids = list(client.run(os.getpid).values())
+    assert len(pids) == 2
 
-        def killer():
-            deadline = time.time() + 120
-            while _records(store) < 8 and time.time() < deadline:
-                time.sleep(0.01)
-            os.kill(pids[0], signal.SIGKILL)
-            killed.append(pids[0])
+    def killer():
+        deadline = time.time() + 120
+        while _records(store) < 8 and time.time() < deadline:
+            time.sleep(0.01)
+        os.kill(pids[0], signal.SIGKILL)
+        killed.append(pids[0])
 
-        th = threading.Thread(target=killer, daemon=True)
-        th.start()
-        run = run_study(SPEC, store, client=client)
-        th.join()
+    th = threading.Thread(target=killer, daemon=True)
+    th.start()
+    run = run_study(SPEC, store, client=client)
+    th.join()
     assert killed and run.ok, run.errors
     xr.testing.assert_identical(open_results(store), ds)
 
