@@ -15,8 +15,9 @@ second: on a loaded or a different machine the truth can differ by a factor of ~
 "lattice", "point", "cell", "band", "simd"
     the same counted work priced with the CPU ratio to "fast" measured at 401^3 (BM01,
     session 3: lattice 2.9x, point 2.3x; cell and band take point's FFT convolution path;
-    session 5: simd 0.77-0.94x, median 0.87x over 8 same-run pairs at load 3-6 (2 threads and
-    one-thread profiles)).
+    session 6, after simd's vector kernels: simd 0.69x one thread and 0.71x two threads at
+    401^3 (bench generate, same run, load 3-5: 7.32 vs 10.57 and 7.39 vs 10.38 CPU s), 0.71x in
+    the one-thread profile (6.63 vs 9.35 s), 0.66-0.74x at 200^3 (6 same-process pairs)).
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ NS_PER_MODE = 0.6
 #: CPU nanoseconds per voxel for the rest (thresholds, labels, zeroing the sums).
 NS_PER_VOXEL = 4.0
 #: CPU time of each generator relative to "fast" on the same counted work (401^3 BM01 medians).
-GENERATOR_FACTOR = {"fast": 1.0, "lattice": 2.9, "point": 2.3, "cell": 2.3, "band": 2.3, "simd": 0.87}
+GENERATOR_FACTOR = {"fast": 1.0, "lattice": 2.9, "point": 2.3, "cell": 2.3, "band": 2.3, "simd": 0.70}
 
 
 @dataclass(frozen=True)
