@@ -551,7 +551,8 @@ def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
     scratch : dict, optional
         Keeps the intermediate buffer ((nx + 2 Hx) ny nz float32 values) between calls.
 
-    Raises ValueError if the box with its halo leaves the lattice range +-``MAX_COORDINATE``.
+    Raises ValueError if ``out`` is not a C-contiguous float32 array, or if the box with its
+    halo leaves the lattice range +-``MAX_COORDINATE``.
     """
     if out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float32 array, got {out.dtype} "
