@@ -196,3 +196,18 @@ def test_containment_by_rows_equals_voxel_by_voxel():
         np.testing.assert_array_equal(out[0][0], out[1][0])
         np.testing.assert_array_equal(out[0][1], out[1][1])
         assert out[0][0].any()
+
+
+def test_local_thickness_independent_of_tiles(monkeypatch):
+    # the painting order (z-tiles or raster order) and the z-slabs only reorder max writes:
+    # tiles of 4 voxels on small structures give the map of raster order, with 1 and 3 threads
+    from vmt_dask.descriptors import thickness
+
+    for m in _structures(4, seed=17):
+        dt2 = squared_edt(m)
+        monkeypatch.setattr(thickness, "_TILE_FROM_RADIUS", 10**6)  # raster order
+        ref = local_thickness_squared(dt2, threads=1)
+        monkeypatch.setattr(thickness, "_TILE_FROM_RADIUS", 0)
+        monkeypatch.setattr(thickness, "_PAINT_TILE", 4)
+        for t in (1, 3):
+            np.testing.assert_array_equal(local_thickness_squared(dt2, threads=t), ref)
