@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                   "paper's (per-structure errors against 401^3 and the surface-area bias of coarse voxels: "
                   "docs/fidelity.md)", flush=True)
         print("demo: the first run after an install compiles the numba kernels once, each kernel family in one "
-              "process (`make demo` starts it in the background while it installs; measured 116 s of CPU in all at 6892f63, "
-              "done ~70 s after a clean clone's start at load ~3); later runs load them from numba's cache", flush=True)
+              "process (`make demo` starts it in the background while it installs; measured 74 s of CPU in all at ba419ec, "
+              "done ~68 s after a clean clone's start at load ~3); later runs load them from numba's cache", flush=True)
         run = run_study(spec, args.store, workers=args.workers, new=args.new, progress=_Display(),
                         on_start=lambda c: print(f"dashboard: {c.dashboard_link}", flush=True))
     except InputError as exc:
