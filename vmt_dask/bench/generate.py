@@ -17,9 +17,10 @@ generate`` uses to refuse runs of hours), so its error is visible.
 
 ``--profile`` adds, per size and per direct-convolution generator listed ("fast", "simd"), one
 realization taken apart field by field (fresh process, one thread): path (direct or spectral),
-kernel half-widths, counted tap pairs and noise values, CPU seconds of the field and of its
-noise alone, and so ns per tap pair of the convolution and ns per noise value; the rest (thresholds, labels) is the realization's CPU
-minus the fields'.
+kernel half-widths, counted tap pairs and noise values, CPU seconds of the field (timed inside
+that realization's own calls) and of its noise alone (a separate noise box), and so ns per tap
+pair of the convolution and ns per noise value; then the two labelling passes, and the rest
+(allocations, the zero-fill of the sums' buffer, Python) = the realization's CPU minus the parts.
 Goals (issue 14): one 401^3 realization <= 3 s and about 2 round trips; <= 16 bytes/voxel.
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _realize(name: str, n: int, seed: int, generator: str, threads: "int | None"
 
 def _profile(name: str, n: int, seed: int, generator: str = "fast"):
     """One realization field by field, one thread, "fast" or "simd" (see the module docstring)."""
-    import numpy as np
+    import importlib
 
     from ..model import CALIBRATED, realize
     from ..model.cost import generation_work
@@ -82,7 +83,7 @@ def _profile(name: str, n: int, seed: int, generator: str = "fast"):
     from ..model.fast import fast_noise_region, numba_threads
     from ..model.simd import simd_noise_region
     from ..model.kernels import axis_alphas
-    from ..model.realize import _one_field, clear_field_cache, field_ids
+    from ..model.realize import clear_field_cache, field_ids
     from ..model.spectral import uses_spectral
 
     th = CALIBRATED[name]
@@ -95,20 +96,41 @@ def _profile(name: str, n: int, seed: int, generator: str = "fast"):
     fields = ([("X~", f, th.alpha_xt, True) for f in ids["xt"]] + [("X''", ids["x2"][0], th.alpha_x, False)]
               + [("Y~", f, th.alpha_yt, True) for f in ids["yt"]] + [("Y''", ids["y2"][0], th.alpha_y, False)])
     rows = []
-    acc = np.zeros(shape, dtype=np.float32)
+    # the parts are timed inside the realization itself (its own calls, buffers and first
+    # touches): timing the fields in separate calls afterwards left a "rest" that mixed
+    # load drift and other allocations into the difference (0.29 s for simd at 401^3 in
+    # session 6, while its realization spends 0.04 s outside fields and labels)
+    mod = importlib.import_module("vmt_dask.model.realize")
+    parts: list = []
+
+    def timed(name, fn):
+        def call(*a, **k):
+            c0 = time.process_time()
+            out = fn(*a, **k)
+            parts.append((name, time.process_time() - c0))
+            return out
+        return call
+
+    saved = {k: getattr(mod, k) for k in ("_one_field", "_label_se", "_label_am")}
     with numba_threads(1):
-        c0 = time.process_time()
-        realize(th, n, seed=seed, threads=1, generator=generator)
-        total = time.process_time() - c0
-        for label, f, alpha, square in fields:
+        for k, fn in saved.items():
+            setattr(mod, k, timed(k, fn))
+        try:
+            c0 = time.process_time()
+            realize(th, n, seed=seed, threads=1, generator=generator)
+            total = time.process_time() - c0
+        finally:
+            for k, fn in saved.items():
+                setattr(mod, k, fn)
+        field_cpu = [c for k, c in parts if k == "_one_field"]
+        if len(field_cpu) != len(fields):  # a field served by the cache, or another call order
+            raise RuntimeError(f"profile: {len(field_cpu)} field calls in the realization, expected {len(fields)}")
+        for (label, f, alpha, square), cpu in zip(fields, field_cpu):
             alphas = axis_alphas(alpha, th.a, 0.2)
             spectral = uses_spectral(generator, alphas)
             one = type(th)(alpha, alpha, alpha, alpha, th.a, th.lambda_x, th.lambda_y)
             w = generation_work(one, shape, chi2_dof=1)
             per = 1.0 / (w.direct_fields + w.spectral_fields)  # the work of one of them
-            c0 = time.process_time()
-            _one_field(seed, f, alpha, th, 0.2, generator, shape, (0, 0, 0), shape, acc, square, 1)
-            cpu = time.process_time() - c0
             row = {"field": f"{label} {f}", "alpha/voxel": f"{max(alphas):.3f}",
                    "path": "spectral" if spectral else "direct", "CPU s": f"{cpu:.3f}"}
             if not spectral:
@@ -122,8 +144,10 @@ def _profile(name: str, n: int, seed: int, generator: str = "fast"):
                             "ns/pair": f"{(cpu - noise) / pairs * 1e9:.3f}",
                             "ns/noise": f"{noise / values * 1e9:.2f}"})
             rows.append(row)
-    rest = total - sum(float(r["CPU s"]) for r in rows)
-    rows.append({"field": "rest (sums, thresholds, labels)", "CPU s": f"{rest:.3f}"})
+    labelling = sum(c for k, c in parts if k != "_one_field")
+    rows.append({"field": "thresholds, labels (2 passes)", "CPU s": f"{labelling:.3f}"})
+    rest = total - sum(c for _, c in parts)
+    rows.append({"field": "rest (allocations, zero-fill, Python)", "CPU s": f"{rest:.3f}"})
     rows.append({"field": "realization (1 thread)", "CPU s": f"{total:.3f}"})
     return rows
 
