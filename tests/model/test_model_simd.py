@@ -208,6 +208,15 @@ def test_vector_kernels_equal_the_plain_sequence(alphas, shape):
     out = base.copy()
     simd_field(9, 4, [generator_kernel(a, "simd") for a in alphas], lo, hi, out=out, square=True, threads=1)
     assert np.array_equal(out, base + f * f)
+    # store=True: the square replaces whatever ``out`` held (NaN here), the bits of adding it to
+    # zeros; one and two threads
+    for threads in (1, 2):
+        out = np.full(shape, np.nan, np.float32)
+        simd_field(9, 4, [generator_kernel(a, "simd") for a in alphas], lo, hi, out=out, square=True,
+                   threads=threads, store=True)
+        assert np.array_equal(out, np.float32(0) + f * f)
+    with pytest.raises(ValueError, match="store=True needs square=True"):
+        simd_field(9, 4, [generator_kernel(a, "simd") for a in alphas], lo, hi, out=out, store=True)
 
 
 def test_field_covariance_empirical():
@@ -239,6 +248,25 @@ def test_threads_chunks_and_tiles_do_not_change_the_realization():
     assert np.array_equal(d.compute(scheduler="threads"), ref)
     a = realize(th, (40, 33, 29), seed=2, tile=9, generator="simd", threads=1)
     assert np.array_equal(a, realize(th, (40, 33, 29), seed=2, tile=512, generator="simd", threads=1))
+
+
+def test_reused_sum_buffer_gives_the_same_realization(monkeypatch):
+    """Tiles too large for the field cache reuse X's buffer for Y without a zero-fill (Y~'s first
+    square is stored, not added): the same labels as the cached path, which adds to zeros."""
+    import importlib
+
+    mod = importlib.import_module("vmt_dask.model.realize")
+    th = CALIBRATED["BM01"]
+    shape = (21, 18, 27)  # x rows: 4 k + 1 (the remainder path of the x pass)
+    mod.clear_field_cache()
+    ref = realize(th, shape, seed=3, voxel_size=1.0, generator="simd", threads=1)
+    monkeypatch.setattr(mod, "FIELD_CACHE_BYTES", 0)
+    calls = []
+    real = mod.simd_field
+    monkeypatch.setattr(mod, "simd_field", lambda *a, **k: calls.append(k.get("store", False)) or real(*a, **k))
+    for threads in (1, 2):
+        assert np.array_equal(realize(th, shape, seed=3, voxel_size=1.0, generator="simd", threads=threads), ref)
+    assert calls.count(True) == 2  # once per realization: Y's first square (X's sum starts from np.zeros)
 
 
 @pytest.mark.parametrize("name", ["BM01", "BM03", "BM10"])

@@ -343,7 +343,8 @@ def _emit_rows4(builder, W, src, ss, dst, ds, g, H, mode):
     """Four output rows (``dst + r ds``, r < 4) of the convolution of the rows ``src + i ss``
     (i < 2H + 4) along the row index, W lanes at the given pointers.  Window: the low rows
     r + t and the high rows r + 2H - t of step t stay in registers; each step loads the two
-    rows the next one needs.  ``mode``: 0 store, 1 add, 2 add the square (rounded, then added)."""
+    rows the next one needs.  ``mode``: 0 store, 1 add, 2 add the square (rounded, then added),
+    3 store the square (the bits of mode 2 on a zeroed output: 0 + a*a == a*a)."""
     vt, vptr, fma, bcast = _vector_tools(builder, W)
 
     def row(p):
@@ -366,15 +367,20 @@ def _emit_rows4(builder, W, src, ss, dst, ds, g, H, mode):
 
     acc = _tap_loop(builder, H, 4, low + high + acc + [pl, ph], step)[8:12]
     ptrs = [builder.bitcast(builder.gep(dst, [builder.mul(_i64(r), ds)]), vptr) for r in range(4)]
-    with builder.if_else(builder.icmp_signed("==", mode, _i64(0))) as (store, update):
+    with builder.if_else(builder.icmp_signed("==", mode, _i64(0))) as (store, other):
         with store:
             for p, a in zip(ptrs, acc):
                 builder.store(a, p, align=4)
-        with update:
-            square = builder.icmp_signed("==", mode, _i64(2))
-            for p, a in zip(ptrs, acc):
-                builder.store(builder.fadd(builder.load(p, align=4), builder.select(square, builder.fmul(a, a), a)),
-                              p, align=4)
+        with other:
+            with builder.if_else(builder.icmp_signed("==", mode, _i64(3))) as (store_sq, update):
+                with store_sq:
+                    for p, a in zip(ptrs, acc):
+                        builder.store(builder.fmul(a, a), p, align=4)
+                with update:
+                    square = builder.icmp_signed("==", mode, _i64(2))
+                    for p, a in zip(ptrs, acc):
+                        builder.store(builder.fadd(builder.load(p, align=4),
+                                                   builder.select(square, builder.fmul(a, a), a)), p, align=4)
 
 
 @intrinsic
@@ -405,7 +411,7 @@ def _rows4(src, s0, ss, dst, d0, ds, g, H, n, mode):
     """For r < 4 and k < n, the value of output row r at k, computed from the rows
     ``src.flat[s0 + i ss + k]`` (i < 2 H + 4; row r's taps are rows r .. r + 2H) with the
     symmetric kernel ``g`` (2H + 1 float32 values), is stored to (``mode`` 0), added to (1), or
-    its square added to (2) ``dst.flat[d0 + r ds + k]``.  C-contiguous float32 arrays; no bounds
+    its square added to (2) or stored to (3) ``dst.flat[d0 + r ds + k]``.  C-contiguous float32 arrays; no bounds
     checks (the callers' offsets stay inside).  A function of its own (not inlined): its vector
     code is compiled once."""
     _rows4_ir(src, s0, ss, dst, d0, ds, g, H, n, mode)
@@ -505,9 +511,10 @@ def _planes(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1):
 
 
 @numba.njit(cache=True, nogil=True)
-def _columns(out, square, gx, inter, j0, j1):
+def _columns(out, mode, gx, inter, j0, j1):
     """Pass 2 for the y-rows j0 <= j < j1: convolve ``inter`` along x, four output rows at a
-    time, and add the field (``square``: its square) to ``out`` (C-contiguous float32)."""
+    time, and add the field (``mode`` 1), add its square (2), or store its square (3) in ``out``
+    (C-contiguous float32)."""
     nx, ny, nz = out.shape
     Hx = gx.shape[0] // 2
     flat = inter.reshape(-1)
@@ -517,12 +524,15 @@ def _columns(out, square, gx, inter, j0, j1):
         i = 0
         while i + 4 <= nx:
             s = (i * ny + j) * nz
-            _rows4(flat, s, ny * nz, oflat, s, ny * nz, gx, Hx, nz, 2 if square else 1)
+            _rows4(flat, s, ny * nz, oflat, s, ny * nz, gx, Hx, nz, mode)
             i += 4
         while i < nx:
             _row_taps(f, inter, j, i, gx, Hx)
             o = out[i, j]
-            if square:
+            if mode == 3:
+                for k in range(nz):
+                    o[k] = f[k] * f[k]
+            elif mode == 2:
                 for k in range(nz):
                     o[k] += f[k] * f[k]
             else:
@@ -532,7 +542,7 @@ def _columns(out, square, gx, inter, j0, j1):
 
 
 def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, square: bool = False,
-               threads: int | None = None, scratch: "dict | None" = None) -> np.ndarray:
+               threads: int | None = None, scratch: "dict | None" = None, store: bool = False) -> np.ndarray:
     """Add the unit-variance Gaussian field ``field`` (or its square) on the box [lo, hi) to ``out``.
 
     Parameters
@@ -550,16 +560,22 @@ def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
         :func:`~vmt_dask.model.fast.numba_threads` sets); the values do not depend on it.
     scratch : dict, optional
         Keeps the intermediate buffer ((nx + 2 Hx) ny nz float32 values) between calls.
+    store : bool
+        With ``square``: store the square instead of adding it (``out``'s old values are
+        ignored; the same bits as adding to zeros), so a reused buffer needs no zero-fill.
 
-    Raises ValueError if ``out`` is not a C-contiguous float32 array, or if the box with its
+    Raises ValueError if ``store`` is given without ``square``, if ``out`` is not a C-contiguous float32 array, or if the box with its
     halo leaves the lattice range +-``MAX_COORDINATE``.
     """
     if out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float32 array, got {out.dtype} "
                          f"({'' if out.flags.c_contiguous else 'not '}C-contiguous)")
+    if store and not square:
+        raise ValueError("store=True needs square=True (a plain field is only added)")
     k0, k1, g, inter = direct_setup(seed, SIMD_STREAM + field, kernels, lo, hi, out, scratch)
     n = numba.get_num_threads() if threads is None else max(1, int(threads))
     split_run(_planes, inter.shape[0], n, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
            g[0], g[1], g[2], inter)
-    split_run(_columns, out.shape[1], n, out, bool(square), g[0], inter)
+    mode = (3 if store else 2) if square else 1
+    split_run(_columns, out.shape[1], n, out, np.int64(mode), g[0], inter)
     return out
