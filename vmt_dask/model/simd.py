@@ -225,33 +225,30 @@ _OFF = 1 << 20
 
 
 @numba.njit(inline="always")
-def _fill_blocks(s, eo, k0, k1, cxy, zb):
+def _fill_blocks(s, k0, k1, cxy, zb):
     """s[16 b + i] and s[16 b + 8 + i] (i < 8): the Box-Muller pair of offset coordinates
     zb + 16 b + i and zb + 16 b + 8 + i, for every aligned block b of ``s`` (``zb`` a multiple
-    of 16).  Pairs 8 apart: the values are computed in one linear loop into ``eo`` (2, >= len(s)/2)
-    and moved into place by 8-value blocks."""
+    of 16).  Pairs 8 apart, stored straight into the row (was: a linear loop into two
+    half-rows, then moved into place by 8-value blocks; the same values, 3.4-3.5 vs 3.6-3.8
+    ns/value on one thread)."""
     r0, r1 = _row_key(k0, k1, cxy)
     nb = s.shape[0] // 16
-    e, o = eo[0], eo[1]
-    for q in range(8 * nb):
-        c = zb + q + (q & ~7)  # zb + 16 (q >> 3) + (q & 7)
-        x, y = _normal_pair(_word(_u32(c), r0, r1), _word(_u32(c + 8), r0, r1))
-        e[q] = x
-        o[q] = y
     for b in range(nb):
+        c = zb + 16 * b
         for i in range(8):
-            s[16 * b + i] = e[8 * b + i]
-            s[16 * b + 8 + i] = o[8 * b + i]
+            x, y = _normal_pair(_word(_u32(c + i), r0, r1), _word(_u32(c + i + 8), r0, r1))
+            s[16 * b + i] = x
+            s[16 * b + 8 + i] = y
 
 
 @numba.njit(inline="always")
-def _noise_row(s, eo, k0, k1, cxy, z0, n):
+def _noise_row(s, k0, k1, cxy, z0, n):
     """Fill ``s`` with the noise of the aligned blocks covering z0 .. z0 + n - 1; returns the
-    offset of z0 in ``s`` (``s`` needs n + 30 values, ``eo`` (2, (n + 30) // 2))."""
+    offset of z0 in ``s`` (``s`` needs n + 30 values)."""
     zo = z0 + _OFF
     zb = zo & ~15
     m = ((zo + n - zb + 15) // 16) * 16
-    _fill_blocks(s[:m], eo, k0, k1, cxy, zb)
+    _fill_blocks(s[:m], k0, k1, cxy, zb)
     return zo - zb
 
 
@@ -261,10 +258,9 @@ def _noise_box(out, k0, k1, x0, y0, z0):
     their threaded passes): compiles in a fraction of a prange version's time."""
     nx, ny, nz = out.shape
     s = np.empty(nz + 32, dtype=np.float32)
-    eo = np.empty((2, nz // 2 + 16), dtype=np.float32)
     for i in range(nx):
         for j in range(ny):
-            off = _noise_row(s, eo, k0, k1, _counter_xy(x0 + i, y0 + j), z0, nz)
+            off = _noise_row(s, k0, k1, _counter_xy(x0 + i, y0 + j), z0, nz)
             o = out[i, j]
             for k in range(nz):
                 o[k] = s[off + k]
@@ -492,12 +488,11 @@ def _planes(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1):
     Ly, Lz = ny + 2 * Hy, nz + 2 * Hz
     flat = inter.reshape(-1)
     row = np.empty(Lz + 32, dtype=np.float32)
-    eo = np.empty((2, Lz // 2 + 16), dtype=np.float32)
     a = np.empty((Ly, 1, nz), dtype=np.float32)
     af = a.reshape(-1)
     for p in range(p0, p1):
         for j in range(Ly):
-            off = _noise_row(row, eo, k0, k1, _counter_xy(x0 - Hx + p, y0 - Hy + j), z0 - Hz, Lz)
+            off = _noise_row(row, k0, k1, _counter_xy(x0 - Hx + p, y0 - Hy + j), z0 - Hz, Lz)
             _zrow(a[j, 0], row, off, gz, Hz)
         plane = inter[p]
         base = p * ny * nz
