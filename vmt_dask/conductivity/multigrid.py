@@ -367,13 +367,12 @@ class ConnectedHierarchy:
         As :class:`Hierarchy`.
     max_coarse : int
         Coarsening stops at the first level with at most this many unknowns, solved by a
-        sparse LU factorization.  4096 rather than 512: where coarsening is slow (channel
-        stacks), the last levels of a few hundred to a few thousand unknowns were visited
-        32-64 times per cycle by the W-cycle, each visit a dozen kernel calls.  Measured (one
-        thread, 128^3, two alternations, CPU s per solve to rtol 1e-6): channel stack along
-        z 0.76/0.99 -> 0.70/0.88 (12 iterations both), BM03 SE 0.78 -> 0.63 (14 -> 12
-        iterations), BM01 SE 0.52 -> 0.48 (10 -> 9), BM01 AM and BM03 AM equal; 16384 was
-        mixed (channels 0.62, BM03 AM 14 iterations, 0.83).
+        sparse LU factorization.  4096 was tried (session 6): on a channel stack along z,
+        where coarsening is slow and the W-cycle visits levels of a few hundred unknowns
+        32-64 times per cycle, it saved 4-8 % CPU per solve (128^3, 200^3, one thread) and on
+        BM03 SE at 128^3 two iterations, but BM01 at 200^3 took 2-6 % more CPU (SE 2.23 ->
+        2.37 s, AM 2.80 -> 2.85; two alternations, load ~2.7), and a 401^3 check was
+        inconclusive (machine shared): 512 kept.
     gamma : int
         Visits of level ``l + 1`` per visit of level ``l >= 1`` (2: W-cycle), as long
         as the work of a level (visits x unknowns) stays within ``w_cycle_budget``
@@ -387,7 +386,7 @@ class ConnectedHierarchy:
     code: np.ndarray = field(repr=False)
     wx: float = 1.0
     wy: float = 1.0
-    max_coarse: int = 4096
+    max_coarse: int = 512
     omega: float = 1.8
     sweeps: int = 2
     gamma: int = 2
