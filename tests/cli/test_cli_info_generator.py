@@ -36,3 +36,17 @@ def test_info_shows_the_generator_of_generated_volumes(tmp_path, capsys):
 def test_duration_text(seconds, text):
     assert _duration(seconds) == text
     assert _about(seconds) == (text if seconds < 0.1 else "~" + text)
+
+
+def test_info_with_key_names_the_generator(tmp_path, capsys):
+    s = tmp_path / "s.zarr"
+    assert main(["generate", "--preset", "BM01", "--size", "8", "--seed", "5", "--out", str(s),
+                 "--generator", "lattice"]) == 0
+    write_volume(s, "old", np.zeros((4, 4, 4), np.uint8), theta=CALIBRATED["BM01"], seed=2, voxel_size=0.2)
+    capsys.readouterr()
+    assert main(["info", str(s), "--key", "BM01-8-s5"]) == 0
+    assert "generator: lattice, seed 5" in capsys.readouterr().out
+    assert main(["info", str(s), "--key", "old"]) == 0
+    assert "generator: not recorded, seed 2" in capsys.readouterr().out
+    assert main(["info", str(s), "--key", "BM01-8-s5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["generator"] == "lattice"

@@ -12,6 +12,10 @@ Errors reach the user as one line on stderr, never as a traceback:
   with the path and the reason;
 * running out of memory -> exit 2, naming ``--crop`` / a smaller volume;
 * an interrupt -> exit 130;
+* the reader of the output going away (``vmt info STORE | head``) -> no message, exit 141
+  (128 + SIGPIPE, as a shell reports a command its pipe reader left);
+* argparse's own errors (an unknown option, a missing argument, an invalid choice) -> one line
+  naming the value and the subcommand, with a pointer to its ``--help``, exit 2;
 * anything else is a bug: one line naming it and ``-v`` -> exit 1 (``-v`` shows the traceback).
 """
 from __future__ import annotations
@@ -32,15 +36,24 @@ __all__ = ["main", "build_parser"]
 log = logging.getLogger(__name__)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose own errors (an unknown option, a missing argument, an invalid
+    choice or number) are the one line every other bad input gets, naming the value, with a
+    pointer to ``--help`` instead of the usage block; exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vmt", description="Virtual materials testing of ASSB cathodes on Dask."
     )
     parser.add_argument("--version", action="version", version=f"vmt-dask {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -110,7 +123,14 @@ def _attach_negative_values(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = _attach_negative_values(list(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named by the subcommand that was given them, not by the top-level parser
+        words = ["vmt", args.command] + [str(v) for k, v in sorted(vars(args).items())
+                                         if k.endswith("_command") and isinstance(v, str)]
+        prog = " ".join(words)
+        print(f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)",
+              file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -125,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): nothing to say, nothing to flush
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except MemoryError:
         print(f"{prog}: error: out of memory; use a smaller volume or --crop", file=sys.stderr)
         return 2

@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         "voxel_size_xyz_um": None if vol.voxel_size is None else list(vol.voxel_size),
         "voxel_size_origin": vol.voxel_size_origin,
         "labels": vol.labels,
+        "generator": (vol.attrs or {}).get("generator"),
     }
     if args.json:
         print(json.dumps(info, indent=2, default=str))
@@ -152,4 +153,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  voxel size: {vs}")
     if vol.labels:
         print("  labels: " + ", ".join(f"{k}={v}" for k, v in vol.labels.items()))
+    a = vol.attrs or {}
+    if a.get("generator"):
+        print(f"  generator: {a['generator']}" + (f", seed {a['seed']}" if "seed" in a else ""))
+    elif "seed" in a:  # a model realization written before volumes recorded their generator
+        print(f"  generator: not recorded, seed {a['seed']}")
     return 0
