@@ -300,7 +300,11 @@ def _run(args) -> int:
 
         print(f"study {spec.name!r}: {selection_summary(spec, args.points)} at "
               f"{'x'.join(map(str, spec.shape))} voxels -> {redact(args.store)}", file=sys.stderr)
-        print(f"dashboard: {client.dashboard_link}", file=sys.stderr)
+        from ..dashboard.client import study_page_url
+
+        page = study_page_url(client)
+        print(f"dashboard: {client.dashboard_link}" + (f"  study page: {page}" if page else ""),
+              file=sys.stderr)
 
     try:
         run = run_study(spec, args.store, scheduler=args.scheduler, workers=args.workers, new=args.new,
@@ -352,7 +356,8 @@ def _status(args) -> int:
         print(f"  held by {lease.get('owner')!r} on {lease.get('host')} (pid {lease.get('pid')}); "
               f"scheduler {run.get('scheduler')}  dashboard {run.get('dashboard')}")
     elif st["state"] in ("interrupted", "failed"):
-        print(f"  {st['missing']} records missing; rerun the same command to resume")
+        also = f" (the {len(st['damaged'])} damaged among them)" if st["damaged"] else ""
+        print(f"  {st['missing']} records missing{also}; rerun the same command to resume")
     return 0
 
 
