@@ -4,6 +4,7 @@ from scipy import integrate
 from scipy.stats import chi2, norm
 
 from vmt_dask.chunked import realize_dask
+from vmt_dask.errors import InputError
 from vmt_dask.model import AM, CALIBRATED, PORE, SE, realize
 
 
@@ -117,3 +118,22 @@ def test_field_cache_returns_the_same_bits():
     for a, b in zip(warm, cold):
         assert np.array_equal(a, b)
     assert not np.array_equal(warm[0], warm[1])
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(seed="a"), TypeError),
+    (dict(seed=1.5), TypeError),
+    (dict(shape=(4.0, 4, 4)), TypeError),
+    (dict(voxel_size="0.2"), TypeError),
+    (dict(seed=-1), InputError),
+    (dict(shape=(-4, 4, 4)), InputError),
+    (dict(voxel_size=float("nan")), InputError),
+])
+def test_bad_type_is_type_error_and_bad_value_is_input_error(kwargs, error):
+    args = dict(shape=(4, 4, 4), seed=1)
+    args.update(kwargs)
+    shape = args.pop("shape")
+    with pytest.raises(error) as info:
+        realize(CALIBRATED["BM01"], shape, **args)
+    assert type(info.value) is error  # InputError is a ValueError; not the other way round
+    assert (list(kwargs) == ["shape"] and "shape" in str(info.value)) or list(kwargs)[0] in str(info.value)

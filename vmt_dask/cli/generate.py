@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--out '' is empty: give a directory path or URL for the store")
     try:
         _check_inputs(theta, shape, seed, voxel_size, chi2_dof, DEFAULT_TILE)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise InputError(str(exc)) from None
     size_txt = "x".join(map(str, shape)) if len(set(shape)) > 1 else str(shape[0])
     key = args.name or f"{preset or 'custom'}-{size_txt}-s{seed}"

@@ -11,6 +11,7 @@ from typing import Sequence
 import numba
 import numpy as np
 
+from ..errors import InputError
 from .covariance import DEFAULT_GENERATOR, DIRECT_GENERATORS, check_generator, generator_kernel
 from .fast import fast_field, numba_threads, split_run
 from .fields import gaussian_field
@@ -51,19 +52,32 @@ def _check_inputs(theta, shape, seed, voxel_size, chi2_dof, tile):
     if isinstance(shape, numbers.Integral):
         shape = (int(shape),) * 3
     shape = tuple(shape)
-    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in shape):
-        raise ValueError(f"shape must be three positive integers, got {shape!r}")
+    def integral(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    def real(v):
+        return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+    if len(shape) != 3:
+        raise InputError(f"shape must be three positive integers, got {shape!r}")
+    if not all(integral(s) for s in shape):
+        raise TypeError(f"shape must be three positive integers, got {shape!r}")
     if any(s < 1 for s in shape):
-        raise ValueError(f"shape must be three positive integers, got {shape!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if isinstance(voxel_size, bool) or not isinstance(voxel_size, numbers.Real) \
-            or not math.isfinite(voxel_size) or voxel_size <= 0:
-        raise ValueError(f"voxel_size must be a positive number (micrometre), got {voxel_size!r}")
-    if isinstance(chi2_dof, bool) or not isinstance(chi2_dof, numbers.Integral) or chi2_dof < 1:
-        raise ValueError(f"chi2_dof must be a positive integer, got {chi2_dof!r}")
-    if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1:
-        raise ValueError(f"tile must be a positive integer, got {tile!r}")
+        raise InputError(f"shape must be three positive integers, got {shape!r}")
+    for name, value, ok, what in (("seed", seed, integral, "a non-negative integer"),
+                                  ("voxel_size", voxel_size, real, "a positive number (micrometre)"),
+                                  ("chi2_dof", chi2_dof, integral, "a positive integer"),
+                                  ("tile", tile, integral, "a positive integer")):
+        if not ok(value):
+            raise TypeError(f"{name} must be {what}, got {value!r}")
+    if seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+    if not math.isfinite(voxel_size) or voxel_size <= 0:
+        raise InputError(f"voxel_size must be a positive number (micrometre), got {voxel_size!r}")
+    if chi2_dof < 1:
+        raise InputError(f"chi2_dof must be a positive integer, got {chi2_dof!r}")
+    if tile < 1:
+        raise InputError(f"tile must be a positive integer, got {tile!r}")
     return theta, tuple(int(s) for s in shape), int(seed), float(voxel_size), int(chi2_dof), int(tile)
 
 
@@ -308,8 +322,9 @@ def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: f
 
     Raises
     ------
-    ValueError (InputError) for a bad shape, seed, voxel size, chi2_dof, tile or generator
-    name; TypeError for a generator that is not a string.
+    InputError (a ValueError) for a bad value of shape, seed, voxel size, chi2_dof, tile or
+    generator name; TypeError for an argument of the wrong type (a seed that is not an integer,
+    a generator that is not a string, ...).
     """
     theta, shape, seed, voxel_size, chi2_dof, tile = _check_inputs(
         theta, shape, seed, voxel_size, chi2_dof, tile)
