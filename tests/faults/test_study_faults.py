@@ -201,6 +201,11 @@ def test_results_never_crash(copy, tmp_path, capsys):
     out = tmp_path / "r.csv"
     assert cli_main(["study", "results", copy, "--csv", str(out)]) == 0
     assert out.read_text().count("\n") == 3  # header + 2 structures
+    capsys.readouterr()
+    assert cli_main(["study", "results", copy, "--csv", "-"]) == 0  # "-": standard output
+    printed = capsys.readouterr()
+    assert printed.out == out.read_text() and "2 structures to standard output" in printed.err
+    assert not (Path.cwd() / "-").exists()
     (Path(copy) / "vmt-study.json").write_bytes(b'{"identity": "x"')
     assert cli_main(["study", "results", copy, "--csv", str(out)]) == 2
     assert cli_main(["study", "status", copy]) == 2

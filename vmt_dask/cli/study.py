@@ -84,7 +84,7 @@ def register(subparsers) -> None:
 
     x = sub.add_parser("results", help="export a study's results")
     x.add_argument("store")
-    x.add_argument("--csv", required=True, help="output CSV file (one row per structure)")
+    x.add_argument("--csv", required=True, help="output CSV file (one row per structure); - for standard output")
     x.set_defaults(func=_results)
 
 
@@ -393,5 +393,8 @@ def _results(args) -> int:
         rows = export_csv(args.store, args.csv)
     except OSError as exc:
         raise _oserror(f"--csv {args.csv!r}", exc) from None
-    print(f"wrote {rows} structures to {args.csv}")
+    if args.csv == "-":  # the table went to standard output: the count goes beside it
+        print(f"wrote {rows} structures to standard output", file=sys.stderr)
+    else:
+        print(f"wrote {rows} structures to {args.csv}")
     return 0

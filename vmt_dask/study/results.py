@@ -220,7 +220,8 @@ def export_csv(store: str | os.PathLike, out: str | os.PathLike) -> int:
     """Write the per-structure table (one row per structure, theta spread into columns) as CSV.
 
     The file is written under a temporary name and renamed when complete, so an interrupted
-    export leaves the previous file (if any) as it was.  Returns the number of rows written.
+    export leaves the previous file (if any) as it was; ``out="-"`` writes to standard output.
+    Returns the number of rows written.
 
     Raises
     ------
@@ -234,12 +235,17 @@ def export_csv(store: str | os.PathLike, out: str | os.PathLike) -> int:
 
     if not str(os.fspath(out)).strip():
         raise InputError("CSV output '' is empty: give a file name")
-    if os.path.isdir(out):
+    if os.fspath(out) != "-" and os.path.isdir(out):
         raise InputError(f"CSV output {os.fspath(out)!r} is a directory: give a file name")
     ds = open_results(store)
     df = ds.drop_dims(["gradient_point", "gradient_function", "parameter"]).to_dataframe()
     for j, p in enumerate(PARAMETERS):
         df[f"theta_{p}"] = ds["theta"].values[:, j]
+    if os.fspath(out) == "-":
+        import sys
+
+        df.to_csv(sys.stdout)
+        return len(df)
     with atomic_path(out) as tmp:
         df.to_csv(tmp)
     return len(df)
