@@ -124,6 +124,8 @@ def test_field_cache_returns_the_same_bits():
     (dict(seed="a"), TypeError),
     (dict(seed=1.5), TypeError),
     (dict(shape=(4.0, 4, 4)), TypeError),
+    (dict(shape=(4.0, 4)), TypeError),
+    (dict(shape=4.0), TypeError),
     (dict(voxel_size="0.2"), TypeError),
     (dict(seed=-1), InputError),
     (dict(shape=(-4, 4, 4)), InputError),

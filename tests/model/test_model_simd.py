@@ -269,6 +269,23 @@ def test_reused_sum_buffer_gives_the_same_realization(monkeypatch):
     assert calls.count(True) == 2  # once per realization: Y's first square (X's sum starts from np.zeros)
 
 
+@pytest.mark.parametrize("generator", ["fast", "lattice"])
+def test_store_request_on_a_path_that_adds_starts_from_zeros(generator):
+    """Only simd's direct path can store a square: asked to store on a path that adds (another
+    generator, or a spectral field), the field sum starts from zeros, not from the reused
+    buffer's old values."""
+    import importlib
+
+    mod = importlib.import_module("vmt_dask.model.realize")
+    th = CALIBRATED["BM01"]
+    shape, lo, hi = (12, 10, 14), (0, 0, 0), (12, 10, 14)
+    want = np.zeros(shape, np.float32)
+    mod._one_field(5, 2, th.alpha_xt, th, 1.0, generator, shape, lo, hi, want, True, 1, {})
+    got = np.full(shape, np.nan, np.float32)
+    mod._one_field(5, 2, th.alpha_xt, th, 1.0, generator, shape, lo, hi, got, True, 1, {}, store=True)
+    assert np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("name", ["BM01", "BM03", "BM10"])
 def test_volume_fractions_match_the_model(name):
     """Mean phase fractions over K seeds within 5 SE of the exact values (as test_model_realize

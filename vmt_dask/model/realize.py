@@ -49,19 +49,22 @@ def tile_edges(n: int, tile: int) -> list[int]:
 def _check_inputs(theta, shape, seed, voxel_size, chi2_dof, tile):
     if not isinstance(theta, Theta):
         theta = Theta.from_sequence(theta)
-    if isinstance(shape, numbers.Integral):
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (int(shape),) * 3
-    shape = tuple(shape)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be an integer or three positive integers, got {shape!r}") from None
     def integral(v):
         return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
     def real(v):
         return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
-    if len(shape) != 3:
-        raise InputError(f"shape must be three positive integers, got {shape!r}")
     if not all(integral(s) for s in shape):
         raise TypeError(f"shape must be three positive integers, got {shape!r}")
+    if len(shape) != 3:
+        raise InputError(f"shape must be three positive integers, got {shape!r}")
     if any(s < 1 for s in shape):
         raise InputError(f"shape must be three positive integers, got {shape!r}")
     for name, value, ok, what in (("seed", seed, integral, "a non-negative integer"),
@@ -112,7 +115,13 @@ def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, 
     direct = generator in DIRECT_GENERATORS  # numba direct convolution (threads set per call)
     if direct and threads is None and acc.size < FAST_SERIAL_BELOW:
         threads = 1
-    if uses_spectral(generator, alphas):
+    spectral = uses_spectral(generator, alphas)
+    if store and (spectral or generator != "simd"):
+        # only simd's direct path can store its square; any other path adds to the buffer, so a
+        # caller's mistaken store=True must not leave the reused buffer's old values in it
+        acc.fill(0.0)
+        store = False
+    if spectral:
         with numba_threads(threads if direct else None):
             spectral_field(seed, field, alphas, generator, shape, lo, hi, out=acc, square=square,
                            fold=direct)
@@ -193,8 +202,9 @@ def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: i
     scratch: dict = {}  # the "fast" fields' intermediate buffer, shared by all of them
     acc = _field_sum(seed, ids["xt"], ids["x2"][0], theta.alpha_xt, theta.alpha_x, theta, voxel_size,
                      lo, hi, threads, generator, None, shape, scratch)
-    # labels built in place by one fused parallel pass per field sum (float32 comparisons, as
-    # numpy's acc >= lambda; ~14 ns/voxel on one thread with numpy's masks, ~1 here)
+    # labels built in place by one pass per field sum over x-planes on plain threads (split_run;
+    # float32 comparisons, as numpy's acc >= lambda; ~14 ns/voxel on one thread with numpy's
+    # masks, ~1 here)
     labels = np.empty(T, dtype=np.uint8)
     lx, ly = np.float32(theta.lambda_x), np.float32(theta.lambda_y)
     lab_threads = 1 if labels.size < LABEL_SERIAL_BELOW else threads
