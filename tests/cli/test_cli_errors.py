@@ -15,6 +15,8 @@ from vmt_dask.cli import main
     (["info", "x.zarr", "--frobnicate"], "vmt info", "--frobnicate"),
     (["study", "status", "x.zarr", "--bogus"], "vmt study status", "--bogus"),
     (["nosuch"], "vmt", "'nosuch'"),
+    (["--bogus", "info", "x.zarr"], "vmt", "--bogus"),  # before the subcommand: the top level's
+    (["report", "x.zarr"], "vmt report", "--out"),
 ])
 def test_argparse_errors_are_one_line(argv, prog, needle, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

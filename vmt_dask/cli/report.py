@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-from .study import one_line_errors
-
 __all__ = ["register", "run"]
 
 
@@ -19,7 +17,6 @@ def register(subparsers) -> None:
             "BM01/BM03/BM10 (Fig. 1) and the regression table (Table 5)."
         ),
     )
-    one_line_errors(p)  # argparse's errors as one line, like the rest (vmt study's)
     p.add_argument("store", metavar="STORE", help="study store (path or URL) or Zarr store with a results Dataset")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     p.add_argument("--seed", type=int, default=None, help="seed of the train/test split (default 0)")

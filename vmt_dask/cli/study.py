@@ -18,24 +18,9 @@ import sys
 import time
 
 from ..errors import InputError
+from . import OneLineParser
 
-__all__ = ["register", "StageProgress", "selection_summary", "one_line_errors"]
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse's own errors (a missing argument, an invalid int, an unknown action) as the one
-    line every other bad input gets, naming the value, with a pointer to ``--help`` instead of
-    the usage block; exit 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())} (see {self.prog} --help)\n")
-
-
-def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Give ``parser`` (made by another parser's ``add_parser``) :class:`_OneLineParser`'s error
-    line; returns it."""
-    parser.error = _OneLineParser.error.__get__(parser)
-    return parser
+__all__ = ["register", "StageProgress", "selection_summary"]
 
 
 def selection_summary(spec, points) -> str:
@@ -50,10 +35,10 @@ def selection_summary(spec, points) -> str:
 
 
 def register(subparsers) -> None:
-    p = one_line_errors(subparsers.add_parser("study", help="parameter study of paper Section 2.4 on Dask",
-                                              description=__doc__,
-                                              formatter_class=argparse.RawDescriptionHelpFormatter))
-    sub = p.add_subparsers(dest="study_command", metavar="ACTION", parser_class=_OneLineParser)
+    # the parsers are the package's OneLineParser (argparse's own errors as one line, exit 2)
+    p = subparsers.add_parser("study", help="parameter study of paper Section 2.4 on Dask",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="study_command", metavar="ACTION", parser_class=OneLineParser)
     sub.required = True
 
     r = sub.add_parser("run", help="run, resume or repair a study")
