@@ -549,7 +549,8 @@ def sell_from_csr(rowptr, col, val, n_red):
 @numba.njit(**_JIT)
 def reciprocal_diagonal(rowptr, val, dirichlet):
     """float32 ``1 / (sum of the row's conductances + its Dirichlet ones)``, summed in
-    float64 in row order."""
+    float64 (compiled with the module's flags, which allow reassociation: the order of the
+    sum is the compiler's, the same for a given build)."""
     n = rowptr.shape[0] - 1
     inv = np.empty(n, np.float32)
     for r in range(n):
@@ -627,8 +628,10 @@ def graph_gs(cptr, width, scol, sval, inv, x, b, lo, hi, c_lo, zero_start, other
 @kernel
 def graph_restrict_residual(cptr, width, scol, sval, inv, x, b, agg, rc, slabs, cslabs):
     """``rc = P^T (b - A x)`` after a pre-smoothing that ends with a black half sweep:
-    the black nodes' residuals are then zero (each was just solved for, with its red
-    neighbours fixed), so only the red ones (SELL-8 chunks from 0) are summed.
+    the black nodes' residuals are then zero up to float32 rounding (each was just solved
+    for, with its red neighbours fixed: ``x = s * inv`` with a float32 reciprocal diagonal),
+    so only the red ones (SELL-8 chunks from 0) are summed; the caller guarantees the black
+    half sweep (``sweeps >= 1``, checked where the cycle runs).
 
     In parallel over the slabs of parent blocks: ``slabs[c, I] .. slabs[c, I + 1] - 1``
     are the nodes of colour ``c`` in box slab ``I`` (nodes are numbered by colour, then

@@ -370,7 +370,7 @@ class ConnectedHierarchy:
         sparse LU factorization.  4096 was tried (session 6): on a channel stack along z,
         where coarsening is slow and the W-cycle visits levels of a few hundred unknowns
         32-64 times per cycle, it saved 4-8 % CPU per solve (128^3, 200^3, one thread) and on
-        BM03 SE at 128^3 two iterations, but BM01 at 200^3 took 2-6 % more CPU (SE 2.23 ->
+        BM03 SE at 128^3 two iterations, but BM01 at 200^3 took 1.8-6 % more CPU (SE 2.23 ->
         2.37 s, AM 2.80 -> 2.85; two alternations, load ~2.7), and a 401^3 check was
         inconclusive (machine shared): 512 kept.
     gamma : int
@@ -535,6 +535,8 @@ class ConnectedHierarchy:
             if self._coarse_lu is not None:
                 g.x[:] = self._coarse_lu.solve(g.b.astype(np.float64))
             return
+        if self.sweeps < 1:  # the restriction below sums only the red residuals: it needs the
+            raise ValueError(f"sweeps must be >= 1, got {self.sweeps!r}")  # black half sweep
         n, nr = g.n, g.n_red
         cptr, width, scol, sval, ch_red = g.sell
         # (lo, hi, first chunk, other colour's lo, hi) per colour
@@ -545,7 +547,8 @@ class ConnectedHierarchy:
                 gr.graph_gs(cptr, width, scol, sval, g.inv, g.x, g.b, lo, hi, c_lo,
                             zero_start and s == 0 and color == 0, olo, ohi)
         nxt = self.graphs[level + 1]
-        # after a black half sweep: only the red nodes have a residual
+        # after a black half sweep only the red nodes have a residual (the black ones are zero
+        # up to float32 rounding of x = s * inv)
         gr.graph_restrict_residual(cptr, width, scol, sval, g.inv, g.x, g.b, g.agg, nxt.b,
                                    g.slabs, nxt.slabs)
         for rep in range(self._repeats(level)):
