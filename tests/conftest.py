@@ -1,11 +1,12 @@
 """Fixtures shared by several test folders.
 
-``smoke_study``: the smoke preset's study (17 structures of 24^3) run once per test session on
+``smoke_study``: the smoke preset's study (17 structures of 24^3) run once per test process
+(pytest's session; under `make test`'s pytest-xdist, once per worker process that needs it) on
 an embedded 2-worker cluster, the reference the study, deployment and report tests compare
 with or read (each of them used to run it again).
 
 ``tiny_study``: a tiny study (one point, one realization per evaluation, two structures on
-16^3: 35 records) run once per session on an in-process cluster: the faults tests' baseline
+16^3: 35 records) run once per test process on an in-process cluster: the faults tests' baseline
 and the object-store deployment test's reference.
 
 Both are read-only: a test that changes a store copies it first.

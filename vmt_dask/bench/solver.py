@@ -318,7 +318,8 @@ def bytes_per_iteration_connected(hier) -> dict:
     bytes each, int32 columns; :mod:`vmt_dask.conductivity._graph`): one Gauss-Seidel
     sweep reads the columns, conductances, reciprocal diagonal (float32) and right-hand
     side and reads and writes x -- ``S = 16 n + (4 + v) e`` (the gathered neighbour values
-    are counted as cache hits); a visit is 4 sweeps + the residual of the red half (S / 2)
+    are counted as cache hits); a visit is 2 x ``hier.sweeps`` sweeps (pre and post; 4 by
+    default) + the residual of the red half (S / 2)
     + 8 B/unknown for the scatter + 16 for the prolongation, times the level's visits per
     cycle.  The coarsest level's LU solve is not counted.
     """
@@ -333,7 +334,7 @@ def bytes_per_iteration_connected(hier) -> dict:
     for g, visits in zip(hier.graphs[:-1], hier.visits):
         vbytes = (g.sell[3] if g.sell is not None else g.val).itemsize
         sweep = 16 * g.n + (4 + vbytes) * g.stored_entries
-        total += visits * (4.5 * sweep + 24 * g.n)
+        total += visits * ((2 * hier.sweeps + 0.5) * sweep + 24 * g.n)
     return {"fine_B_per_voxel": fine, "total_B": total, "B_per_voxel": total / n}
 
 
