@@ -127,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:  # named by the subcommand that was given them, not by the top-level parser
         words = ["vmt", args.command] + [str(v) for k, v in sorted(vars(args).items())
                                          if k.endswith("_command") and isinstance(v, str)]
-        if argv.index(args.command) > argv.index(unknown[0]):  # given before the subcommand
-            words = ["vmt"]
+        if unknown[0] in argv and argv.index(args.command) > argv.index(unknown[0]):
+            words = ["vmt"]  # given before the subcommand: the top level's
         prog = " ".join(words)
         print(f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)",
               file=sys.stderr)
