@@ -52,7 +52,7 @@ from ._jit import kernel
 # float64 b . x reduction: a serial chain of additions in every half sweep) is gone since
 # the sum runs only in the last half sweep, as four fixed partial sums (_row_dot).
 _JIT = JIT_EXACT
-from ._stencil import _diag, _gs_row, _inv_diag
+from ._stencil import _diag, _gs_row, _inv_diag, _row_dot
 
 __all__ = ["fine_smooth_restrict", "fine_prolong_smooth", "direction_matvec", "halo_planes"]
 
@@ -83,28 +83,6 @@ def _zero_sweep_plane(c_p, b_p, wx, wy, keep, i, dst):
         xr = dst[j]
         for k in range(n2):
             xr[k] = kp[k] * (br[k] * _inv_diag(c[k], wx, wy))
-
-
-@numba.njit(**_JIT)
-def _row_dot(a, b):
-    """``a . b`` of two float32 rows in float64: four partial sums over ``k % 4``, added as
-    ``(s0 + s1) + (s2 + s3)``.  A fixed order that needs no fastmath reassociation to run
-    as four independent chains (a single running sum without reassociation is one serial
-    chain of float64 additions, ~4 cycles per element)."""
-    n = a.shape[0]
-    m = n - (n & 3)
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    for k in range(0, m, 4):
-        s0 += np.float64(a[k]) * np.float64(b[k])
-        s1 += np.float64(a[k + 1]) * np.float64(b[k + 1])
-        s2 += np.float64(a[k + 2]) * np.float64(b[k + 2])
-        s3 += np.float64(a[k + 3]) * np.float64(b[k + 3])
-    for k in range(m, n):
-        s0 += np.float64(a[k]) * np.float64(b[k])
-    return (s0 + s1) + (s2 + s3)
 
 
 @numba.njit(**_JIT)
