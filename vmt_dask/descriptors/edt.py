@@ -237,7 +237,11 @@ def _pass_window_y(out, bound, lo, hi):
 
 @numba.njit(cache=True, nogil=True)
 def _pass_window_x(out, bound, lo, hi):
-    """As :func:`_pass_window_y` along x (outer loop over ``y`` in ``[lo, hi)``)."""
+    """As :func:`_pass_window_y` along x (outer loop over ``y`` in ``[lo, hi)``).
+
+    A copy of it with the two outer axes swapped, on purpose: calling ``_pass_window_y`` on
+    ``out.transpose(1, 0, 2)`` gives the same integers but compiles a second, non-contiguous
+    specialization and ran ~25 % slower (BM01 200^3 SE, one thread: 0.118 vs 0.093 s CPU)."""
     nx, ny, nz = out.shape
     tmp = np.empty((nx, nz), np.int32)
     best = np.empty(_LANES, np.int64)
