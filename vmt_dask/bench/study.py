@@ -1,7 +1,12 @@
 """Parameter study on Dask: wall time, stages, scheduler overhead, parallel efficiency, paper estimate.
 
     python -m vmt_dask.bench study --preset demo --workers 1,2 [--t 0.5] [--shape N]
-                                   [--sizes 48,64,96] [--measure-401]
+                                   [--sizes 48,64,96] [--measure-401] [--scaling on|off|only]
+
+Before the study runs it measures the 1 -> 2 process scaling (:mod:`._scaling`): the machine's
+own (a compute-bound loop and triads on L2-, L3- and DRAM-sized working sets) and the study's
+task families' on its grid, alone vs two at once, and prints the efficiency the tasks make
+attainable beside the measured one.
 
 For each worker count the study runs from scratch into a fresh store on an embedded
 LocalCluster (worker processes, one thread each) and reports: wall time, tasks per
@@ -35,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ._measure import format_table, measure_in_child
+from ._scaling import FAMILIES, attainable_efficiency, family_scaling, machine_scaling
 
 STAGE_DIRS = {"realize": "realize", "describe": "describe", "gradient": "gradient",
               "structure": "structure", "describe-structure": "structure", "conduct": "conduct"}
@@ -59,6 +65,15 @@ def add_arguments(parser) -> None:
                              "worker count with and without it, interleaved (default on)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="study runs per worker count (and batch mode), interleaved; medians reported")
+    parser.add_argument("--scaling", default="on", choices=("on", "off", "only"),
+                        help="1 -> 2 process scaling of the machine (compute, L2, L3, DRAM triads) and of the "
+                             "study's task families on the study's grid, alone vs two at once, and the efficiency "
+                             "they make attainable (default on: with the study runs, not with --skip-study; 'only': "
+                             "nothing else)")
+    parser.add_argument("--scaling-seconds", type=float, default=2.0,
+                        help="seconds per scaling window (default 2; each kind: 3 alternations of alone/together)")
+    parser.add_argument("--scaling-families", default=",".join(FAMILIES),
+                        help="task families measured for the scaling (default all, 'mix' = the demo's mix)")
 
 
 def _med(values) -> float:
@@ -225,6 +240,70 @@ def _run_once(spec, workers: int, batch: bool = True) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _family_counts(spec) -> dict[str, int]:
+    """Tasks of each family in ``spec``'s study (evaluation realizations and database structures)."""
+    n_eval = spec.n_points * spec.n_evaluations * spec.realizations
+    return {"realize": n_eval + spec.n_structures, "describe_SE": n_eval + spec.n_structures,
+            "describe_AM": n_eval + spec.n_structures, "conduct_SE": spec.n_structures,
+            "conduct_AM": spec.n_structures}
+
+
+def _scaling(args, spec, over) -> dict:
+    """The machine's and the task families' 1 -> 2 process scaling, printed; returns the figures."""
+    fams = [f.strip() for f in args.scaling_families.split(",") if f.strip()]
+    bad = [f for f in fams if f not in FAMILIES]
+    if bad:
+        raise SystemExit(f"study bench: --scaling-families: {bad[0]!r} is not one of {', '.join(FAMILIES)}")
+    sec = float(args.scaling_seconds)
+    print(f"1 -> 2 process scaling, measured now ({sec:g} s windows, 3 alternations alone / two at once, medians; "
+          f"load {os.getloadavg()[0]:.2f}):", flush=True)
+    mach = machine_scaling(seconds=sec)
+    unit = {"compute": ("G iterations/s", 1e9)}
+    rows = []
+    for kind, v in mach.items():
+        name, div = unit.get(kind, ("GB/s", 1e9))
+        ws = "" if v["kind_bytes"] is None else f"{v['kind_bytes'] / 2**20:g} MiB"
+        rows.append({"reference": kind if kind == "compute" else f"triad {kind}", "working set": ws or "registers",
+                     "unit": name, "1 process": f"{v['alone_rate'] / div:.2f}",
+                     "each of 2": f"{v['together_rate'] / div:.2f}", "scaling %": f"{100 * v['scaling']:.0f}",
+                     "CPU scaling %": f"{100 * v['cpu_scaling']:.0f}", "load": f"{v['load']:.2f}"})
+    print(format_table(rows, list(rows[0])), flush=True)
+    fam = family_scaling(args.preset, shape=over.get("shape"), seconds=max(sec, 2.0), families=fams)
+    counts = _family_counts(spec)
+    # the families' task-seconds on one worker: alone CPU seconds per task x the study's count
+    secs = {k: counts[k] * fam[k]["alone_cpu_per_unit"] for k in counts if k in fam}
+    total = sum(secs.values())
+    rows = []
+    for k, v in fam.items():
+        rows.append({"family": k, "ms/task alone": f"{1e3 * v['alone_s_per_unit']:.1f}",
+                     "ms/task of 2": f"{1e3 * v['together_s_per_unit']:.1f}",
+                     "CPU ms alone": f"{1e3 * v['alone_cpu_per_unit']:.1f}",
+                     "CPU ms of 2": f"{1e3 * v['together_cpu_per_unit']:.1f}",
+                     "scaling %": f"{100 * v['scaling']:.0f}", "CPU scaling %": f"{100 * v['cpu_scaling']:.0f}",
+                     "faults/task": f"{v['alone_faults_per_unit']:.0f}",
+                     "share of task-s %": f"{100 * secs[k] / total:.0f}" if k in secs else "",
+                     "load": f"{v['load']:.2f}"})
+    shape = "x".join(map(str, spec.shape))
+    print(f"the study's task families at {shape} (its task functions with their store writes; readers get the "
+          f"volume in memory as in the study's batches; 'mix' = the demo's groups: realize + describe per "
+          f"evaluation, + conduct per structure; units = tasks; share = alone CPU-s x the study's task counts; "
+          f"faults = minor page faults per task alone; workers with Dask's nanny environment):")
+    print(format_table(rows, list(rows[0])), flush=True)
+    out = {"machine": mach, "families": fam, "family_seconds": secs}
+    if secs and all(k in fam for k in secs):
+        for key, label in (("scaling", "wall"), ("cpu_scaling", "CPU")):
+            out[f"attainable_{label}"] = attainable_efficiency({k: fam[k][key] for k in secs}, secs)
+        print(f"  attainable 1 -> 2 worker efficiency of the tasks (sum of task-s / sum of task-s / scaling): "
+              f"{100 * out['attainable_wall']:.0f} % by wall, {100 * out['attainable_CPU']:.0f} % by CPU", end="")
+        if "mix" in fam:
+            print(f"; the mix itself scales {100 * fam['mix']['scaling']:.0f} % (CPU "
+                  f"{100 * fam['mix']['cpu_scaling']:.0f} %)", end="")
+        print(flush=True)
+    for v in list(mach.values()) + list(fam.values()):
+        v.pop("windows", None)
+    return out
+
+
 def run(args) -> int:
     from vmt_dask.study import load_spec
     from vmt_dask.study.design import interpolation_points
@@ -239,6 +318,12 @@ def run(args) -> int:
                      "points": spec.n_points, "structures": spec.n_structures, "cpus": os.cpu_count()}
     print(f"study bench: preset {args.preset!r} {over or ''}: {spec.n_points} points, {spec.n_structures} "
           f"structures at {'x'.join(map(str, spec.shape))}, on {os.cpu_count()} cores", flush=True)
+    if args.scaling == "only" or (args.scaling == "on" and not args.skip_study):  # beside the efficiency
+        figures["scaling"] = _scaling(args, spec, over)
+        if args.scaling == "only":
+            if args.json:
+                Path(args.json).write_text(json.dumps(figures, indent=1))
+            return 0
 
     if not args.skip_study:
         # fill numba's on-disk cache first, so that no run pays a compile the other does not (a
@@ -303,6 +388,12 @@ def run(args) -> int:
         print(f"medians over the repeats (efficiency = T({counts[0]}) x {counts[0]} / (T(k) x k) of the medians, "
               "per batch mode; coordinator = this process: client, scheduler, nannies, the study's driver):")
         print(format_table(rows, list(rows[0])))
+        sc = figures.get("scaling", {})
+        if "attainable_CPU" in sc:
+            mach = ", ".join(f"{k} {100 * v['scaling']:.0f} %" for k, v in sc["machine"].items())
+            print(f"  beside it, the tasks' own 1 -> 2 process scaling measured above: attainable "
+                  f"{100 * sc['attainable_wall']:.0f} % (wall) / {100 * sc['attainable_CPU']:.0f} % (CPU); the "
+                  f"machine scales {mach}")
         last = runs[-1]
         print(f"per-task breakdown (last run, {last['workers']} worker(s), batch {'on' if last['batch'] else 'off'}, "
               f"load {last['load']:.1f}; ms per record; 'rest' = record reads/writes and the identity guard inside "
