@@ -166,6 +166,10 @@ def _field_sum(seed: int, square_ids, plain_id: int, alpha_sq: float, alpha_plai
     # direct path: the same bits as adding it to zeros; 401^3: a 258 MB fill on one thread)
     store_first = bool(square_ids) and generator == "simd" \
         and not uses_spectral(generator, axis_alphas(alpha_sq, theta.a, voxel_size))
+    if not cacheable and buf is None:
+        pooled = _take_buffer("sum", nbytes // 4)
+        if pooled is not None:
+            buf = pooled[:nbytes // 4].reshape(T)
     if cacheable or buf is None:
         acc = np.zeros(T, dtype=np.float32)  # a cached array is owned by the cache
         store_first = False  # calloc'd zero pages: nothing to save
@@ -194,18 +198,91 @@ def clear_field_cache() -> None:
         _cache.clear()
 
 
+#: Byte budget of the per-process pool of large work buffers (see :func:`release_buffers`):
+#: after a realization, its field-sum buffer (4 bytes/voxel of the tile) and the direct fields'
+#: intermediate (4 (nx + 2 Hx) ny nz bytes) are kept for the next realization instead of being
+#: freed, if together they fit; 0 disables the pool.  A 401^3 BM01 realization keeps 258 + 298 =
+#: 556 MB; a 512^3 tile ~1.2 GB (not kept under this budget).  The first touch of fresh pages
+#: costs ~0.1-0.45 CPU s per 258 MB on the reference machine (transparent huge pages compacted
+#: on demand), which a study worker making hundreds of realizations pays once instead of each
+#: time.
+BUFFER_POOL_BYTES = 1 << 30
+_pool: "dict[str, np.ndarray]" = {}
+_pool_lock = threading.Lock()
+
+
+def _take_buffer(kind: str, count: int) -> "np.ndarray | None":
+    """A pooled flat float32 buffer of at least ``count`` values, taken out of the pool (so
+    concurrent realizations in one process never share it), or None."""
+    with _pool_lock:
+        buf = _pool.pop(kind, None)
+    if buf is None or buf.size < count:
+        return None  # too small: dropped; the caller allocates one of the needed size
+    return buf.reshape(-1)
+
+
+def _give_buffer(kind: str, buf: "np.ndarray | None") -> None:
+    """Return the float32 array owning ``buf``'s memory to the pool if the pool's budget allows
+    (one buffer per kind)."""
+    if buf is None:
+        return
+    while isinstance(buf.base, np.ndarray):
+        buf = buf.base
+    if buf.base is not None or buf.dtype != np.float32 or not buf.flags.c_contiguous:
+        return  # not an array this module allocated
+    with _pool_lock:
+        others = sum(b.nbytes for k, b in _pool.items() if k != kind)
+        if others + buf.nbytes <= BUFFER_POOL_BYTES:
+            _pool[kind] = buf
+
+
+def held_buffer_bytes() -> int:
+    """Bytes held by the per-process pool of work buffers (see ``BUFFER_POOL_BYTES``)."""
+    with _pool_lock:
+        return sum(b.nbytes for b in _pool.values())
+
+
+def release_buffers() -> int:
+    """Free the per-process pool of work buffers (``BUFFER_POOL_BYTES``); returns the bytes
+    released.  A worker that goes on to memory-hungry work (an M-factor solve at 401^3) can
+    call it after its realization; the next realization then allocates (and first-touches)
+    its buffers again.  The values of realizations do not depend on the pool."""
+    with _pool_lock:
+        freed = sum(b.nbytes for b in _pool.values())
+        _pool.clear()
+    return freed
+
+
 def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: int,
-                 threads: int | None, generator: str = DEFAULT_GENERATOR, shape=None) -> np.ndarray:
+                 threads: int | None, generator: str = DEFAULT_GENERATOR, shape=None,
+                 labels: "np.ndarray | None" = None) -> np.ndarray:
+    """The tile's labels (into ``labels``, a uint8 array of the tile's shape, when given).
+
+    The large work buffers (sum, intermediate) come from and go back to the per-process pool
+    (:func:`release_buffers`); the values do not depend on it (a pooled sum buffer is
+    zero-filled or its first square stored, as a reused one always was).
+    """
     ids = field_ids(chi2_dof)
     T = tuple(h - l for l, h in zip(lo, hi))
     # X = X' + X'' with X' = sum_j X~_j^2 (paper Eqs. 1-2)
     scratch: dict = {}  # the "fast" fields' intermediate buffer, shared by all of them
+    inter = _take_buffer("inter", 0)
+    if inter is not None:
+        scratch["inter"] = inter  # direct_setup replaces it when it is too small
+    try:
+        return _tile_labels_into(theta, lo, hi, seed, voxel_size, ids, T, threads, generator, shape, scratch, labels)
+    finally:
+        _give_buffer("inter", scratch.get("inter"))
+
+
+def _tile_labels_into(theta, lo, hi, seed, voxel_size, ids, T, threads, generator, shape, scratch, labels):
     acc = _field_sum(seed, ids["xt"], ids["x2"][0], theta.alpha_xt, theta.alpha_x, theta, voxel_size,
                      lo, hi, threads, generator, None, shape, scratch)
     # labels built in place by one pass per field sum over x-planes on plain threads (split_run;
     # float32 comparisons, as numpy's acc >= lambda; ~14 ns/voxel on one thread with numpy's
     # masks, ~1 here)
-    labels = np.empty(T, dtype=np.uint8)
+    if labels is None:
+        labels = np.empty(T, dtype=np.uint8)
     lx, ly = np.float32(theta.lambda_x), np.float32(theta.lambda_y)
     lab_threads = 1 if labels.size < LABEL_SERIAL_BELOW else threads
     with numba_threads(lab_threads):
@@ -215,6 +292,8 @@ def _tile_labels(theta: Theta, lo, hi, seed: int, voxel_size: float, chi2_dof: i
                      lo, hi, threads, generator, None if not acc.flags.writeable else acc, shape, scratch)
     with numba_threads(lab_threads):
         _label_am(acc, ly, labels)  # Eq. (5): AM where not SE and Y >= lambda_Y
+    if acc.flags.writeable:  # not owned by the field cache: the pool keeps it for the next tile
+        _give_buffer("sum", acc)
     return labels
 
 
@@ -270,6 +349,9 @@ def realize_region(theta: "Theta | Sequence[float]", shape, lo, hi, *, seed: int
         per_axis.append([(e[i], e[i + 1]) for i in range(len(e) - 1) if e[i] < h and e[i + 1] > l])
     for tx, ty, tz in itertools.product(*per_axis):
         tlo, thi = (tx[0], ty[0], tz[0]), (tx[1], ty[1], tz[1])
+        if (tlo, thi) == (lo, hi):  # the box is one whole tile: labelled in place, no copy
+            return _tile_labels(theta, tlo, thi, seed, voxel_size, chi2_dof, threads, generator, shape,
+                                labels=out)
         labels = _tile_labels(theta, tlo, thi, seed, voxel_size, chi2_dof, threads, generator, shape)
         a = [max(t0, l) for t0, l in zip(tlo, lo)]
         b = [min(t1, h) for t1, h in zip(thi, hi)]
