@@ -238,7 +238,11 @@ def test_embedded_cluster_relaxes_the_monitors(monkeypatch):
         with make_cluster(1) as cluster, Client(cluster) as client:
             seen = next(iter(client.run(lambda: {k: dask.config.get(k) for k in keys}).values()))
             steal = cluster.scheduler.extensions["stealing"]
+            ticks = [cluster.scheduler._tick_interval,
+                     *client.run(lambda dask_worker: dask_worker._tick_interval).values()]
     assert seen["distributed.worker.profile.enabled"] is False
     assert seen["distributed.admin.system-monitor.interval"] == "2s"
+    assert seen["distributed.admin.tick.interval"] == "1s"
+    assert ticks == [1.0, 1.0]  # s: the latency probe of the scheduler's and the worker's event loops
     assert seen[key] == "250ms"  # the user's
     assert steal._callback_time == 1.0  # s: read by the in-process scheduler when it was created

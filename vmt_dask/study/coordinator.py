@@ -281,11 +281,16 @@ def _record_points(loc, previous: tuple[int, ...] | None, selected: tuple[int, .
 #: memory monitors every 1 s instead of 0.1 s, work stealing every 1 s instead of 0.1 s, and no
 #: statistical profiler in the workers (a stack sample every 10 ms; the study's tasks are its own
 #: numba kernels).  Measured on an idle 2-worker LocalCluster (session 5, load ~3-4): workers
-#: 37-38 -> 18-20 ms CPU per second each, the coordinator's process 56-60 -> 50-54.  A key whose
+#: 37-38 -> 18-20 ms CPU per second each, the coordinator's process 56-60 -> 50-54.  The event
+#: loops' latency probe ("tick") every 1 s instead of 20 ms (it only feeds distributed's
+#: unresponsive-loop warning and a metric): on an idle 2-worker LocalCluster (session 7, load
+#: ~4) workers 22 -> 5 ms CPU per second each, the coordinator's process 64 -> 14; with two
+#: workers on two cores that CPU is taken from the tasks (~4 % of the machine).  A key whose
 #: ``DASK_...`` environment variable the user set keeps the user's value.
 CLUSTER_CONFIG = {"distributed.admin.system-monitor.interval": "2s",
                   "distributed.worker.memory.monitor-interval": "1s",
                   "distributed.scheduler.work-stealing-interval": "1s",
+                  "distributed.admin.tick.interval": "1s",
                   "distributed.worker.profile.enabled": False}
 
 
