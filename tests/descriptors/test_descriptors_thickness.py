@@ -211,3 +211,67 @@ def test_local_thickness_independent_of_tiles(monkeypatch):
         monkeypatch.setattr(thickness, "_PAINT_TILE", 4)
         for t in (1, 3):
             np.testing.assert_array_equal(local_thickness_squared(dt2, threads=t), ref)
+
+
+def test_local_thickness_templates_equal_row_evaluation(monkeypatch):
+    # the crescent templates (volumes from TEMPLATES_FROM on) replay, reflected, the rows
+    # _paint_max evaluates per centre: the same writes, so the same map, with z-tiles or
+    # raster order and 1 or 3 threads; and the union of balls of the brute-force cover
+    from vmt_dask.descriptors import thickness
+
+    structures = _structures(6, seed=19)
+    rng = np.random.default_rng(23)
+    for _ in range(3):  # larger balls (radii up to ~8) and every neighbour class
+        g = ndimage.gaussian_filter(rng.standard_normal((30, 26, 34)), 3.0)
+        m = g > np.quantile(g, rng.uniform(0.3, 0.7))
+        structures.append(np.ascontiguousarray(m))
+    for m in structures:
+        dt2 = squared_edt(m)
+        monkeypatch.setattr(thickness, "TEMPLATES_FROM", 10**12)
+        ref = local_thickness_squared(dt2, threads=1)
+        monkeypatch.setattr(thickness, "TEMPLATES_FROM", 0)
+        for tile_from in (10**6, 0):
+            monkeypatch.setattr(thickness, "_TILE_FROM_RADIUS", tile_from)
+            monkeypatch.setattr(thickness, "_PAINT_TILE", 4)
+            for t in (1, 3):
+                np.testing.assert_array_equal(local_thickness_squared(dt2, threads=t), ref)
+        lt = local_thickness_squared(dt2, threads=2)
+        for k in np.unique(dt2[m])[::3]:
+            np.testing.assert_array_equal(lt >= k, _ball_cover_values(dt2, int(k)) < 0)
+
+
+def test_crescent_templates_are_ball_minus_neighbour_ball():
+    # every template (cls, d, dn) against an enumeration of the lattice points of
+    # ball(d) minus ball(dn) at v, without the row skips: the rows it drops are the ones
+    # the neighbour ball covers whole
+    import math as _m
+
+    from vmt_dask.descriptors import thickness
+
+    dmax = 30
+    isq = np.array([_m.isqrt(v) for v in range(dmax + 1)], np.int64)
+    need = containment_table(dmax)
+    params = []
+    for cls in range(8):
+        c = bin(cls).count("1")
+        for d in range(1, dmax + 1):
+            for dn in ([0] if cls == 0 else range(d, min(int(need[c - 1, d]), dmax + 1))):
+                params.append((cls, d, dn))
+    params = np.array(params, np.int64)
+    start = np.zeros(len(params) + 1, np.int64)
+    thickness._crescent_rows(params, isq, start, np.empty((0, 4), np.int8), False, 0, len(params))
+    np.cumsum(start, out=start)
+    segs = np.empty((int(start[-1]), 4), np.int8)
+    thickness._crescent_rows(params, isq, start, segs, True, 0, len(params))
+    g = np.stack(np.meshgrid(*[np.arange(-6, 7)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    for m, (cls, d, dn) in enumerate(params):
+        v = np.array([cls >> 2, (cls >> 1) & 1, cls & 1])
+        want = (g**2).sum(1) < d
+        if cls:
+            want &= ((g - v) ** 2).sum(1) >= dn
+        got = np.zeros(len(g), bool)
+        for di, dj, zl, zh in segs[start[m]:start[m + 1]].astype(int):
+            sel = (g[:, 0] == di) & (g[:, 1] == dj) & (g[:, 2] >= zl) & (g[:, 2] <= zh)
+            assert not (got & sel).any()  # disjoint segments
+            got |= sel
+        np.testing.assert_array_equal(got, want, err_msg=f"template {(cls, d, dn)}")

@@ -332,6 +332,194 @@ def _paint_max(out, order, vals, nbo, nbv, isq, nslab, tstart, tile, lo, hi):
                             row[z] = max(row[z], d)
 
 
+#: Volumes from this many voxels on paint by crescent templates (:func:`_paint_templates`);
+#: smaller ones evaluate every row of every ball (:func:`_paint_max`: the same writes, one
+#: kernel fewer to compile on a fresh cache, the demo's and the tests' first run).
+TEMPLATES_FROM = 1 << 21
+#: Templates store their rows as int8 offsets: balls of radius >= 128 voxels paint by rows.
+_TEMPLATE_RADIUS_BELOW = 128
+
+
+def _template_table(need: np.ndarray, dmax: int):
+    """Slot layout of the crescent templates: ``base[cls, d]`` (int64, shape (8, dmax + 1)) and
+    the slot count.
+
+    A kept centre of value ``d`` whose painted neighbour lies at ``v = (da, db, de)`` has the
+    class ``cls = 4|da| + 2|db| + |de|`` (0: no painted neighbour, one slot per ``d``) and
+    the neighbour value ``dn`` in ``[d, need[c-1, d])`` (``c`` the number of non-zero
+    components of ``v``: at least ``d`` because the neighbour precedes it, below ``need``
+    because the centre is not contained in the neighbour's ball); its slot is
+    ``base[cls, d] + dn - d``.  About ``18.5 dmax^1.5`` slots.
+    """
+    width = np.zeros((8, dmax + 1), np.int64)
+    width[0] = 1
+    ds = np.arange(dmax + 1, dtype=np.int64)
+    for cls in range(1, 8):
+        c = bin(cls).count("1")
+        width[cls] = np.maximum(need[c - 1, : dmax + 1].astype(np.int64) - ds, 0)
+    width[:, 0] = 0  # no centre has value 0
+    flat = np.concatenate([[0], np.cumsum(width.reshape(-1))])
+    return flat[:-1].reshape(8, dmax + 1), int(flat[-1])
+
+
+@numba.njit(cache=True, nogil=True)
+def _template_slots(vals, nbo, nbv, base, used, lo, hi):
+    """Per centre ``t`` in ``[lo, hi)``: overwrite ``nbv[t]`` (the painted neighbour's value)
+    with the centre's template slot (:func:`_template_table`) and mark it in ``used``.
+    Returns the number of centres outside their slot range (0 by the containment argument
+    of :func:`_template_table`; checked, never written out of bounds)."""
+    bad = 0
+    nd = base.shape[1]
+    for t in range(lo, hi):
+        code = nbo[t]
+        da = code // 9 - 1
+        db = (code // 3) % 3 - 1
+        de = code % 3 - 1
+        cls = 4 * abs(da) + 2 * abs(db) + abs(de)
+        d = vals[t]
+        j = nbv[t] - d if cls > 0 else 0
+        s = base[cls, d] + j
+        k = cls * nd + d + 1  # the next (cls, d) in slot order: its base ends this range
+        if j < 0 or s >= (base[k // nd, k % nd] if k < base.size else used.size):
+            bad += 1
+            s = 0
+        nbv[t] = s
+        used[s] = 1
+    return bad
+
+
+@numba.njit(cache=True, nogil=True)
+def _number_templates(base, used, tmap, params):
+    """Number the used slots in slot order: ``tmap[slot] = m``, ``params[m] = (cls, d, dn)``
+    (``dn = 0``: no neighbour).  Returns the template count."""
+    nt = 0
+    ncls, nd = base.shape
+    for cls in range(ncls):
+        for d in range(1, nd):
+            s0 = base[cls, d]
+            s1 = base[cls, d + 1] if d + 1 < nd else (base[cls + 1, 1] if cls + 1 < ncls else used.size)
+            for s in range(s0, s1):
+                if used[s]:
+                    tmap[s] = nt
+                    params[nt, 0] = cls
+                    params[nt, 1] = d
+                    params[nt, 2] = d + s - s0 if cls > 0 else 0
+                    nt += 1
+    return nt
+
+
+@numba.njit(cache=True, nogil=True)
+def _crescent_rows(params, isq, start, segs, fill, lo, hi):
+    """The crescent of each template ``m`` in ``[lo, hi)`` as row segments.
+
+    Template ``(cls, d, dn)``: the open lattice ball of squared radius ``d`` at the origin
+    minus the one of ``dn`` at ``v = (cls >> 2, (cls >> 1) & 1, cls & 1)`` (non-negative
+    components; other signs are reflections), row by row: per x-offset ``di`` and
+    y-offset ``dj`` the ball's z-interval ``[-h, h]`` minus the neighbour's, at most two
+    segments ``(di, dj, zl, zh)`` (int8).  ``fill=False``: count them into ``start[m + 1]``;
+    ``fill=True``: write them from ``segs[start[m]]`` on.  The same rows, intervals and
+    skips as :func:`_paint_max` evaluates for every centre, once per template.
+    """
+    for m in range(lo, hi):
+        cls = params[m, 0]
+        d = params[m, 1]
+        dn = params[m, 2]
+        va = cls >> 2
+        vb = (cls >> 1) & 1
+        ve = cls & 1
+        r = isq[d - 1]
+        n = start[m] if fill else 0
+        dl = math.sqrt(vb * vb + ve * ve)
+        for di in range(-r, r + 1):
+            rem1 = d - 1 - di * di
+            remn1 = dn - 1 - (di - va) * (di - va)
+            # the whole disc inside the neighbour's (continuous test with a margin, as in
+            # _paint_max): no row of it is painted
+            if cls > 0 and remn1 >= 0 and math.sqrt(rem1) + dl + 1e-9 <= math.sqrt(remn1):
+                continue
+            ry = isq[rem1]
+            for dj in range(-ry, ry + 1):
+                h = isq[rem1 - dj * dj]
+                remn = remn1 - (dj - vb) * (dj - vb)
+                lo_ = h + 1  # the neighbour's interval [lo_, hi_]; empty without neighbour
+                hi_ = h
+                if cls > 0 and remn >= 0:
+                    hn = isq[remn]
+                    lo_ = ve - hn
+                    hi_ = ve + hn
+                for z0, z1 in ((-h, min(h, lo_ - 1)), (max(-h, hi_ + 1), h)):
+                    if z0 <= z1:
+                        if fill:
+                            segs[n, 0] = di
+                            segs[n, 1] = dj
+                            segs[n, 2] = z0
+                            segs[n, 3] = z1
+                        n += 1
+        if not fill:
+            start[m + 1] = n
+
+
+@numba.njit(cache=True, nogil=True)
+def _paint_templates(out, order, vals, nbo, slot, tmap, start, segs, isq, nslab, tstart, tile, lo, hi):
+    """:func:`_paint_max` by replaying each centre's crescent template (:func:`_crescent_rows`).
+
+    Centre ``t`` at ``(a, b, e)`` with the painted neighbour at ``(a, b, e) + v`` replays the
+    segments of template ``tmap[slot[t]]`` reflected by the signs of ``v``: the rows
+    ``(a + sa di, b + sb dj)`` from ``e + zl`` to ``e + zh`` (``sz < 0``: ``e - zh`` to
+    ``e - zl``), clipped to the array and to the slab; no row of the ball is evaluated.
+    Slabs, tiles and order as :func:`_paint_max`: the same writes, so the same map.
+    """
+    nx, ny, nz = out.shape
+    fl = out.reshape(-1)
+    syz = ny * nz
+    rmax = isq[isq.size - 1]
+    ntile = tstart.size - 1
+    for s in range(lo, hi):
+        zs0 = s * nz // nslab
+        zs1 = (s + 1) * nz // nslab
+        t0 = tstart[max(zs0 - rmax, 0) // tile]
+        t1 = tstart[min((zs1 - 1 + rmax) // tile + 1, ntile)]
+        for t in range(t0, t1):
+            u = np.int64(order[t])
+            d = vals[t]
+            r = isq[d - 1]
+            a = u // syz
+            rem = u - a * syz
+            b = rem // nz
+            e = rem - b * nz
+            if e + r < zs0 or e - r >= zs1:
+                continue
+            code = nbo[t]
+            sx = syz if code >= 9 else -syz  # reflections: signs of the neighbour offset
+            sy = nz if (code // 3) % 3 >= 1 else -nz
+            pz = code % 3 >= 1
+            m = tmap[slot[t]]
+            if a - r >= 0 and a + r < nx and b - r >= 0 and b + r < ny and e - r >= zs0 and e + r < zs1:
+                for q in range(start[m], start[m + 1]):
+                    w = u + segs[q, 0] * sx + segs[q, 1] * sy
+                    zl = segs[q, 2]
+                    zh = segs[q, 3]
+                    z0 = w + (zl if pz else -zh)
+                    z1 = w + (zh if pz else -zl)
+                    for z in range(z0, z1 + 1):
+                        fl[z] = max(fl[z], d)
+            else:
+                sa = 1 if code >= 9 else -1
+                sb = 1 if (code // 3) % 3 >= 1 else -1
+                for q in range(start[m], start[m + 1]):
+                    ii = a + sa * segs[q, 0]
+                    jj = b + sb * segs[q, 1]
+                    if ii < 0 or ii >= nx or jj < 0 or jj >= ny:
+                        continue
+                    zl = segs[q, 2]
+                    zh = segs[q, 3]
+                    z0 = max(e + (zl if pz else -zh), zs0)
+                    z1 = min(e + (zh if pz else -zl), zs1 - 1)
+                    w = (ii * ny + jj) * nz
+                    for z in range(w + z0, w + z1 + 1):
+                        fl[z] = max(fl[z], d)
+
+
 def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.ndarray:
     """Squared local thickness: the largest ball of the family ``f`` covering each voxel.
 
@@ -420,8 +608,33 @@ def _local_thickness_inplace(f: np.ndarray, dmax: int, threads: int | None = Non
     nslab = 1 if t == 1 else min(nz, 4 * t)
     # one slab per chunk, taken by the threads as they finish one (the result does not
     # depend on the slab count or on which thread paints which slab)
+    if f.size >= TEMPLATES_FROM and isq[-1] < _TEMPLATE_RADIUS_BELOW:
+        base, size = _template_table(need, dmax)
+        if size <= f.size:  # ~18.5 dmax^1.5 slots: 5 bytes each, at most 5 bytes per voxel
+            _paint_by_templates(f, idx, val, nbo, nbv, isq, nslab, tstart, tile, t, base, size)
+            return
     run_chunks(_paint_max, (f, idx, val, nbo, nbv, isq, nslab, tstart, tile), nslab, work=f.size,
                chunks=nslab, threads=t)
+
+
+def _paint_by_templates(f, idx, val, nbo, nbv, isq, nslab, tstart, tile, t, base, size):
+    """The painting of :func:`_local_thickness_inplace` by crescent templates (``nbv`` is
+    overwritten by the template slots)."""
+    n = idx.size
+    used = np.zeros(size, np.uint8)
+    if _template_slots(val, nbo, nbv, base, used, 0, n):
+        raise RuntimeError("local thickness: a kept centre outside its template range (internal error)")
+    tmap = np.empty(size, np.int32)
+    params = np.empty((int(np.count_nonzero(used)), 3), np.int64)
+    nt = _number_templates(base, used, tmap, params)
+    del used
+    start = np.zeros(nt + 1, np.int64)
+    run_chunks(_crescent_rows, (params, isq, start, np.empty((0, 4), np.int8), False), nt, work=64 * nt)
+    np.cumsum(start, out=start)
+    segs = np.empty((int(start[-1]), 4), np.int8)
+    run_chunks(_crescent_rows, (params, isq, start, segs, True), nt, work=64 * nt)
+    run_chunks(_paint_templates, (f, idx, val, nbo, nbv, tmap, start, segs, isq, nslab, tstart, tile), nslab,
+               work=f.size, chunks=nslab, threads=t)
 
 
 # ----------------------------------------------------------------------------- bottleneck
