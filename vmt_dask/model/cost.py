@@ -17,7 +17,9 @@ second: on a loaded or a different machine the truth can differ by a factor of ~
     session 3: lattice 2.9x, point 2.3x; cell and band take point's FFT convolution path;
     session 6, after simd's vector kernels: simd 0.69x one thread and 0.71x two threads at
     401^3 (bench generate, same run, load 3-5: 7.32 vs 10.57 and 7.39 vs 10.38 CPU s), 0.71x in
-    the one-thread profile (6.63 vs 9.35 s), 0.66-0.74x at 200^3 (6 same-process pairs)).
+    the one-thread profile (6.63 vs 9.35 s), 0.66-0.74x at 200^3 (6 same-process pairs));
+    session 7: simd2 0.87x simd for BM01 (0.67x for BM03, two spectral fields) at 200^3, one
+    thread, 5 alternated pairs in one process (load ~4.7): 0.70 * 0.87 = 0.61.
 """
 from __future__ import annotations
 
@@ -41,7 +43,8 @@ NS_PER_MODE = 0.6
 #: CPU nanoseconds per voxel for the rest (thresholds, labels, zeroing the sums).
 NS_PER_VOXEL = 4.0
 #: CPU time of each generator relative to "fast" on the same counted work (401^3 BM01 medians).
-GENERATOR_FACTOR = {"fast": 1.0, "lattice": 2.9, "point": 2.3, "cell": 2.3, "band": 2.3, "simd": 0.70}
+GENERATOR_FACTOR = {"fast": 1.0, "lattice": 2.9, "point": 2.3, "cell": 2.3, "band": 2.3, "simd": 0.70,
+                    "simd2": 0.61}
 
 
 @dataclass(frozen=True)

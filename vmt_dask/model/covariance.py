@@ -33,6 +33,12 @@ discretisation:
     float32 polynomials, :mod:`vmt_dask.model.simd`).  Its rough fields differ from
     ``"fast"``'s voxel by voxel (other random numbers), not in distribution; its bits are
     fixed from its first commit on (stores name their generator).
+``"simd2"``
+    ``"simd"`` with less work per voxel and other random numbers (the same law): the noise
+    word of a voxel is one round of the 32-bit hash instead of two (its own noise streams),
+    and the smooth fields' spectral synthesis sums its last pass as a register-blocked
+    matrix product (another float32 summation order).  Its bits are fixed from its first
+    commit on.
 ``"cell"``
     The field averaged over the voxel (a cube of edge 1 voxel), rescaled to unit variance.
     Per axis ``C(h) = int_{-1}^{1} (1 - |t|) exp(-alpha^2 (h + t)^2) dt`` and the lattice
@@ -87,11 +93,11 @@ __all__ = ["GENERATORS", "DIRECT_GENERATORS", "DEFAULT_GENERATOR", "lattice_cova
            "check_generator"]
 
 #: Names of the discretisations, see the module docstring.
-GENERATORS = ("lattice", "point", "cell", "band", "fast", "simd")
+GENERATORS = ("lattice", "point", "cell", "band", "fast", "simd", "simd2")
 #: The generators that sample the field at the voxel centres (lattice correlation exp(-(alpha h)^2)).
-POINT_SAMPLING = ("lattice", "point", "fast", "simd")
+POINT_SAMPLING = ("lattice", "point", "fast", "simd", "simd2")
 #: The point-sampling generators built by direct separable convolution on a halo box (numba).
-DIRECT_GENERATORS = ("fast", "simd")
+DIRECT_GENERATORS = ("fast", "simd", "simd2")
 #: The default: "simd" (point sampling with the exact lattice covariance, the law of "lattice"
 #: and "fast", the least work: 0.66-0.74x fast's CPU at 200^3, less compile).  It was "fast"
 #: until session 6 ("fast" and "lattice" stay available bit for bit); a study records its
@@ -137,7 +143,7 @@ def lattice_covariance(alpha: float, h, generator: str = DEFAULT_GENERATOR) -> n
         Covariance parameter in 1/voxel (see :func:`~vmt_dask.model.axis_alphas`), > 0.
     h : int or array of int
         Lags in voxels.
-    generator : {"lattice", "point", "cell", "band", "fast", "simd"}
+    generator : {"lattice", "point", "cell", "band", "fast", "simd", "simd2"}
         The discretisation (module docstring gives the formulas).
 
     Returns
@@ -184,7 +190,7 @@ def generator_kernel(alpha: float, generator: str = DEFAULT_GENERATOR, tol: floa
     energy is below ``tol`` and rescaled to unit energy.
 
     ``"lattice"`` returns :func:`~vmt_dask.model.lattice_kernel` (today's kernel, unchanged), and
-    so do the other point-sampling generators ("point", "fast", "simd").
+    so do the other point-sampling generators ("point", "fast", "simd", "simd2").
     ``"cell"``: g = IDFT(sqrt(DFT(c))) of the sampled correlation, periodised on a grid on
     which it has decayed below 1e-17.  ``"band"``: g = IDFT(sqrt(S)) of the band-limited
     spectral density on a fine frequency grid (its correlation decays only like 1/h^2, so the

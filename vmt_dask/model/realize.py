@@ -109,6 +109,10 @@ LABEL_SERIAL_BELOW = 1 << 22
 FAST_SERIAL_BELOW = 1 << 15
 
 
+#: The generators built by :mod:`.simd` (vector kernels; their direct path can store a square).
+_VECTOR = ("simd", "simd2")
+
+
 def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, acc, square, threads,
                scratch=None, store=False):
     alphas = axis_alphas(alpha, theta.a, voxel_size)
@@ -116,7 +120,7 @@ def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, 
     if direct and threads is None and acc.size < FAST_SERIAL_BELOW:
         threads = 1
     spectral = uses_spectral(generator, alphas)
-    if store and (spectral or generator != "simd"):
+    if store and (spectral or generator not in _VECTOR):
         # only simd's direct path can store its square; any other path adds to the buffer, so a
         # caller's mistaken store=True must not leave the reused buffer's old values in it
         acc.fill(0.0)
@@ -127,12 +131,11 @@ def _one_field(seed, field, alpha, theta, voxel_size, generator, shape, lo, hi, 
                            fold=direct)
     elif direct:
         kernels = tuple(generator_kernel(a, generator) for a in alphas)
-        if store:  # only simd's direct path stores (see _field_sum)
+        if generator == "fast":
+            fast_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads, scratch=scratch)
+        else:  # only the vector generators' direct path stores (see _field_sum)
             simd_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads, scratch=scratch,
-                       store=True)
-        else:
-            convolve = fast_field if generator == "fast" else simd_field
-            convolve(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads, scratch=scratch)
+                       store=store, generator=generator)
     else:
         kernels = tuple(generator_kernel(a, generator) for a in alphas)
         gaussian_field(seed, field, kernels, lo, hi, out=acc, square=square, threads=threads)
@@ -164,7 +167,7 @@ def _field_sum(seed: int, square_ids, plain_id: int, alpha_sq: float, alpha_plai
             _cache_stats["misses"] += 1
     # a reused buffer needs no serial zero-fill when the first field stores its square (simd's
     # direct path: the same bits as adding it to zeros; 401^3: a 258 MB fill on one thread)
-    store_first = bool(square_ids) and generator == "simd" \
+    store_first = bool(square_ids) and generator in _VECTOR \
         and not uses_spectral(generator, axis_alphas(alpha_sq, theta.a, voxel_size))
     if not cacheable and buf is None:
         pooled = _take_buffer("sum", nbytes // 4)
@@ -385,7 +388,7 @@ def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: f
         Threads for this realization (default: all cores available to the process; "fast"
         computes tiles under ``FAST_SERIAL_BELOW`` voxels on the calling thread).  The values
         do not depend on it.
-    generator : {"lattice", "point", "cell", "band", "fast", "simd"}
+    generator : {"lattice", "point", "cell", "band", "fast", "simd", "simd2"}
         How each Gaussian field is discretised on the voxels (see
         :mod:`vmt_dask.model.covariance`): ``"lattice"`` samples the field at the voxel
         centres with the exact lattice covariance and is the first release's generator, bit
@@ -394,7 +397,9 @@ def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: f
         has the same law again, smooth fields as ``"point"`` and the others by a fused direct
         convolution of a cheaper noise (:mod:`vmt_dask.model.fast`); ``"simd"`` is "fast" built
         for vector units (FMA convolution, vectorised Box-Muller noise,
-        :mod:`vmt_dask.model.simd`; other random numbers); ``"cell"`` averages the
+        :mod:`vmt_dask.model.simd`; other random numbers); ``"simd2"`` is "simd" with a one-round
+        noise hash and a matrix-product spectral pass (other random numbers, the same law);
+        ``"cell"`` averages the
         field over each voxel; ``"band"`` keeps the spectrum below the voxel Nyquist
         frequency.  "point", "cell" and "band" use the white noise of "lattice".  The default
         is ``DEFAULT_GENERATOR`` (:mod:`vmt_dask.model.covariance`).

@@ -29,6 +29,14 @@ Convolution (:func:`simd_field`)
     the two inputs of each pair.  Structure and memory as "fast": one intermediate of
     (nx + 2 Hx) ny nz float32 values; threads over chunks of x-planes, then of y-rows.
 
+"simd2" (the same kernels, other random numbers, less work)
+    The word of a voxel is one hash round, ``w(zo) = L(zo ^ r0)`` (two 32-bit multiplies
+    instead of four; lowbias32 is a bijection with full avalanche, so each word is uniform
+    and words of distinct zo differ; the test suite checks the law and the independence of
+    neighbours and Box-Muller partners), from streams ``SIMD2_STREAM + field``; the rest
+    of the noise and the convolution are simd's.  Its smooth fields' spectral synthesis sums
+    the x pass as a matrix product (:func:`gemm_x_rows`).
+
 The law of the noise, to a bound (no test can see it; derived in ``NOISE_LAW_BOUND``'s comment):
 U is uniform on a grid of step <= 2^-24 (the float32 rounding of a 31-bit integer), so
 R's distribution function is within 2^-24 of Rayleigh's and R <= sqrt(64 ln 2) = 6.66 (the
@@ -56,11 +64,13 @@ from numba.extending import intrinsic
 from .fast import _counter_xy, _mix, direct_setup, split_run
 from .noise import MAX_COORDINATE, field_key
 
-__all__ = ["simd_noise_region", "simd_field", "SIMD_STREAM", "NOISE_LAW_BOUND"]
+__all__ = ["simd_noise_region", "simd_field", "SIMD_STREAM", "SIMD2_STREAM", "VARIANTS", "NOISE_LAW_BOUND"]
 
 #: Noise streams of the "simd" generator are field keys of ``SIMD_STREAM + field`` (distinct
 #: from "lattice"'s (``field``), the spectral coefficients' (``2^24 + ...``) and "fast"'s (``2^28 + ...``)).
 SIMD_STREAM = 1 << 29
+#: Noise streams of the "simd2" generator: ``SIMD2_STREAM + field``.
+SIMD2_STREAM = 1 << 30
 
 #: Kolmogorov distance bound between the noise's law and N(0, 1): the U grid (2^-24 in U's
 #: distribution function, which is R's), the angle grid (2^-25 of a turn moves a value by at most
@@ -120,6 +130,22 @@ def _word(typingctx, c, r0, r1):
             v = builder.mul(v, ir.Constant(i32, 0x846CA68B))
             return builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
         return L(builder.xor(L(builder.xor(c, r0)), r1))
+    return sig, codegen
+
+
+@intrinsic
+def _word1(typingctx, c, r0):
+    """L(c ^ r0) on uint32 (one round: the "simd2" generator's word, module docstring)."""
+    sig = types.uint32(types.uint32, types.uint32)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        v = builder.xor(args[0], args[1])
+        v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
+        v = builder.mul(v, ir.Constant(i32, 0x7FEB352D))
+        v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 15)))
+        v = builder.mul(v, ir.Constant(i32, 0x846CA68B))
+        return builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
     return sig, codegen
 
 
@@ -225,58 +251,90 @@ _OFF = 1 << 20
 
 
 @numba.njit(inline="always")
-def _fill_blocks(s, k0, k1, cxy, zb):
+def _fill_blocks(s, k0, k1, cxy, zb, rounds):
     """s[16 b + i] and s[16 b + 8 + i] (i < 8): the Box-Muller pair of offset coordinates
     zb + 16 b + i and zb + 16 b + 8 + i, for every aligned block b of ``s`` (``zb`` a multiple
     of 16).  Pairs 8 apart, stored straight into the row (was: a linear loop into two
     half-rows, then moved into place by 8-value blocks; the same values, 3.4-3.5 vs 3.6-3.8
-    ns/value on one thread)."""
+    ns/value on one thread).  ``rounds``: 2 ("simd": L(L(c ^ r0) ^ r1)) or 1 ("simd2":
+    L(c ^ r0)); a constant of each compiled caller, so the branch folds away."""
     r0, r1 = _row_key(k0, k1, cxy)
     nb = s.shape[0] // 16
     for b in range(nb):
         c = zb + 16 * b
-        for i in range(8):
-            x, y = _normal_pair(_word(_u32(c + i), r0, r1), _word(_u32(c + i + 8), r0, r1))
-            s[16 * b + i] = x
-            s[16 * b + 8 + i] = y
+        if rounds == 1:
+            for i in range(8):
+                x, y = _normal_pair(_word1(_u32(c + i), r0), _word1(_u32(c + i + 8), r0))
+                s[16 * b + i] = x
+                s[16 * b + 8 + i] = y
+        else:
+            for i in range(8):
+                x, y = _normal_pair(_word(_u32(c + i), r0, r1), _word(_u32(c + i + 8), r0, r1))
+                s[16 * b + i] = x
+                s[16 * b + 8 + i] = y
 
 
 @numba.njit(inline="always")
-def _noise_row(s, k0, k1, cxy, z0, n):
+def _noise_row(s, k0, k1, cxy, z0, n, rounds):
     """Fill ``s`` with the noise of the aligned blocks covering z0 .. z0 + n - 1; returns the
     offset of z0 in ``s`` (``s`` needs n + 30 values)."""
     zo = z0 + _OFF
     zb = zo & ~15
     m = ((zo + n - zb + 15) // 16) * 16
-    _fill_blocks(s[:m], k0, k1, cxy, zb)
+    _fill_blocks(s[:m], k0, k1, cxy, zb, rounds)
     return zo - zb
+
+
+@numba.njit(inline="always")
+def _noise_box_body(out, k0, k1, x0, y0, z0, rounds):
+    nx, ny, nz = out.shape
+    s = np.empty(nz + 32, dtype=np.float32)
+    for i in range(nx):
+        for j in range(ny):
+            off = _noise_row(s, k0, k1, _counter_xy(x0 + i, y0 + j), z0, nz, rounds)
+            o = out[i, j]
+            for k in range(nz):
+                o[k] = s[off + k]
 
 
 @numba.njit(cache=True, nogil=True)
 def _noise_box(out, k0, k1, x0, y0, z0):
     """Serial (the noise box is for tests and benchmarks; the fields hash their noise inside
     their threaded passes): compiles in a fraction of a prange version's time."""
-    nx, ny, nz = out.shape
-    s = np.empty(nz + 32, dtype=np.float32)
-    for i in range(nx):
-        for j in range(ny):
-            off = _noise_row(s, k0, k1, _counter_xy(x0 + i, y0 + j), z0, nz)
-            o = out[i, j]
-            for k in range(nz):
-                o[k] = s[off + k]
+    _noise_box_body(out, k0, k1, x0, y0, z0, 2)
 
 
-def simd_noise_region(seed: int, field: int, lo, hi) -> np.ndarray:
-    """Standard normal float32 noise of the "simd" generator on the lattice box [lo, hi).
+@numba.njit(cache=True, nogil=True)
+def _noise_box1(out, k0, k1, x0, y0, z0):
+    """:func:`_noise_box` of "simd2" (one hash round)."""
+    _noise_box_body(out, k0, k1, x0, y0, z0, 1)
+
+
+#: The noise generators of the vector fields: generator name -> (noise stream offset, hash rounds).
+VARIANTS = {"simd": (SIMD_STREAM, 2), "simd2": (SIMD2_STREAM, 1)}
+
+
+def _variant(generator: str):
+    try:
+        return VARIANTS[generator]
+    except KeyError:
+        raise ValueError(f"generator must be one of {', '.join(VARIANTS)}; got {generator!r}") from None
+
+
+def simd_noise_region(seed: int, field: int, lo, hi, generator: str = "simd") -> np.ndarray:
+    """Standard normal float32 noise of the "simd" (or "simd2") generator on the lattice box [lo, hi).
 
     Values depend only on (seed, field, lattice position); ``lo`` may be negative, every
-    coordinate within +-``MAX_COORDINATE``.  Raises ValueError for a box outside that range.
+    coordinate within +-``MAX_COORDINATE``.  Raises ValueError for a box outside that range
+    or another generator name.
     """
+    stream, rounds = _variant(generator)
     if any(lo_ < -MAX_COORDINATE or hi_ > MAX_COORDINATE for lo_, hi_ in zip(lo, hi)):
         raise ValueError(f"box [{lo}, {hi}) exceeds the lattice range +-{MAX_COORDINATE}")
     out = np.empty(tuple(int(h - l) for l, h in zip(lo, hi)), dtype=np.float32)
-    k0, k1 = field_key(seed, SIMD_STREAM + field)
-    _noise_box(out, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]))
+    k0, k1 = field_key(seed, stream + field)
+    box = _noise_box if rounds == 2 else _noise_box1
+    box(out, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]))
     return out
 
 
@@ -483,6 +541,17 @@ def _planes(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1):
     """Pass 1 for the x-planes p0 <= p < p1 of ``inter`` (C-contiguous float32, shape
     (nx + 2 Hx, ny, nz)): hash each noise row of the plane and convolve it along z, then
     convolve the plane along y."""
+    _planes_body(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1, 2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _planes1(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1):
+    """:func:`_planes` of "simd2" (one hash round); compiled only when "simd2" is used."""
+    _planes_body(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1, 1)
+
+
+@numba.njit(inline="always")
+def _planes_body(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1, rounds):
     _, ny, nz = inter.shape
     Hx, Hy, Hz = gx.shape[0] // 2, gy.shape[0] // 2, gz.shape[0] // 2
     Ly, Lz = ny + 2 * Hy, nz + 2 * Hz
@@ -492,7 +561,7 @@ def _planes(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1):
     af = a.reshape(-1)
     for p in range(p0, p1):
         for j in range(Ly):
-            off = _noise_row(row, k0, k1, _counter_xy(x0 - Hx + p, y0 - Hy + j), z0 - Hz, Lz)
+            off = _noise_row(row, k0, k1, _counter_xy(x0 - Hx + p, y0 - Hy + j), z0 - Hz, Lz, rounds)
             _zrow(a[j, 0], row, off, gz, Hz)
         plane = inter[p]
         base = p * ny * nz
@@ -537,7 +606,8 @@ def _columns(out, mode, gx, inter, j0, j1):
 
 
 def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, square: bool = False,
-               threads: int | None = None, scratch: "dict | None" = None, store: bool = False) -> np.ndarray:
+               threads: int | None = None, scratch: "dict | None" = None, store: bool = False,
+               generator: str = "simd") -> np.ndarray:
     """Add the unit-variance Gaussian field ``field`` (or its square) on the box [lo, hi) to ``out``.
 
     Parameters
@@ -558,19 +628,102 @@ def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
     store : bool
         With ``square``: store the square instead of adding it (``out``'s old values are
         ignored; the same bits as adding to zeros), so a reused buffer needs no zero-fill.
+    generator : {"simd", "simd2"}
+        Whose noise (``VARIANTS``: "simd2" hashes one round and has its own streams); the
+        convolution is the same.
 
-    Raises ValueError if ``store`` is given without ``square``, if ``out`` is not a C-contiguous float32 array, or if the box with its
-    halo leaves the lattice range +-``MAX_COORDINATE``.
+    Raises ValueError if ``store`` is given without ``square``, if ``out`` is not a C-contiguous float32 array, if the box with its
+    halo leaves the lattice range +-``MAX_COORDINATE``, or for another generator name.
     """
+    stream, rounds = _variant(generator)
     if out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float32 array, got {out.dtype} "
                          f"({'' if out.flags.c_contiguous else 'not '}C-contiguous)")
     if store and not square:
         raise ValueError("store=True needs square=True (a plain field is only added)")
-    k0, k1, g, inter = direct_setup(seed, SIMD_STREAM + field, kernels, lo, hi, out, scratch)
+    k0, k1, g, inter = direct_setup(seed, stream + field, kernels, lo, hi, out, scratch)
     n = numba.get_num_threads() if threads is None else max(1, int(threads))
-    split_run(_planes, inter.shape[0], n, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
+    split_run(_planes if rounds == 2 else _planes1, inter.shape[0], n, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
            g[0], g[1], g[2], inter)
     mode = (3 if store else 2) if square else 1
     split_run(_columns, out.shape[1], n, out, np.int64(mode), g[0], inter)
     return out
+
+
+# --- the spectral synthesis' last (x) pass of "simd2" as a register-blocked matrix product
+
+
+def _emit_gemm(builder, W, R, V, ap, K, bp, bs, op, os, square):
+    """R x (V W) outputs: acc[r, v] = sum_a A[r, a] B[a, v] for a = 0 .. K - 1 in this order
+    (an FMA chain from +0), A's row r at ``ap + r K``, B's row a at ``bp + a bs`` (lanes
+    v W ..), then ``op + r os`` (lanes v W ..) += acc, or acc * acc (``square``, an i1)."""
+    vt, vptr, fma, bcast = _vector_tools(builder, W)
+    zero = ir.Constant(vt, [0.0] * W) if W > 1 else ir.Constant(vt, 0.0)
+
+    def step(t, s):
+        row = builder.mul(t, bs)
+        bv = [builder.load(builder.bitcast(builder.gep(bp, [builder.add(row, _i64(W * v))]), vptr), align=4)
+              for v in range(V)]
+        new = []
+        for r in range(R):
+            ar = bcast(builder.load(builder.gep(ap, [builder.add(builder.mul(_i64(r), K), t)])))
+            new += [builder.call(fma, [ar, bv[v], s[r * V + v]]) for v in range(V)]
+        return new
+
+    acc = _tap_loop(builder, K, 2, [zero] * (R * V), step)
+    for r in range(R):
+        for v in range(V):
+            p = builder.bitcast(builder.gep(op, [builder.add(builder.mul(_i64(r), os), _i64(W * v))]), vptr)
+            a = acc[r * V + v]
+            builder.store(builder.fadd(builder.load(p, align=4), builder.select(square, builder.fmul(a, a), a)),
+                          p, align=4)
+
+
+@intrinsic
+def _gemm_ir(typingctx, A, a0, K, B, bs, out, o0, os, R, n, square):
+    """For r < R (4 or 1) and k < n: out.flat[o0 + r os + k] += s (or s * s), s = sum over
+    a < K, in order, of A.flat[a0 + r K + a] B.flat[a bs + k] (FMA chain from +0)."""
+    sig = types.none(A, a0, K, B, bs, out, o0, os, R, n, square)
+
+    def codegen(context, builder, signature, args):
+        aa = context.make_array(signature.args[0])(context, builder, args[0])
+        ba = context.make_array(signature.args[3])(context, builder, args[3])
+        oa = context.make_array(signature.args[5])(context, builder, args[5])
+        a0, K, bs, o0, os, R, n, square = args[1], args[2], args[4], args[6], args[7], args[8], args[9], args[10]
+        sq = builder.icmp_signed("!=", square, _i64(0))
+        ap = builder.gep(aa.data, [a0])
+        with builder.if_else(builder.icmp_signed("==", R, _i64(4))) as (four, one):
+            for block, rows in ((four, 4), (one, 1)):
+                with block:
+                    k0 = _i64(0)
+                    for W, V in ((8, 2), (8, 1), (1, 1)):  # 16 lanes, then 8, then single values
+                        m = builder.udiv(builder.sub(n, k0), _i64(W * V))
+                        with cgutils.for_range(builder, m) as loop:
+                            k = builder.add(k0, builder.mul(loop.index, _i64(W * V)))
+                            _emit_gemm(builder, W, rows, V, ap, K, builder.gep(ba.data, [k]), bs,
+                                       builder.gep(oa.data, [builder.add(o0, k)]), os, sq)
+                        k0 = builder.add(k0, builder.mul(m, _i64(W * V)))
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def gemm_x_rows(A, G2, out, square, y0, y1):
+    """out[x, y, z] += f (or f * f), f = sum_a A[x, a] G2[a, y, z] summed in the order a = 0 ..
+    K - 1, for the y-rows y0 <= y < y1 (``A``: (nx, K), ``G2``: (K, ny, nz), ``out``: (nx, ny,
+    nz), C-contiguous float32).  Four x-rows by 16 z-lanes per block with the accumulators in
+    registers; G2's plane y is copied to a (K, nz) block first (it stays in L2 for every x)."""
+    nx, ny, nz = out.shape
+    K = A.shape[1]
+    bl = np.empty((K, nz), dtype=np.float32)
+    af, bf, of = A.reshape(-1), bl.reshape(-1), out.reshape(-1)
+    for y in range(y0, y1):
+        for a in range(K):
+            bl[a, :] = G2[a, y, :]
+        x = 0
+        while x + 4 <= nx:
+            _gemm_ir(af, x * K, K, bf, nz, of, (x * ny + y) * nz, ny * nz, 4, nz, square)
+            x += 4
+        while x < nx:
+            _gemm_ir(af, x * K, K, bf, nz, of, (x * ny + y) * nz, ny * nz, 1, nz, square)
+            x += 1

@@ -1,0 +1,160 @@
+"""The "simd2" generator: "simd"'s model and convolution with a one-round noise hash and the
+spectral fields' x pass as a register-blocked matrix product (another summation order): the law
+of its noise, the matrix product against float64, its independence of threads and tiles, and its
+pinned bits.  The noise law tests of test_model_simd run here again on simd2's noise (imported
+below; pytest collects them in this module with this module's ``box`` fixture)."""
+import hashlib
+import math
+
+import numpy as np
+import pytest
+
+from vmt_dask.chunked import realize_dask
+from vmt_dask.model import AM, CALIBRATED, SE, generator_kernel, realize
+from vmt_dask.model.simd import gemm_x_rows, simd_field, simd_noise_region
+from vmt_dask.model.spectral import spectral_field
+
+from .test_model_realize import exact_fractions
+from .test_model_simd import BOX, N
+from .test_model_simd import test_noise_law as test_simd2_noise_law  # noqa: F401 (collected here)
+
+
+@pytest.fixture(scope="module")
+def box():
+    return simd_noise_region(11, 0, *BOX, generator="simd2").astype(np.float64)
+
+
+def test_simd2_noise_independence(box):
+    """As test_model_simd's: lag-1 neighbours along every axis, the two members of a Box-Muller
+    pair (z and z + 8 in an aligned block of 16: with one hash round their words come from
+    inputs that differ in one bit) and their squares, within 5 SE (1/sqrt(n)) of 0; and no
+    correlation with simd's noise of the same seed and field, nor with another field's."""
+    for axis in range(3):
+        a = np.moveaxis(box, axis, 0)
+        for lag in (1, 8):
+            n = a[:-lag].size
+            assert abs(np.corrcoef(a[:-lag].ravel(), a[lag:].ravel())[0, 1]) < 5 / math.sqrt(n)
+    k = np.arange(box.shape[2] - 16)
+    first = k[((k - 7) % 16) < 8]
+    a, b = box[..., first].ravel(), box[..., first + 8].ravel()
+    se = 1 / math.sqrt(a.size)
+    assert abs(np.corrcoef(a, b)[0, 1]) < 5 * se
+    assert abs(np.corrcoef(a * a, b * b)[0, 1]) < 5 * se
+    for other in (simd_noise_region(11, 0, *BOX), simd_noise_region(11, 1, *BOX, generator="simd2")):
+        assert abs(np.corrcoef(box.ravel(), other.astype(np.float64).ravel())[0, 1]) < 5 / math.sqrt(N)
+
+
+def test_simd2_noise_depends_only_on_position(box):
+    lo, hi = (0, 10, 1), (13, 29, 30)
+    sub = simd_noise_region(11, 0, lo, hi, generator="simd2")
+    assert np.array_equal(sub, box[tuple(slice(l - b, h - b) for l, h, b in zip(lo, hi, BOX[0]))].astype(np.float32))
+    with pytest.raises(ValueError, match="generator"):
+        simd_noise_region(11, 0, lo, hi, generator="fast")
+
+
+def test_simd2_field_is_the_separable_correlation_of_its_noise():
+    """The convolution is simd's (its own tests): here only that simd2's field is its own noise
+    convolved, to the float32 bound of test_model_simd (2 (Kx + Ky + Kz) 2^-24 prod sum|g| max|n|)."""
+    from scipy import ndimage
+
+    alphas = (0.3, 0.5, 0.7)
+    g = [generator_kernel(a, "simd2") for a in alphas]
+    H = [len(k) // 2 for k in g]
+    lo, hi = (-3, 5, 2), (20, 18, 31)
+    out = np.zeros(tuple(b - a for a, b in zip(lo, hi)), np.float32)
+    simd_field(4, 2, g, lo, hi, out=out, generator="simd2")
+    ref = simd_noise_region(4, 2, tuple(a - h for a, h in zip(lo, H)), tuple(b + h for b, h in zip(hi, H)),
+                            generator="simd2").astype(np.float64)
+    bound = 2 * sum(len(k) for k in g) * 2.0 ** -24 * np.prod([np.abs(k).sum() for k in g]) * np.abs(ref).max()
+    for axis in range(3):
+        ref = ndimage.correlate1d(ref, g[axis], axis=axis, mode="constant")
+    ref = ref[tuple(slice(h, r - h) for h, r in zip(H, ref.shape))]
+    assert np.abs(ref - out).max() <= bound
+
+
+@pytest.mark.parametrize("nx, ny, nz, K", [(9, 3, 37, 40), (4, 2, 16, 1), (1, 1, 5, 3), (6, 4, 23, 7)])
+def test_gemm_x_rows_against_float64(nx, ny, nz, K):
+    """out += A @ G2 per y-row (or its square): against float64 within the bound of a K-term
+    float32 FMA chain, |s - S| <= K 2^-24 sum_a |A G2| (each FMA rounds once, relative to a
+    partial sum bounded by sum |A G2|), plus the final add's rounding (2^-24 |out|); squares:
+    |s^2 - S^2| <= e (2 |S| + e) + 2^-24 s^2.  Row counts 4 k + r and lane counts 16 k + 8 + r
+    exercise every block; each value's bits do not depend on the block it was computed in (the
+    same rows shifted by one give the same bits)."""
+    rng = np.random.default_rng(nx * 100 + nz)
+    A = rng.standard_normal((nx, K)).astype(np.float32)
+    G2 = rng.standard_normal((K, ny, nz)).astype(np.float32)
+    S = np.einsum("xa,ayz->xyz", A.astype(np.float64), G2.astype(np.float64))
+    mag = np.einsum("xa,ayz->xyz", np.abs(A).astype(np.float64), np.abs(G2).astype(np.float64))
+    e = K * 2.0 ** -24 * mag
+    base = rng.standard_normal((nx, ny, nz)).astype(np.float32)
+    for square in (0, 1):
+        out = base.copy()
+        gemm_x_rows(A, G2, out, np.int64(square), 0, ny)
+        want = base + (S * S if square else S)
+        err = e * (2 * np.abs(S) + e) + 2.0 ** -24 * (np.abs(S) + e) ** 2 if square else e
+        assert np.all(np.abs(out - want) <= err + 2.0 ** -24 * np.abs(want))
+        if nx > 1:
+            shifted = base[1:].copy()
+            gemm_x_rows(np.ascontiguousarray(A[1:]), G2, shifted, np.int64(square), 0, ny)
+            assert np.array_equal(shifted, out[1:])
+
+
+def test_simd2_spectral_field_is_simd_s_up_to_rounding():
+    """The same folded synthesis as simd's (the same coefficients and phases), summed in another
+    order in the x pass: equal to float32 rounding (2 Kx terms: a few 1e-6 of the values'
+    scale, 1e-5 allows the 40-term sums of this box), added to ``out``, and independent of the
+    box the values are computed in (a sub-box gives the same bits)."""
+    alphas, shape = (0.05, 0.03, 0.04), (64, 70, 80)
+    lo, hi = (5, 7, 9), (35, 47, 59)
+    T = tuple(h - l for l, h in zip(lo, hi))
+    a, b = np.ones(T, np.float32), np.ones(T, np.float32)
+    spectral_field(3, 1, alphas, "simd", shape, lo, hi, out=a, fold=True)
+    spectral_field(3, 1, alphas, "simd2", shape, lo, hi, out=b, fold=True)
+    assert np.abs(a - b).max() <= 1e-5 * np.abs(a - 1).max()
+    sub = np.ones((10, 13, 50), np.float32)
+    spectral_field(3, 1, alphas, "simd2", shape, (6, 7, 9), (16, 20, 59), out=sub, fold=True)
+    assert np.array_equal(sub, b[1:11, :13])
+
+
+def test_simd2_threads_chunks_and_tiles_do_not_change_the_realization():
+    th = CALIBRATED["BM01"]
+    shape = (30, 37, 45)
+    ref = realize(th, shape, seed=5, voxel_size=1.0, tile=16, generator="simd2", threads=1)
+    assert np.array_equal(realize(th, shape, seed=5, voxel_size=1.0, tile=16, generator="simd2", threads=2), ref)
+    d = realize_dask(th, shape, seed=5, voxel_size=1.0, tile=16, chunks=(13, 17, 11), generator="simd2")
+    assert np.array_equal(d.compute(scheduler="threads"), ref)
+    a = realize(th, (40, 33, 29), seed=2, tile=9, generator="simd2", threads=1)  # X'' spectral, 0.2 um
+    assert np.array_equal(a, realize(th, (40, 33, 29), seed=2, tile=512, generator="simd2", threads=2))
+    assert not np.array_equal(a, realize(th, (40, 33, 29), seed=2, tile=512, generator="simd", threads=1))
+
+
+@pytest.mark.parametrize("name", ["BM01", "BM03", "BM10"])
+def test_simd2_volume_fractions_match_the_model(name):
+    """Mean phase fractions over K seeds within 5 SE of the exact values (as for simd)."""
+    theta = CALIBRATED[name]
+    K = 8
+    fr = np.array([[np.mean(realize(theta, 40, seed=s, voxel_size=1.0, generator="simd2") == lab)
+                    for lab in (SE, AM)] for s in range(K)])
+    mean, se = fr.mean(0), fr.std(0, ddof=1) / np.sqrt(K)
+    exact = np.array(exact_fractions(theta))
+    assert np.all(np.abs(mean - exact) <= 5 * se), (name, mean, exact, se)
+
+
+# Output of the "simd2" generator, fixed from its first release (stores name their generator
+# and are resumed with it).  The 0.2 um cases synthesise smooth fields spectrally (BM01's X'',
+# BM03's and BM10's X~), so the matrix-product x pass is pinned too.
+PINNED_SIMD2 = {
+    ("BM01", (24, 20, 28), 0.2): ("f6e21f046020e903", [415, 8870, 4155]),
+    ("BM03", (24, 20, 28), 0.2): ("3b346a07a691740a", [1069, 2701, 9670]),
+    ("BM10", (20, 20, 20), 0.5): ("6db4c5a0bf982fd8", [924, 2204, 4872]),
+    ("BM01", (45, 41, 37), 0.2): ("ee5700a29782a30d", [1387, 54025, 12853]),
+}
+
+
+@pytest.mark.parametrize("case", list(PINNED_SIMD2))
+def test_simd2_generator_bits_are_fixed(case):
+    name, shape, vs = case
+    lab = realize(CALIBRATED[name], shape, seed=7, voxel_size=vs, generator="simd2")
+    digest, counts = PINNED_SIMD2[case]
+    assert np.bincount(lab.ravel(), minlength=3).tolist() == counts
+    assert hashlib.sha256(lab.tobytes()).hexdigest()[:16] == digest
