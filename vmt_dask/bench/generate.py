@@ -12,10 +12,13 @@ memory above the process's baseline (MiB and bytes per voxel), the realization i
 (wall and CPU), and the
 per-process start-up cost of a realization (imports and numba cache loads: the first call in a
 fresh process minus a second call), which is what a small-volume task pays on a fresh worker.
+Every size also times that second call (another seed) in CPU seconds and counts both calls'
+minor page faults: the second call reuses the first one's work buffers
+(``realize.BUFFER_POOL_BYTES``), as a study worker's later realizations do.
 Beside each measurement: the CPU-time estimate of :mod:`vmt_dask.model.cost` (what ``vmt
 generate`` uses to refuse runs of hours), so its error is visible.
 
-``--profile`` adds, per size and per direct-convolution generator listed ("fast", "simd"), one
+``--profile`` adds, per size and per direct-convolution generator listed ("fast", "simd", "simd2"), one
 realization taken apart field by field (fresh process, one thread): path (direct or spectral),
 kernel half-widths, counted tap pairs and noise values, CPU seconds of the field (timed inside
 that realization's own calls) and of its noise alone (a separate noise box), and so ns per tap
@@ -60,21 +63,35 @@ def _realize(name: str, n: int, seed: int, generator: str, threads: "int | None"
 
     t_import = time.perf_counter() - t_start
     base = _rss_mib()
+    f0 = _minor_faults()
     t0, c0 = time.perf_counter(), time.process_time()
     labels = realize(CALIBRATED[name], n, seed=seed, generator=generator, threads=threads)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    faults = _minor_faults() - f0
     fr = np.bincount(labels.ravel(), minlength=3) / labels.size
+    del labels
     out = {"wall": wall, "cpu": cpu, "base": base, "SE": float(fr[1]), "AM": float(fr[2]), "pore": float(fr[0]),
-           "import": t_import}
-    if n <= 128:  # warm second call (another seed: no field-cache hit) -> start-up cost
-        t0 = time.perf_counter()
-        realize(CALIBRATED[name], n, seed=seed + 1000, generator=generator, threads=threads)
-        out["warm"] = time.perf_counter() - t0
+           "import": t_import, "faults": faults}
+    # a second call in the same process (another seed: no field-cache hit): what a worker pays
+    # for its next realization (its work buffers kept, realize.BUFFER_POOL_BYTES), and for small
+    # grids the start-up cost (imports, cache loads) by difference
+    f0 = _minor_faults()
+    t0, c0 = time.perf_counter(), time.process_time()
+    realize(CALIBRATED[name], n, seed=seed + 1000, generator=generator, threads=threads)
+    out["warm"], out["warm_cpu"] = time.perf_counter() - t0, time.process_time() - c0
+    out["warm_faults"] = _minor_faults() - f0
     return out
 
 
+def _minor_faults() -> int:
+    """Minor page faults of this process so far (first touches of fresh pages)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def _profile(name: str, n: int, seed: int, generator: str = "fast"):
-    """One realization field by field, one thread, "fast" or "simd" (see the module docstring)."""
+    """One realization field by field, one thread, "fast", "simd" or "simd2" (see the module docstring)."""
     import importlib
 
     from ..model import CALIBRATED, realize
@@ -87,7 +104,11 @@ def _profile(name: str, n: int, seed: int, generator: str = "fast"):
     from ..model.spectral import uses_spectral
 
     th = CALIBRATED[name]
-    noise_region = simd_noise_region if generator == "simd" else fast_noise_region
+    if generator in ("simd", "simd2"):
+        def noise_region(*a):
+            return simd_noise_region(*a, generator=generator)
+    else:
+        noise_region = fast_noise_region
     realize(th, 24, seed=seed, threads=1, generator=generator)  # compile / load caches
     noise_region(seed, 0, (0, 0, 0), (4, 4, 4))
     clear_field_cache()
@@ -163,7 +184,7 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", default=None,
                    help="comma-separated thread counts, each measured (default: all cores), e.g. 1,2")
     p.add_argument("--profile", action="store_true",
-                   help="also take one realization apart per field (one thread; 'fast' and 'simd' where listed)")
+                   help="also take one realization apart per field (one thread; 'fast', 'simd', 'simd2' where listed)")
 
 
 def run(args) -> int:
@@ -189,7 +210,7 @@ def run(args) -> int:
                 print(f"  profile {n}^3 {g}: " + "; ".join(f"{r['field']} {r['CPU s']}" for r in prof), flush=True)
         for th in counts:
             fft_walls, gen_walls, startups = [], {g: [] for g in gens}, {g: [] for g in gens}
-            fft_cpus, gen_cpus = [], {g: [] for g in gens}
+            fft_cpus, gen_cpus, second_cpus = [], {g: [] for g in gens}, {g: [] for g in gens}
             for i in range(args.repeat):
                 _, peak, v = measure_in_child(_fft_roundtrip, n, th)
                 fft_walls.append(v["wall"])
@@ -203,10 +224,12 @@ def run(args) -> int:
                     _, peak, v = measure_in_child(_realize, args.preset, n, args.seed + i, g, th)
                     gen_walls[g].append(v["wall"])
                     gen_cpus[g].append(v["cpu"])
-                    extra = ""
-                    if "warm" in v:
+                    extra = (f"; page faults {v['faults']}; second call {v['warm']:.3f} s wall, "
+                             f"{v['warm_cpu']:.3f} s CPU, {v['warm_faults']} page faults")
+                    second_cpus[g].append(v["warm_cpu"])
+                    if n <= 128:
                         startups[g].append(v["wall"] - v["warm"])
-                        extra = f"; warm call {v['warm']:.3f} s, imports {v['import']:.2f} s"
+                        extra += f", imports {v['import']:.2f} s"
                     rows.append({"what": f"vmt_dask realize {args.preset} {n}^3 ({g})", "threads": th, "run": i + 1,
                                  "wall s": f"{v['wall']:.3f}", "CPU s": f"{v['cpu']:.3f}",
                                  "Mvoxel/s": f"{voxels / v['wall'] / 1e6:.1f}",
@@ -221,6 +244,7 @@ def run(args) -> int:
                 gm, gc = statistics.median(gen_walls[g]), statistics.median(gen_cpus[g])
                 summary.append({"n": n, "generator": g, "threads": th, "realize s (median)": f"{gm:.3f}",
                                 "realize CPU s": f"{gc:.3f}",
+                                "second call CPU s": f"{statistics.median(second_cpus[g]):.3f}",
                                 "realize Mvoxel/s": f"{voxels / gm / 1e6:.2f}",
                                 "FFT round trip s": f"{fm:.3f}", "FFT CPU s": f"{fc:.3f}",
                                 "FFT Mvoxel/s": f"{voxels / fm / 1e6:.1f}",
@@ -229,7 +253,8 @@ def run(args) -> int:
                                 "first-call start-up s": f"{statistics.median(startups[g]):.3f}" if startups[g] else "-"})
     print(format_table(rows, ["what", "threads", "run", "wall s", "CPU s", "Mvoxel/s", "peak MiB", "bytes/voxel", "values"]))
     print()
-    print(format_table(summary, ["n", "generator", "threads", "realize s (median)", "realize CPU s", "realize Mvoxel/s",
+    print(format_table(summary, ["n", "generator", "threads", "realize s (median)", "realize CPU s", "second call CPU s",
+                                 "realize Mvoxel/s",
                                  "FFT round trip s", "FFT CPU s", "FFT Mvoxel/s", "round trips",
                                  "round trips (CPU)", "estimate CPU s", "first-call start-up s"]))
     for n, g, prof in profiles:
