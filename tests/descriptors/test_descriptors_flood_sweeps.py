@@ -82,7 +82,7 @@ def test_sweep_flood_takes_many_sweeps_on_a_serpentine(monkeypatch):
 
 
 def test_large_values_use_the_value_order_flood(monkeypatch):
-    # values >= 2^15 do not fit the packing: the value-order flood runs (same answer as a
+    # values >= 2^15 do not fit the int16 B array: the value-order flood runs (same answer as a
     # brute-force widest path on a tiny case)
     f = np.zeros((3, 1, 4), np.int32)
     f[1, 0, :] = [40000, 7, 50000, 3]

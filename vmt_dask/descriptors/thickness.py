@@ -789,98 +789,88 @@ def bottleneck_from_plane(f: np.ndarray, *, connectivity: int = 26) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- sweep flood
-#: The sweep flood packs ``f << 16 | B`` into one int32: it needs ``vmax < _FLOOD_PACK_BELOW``
-#: (``f << 16 < 2^31``); larger values flood by value order (:func:`_bottleneck_inplace`).
-_FLOOD_PACK_BELOW = 1 << 15
+#: The sweep flood holds ``B`` in int16: it needs ``vmax < _FLOOD_SWEEPS_BELOW``; larger
+#: values flood by value order (:func:`_bottleneck_inplace`).
+_FLOOD_SWEEPS_BELOW = 1 << 15
 #: The sweep flood gives up (and the flood by value order runs from scratch) after this
 #: many row computations per row; BM01/BM10 at 128^3-300^3 need 4-12.
 FLOOD_ROW_LIMIT = 40
 
 
 @numba.njit(cache=True, nogil=True)
-def _pack_shift(fl, lo, hi):
-    """``fl[u] <<= 16`` (B = 0) for flat ``[lo, hi)``."""
-    for u in range(lo, hi):
-        fl[u] = fl[u] << 16
+def _flood_gather(g, a, first):
+    """``g = a`` (``first``) or ``g = max(g, a)``, elementwise (one neighbour row)."""
+    if first:
+        for z in range(g.size):
+            g[z] = a[z]
+    else:
+        for z in range(g.size):
+            g[z] = max(g[z], a[z])
 
 
 @numba.njit(cache=True, nogil=True)
-def _unpack_shift(fl, lo, hi):
-    """``fl[u] >>= 16`` (back to ``f``) for flat ``[lo, hi)``."""
-    for u in range(lo, hi):
-        fl[u] = fl[u] >> 16
-
-
-@numba.njit(cache=True, nogil=True)
-def _flood_relax(r, a, wide):
-    """Raise the row ``r`` from the neighbour row ``a`` (packed ``f << 16 | B``), in place:
-    ``B(r[z]) = max(B, min(f(r[z]), max B(a[z-1 .. z+1])))`` (``wide``, 26-connectivity) or
-    ``min(f, B(a[z]))`` (6-connectivity).  Returns whether ``r`` changed."""
+def _flood_relax(r, fr, g, wide):
+    """Raise the row ``r`` (``B``, values ``fr``) from ``g``, the elementwise max of the
+    changed neighbour rows' ``B``: ``r[z] = max(r[z], min(fr[z], max g[z-1 .. z+1]))``
+    (``wide``, 26-connectivity) or ``min(fr[z], g[z])`` (6-connectivity).  The same as
+    relaxing from each neighbour row in turn (``min`` distributes over ``max``).  Returns
+    whether ``r`` changed."""
     n = r.size
-    ch = False
+    ch = 0
     if wide and n > 1:
         for z in (0, n - 1):
             zz = 1 if z == 0 else n - 2
             v = r[z]
-            g = max(a[z] & 0xFFFF, a[zz] & 0xFFFF)
-            w = max(v, (v & ~0xFFFF) | min(v >> 16, g))
-            ch |= w != v
+            w = max(v, min(fr[z], max(g[z], g[zz])))
+            ch |= w ^ v
             r[z] = w
         for z in range(1, n - 1):
-            g = max(max(a[z - 1] & 0xFFFF, a[z] & 0xFFFF), a[z + 1] & 0xFFFF)
             v = r[z]
-            w = max(v, (v & ~0xFFFF) | min(v >> 16, g))
-            ch |= w != v
+            w = max(v, min(fr[z], max(max(g[z - 1], g[z]), g[z + 1])))
+            ch |= w ^ v
             r[z] = w
     else:
         for z in range(n):
             v = r[z]
-            w = max(v, (v & ~0xFFFF) | min(v >> 16, a[z] & 0xFFFF))
-            ch |= w != v
+            w = max(v, min(fr[z], g[z]))
+            ch |= w ^ v
             r[z] = w
-    return ch
+    return ch != 0
 
 
 @numba.njit(cache=True, nogil=True)
-def _flood_scan(r):
-    """Raise the row ``r`` along itself (steps +-1 along z, both directions), in place."""
+def _flood_scan(r, fr):
+    """Raise the row ``r`` (values ``fr``) along itself (steps +-1 along z, both directions)."""
     n = r.size
-    prev = r[0] & 0xFFFF
+    prev = r[0]
     for z in range(1, n):
-        v = r[z]
-        b = v & 0xFFFF
-        nb = min(v >> 16, prev)
-        if b < nb:
-            r[z] = (v & ~0xFFFF) | nb
-            b = nb
+        b = max(r[z], min(fr[z], prev))
+        r[z] = b
         prev = b
-    prev = r[n - 1] & 0xFFFF
+    prev = r[n - 1]
     for z in range(n - 2, -1, -1):
-        v = r[z]
-        b = v & 0xFFFF
-        nb = min(v >> 16, prev)
-        if b < nb:
-            r[z] = (v & ~0xFFFF) | nb
-            b = nb
+        b = max(r[z], min(fr[z], prev))
+        r[z] = b
         prev = b
 
 
 @numba.njit(cache=True, nogil=True)
-def _flood_sweeps(f, wide, row_limit, stamp, last):
+def _flood_sweeps(f, bb, wide, row_limit, stamp, last, g):
     """Widest-path values from the plane z = 0 by Gauss-Seidel sweeps over the rows of ``f``.
 
-    ``f`` (int32, packed ``f << 16 | B``, ``B = f`` on z = 0 and 0 elsewhere) is raised in
-    place to the fixed point ``B(x) = max(B(x), min(f(x), max_u B(u)))`` over the
-    neighbours ``u``: every value is attained by a path (a lower bound of the widest-path
-    value), and at the fixed point induction along a widest path shows it is at least that
-    value, so it is exact.  A row ``(x, y)`` (contiguous along z) is recomputed when one of
-    its neighbour rows (8 with 26-connectivity, 4 with 6) changed after its last
-    computation, from those rows only, then along itself; x-planes alternate forward and
-    backward, rows inside a plane alternate up and down, until a whole sweep computes
-    nothing.  Returns the number of sweeps, or -1 after more than ``row_limit`` row
-    computations (``f`` then holds lower bounds).  ``stamp`` (zeros) and ``last`` (-1), int64
-    of shape ``(nx + 2, ny + 2)`` (padded): the time of each row's last change and last
-    computation (allocated by the caller: ``np.full`` inside costs ~1 s of compile).
+    ``bb`` (int16, ``B = f`` on z = 0 and 0 elsewhere) is raised in place to the fixed
+    point ``B(x) = max(B(x), min(f(x), max_u B(u)))`` over the neighbours ``u``: every
+    value is attained by a path (a lower bound of the widest-path value), and at the fixed
+    point induction along a widest path shows it is at least that value, so it is exact.
+    A row ``(x, y)`` (contiguous along z) is recomputed when one of its neighbour rows (8
+    with 26-connectivity, 4 with 6) changed after its last computation, from those rows
+    only (their elementwise max first, then one pass over the row), then along itself;
+    x-planes alternate forward and backward, rows inside a plane alternate up and down,
+    until a whole sweep computes nothing.  Returns the number of sweeps, or -1 after more
+    than ``row_limit`` row computations (``bb`` then holds lower bounds).  ``stamp`` (zeros)
+    and ``last`` (-1), int64 of shape ``(nx + 2, ny + 2)`` (padded): the time of each row's
+    last change and last computation; ``g``: scratch of length nz, ``bb``'s dtype
+    (allocated by the caller: ``np.full`` inside costs ~1 s of compile).
     """
     nx, ny, nz = f.shape
     t = 1
@@ -904,8 +894,10 @@ def _flood_sweeps(f, wide, row_limit, stamp, last):
                                 need |= stamp[x + 1 + dx, y + 1 + dy] > lp
                     if not need:
                         continue
-                    r = f[x, y]
+                    r = bb[x, y]
+                    fr = f[x, y]
                     ch = lp < 0
+                    first = True
                     for dx in range(-1, 2):
                         xx = x + dx
                         if xx < 0 or xx >= nx:
@@ -915,9 +907,12 @@ def _flood_sweeps(f, wide, row_limit, stamp, last):
                             if yy < 0 or yy >= ny or (dx == 0 and dy == 0) or (not wide and dx != 0 and dy != 0):
                                 continue
                             if stamp[xx + 1, yy + 1] > lp:
-                                ch |= _flood_relax(r, f[xx, yy], wide)
+                                _flood_gather(g, bb[xx, yy], first)
+                                first = False
+                    if not first:
+                        ch |= _flood_relax(r, fr, g, wide)
                     if ch:
-                        _flood_scan(r)
+                        _flood_scan(r, fr)
                         stamp[x + 1, y + 1] = t
                     last[x + 1, y + 1] = t
                     t += 1
@@ -935,38 +930,36 @@ def _flood_sweeps(f, wide, row_limit, stamp, last):
 
 
 @numba.njit(cache=True, nogil=True)
-def _flood_unpack(fl, hist, lo, hi):
-    """Packed ``f << 16 | B`` to ``-B`` where reached (``B > 0``), else ``f``; ``hist[B] += 1``
+def _flood_unpack(fl, bl, hist, lo, hi):
+    """``fl[u] = -B`` where reached (``B = bl[u] > 0``), else unchanged; ``hist[B] += 1``
     (flat ``[lo, hi)``)."""
     for u in range(lo, hi):
-        v = fl[u]
-        b = v & 0xFFFF
+        b = bl[u]
         if b > 0:
             fl[u] = -b
             hist[b] += 1
-        else:
-            fl[u] = v >> 16
 
 
 def _bottleneck_counts_inplace(f: np.ndarray, vmax: int, connectivity: int) -> np.ndarray:
     """Flood ``f`` in place (reached voxels become ``-B``); return ``hist[b] = #{B = b}``.
 
-    Raster sweeps (:func:`_flood_sweeps`) when the values fit the packing, else (or for
-    mazes, after :data:`FLOOD_ROW_LIMIT` row computations per row) the flood by value order
+    Raster sweeps (:func:`_flood_sweeps`, ``B`` in an int16 array beside ``f``: 2 bytes
+    per voxel) when the values fit int16, else (or for mazes, after
+    :data:`FLOOD_ROW_LIMIT` row computations per row) the flood by value order
     (:func:`_bottleneck_inplace`); both give the same array and counts.
     """
     hist = np.zeros(vmax + 1, np.int64)
     fl = f.reshape(-1)
-    if 0 < vmax < _FLOOD_PACK_BELOW and f.shape[2] > 0:
-        run_chunks(_pack_shift, (fl,), fl.size)
-        inlet = f[:, :, 0]
-        inlet |= inlet >> 16  # B = f on the plane z = 0
+    if 0 < vmax < _FLOOD_SWEEPS_BELOW and f.shape[2] > 0:
+        bb = np.zeros(f.shape, np.int16)
+        bb[:, :, 0] = f[:, :, 0]  # B = f on the plane z = 0
         rows = (f.shape[0] + 2, f.shape[1] + 2)
-        if _flood_sweeps(f, connectivity == 26, FLOOD_ROW_LIMIT * f.shape[0] * f.shape[1],
-                         np.zeros(rows, np.int64), np.full(rows, -1, np.int64)) >= 0:
-            _flood_unpack(fl, hist, 0, fl.size)
+        if _flood_sweeps(f, bb, connectivity == 26, FLOOD_ROW_LIMIT * f.shape[0] * f.shape[1],
+                         np.zeros(rows, np.int64), np.full(rows, -1, np.int64),
+                         np.empty(f.shape[2], np.int16)) >= 0:
+            _flood_unpack(fl, bb.reshape(-1), hist, 0, fl.size)
             return hist
-        run_chunks(_unpack_shift, (fl,), fl.size)
+        del bb
     n = int(np.count_nonzero(f))
     order = _order_desc(fl, vmax, np.empty(n, np.int32 if f.size < (1 << 31) else np.int64))
     dv, offs = _neighbourhood(f.shape, connectivity)
