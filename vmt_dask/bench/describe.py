@@ -1,7 +1,7 @@
 """Descriptors of a BM01 realization: per kernel, vmt-dask now vs an earlier commit vs peers.
 
     python -m vmt_dask.bench describe [--sizes 128,200,401] [--phases SE,AM]
-        [--tools ours,baseline,peers] [--baseline-commit 48abe60] [--cold] [--seed S] [--json OUT]
+        [--tools ours,baseline,peers] [--baseline-commit c11af3e] [--cold] [--seed S] [--json OUT]
 
 For every size and phase, each tool runs in a fresh process (the numba kernels are
 compiled once beforehand, so the children load them from cache):
@@ -17,8 +17,9 @@ compiled once beforehand, so the children load them from cache):
   call, one phase after the other (``all``) or two at once in threads (``all2``): the
   figures the goal is about (one row, phase ``SE+AM``).
 * ``baseline``: the same kernels of ``vmt_dask/descriptors`` at ``--baseline-commit``
-  (default 48abe60, the sixth session's start: envelope EDT passes, raster painting of the
-  local thickness; 3cb31a4 is the fifth's with Dial's tortuosity search and the flood by
+  (default c11af3e, the seventh session's start: every ball row evaluated per centre in the
+  local-thickness painting, the bottleneck flood on packed ``f << 16 | B``; 48abe60 is the
+  sixth's with envelope EDT passes and raster painting; 3cb31a4 the fifth's with Dial's tortuosity search and the flood by
   value order, 28ab5f2 the fourth's with parallel numba kernels, bbc1ea1 the third's,
   constrictivity by a bisection of cover transforms), read with ``git show`` into a
   temporary package.
@@ -63,10 +64,10 @@ __all__ = ["add_arguments", "run"]
 
 _PHASES = dict(PHASES)
 _TOOLS = ("ours", "all", "all2", "baseline", "peers")
-#: The descriptors at the start of the sixth session (envelope EDT passes, x-slab raster
-#: painting of the local thickness); 3cb31a4 is the fifth's (Dial's tortuosity search,
-#: value-order flood).
-DEFAULT_BASELINE = "48abe60"
+#: The descriptors at the start of the seventh session (painting by row evaluation per
+#: centre, packed sweep flood); 48abe60 is the sixth's (envelope EDT passes, raster
+#: painting), 3cb31a4 the fifth's (Dial's tortuosity search, value-order flood).
+DEFAULT_BASELINE = "c11af3e"
 _BASE_PKG = "desc_baseline"
 
 
