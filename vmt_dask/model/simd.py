@@ -670,7 +670,7 @@ def _emit_gemm(builder, W, R, V, ap, K, bp, bs, op, os, square):
             new += [builder.call(fma, [ar, bv[v], s[r * V + v]]) for v in range(V)]
         return new
 
-    acc = _tap_loop(builder, K, 2, [zero] * (R * V), step)
+    acc = _tap_loop(builder, K, 1, [zero] * (R * V), step)
     for r in range(R):
         for v in range(V):
             p = builder.bitcast(builder.gep(op, [builder.add(builder.mul(_i64(r), os), _i64(W * v))]), vptr)
@@ -696,7 +696,7 @@ def _gemm_ir(typingctx, A, a0, K, B, bs, out, o0, os, R, n, square):
             for block, rows in ((four, 4), (one, 1)):
                 with block:
                     k0 = _i64(0)
-                    for W, V in ((8, 2), (8, 1), (1, 1)):  # 16 lanes, then 8, then single values
+                    for W, V in ((8, 2), (1, 1)):  # 16 lanes, then single values
                         m = builder.udiv(builder.sub(n, k0), _i64(W * V))
                         with cgutils.for_range(builder, m) as loop:
                             k = builder.add(k0, builder.mul(loop.index, _i64(W * V)))
@@ -719,7 +719,9 @@ def gemm_x_rows(A, G2, out, square, y0, y1):
     af, bf, of = A.reshape(-1), bl.reshape(-1), out.reshape(-1)
     for y in range(y0, y1):
         for a in range(K):
-            bl[a, :] = G2[a, y, :]
+            src, dst = G2[a, y], bl[a]
+            for k in range(nz):
+                dst[k] = src[k]
         x = 0
         while x + 4 <= nx:
             _gemm_ir(af, x * K, K, bf, nz, of, (x * ny + y) * nz, ny * nz, 4, nz, square)
