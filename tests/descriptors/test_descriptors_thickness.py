@@ -215,8 +215,8 @@ def test_local_thickness_independent_of_tiles(monkeypatch):
 
 def test_local_thickness_templates_equal_row_evaluation(monkeypatch):
     # the crescent templates (volumes from TEMPLATES_FROM on) replay, reflected, the rows
-    # _paint_max evaluates per centre: the same writes, so the same map, with z-tiles or
-    # raster order and 1 or 3 threads; and the union of balls of the brute-force cover
+    # _paint_max evaluates per centre: the same writes, so the same map, with (z, y)-tiles
+    # or raster order and 1 or 3 threads; and the union of balls of the brute-force cover
     from vmt_dask.descriptors import thickness
 
     structures = _structures(6, seed=19)
@@ -230,9 +230,9 @@ def test_local_thickness_templates_equal_row_evaluation(monkeypatch):
         monkeypatch.setattr(thickness, "TEMPLATES_FROM", 10**12)
         ref = local_thickness_squared(dt2, threads=1)
         monkeypatch.setattr(thickness, "TEMPLATES_FROM", 0)
-        for tile_from in (10**6, 0):
-            monkeypatch.setattr(thickness, "_TILE_FROM_RADIUS", tile_from)
-            monkeypatch.setattr(thickness, "_PAINT_TILE", 4)
+        for tz, ty in ((4, 4), (4, 10**6), (10**6, 10**6), (5, 3)):  # (z, y) tiles; raster order
+            monkeypatch.setattr(thickness, "_PAINT_TILE", tz)
+            monkeypatch.setattr(thickness, "_PAINT_TILE_Y", ty)
             for t in (1, 3):
                 np.testing.assert_array_equal(local_thickness_squared(dt2, threads=t), ref)
         lt = local_thickness_squared(dt2, threads=2)
