@@ -246,3 +246,21 @@ def test_first_wave_values_kept():
         else:
             mask = labels[e["preset"]] == e["code"]
         assert abs(m_factor(mask, axis=e["axis"]).m_factor - e["m"]) <= 1e-5, e
+
+
+def test_zero_start_residual_is_the_load():
+    # The solver sets the residual of u = 0 directly (2 on the first layer's solved voxels)
+    # instead of a fine_residual64 pass: the same float32 array, and the same norm (both are
+    # sqrt(4 n) = 2 sqrt(n), exact up to the one rounding of the square root).
+    from vmt_dask.conductivity import _stencil as st
+    from vmt_dask.conductivity.solver import _load
+
+    mask = np.random.default_rng(5).random((9, 11, 13)) < 0.6
+    code = st.fine_code(np.ascontiguousarray(percolating_mask(mask)))
+    assert code.any()
+    for wx, wy in ((1.0, 1.0), (0.25, 4.0)):
+        ref = np.full(code.shape, np.nan, np.float32)
+        norm2 = st.fine_residual64(code, wx, wy, np.zeros(code.shape), ref)
+        r, bnorm = _load(code)
+        np.testing.assert_array_equal(r, ref)
+        assert bnorm == np.sqrt(norm2)

@@ -123,17 +123,25 @@ def _pcg(code, wx, wy, hier, u, r, p, w, tol_abs, maxit):
     return maxit
 
 
+def _load(code):
+    """The right-hand side ``b`` (float32, the residual of ``u = 0``) and ``||b||_2``.
+
+    ``b`` is 2 on the solved voxels of the first layer (potential 1 on the inlet face,
+    conductance 2) and 0 elsewhere: what :func:`._stencil.fine_residual64` computes from
+    ``u = 0``, set directly instead of a pass over the grid.
+    """
+    r = np.zeros(code.shape, np.float32)
+    inlet = code[:, :, 0] != 0
+    r[:, :, 0] = 2.0 * inlet
+    return r, 2.0 * math.sqrt(np.count_nonzero(inlet))
+
+
 def _solve(code, wx, wy, hier, rtol, maxiter):
     """Float64 potential by float32-preconditioned CG inside float64 refinement."""
     shape = code.shape
     u = np.zeros(shape)
     p, w = (np.empty(shape, np.float32) for _ in range(2))
-    # the residual of u = 0 is the load b itself: 2 on the solved voxels of the first layer
-    # (what fine_residual64 computes from u = 0, exactly, at the cost of a pass over the grid)
-    r = np.zeros(shape, np.float32)
-    inlet = code[:, :, 0] != 0
-    r[:, :, 0] = 2.0 * inlet
-    bnorm = 2.0 * math.sqrt(np.count_nonzero(inlet))
+    r, bnorm = _load(code)
     rnorm = bnorm
     iterations = 0
     while rnorm > rtol * bnorm and iterations < maxiter:
