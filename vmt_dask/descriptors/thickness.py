@@ -859,20 +859,57 @@ def _flood_relax(r, fr, g, wide):
     return ch != 0
 
 
+#: Block length (voxels) of :func:`_flood_scan`'s skip test.
+_SCAN_BLOCK = 32
+
+
 @numba.njit(cache=True, nogil=True)
 def _flood_scan(r, fr):
-    """Raise the row ``r`` (values ``fr``) along itself (steps +-1 along z, both directions)."""
+    """Raise the row ``r`` (values ``fr``) along itself (steps +-1 along z, both directions).
+
+    Each direction is a serial recurrence ``r[z] = max(r[z], min(fr[z], r[z -+ 1]))``; a
+    block of :data:`_SCAN_BLOCK` positions is skipped when no position in it can rise from
+    the array as it is (``min(fr[z], r[z -+ 1]) > r[z]`` nowhere: a vectorized test) and no
+    rise runs into it from the previous block: the recurrence would leave it unchanged.
+    (200^3 one thread, same run: -13 % on the whole flood; 128^3 +5 %.)
+    """
     n = r.size
-    prev = r[0]
-    for z in range(1, n):
-        b = max(r[z], min(fr[z], prev))
-        r[z] = b
-        prev = b
-    prev = r[n - 1]
-    for z in range(n - 2, -1, -1):
-        b = max(r[z], min(fr[z], prev))
-        r[z] = b
-        prev = b
+    carry = False
+    for blk in range(1, n, _SCAN_BLOCK):
+        hi = min(blk + _SCAN_BLOCK, n)
+        if not carry:
+            anyc = 0
+            for z in range(blk, hi):
+                anyc |= min(fr[z], r[z - 1]) > r[z]
+            if anyc == 0:
+                continue
+        prev = r[blk - 1]
+        raised = False
+        for z in range(blk, hi):
+            v = r[z]
+            b = max(v, min(fr[z], prev))
+            raised = b != v
+            r[z] = b
+            prev = b
+        carry = raised
+    carry = False
+    for bhi in range(n - 1, 0, -_SCAN_BLOCK):  # positions bhi - 1 down to max(bhi - block, 0)
+        lo = max(bhi - _SCAN_BLOCK, 0)
+        if not carry:
+            anyc = 0
+            for z in range(lo, bhi):
+                anyc |= min(fr[z], r[z + 1]) > r[z]
+            if anyc == 0:
+                continue
+        prev = r[bhi]
+        raised = False
+        for z in range(bhi - 1, lo - 1, -1):
+            v = r[z]
+            b = max(v, min(fr[z], prev))
+            raised = b != v
+            r[z] = b
+            prev = b
+        carry = raised
 
 
 @numba.njit(cache=True, nogil=True)
