@@ -115,27 +115,9 @@ def _from_bits(typingctx, x):
 
 
 @intrinsic
-def _word(typingctx, c, r0, r1):
-    """L(L(c ^ r0) ^ r1) on uint32, L = lowbias32 (module docstring)."""
-    sig = types.uint32(types.uint32, types.uint32, types.uint32)
-
-    def codegen(context, builder, signature, args):
-        i32 = ir.IntType(32)
-        c, r0, r1 = args
-
-        def L(v):
-            v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
-            v = builder.mul(v, ir.Constant(i32, 0x7FEB352D))
-            v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 15)))
-            v = builder.mul(v, ir.Constant(i32, 0x846CA68B))
-            return builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
-        return L(builder.xor(L(builder.xor(c, r0)), r1))
-    return sig, codegen
-
-
-@intrinsic
 def _word1(typingctx, c, r0):
-    """L(c ^ r0) on uint32 (one round: the "simd2" generator's word, module docstring)."""
+    """L(c ^ r0) on uint32, L = lowbias32 (module docstring): simd2's word; simd's is
+    L(L(c ^ r0) ^ r1)."""
     sig = types.uint32(types.uint32, types.uint32)
 
     def codegen(context, builder, signature, args):
@@ -257,21 +239,19 @@ def _fill_blocks(s, k0, k1, cxy, zb, rounds):
     of 16).  Pairs 8 apart, stored straight into the row (was: a linear loop into two
     half-rows, then moved into place by 8-value blocks; the same values, 3.4-3.5 vs 3.6-3.8
     ns/value on one thread).  ``rounds``: 2 ("simd": L(L(c ^ r0) ^ r1)) or 1 ("simd2":
-    L(c ^ r0)); a constant of each compiled caller, so the branch folds away."""
+    L(c ^ r0)); a run-time argument (one compiled kernel for both: a kernel per variant
+    doubled the cold compile of the plane pass, 4.2-4.9 -> 7.6-10 CPU s)."""
     r0, r1 = _row_key(k0, k1, cxy)
     nb = s.shape[0] // 16
     for b in range(nb):
         c = zb + 16 * b
-        if rounds == 1:
-            for i in range(8):
-                x, y = _normal_pair(_word1(_u32(c + i), r0), _word1(_u32(c + i + 8), r0))
-                s[16 * b + i] = x
-                s[16 * b + 8 + i] = y
-        else:
-            for i in range(8):
-                x, y = _normal_pair(_word(_u32(c + i), r0, r1), _word(_u32(c + i + 8), r0, r1))
-                s[16 * b + i] = x
-                s[16 * b + 8 + i] = y
+        for i in range(8):
+            we, wo = _word1(_u32(c + i), r0), _word1(_u32(c + i + 8), r0)
+            if rounds == 2:  # L(L(c ^ r0) ^ r1): the second round (only this differs between the two)
+                we, wo = _word1(we, r1), _word1(wo, r1)
+            x, y = _normal_pair(we, wo)
+            s[16 * b + i] = x
+            s[16 * b + 8 + i] = y
 
 
 @numba.njit(inline="always")
@@ -285,8 +265,10 @@ def _noise_row(s, k0, k1, cxy, z0, n, rounds):
     return zo - zb
 
 
-@numba.njit(inline="always")
-def _noise_box_body(out, k0, k1, x0, y0, z0, rounds):
+@numba.njit(cache=True, nogil=True)
+def _noise_box(out, k0, k1, x0, y0, z0, rounds):
+    """Serial (the noise box is for tests and benchmarks; the fields hash their noise inside
+    their threaded passes): compiles in a fraction of a prange version's time."""
     nx, ny, nz = out.shape
     s = np.empty(nz + 32, dtype=np.float32)
     for i in range(nx):
@@ -296,18 +278,6 @@ def _noise_box_body(out, k0, k1, x0, y0, z0, rounds):
             for k in range(nz):
                 o[k] = s[off + k]
 
-
-@numba.njit(cache=True, nogil=True)
-def _noise_box(out, k0, k1, x0, y0, z0):
-    """Serial (the noise box is for tests and benchmarks; the fields hash their noise inside
-    their threaded passes): compiles in a fraction of a prange version's time."""
-    _noise_box_body(out, k0, k1, x0, y0, z0, 2)
-
-
-@numba.njit(cache=True, nogil=True)
-def _noise_box1(out, k0, k1, x0, y0, z0):
-    """:func:`_noise_box` of "simd2" (one hash round)."""
-    _noise_box_body(out, k0, k1, x0, y0, z0, 1)
 
 
 #: The noise generators of the vector fields: generator name -> (noise stream offset, hash rounds).
@@ -333,8 +303,7 @@ def simd_noise_region(seed: int, field: int, lo, hi, generator: str = "simd") ->
         raise ValueError(f"box [{lo}, {hi}) exceeds the lattice range +-{MAX_COORDINATE}")
     out = np.empty(tuple(int(h - l) for l, h in zip(lo, hi)), dtype=np.float32)
     k0, k1 = field_key(seed, stream + field)
-    box = _noise_box if rounds == 2 else _noise_box1
-    box(out, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]))
+    _noise_box(out, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]), np.int64(rounds))
     return out
 
 
@@ -537,21 +506,10 @@ def _row_taps(dst, src, jj, j, g, H):
 
 
 @numba.njit(cache=True, nogil=True)
-def _planes(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1):
+def _planes(k0, k1, x0, y0, z0, gx, gy, gz, inter, rounds, p0, p1):
     """Pass 1 for the x-planes p0 <= p < p1 of ``inter`` (C-contiguous float32, shape
-    (nx + 2 Hx, ny, nz)): hash each noise row of the plane and convolve it along z, then
-    convolve the plane along y."""
-    _planes_body(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1, 2)
-
-
-@numba.njit(cache=True, nogil=True)
-def _planes1(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1):
-    """:func:`_planes` of "simd2" (one hash round); compiled only when "simd2" is used."""
-    _planes_body(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1, 1)
-
-
-@numba.njit(inline="always")
-def _planes_body(k0, k1, x0, y0, z0, gx, gy, gz, inter, p0, p1, rounds):
+    (nx + 2 Hx, ny, nz)): hash each noise row of the plane (``rounds``: 2 for "simd", 1 for
+    "simd2") and convolve it along z, then convolve the plane along y."""
     _, ny, nz = inter.shape
     Hx, Hy, Hz = gx.shape[0] // 2, gy.shape[0] // 2, gz.shape[0] // 2
     Ly, Lz = ny + 2 * Hy, nz + 2 * Hz
@@ -643,8 +601,8 @@ def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
         raise ValueError("store=True needs square=True (a plain field is only added)")
     k0, k1, g, inter = direct_setup(seed, stream + field, kernels, lo, hi, out, scratch)
     n = numba.get_num_threads() if threads is None else max(1, int(threads))
-    split_run(_planes if rounds == 2 else _planes1, inter.shape[0], n, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
-           g[0], g[1], g[2], inter)
+    split_run(_planes, inter.shape[0], n, k0, k1, np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2]),
+              g[0], g[1], g[2], inter, np.int64(rounds))
     mode = (3 if store else 2) if square else 1
     split_run(_columns, out.shape[1], n, out, np.int64(mode), g[0], inter)
     return out
