@@ -229,7 +229,7 @@ def test_embedded_cluster_relaxes_the_monitors(monkeypatch):
     import dask
     from distributed import Client
 
-    from vmt_dask.study.coordinator import CLUSTER_CONFIG, make_cluster
+    from vmt_dask.study.coordinator import CLUSTER_CONFIG, WORKER_MALLOC_ENV, make_cluster
 
     key = "distributed.worker.memory.monitor-interval"
     monkeypatch.setenv("DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL", "250ms")
@@ -240,9 +240,37 @@ def test_embedded_cluster_relaxes_the_monitors(monkeypatch):
             steal = cluster.scheduler.extensions["stealing"]
             ticks = [cluster.scheduler._tick_interval,
                      *client.run(lambda dask_worker: dask_worker._tick_interval).values()]
+            start_env, faults = next(iter(client.run(_start_env_and_reuse_faults).values()))
     assert seen["distributed.worker.profile.enabled"] is False
     assert seen["distributed.admin.system-monitor.interval"] == "2s"
     assert seen["distributed.admin.tick.interval"] == "1s"
     assert ticks == [1.0, 1.0]  # s: the latency probe of the scheduler's and the worker's event loops
     assert seen[key] == "250ms"  # the user's
     assert steal._callback_time == 1.0  # s: read by the in-process scheduler when it was created
+    # the allocator settings were in the worker's environment when it started (glibc reads them then)
+    if start_env is not None:
+        assert {k: start_env.get(k) for k in WORKER_MALLOC_ENV} == WORKER_MALLOC_ENV
+    # and a task's 1 MiB work array is reused from the heap: 20 allocate-fill-free rounds fault
+    # in at most the first round's 256 pages (distributed's default mmaps each anew: 20 x 256)
+    assert faults <= 2 * 256
+
+
+def _start_env_and_reuse_faults():
+    """(the worker's environment at exec from /proc, or None; minor page faults of 20 rounds of
+    allocating, filling and freeing a 1 MiB float32 array)."""
+    import resource
+
+    import numpy as np
+
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read().split(b"\0")
+        env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+    except OSError:
+        env = None
+    r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        a = np.empty(1 << 18, dtype=np.float32)
+        a.fill(1.0)
+        del a
+    return env, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0

@@ -31,11 +31,14 @@ def test_mix_interleaved_keeps_counts():
     assert all(not (a == b == "structure") for a, b in zip(out, out[1:]))
 
 
-def test_dask_worker_env_names_the_malloc_setting():
+def test_probe_env_is_the_study_workers_env():
+    from vmt_dask.study.coordinator import WORKER_MALLOC_ENV
+
     env = sc.dask_worker_env()
-    # distributed's default nanny environment (the study's workers get it); all values strings
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
-    assert "MALLOC_TRIM_THRESHOLD_" in env
+    # distributed's own pre-spawn variables are kept, the study's allocator settings win
+    assert "PYTHONHASHSEED" in env or "OMP_NUM_THREADS" in env
+    assert {k: env[k] for k in WORKER_MALLOC_ENV} == WORKER_MALLOC_ENV
 
 
 def test_machine_probe_short_run():

@@ -23,9 +23,9 @@ alternations of alone / together (a drift of the machine's load hits both).  The
 start together on a shared clock (``time.monotonic`` is system-wide on Linux) and each runs
 whole units of work until the window ends; its rate is its units over its own elapsed time.
 
-The worker processes get the environment a Dask nanny gives its workers when ``dask_env`` is
-true (``distributed.nanny.pre-spawn-environ``: ``MALLOC_TRIM_THRESHOLD_`` etc.; glibc reads it at
-process start), so that the families run under the study workers' allocator settings.
+The worker processes get the environment the study's nannies give its workers when ``dask_env``
+is true (:func:`dask_worker_env`: ``MALLOC_*`` etc.; glibc reads it at process start), so that
+the families run under the study workers' allocator settings.
 """
 from __future__ import annotations
 
@@ -51,16 +51,12 @@ _COMPUTE_CHUNK = 2_000_000
 
 
 def dask_worker_env() -> dict[str, str]:
-    """The environment variables a Dask nanny sets before it starts a worker process
-    (``distributed.nanny.pre-spawn-environ``; distributed sets ``MALLOC_TRIM_THRESHOLD_=65536``
-    by default), as strings; ``{}`` when distributed is not installed."""
-    try:
-        import dask
-        import distributed  # noqa: F401 - registers distributed's config defaults
-    except ImportError:
-        return {}
-    env = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
-    return {str(k): str(v) for k, v in env.items()}
+    """The environment variables the study's embedded cluster sets before it starts a worker
+    process (:func:`vmt_dask.study.coordinator.worker_spawn_env`: distributed's
+    ``distributed.nanny.pre-spawn-environ`` with the study's allocator settings), as strings."""
+    from vmt_dask.study.coordinator import worker_spawn_env
+
+    return worker_spawn_env()
 
 
 # --------------------------------------------------------------------------- machine kernels
