@@ -44,8 +44,10 @@ def _cases():
     return out + [_serpentine(), np.ascontiguousarray(np.moveaxis(_serpentine(), 0, 1))]
 
 
+@pytest.mark.parametrize("fused_from", [0, 10**12])  # _flood_sweeps / _flood_sweeps_small
 @pytest.mark.parametrize("conn", [6, 26])
-def test_sweep_flood_equals_the_value_order_flood(monkeypatch, conn):
+def test_sweep_flood_equals_the_value_order_flood(monkeypatch, conn, fused_from):
+    monkeypatch.setattr(thickness, "FLOOD_FUSED_FROM", fused_from)
     for m in _cases():
         dt = D.squared_edt(m)
         if int(dt.max()) >= int(D.EDT_INF):
@@ -54,6 +56,7 @@ def test_sweep_flood_equals_the_value_order_flood(monkeypatch, conn):
             if int(f.max()) == 0:
                 continue
             ref, href = _value_order(monkeypatch, f, conn)
+            monkeypatch.setattr(thickness, "FLOOD_FUSED_FROM", fused_from)  # undone by _value_order
             ours = f.copy()
             with monkeypatch.context() as mp:  # the sweeps must do it: no fallback to the reference
                 mp.setattr(thickness, "_bottleneck_inplace", _no_fallback)
@@ -62,17 +65,19 @@ def test_sweep_flood_equals_the_value_order_flood(monkeypatch, conn):
             np.testing.assert_array_equal(hist, href)
 
 
-def test_sweep_flood_takes_many_sweeps_on_a_serpentine(monkeypatch):
+@pytest.mark.parametrize("kernel", ["_flood_sweeps", "_flood_sweeps_small"])
+def test_sweep_flood_takes_many_sweeps_on_a_serpentine(monkeypatch, kernel):
     m = _serpentine()
     lt = local_thickness_squared(D.squared_edt(m))
     calls = []
-    real = thickness._flood_sweeps
+    real = getattr(thickness, kernel)
+    monkeypatch.setattr(thickness, "FLOOD_FUSED_FROM", 0 if kernel == "_flood_sweeps" else 10**12)
 
     def count(*args):
         calls.append(real(*args))
         return calls[-1]
 
-    monkeypatch.setattr(thickness, "_flood_sweeps", count)
+    monkeypatch.setattr(thickness, kernel, count)
     b = bottleneck_from_plane(lt)
     assert calls[0] >= 6  # the sheets alternate in x: the repetition is exercised
     assert b[m].min() > 0  # every phase voxel connects to z = 0 through the serpentine
@@ -89,6 +94,7 @@ def test_large_values_use_the_value_order_flood(monkeypatch):
     f[0, 0, 2] = 45000
     called = []
     monkeypatch.setattr(thickness, "_flood_sweeps", lambda *a: called.append(1) or 0)
+    monkeypatch.setattr(thickness, "_flood_sweeps_small", lambda *a: called.append(1) or 0)
     b = bottleneck_from_plane(f)
     assert not called
     np.testing.assert_array_equal(b[1, 0], [40000, 7, 7, 3])
