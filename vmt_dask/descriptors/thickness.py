@@ -1094,13 +1094,29 @@ def _flood_sweeps_small(f, bb, wide, row_limit, stamp, last):
 
 
 @numba.njit(cache=True, nogil=True)
-def _flood_unpack(fl, bl, hist, lo, hi):
-    """``fl[u] = -B`` where reached (``B = bl[u] > 0``), else unchanged; ``hist[B] += 1``
-    (flat ``[lo, hi)``)."""
-    for u in range(lo, hi):
-        b = bl[u]
+def _halve_inplace(w32, w16):
+    """``w16[u] = w32[u]`` for every ``u`` in ascending order, where ``w16`` is the int16 view
+    of ``w32``'s own buffer: the write at bytes ``[2u, 2u + 2)`` never reaches an unread
+    ``w32[v]`` (``v > u``, bytes from ``4v``).  Serial, values must fit int16."""
+    for u in range(w32.size):
+        w16[u] = w32[u]
+
+
+@numba.njit(cache=True, nogil=True)
+def _widen_inplace(w16, w32):
+    """``w32[u] = w16[u]`` in descending order (the inverse of :func:`_halve_inplace`): the
+    write at bytes ``[4u, 4u + 4)`` never reaches a ``w16[v]`` still to be read (``v < u``)."""
+    for u in range(w32.size - 1, -1, -1):
+        w32[u] = w16[u]
+
+
+@numba.njit(cache=True, nogil=True)
+def _flood_merge(f16, b16, hist):
+    """``f16[u] = -B`` where reached (``B = b16[u] > 0``), ``hist[B] += 1``."""
+    for u in range(f16.size):
+        b = b16[u]
         if b > 0:
-            fl[u] = -b
+            f16[u] = -b
             hist[b] += 1
 
 
@@ -1108,27 +1124,35 @@ def _bottleneck_counts_inplace(f: np.ndarray, vmax: int, connectivity: int) -> n
     """Flood ``f`` in place (reached voxels become ``-B``); return ``hist[b] = #{B = b}``.
 
     Raster sweeps (:func:`_flood_sweeps`, or :func:`_flood_sweeps_small` below
-    :data:`FLOOD_FUSED_FROM` voxels; ``B`` in an int16 array beside ``f``: 2 bytes per
-    voxel) when the values fit int16, else (or for mazes, after
+    :data:`FLOOD_FUSED_FROM` voxels) when the values fit int16, else (or for mazes, after
     :data:`FLOOD_ROW_LIMIT` row computations per row) the flood by value order
-    (:func:`_bottleneck_inplace`); both give the same array and counts.
+    (:func:`_bottleneck_inplace`); both give the same array and counts.  The sweeps need no
+    memory beside ``f``: its int32 buffer is rewritten as two int16 arrays, the values in
+    its first half and ``B`` in its second (:func:`_halve_inplace`), and widened back at the
+    end (:func:`_widen_inplace`).
     """
     hist = np.zeros(vmax + 1, np.int64)
     fl = f.reshape(-1)
     if 0 < vmax < _FLOOD_SWEEPS_BELOW and f.shape[2] > 0:
-        bb = np.zeros(f.shape, np.int16)
-        bb[:, :, 0] = f[:, :, 0]  # B = f on the plane z = 0
+        n = fl.size
+        w16 = fl.view(np.int16)  # f is C-contiguous int32: 2 n int16 over the same bytes
+        _halve_inplace(fl, w16)
+        f16 = w16[:n].reshape(f.shape)
+        bb = w16[n:].reshape(f.shape)
+        bb[...] = 0
+        bb[:, :, 0] = f16[:, :, 0]  # B = f on the plane z = 0
         rows = (f.shape[0] + 2, f.shape[1] + 2)
-        args = (f, bb, connectivity == 26, FLOOD_ROW_LIMIT * f.shape[0] * f.shape[1],
+        args = (f16, bb, connectivity == 26, FLOOD_ROW_LIMIT * f.shape[0] * f.shape[1],
                 np.zeros(rows, np.int64), np.full(rows, -1, np.int64))
         if f.size >= FLOOD_FUSED_FROM:
             sweeps = _flood_sweeps(*args, np.empty(f.shape[2], np.int16))
         else:
             sweeps = _flood_sweeps_small(*args)
         if sweeps >= 0:
-            _flood_unpack(fl, bb.reshape(-1), hist, 0, fl.size)
+            _flood_merge(w16[:n], w16[n:], hist)
+        _widen_inplace(w16, fl)  # the values (or -B) back to int32
+        if sweeps >= 0:
             return hist
-        del bb
     n = int(np.count_nonzero(f))
     order = _order_desc(fl, vmax, np.empty(n, np.int32 if f.size < (1 << 31) else np.int64))
     dv, offs = _neighbourhood(f.shape, connectivity)
