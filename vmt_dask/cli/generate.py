@@ -41,8 +41,8 @@ def register(sub) -> None:
     p.add_argument("--chi2-dof", default="2", help="chi-square degrees of freedom (default 2)")
     # literal (importing the model here would load numba for every `vmt --help`); kept equal to
     # model.covariance.GENERATORS / DEFAULT_GENERATOR by tests/model/test_model_cli_generator.py
-    p.add_argument("--generator", default="simd", choices=["lattice", "point", "cell", "band", "fast", "simd", "simd2"],
-                   help="discretisation of the Gaussian fields (default simd, the law of lattice; "
+    p.add_argument("--generator", default="simd2", choices=["lattice", "point", "cell", "band", "fast", "simd", "simd2"],
+                   help="discretisation of the Gaussian fields (default simd2, the law of lattice; "
                         "see vmt_dask.model.covariance)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing volume of that name")
     p.add_argument("--force", action="store_true",

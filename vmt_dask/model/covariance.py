@@ -25,7 +25,7 @@ discretisation:
     noise volume).  Its rough fields differ from ``"lattice"``'s voxel by voxel, not in
     distribution.  Its bits are fixed as of commit 99e2265 (stores name their generator and
     are resumed with it): a faster variant that changes them needs a new name.
-``"simd"`` (default)
+``"simd"``
     The same law as ``"fast"`` (point sampling, the same lattice correlation, the same smooth
     fields), built for vector units: its rough fields are a fused direct convolution with one
     fused multiply-add per symmetric tap pair (no pair-sum tree) and four output rows per step,
@@ -33,7 +33,7 @@ discretisation:
     float32 polynomials, :mod:`vmt_dask.model.simd`).  Its rough fields differ from
     ``"fast"``'s voxel by voxel (other random numbers), not in distribution; its bits are
     fixed from its first commit on (stores name their generator).
-``"simd2"``
+``"simd2"`` (default)
     ``"simd"`` with less work per voxel and other random numbers (the same law): the noise
     word of a voxel is one round of the 32-bit hash instead of two (its own noise streams),
     and the smooth fields' spectral synthesis sums its last pass as a register-blocked
@@ -98,11 +98,12 @@ GENERATORS = ("lattice", "point", "cell", "band", "fast", "simd", "simd2")
 POINT_SAMPLING = ("lattice", "point", "fast", "simd", "simd2")
 #: The point-sampling generators built by direct separable convolution on a halo box (numba).
 DIRECT_GENERATORS = ("fast", "simd", "simd2")
-#: The default: "simd" (point sampling with the exact lattice covariance, the law of "lattice"
-#: and "fast", the least work: 0.66-0.74x fast's CPU at 200^3, less compile).  It was "fast"
-#: until session 6 ("fast" and "lattice" stay available bit for bit); a study records its
-#: generator in its spec (studies without one use "lattice"), and stored volumes name theirs.
-DEFAULT_GENERATOR = "simd"
+#: The default: "simd2" (point sampling with the exact lattice covariance, the law of "lattice",
+#: "fast" and "simd", the least work: 0.91x simd's CPU for BM01 and 0.67x for BM03 at 200^3;
+#: 401^3 fidelity checked, docs/fidelity.md).  It was "fast" until session 6 and "simd" until
+#: session 7 (each stays available bit for bit); a study records its generator in its spec
+#: (studies without one use "lattice"), and stored volumes name theirs.
+DEFAULT_GENERATOR = "simd2"
 
 
 def check_generator(generator, name: str = "generator") -> str:
