@@ -28,15 +28,20 @@ The prolongation first copies the old ``x`` of those planes (a separate parallel
 loop), because the neighbouring chunk overwrites them in place.
 
 Each plane's reciprocal diagonal (``1 / diag`` from the code, 0 on unsolved voxels) is
-computed once per pass, by the plane's first half sweep, into a ring of two planes
-(``halo[chunk, 4 + (i & 1)]``), and read by its second half sweep, which comes before
-the ring slot is reused by plane ``i + 2``.  Decoding the code and dividing cost about
-as much as the rest of a half sweep's arithmetic (measured one thread, one row of 200 in
-L1: 2.1 ns per voxel with the decode and the division, 1.3 without the division, 0.65
-with a stored reciprocal); the ring is 2 planes per chunk (0.01 B/voxel at 401^3).
-Fused passes, one thread, BM01 200^3 SE, same run as c11af3e (load ~5, the pairs whose
-untouched ``direction_matvec`` timed equal): pre-smoothing + restriction 5.62 -> 4.51 and
-8.16 -> 6.84 ns/voxel, prolongation + post-smoothing 6.66 -> 5.92 and 9.26 -> 8.62.
+computed once per pass, by the plane's first half sweep, into a ring of two planes per chunk
+(``_ring``; slot ``i & 1``), and read by its second half sweep, which comes before the slot is
+reused by plane ``i + 2``; for planes above ``RING_CELLS`` cells the ring holds one row and
+every half sweep computes the row's reciprocals again (as before).  Decoding the code and
+dividing cost about as much as the rest of a half sweep's arithmetic (one thread, a row of
+200 in L1: 2.1 ns per voxel with them, 1.3 without the division, 0.65 with a stored
+reciprocal).  Fused passes, one thread, same runs as c11af3e (load 2-5, pairs whose untouched
+``direction_matvec`` timed equal): BM01 200^3 SE pre-smoothing + restriction 5.62 -> 4.51 and
+8.16 -> 6.84 ns/voxel, prolongation + post-smoothing 6.66 -> 5.92 and 9.26 -> 8.62; 300^3 AM
+5.89 -> 4.94 and 5.72 -> 4.77, post 6.71 -> 6.04 and 6.52 -> 5.92.  At 401^3 the gain faded
+(pre 6.01 -> 5.49, post 6.52 -> 6.39, one clean pair; whole one-thread solve AM 31.84 -> 32.11 s
+CPU) and two threads were slower (see ``RING_CELLS``): a 401^2 ring plane is 643 KB.  A
+256-entry table of reciprocals looked up per row (no ring) was tried too: no faster than the
+decode and the division.
 """
 from __future__ import annotations
 
@@ -69,11 +74,27 @@ __all__ = ["fine_smooth_restrict", "fine_prolong_smooth", "direction_matvec", "h
 
 
 def halo_planes(shape, chunks: int) -> np.ndarray:
-    """Work array for ``chunks`` chunks of the fused kernels (float32, 6 planes each: the
-    4 halo planes and 2 planes of reciprocal diagonals, see the module text)."""
+    """Work array for ``chunks`` chunks of the fused kernels (float32, 4 planes each)."""
     n0, n1, n2 = shape
     m0 = (n0 + 1) // 2
-    return np.empty((max(1, min(int(chunks), m0)), 6, n1, n2), np.float32)
+    return np.empty((max(1, min(int(chunks), m0)), 4, n1, n2), np.float32)
+
+
+# Largest plane (n1 * n2 cells) whose reciprocal diagonals are kept in a ring of two planes per
+# chunk (see the module text): 2 x 256 KB at 256^2.  Above it each half sweep computes them per
+# row again (measured, BM01 401^3: the ring gave no one-thread gain in the whole solve and a
+# two-thread run was slower, SE 1.00 -> 1.79 s per iteration, AM 1.04 -> 1.10, load ~2: the
+# two chunks' rings, 1.3 MB each, no longer fit in the 8 MB L3 beside their working planes).
+RING_CELLS = 1 << 16
+
+
+@numba.njit(**_JIT)
+def _ring(n1, n2):
+    """Reciprocal-diagonal work planes of one chunk: 2 planes where they are kept, else two
+    single rows (recomputed per row by every half sweep)."""
+    if n1 * n2 <= RING_CELLS:
+        return np.empty((2, n1, n2), np.float32)
+    return np.empty((2, 1, n2), np.float32)
 
 
 @numba.njit(**_JIT)
@@ -94,7 +115,7 @@ def _zero_sweep_plane(c_p, b_p, wx, wy, keep, i, dst, inv_p):
         c = c_p[j]
         br = b_p[j]
         xr = dst[j]
-        ir = inv_p[j]
+        ir = inv_p[j] if inv_p.shape[0] == n1 else inv_p[0]
         for k in range(n2):
             iv = _inv_diag(c[k], wx, wy)
             ir[k] = iv
@@ -114,7 +135,7 @@ def _gs_plane(c_p, b_p, xm_p, x_p, xp_p, wx, wy, keep, par, zrow, out, dot, inv_
     for j in range(n1):
         xr = x_p[j]
         br = b_p[j]
-        ir = inv_p[j]
+        ir = inv_p[j] if inv_p.shape[0] == n1 else inv_p[0]
         if make:
             c = c_p[j]
             for k in range(n2):
@@ -186,6 +207,8 @@ def fine_smooth_restrict(code, wx, wy, x, b, pat, rowbase, lut, count, rc, halo)
         if I0 >= I1:
             continue
         h = halo[ch]
+        ring = _ring(n1, n2)
+        redo = ring.shape[1] != n1      # planes not kept: the second half sweep recomputes
         out = np.empty(n2, np.float32)
         tmp = np.empty(n2, np.float32)
         res = np.zeros(2 * m2, np.float32)
@@ -197,26 +220,26 @@ def fine_smooth_restrict(code, wx, wy, x, b, pat, rowbase, lut, count, rc, halo)
         for i in range(i0 - 2, i0 + 1):
             if i >= 0:
                 _zero_sweep_plane(code[i], b[i], wx, wy, keep, i,
-                                  _plane(x, h, zpl, i, i0, i1, n0), h[4 + (i & 1)])
+                                  _plane(x, h, zpl, i, i0, i1, n0), ring[i & 1])
         if i0 >= 1:
             _gs_plane(code[i0 - 1], b[i0 - 1], _plane(x, h, zpl, i0 - 2, i0, i1, n0), h[1],
-                      x[i0], wx, wy, keep, i0, zrow, out, False, h[4 + ((i0 - 1) & 1)], False)
+                      x[i0], wx, wy, keep, i0, zrow, out, False, ring[(i0 - 1) & 1], redo)
         for i in range(i0, i1):
             if i + 1 < n0:
                 _zero_sweep_plane(code[i + 1], b[i + 1], wx, wy, keep, i + 1,
-                                  _plane(x, h, zpl, i + 1, i0, i1, n0), h[4 + ((i + 1) & 1)])
+                                  _plane(x, h, zpl, i + 1, i0, i1, n0), ring[(i + 1) & 1])
             _gs_plane(code[i], b[i], _plane(x, h, zpl, i - 1, i0, i1, n0), x[i],
                       _plane(x, h, zpl, i + 1, i0, i1, n0), wx, wy, keep, i + 1, zrow, out,
-                      False, h[4 + (i & 1)], False)
+                      False, ring[i & 1], redo)
             if (i & 1) == 0 and i >= i0 + 2:
                 _restrict_slab(code, wx, wy, x, h, zpl, i0, i1, b, pat, rowbase, lut, count,
                                rc, i // 2 - 1, tmp, res, acc, first, multi_ptr, multi_k)
         if i1 < n0:
             if i1 + 1 < n0:
                 _zero_sweep_plane(code[i1 + 1], b[i1 + 1], wx, wy, keep, i1 + 1, h[3],
-                                  h[4 + ((i1 + 1) & 1)])
+                                  ring[(i1 + 1) & 1])
             _gs_plane(code[i1], b[i1], x[i1 - 1], h[2], _plane(x, h, zpl, i1 + 1, i0, i1, n0),
-                      wx, wy, keep, i1 + 1, zrow, out, False, h[4 + (i1 & 1)], False)
+                      wx, wy, keep, i1 + 1, zrow, out, False, ring[i1 & 1], redo)
         _restrict_slab(code, wx, wy, x, h, zpl, i0, i1, b, pat, rowbase, lut, count, rc,
                        I1 - 1, tmp, res, acc, first, multi_ptr, multi_k)
 
@@ -256,6 +279,8 @@ def fine_prolong_smooth(code, wx, wy, x, b, xc, pat, rowbase, lut, count, omega,
         if I0 >= I1:
             continue
         h = halo[ch]
+        ring = _ring(n1, n2)
+        redo = ring.shape[1] != n1      # planes not kept: the second half sweep recomputes
         out = np.empty(n2, np.float32)
         tmp = np.empty(2 * m2, np.float32)
         val = np.empty((m1, m2), np.float32)
@@ -268,24 +293,24 @@ def fine_prolong_smooth(code, wx, wy, x, b, xc, pat, rowbase, lut, count, omega,
                           tmp, val, first, multi_ptr, multi_k)
         if i0 >= 1:
             _gs_plane(code[i0 - 1], b[i0 - 1], _plane(x, h, zpl, i0 - 2, i0, i1, n0), h[1],
-                      x[i0], wx, wy, keep, i0, zrow, out, False, h[4 + ((i0 - 1) & 1)], True)
+                      x[i0], wx, wy, keep, i0, zrow, out, False, ring[(i0 - 1) & 1], True)
         for i in range(i0, i1):
             if i + 1 < n0 and ((i + 1) & 1) == 0:
                 _prolong_slab(code, x, h, zpl, i0, i1, xc, pat, rowbase, lut, count, omega,
                               (i + 1) // 2, tmp, val, first, multi_ptr, multi_k)
             _gs_plane(code[i], b[i], _plane(x, h, zpl, i - 1, i0, i1, n0), x[i],
                       _plane(x, h, zpl, i + 1, i0, i1, n0), wx, wy, keep, i + 1, zrow, out,
-                      False, h[4 + (i & 1)], True)
+                      False, ring[i & 1], True)
             if i - 1 >= i0:
                 acc[i - 1] = _gs_plane(code[i - 1], b[i - 1], _plane(x, h, zpl, i - 2, i0, i1, n0),
                                        x[i - 1], x[i], wx, wy, keep, i - 1, zrow, out, True,
-                                       h[4 + ((i - 1) & 1)], False)
+                                       ring[(i - 1) & 1], redo)
         if i1 < n0:
             _gs_plane(code[i1], b[i1], x[i1 - 1], h[2], _plane(x, h, zpl, i1 + 1, i0, i1, n0),
-                      wx, wy, keep, i1 + 1, zrow, out, False, h[4 + (i1 & 1)], True)
+                      wx, wy, keep, i1 + 1, zrow, out, False, ring[i1 & 1], True)
         acc[i1 - 1] = _gs_plane(code[i1 - 1], b[i1 - 1], _plane(x, h, zpl, i1 - 2, i0, i1, n0),
                                 x[i1 - 1], _plane(x, h, zpl, i1, i0, i1, n0), wx, wy, keep,
-                                i1 - 1, zrow, out, True, h[4 + ((i1 - 1) & 1)], False)
+                                i1 - 1, zrow, out, True, ring[(i1 - 1) & 1], redo)
     total = 0.0
     for i in range(n0):       # in plane order whatever the threads (acc.sum() is a parallel
         total += acc[i]       # reduction in a parallel kernel: its order follows the threads)
