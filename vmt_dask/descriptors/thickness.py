@@ -569,11 +569,15 @@ def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.
     its largest 26-neighbour ``c*`` that precedes it in the order (value descending,
     raster ascending); by induction over that order every voxel of ``B(c*)`` ends with
     at least ``f(c*) >= f(c)``, so ``c`` only raises the voxels of its ball outside
-    ``B(c*)`` to ``f(c)`` (per row at most two intervals; rows inside ``B(c*)`` cost
-    arithmetic only).  With max semantics the painting order is free: centres go by
-    z-tiles of 32, raster order inside a tile (the rows a tile's balls touch stay in
-    cache), z-slabs in parallel.  Memory: the input
-    (overwritten in place by the internal caller) plus 13 bytes per kept centre.
+    ``B(c*)`` to ``f(c)`` (per row at most two intervals).  From
+    :data:`TEMPLATES_FROM` voxels on, that crescent is built once per (neighbour class,
+    ``f(c)``, ``f(c*)``) as row segments and replayed, reflected, per centre
+    (:func:`_crescent_rows`, :func:`_paint_templates`); below, every row of every ball is
+    evaluated (:func:`_paint_max`): the same writes.  With max semantics the painting
+    order is free: centres go by tiles (32 x 32 along z and y with templates, z-tiles of
+    32 for large balls without), raster order inside a tile (the rows a tile's balls touch
+    stay in cache), z-slabs in parallel.  Memory: the input (overwritten in place by the
+    internal caller) plus 13 bytes per kept centre, and 4 bytes per template row segment.
     """
     f = np.asarray(f)
     if f.ndim != 3:
@@ -791,10 +795,13 @@ def bottleneck_from_plane(f: np.ndarray, *, connectivity: int = 26) -> np.ndarra
 
     Notes
     -----
-    The voxels are visited once each by value descending (a counting sort); a voxel of
+    Values below 2^15: raster sweeps over the rows to the fixed point (:func:`_flood_sweeps`;
+    the copy of ``f`` is halved in place into two int16 arrays, no further memory).  Larger
+    values, or a maze that needs more than :data:`FLOOD_ROW_LIMIT` row computations per
+    row: the voxels are visited once each by value descending (a counting sort); a voxel of
     value ``b`` in the plane or next to a voxel already reached starts a flood of the
     unreached voxels with ``f >= b``, which all get ``B = b`` (they were not reachable at
-    any higher level).  Cost: one neighbourhood scan per visited voxel, serial.
+    any higher level).  Both serial; the same array.
     """
     f = np.asarray(f)
     if f.ndim != 3:
