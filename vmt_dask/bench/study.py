@@ -82,6 +82,9 @@ def _med(values) -> float:
 
 
 KINDS = ("realize", "describe_SE", "describe_AM", "conduct_SE", "conduct_AM")
+#: Edge of the untimed warm pass of the per-task costs from 128^3 up: above the largest size
+#: threshold of a kernel path (the solver keeps its reciprocal ring for planes up to 256^2 cells).
+WARM_LARGE = 264
 
 
 def _task_costs(n: int, thetas: list, generator: str = "lattice") -> dict:
@@ -101,14 +104,25 @@ def _task_costs(n: int, thetas: list, generator: str = "lattice") -> dict:
     try:
         init_store(spec, store, "create")
         ident = spec.identity()
-        # untimed first pass on a small grid: imports, numba cache loads (or compiles), zarr/blosc set-up
-        warm = [16, 16, 16]
-        realize_task(store, "warm", thetas[0], 1, shape=warm, voxel_size=spec.voxel_size, chi2_dof=spec.chi2_dof,
-                     chunks=None, stage="structure", identity=ident, generator=generator)
+        # untimed first pass: imports, numba cache loads (or compiles), zarr/blosc set-up.  The kernels
+        # switch paths by size (desc's window passes from 2^21 voxels, the solver's reciprocal ring up
+        # to 256^2-cell planes), so the pass runs on min(n, WARM_LARGE)^3 from 128^3 up (a study worker
+        # has every path loaded after its first tasks); the realization runs at n itself, so that the
+        # model's per-process buffers are those of n (a worker's second and later realizations reuse them)
+        warm_edge = 16 if n < 128 else min(n, WARM_LARGE)
+        warm = [warm_edge] * 3
+        realize_task(store, "warm", thetas[0], 1, shape=[n] * 3 if n >= 128 else warm, voxel_size=spec.voxel_size,
+                     chi2_dof=spec.chi2_dof, chunks=spec.chunks if n >= 128 else None, stage="structure",
+                     identity=ident, generator=generator)
+        if n >= 128 and warm_edge != n:
+            realize_task(store, "warm-small", thetas[0], 1, shape=warm, voxel_size=spec.voxel_size,
+                         chi2_dof=spec.chi2_dof, chunks=spec.chunks, stage="structure", identity=ident,
+                         generator=generator)
+        wkey = "warm" if n < 128 or warm_edge == n else "warm-small"
         for ph in ("SE", "AM"):
-            describe_task(store, "warm", ph, voxel_size=spec.voxel_size, axis=spec.axis, stage="describe-structure",
+            describe_task(store, wkey, ph, voxel_size=spec.voxel_size, axis=spec.axis, stage="describe-structure",
                           identity=ident)
-            conduct_task(store, "warm", ph, axis=spec.axis, identity=ident)
+            conduct_task(store, wkey, ph, axis=spec.axis, identity=ident)
         for i, th in enumerate(thetas):
             key = f"v{i}"
             calls = [("realize", lambda: realize_task(
