@@ -68,7 +68,9 @@ def _realize(name: str, n: int, seed: int, generator: str, threads: "int | None"
     labels = realize(CALIBRATED[name], n, seed=seed, generator=generator, threads=threads)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     faults = _minor_faults() - f0
-    fr = np.bincount(labels.ravel(), minlength=3) / labels.size
+    # counted per label (a boolean temporary): bincount would copy the labels to int64, 8
+    # bytes/voxel on top of the work buffers the process keeps (realize.BUFFER_POOL_BYTES)
+    fr = np.array([np.count_nonzero(labels == k) for k in range(3)]) / labels.size
     del labels
     out = {"wall": wall, "cpu": cpu, "base": base, "SE": float(fr[1]), "AM": float(fr[2]), "pore": float(fr[0]),
            "import": t_import, "faults": faults}
