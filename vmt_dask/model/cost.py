@@ -19,7 +19,8 @@ second: on a loaded or a different machine the truth can differ by a factor of ~
     401^3 (bench generate, same run, load 3-5: 7.32 vs 10.57 and 7.39 vs 10.38 CPU s), 0.71x in
     the one-thread profile (6.63 vs 9.35 s), 0.66-0.74x at 200^3 (6 same-process pairs));
     session 7: simd2 0.87x simd for BM01 (0.67x for BM03, two spectral fields) at 200^3, one
-    thread, 5 alternated pairs in one process (load ~4.7): 0.70 * 0.87 = 0.61.
+    thread, 5 alternated pairs in one process (load ~4.7): 0.70 * 0.87 = 0.61; at 401^3 (bench
+    generate, same run, load 1.3-1.9) simd2 5.55 vs fast 9.26 CPU s one thread = 0.60.
 """
 from __future__ import annotations
 
