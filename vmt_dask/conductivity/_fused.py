@@ -68,7 +68,7 @@ from ._jit import kernel
 # float64 b . x reduction: a serial chain of additions in every half sweep) is gone since
 # the sum runs only in the last half sweep, as four fixed partial sums (_row_dot).
 _JIT = JIT_EXACT
-from ._stencil import _diag, _gs_row, _inv_diag, _row_dot
+from ._stencil import _diag, _gs_row, _gs_row_make, _inv_diag, _row_dot
 
 __all__ = ["fine_smooth_restrict", "fine_prolong_smooth", "direction_matvec", "halo_planes"]
 
@@ -136,13 +136,13 @@ def _gs_plane(c_p, b_p, xm_p, x_p, xp_p, wx, wy, keep, par, zrow, out, dot, inv_
         xr = x_p[j]
         br = b_p[j]
         ir = inv_p[j] if inv_p.shape[0] == n1 else inv_p[0]
-        if make:
-            c = c_p[j]
-            for k in range(n2):
-                ir[k] = _inv_diag(c[k], wx, wy)
         ym = x_p[j - 1] if j > 0 else zrow
         yp = x_p[j + 1] if j < n1 - 1 else zrow
-        _gs_row(ir, xr, br, xm_p[j], xp_p[j], ym, yp, wx, wy, keep[(par + j) & 1], out)
+        if make:
+            _gs_row_make(c_p[j], ir, xr, br, xm_p[j], xp_p[j], ym, yp, wx, wy,
+                         keep[(par + j) & 1], out)
+        else:
+            _gs_row(ir, xr, br, xm_p[j], xp_p[j], ym, yp, wx, wy, keep[(par + j) & 1], out)
         for k in range(n2):
             xr[k] = out[k]
         if dot:

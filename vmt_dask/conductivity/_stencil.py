@@ -238,6 +238,34 @@ def _gs_row(ir, xr, br, xm, xp, ym, yp, wx, wy, keep, out):
     out[k] = xr[k] + keep[k] * (v - xr[k])
 
 
+@numba.njit(**_JIT, inline="always")
+def _gs_row_make(c, ir, xr, br, xm, xp, ym, yp, wx, wy, keep, out):
+    """:func:`_gs_row` that computes the reciprocal diagonal from the code ``c`` in the same
+    loop and stores it in ``ir`` for a later half sweep (same float32 values): a separate
+    loop filling ``ir`` first made the half sweep ~10 % slower at 401^3 (one thread)."""
+    n2 = xr.shape[0]
+    if n2 == 1:
+        iv = _inv_diag(c[0], wx, wy)
+        ir[0] = iv
+        v = (br[0] + wx * (xm[0] + xp[0]) + wy * (ym[0] + yp[0])) * iv
+        out[0] = xr[0] + keep[0] * (v - xr[0])
+        return
+    iv = _inv_diag(c[0], wx, wy)
+    ir[0] = iv
+    v = (br[0] + wx * (xm[0] + xp[0]) + wy * (ym[0] + yp[0]) + xr[1]) * iv
+    out[0] = xr[0] + keep[0] * (v - xr[0])
+    for k in range(1, n2 - 1):
+        iv = _inv_diag(c[k], wx, wy)
+        ir[k] = iv
+        v = (br[k] + wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k]) + (xr[k - 1] + xr[k + 1])) * iv
+        out[k] = xr[k] + keep[k] * (v - xr[k])
+    k = n2 - 1
+    iv = _inv_diag(c[k], wx, wy)
+    ir[k] = iv
+    v = (br[k] + wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k]) + xr[k - 1]) * iv
+    out[k] = xr[k] + keep[k] * (v - xr[k])
+
+
 @numba.njit(parallel=True, **_JIT)  # parallel variant only: see _HOT
 def fine_gs(code, wx, wy, x, b, color, zero_start):
     """One Gauss-Seidel half sweep over the cells with ``(i + j + k + color) % 2 == 0``.
@@ -273,9 +301,7 @@ def fine_gs(code, wx, wy, x, b, color, zero_start):
                     s += np.float64(br[k]) * np.float64(v)
             else:
                 xm, xp, ym, yp = _nbr_rows(x, i, j, n0, n1, zrow)
-                for k in range(n2):
-                    ir[k] = _inv_diag(c[k], wx, wy)
-                _gs_row(ir, xr, br, xm, xp, ym, yp, wx, wy, kp, out)
+                _gs_row_make(c, ir, xr, br, xm, xp, ym, yp, wx, wy, kp, out)
                 for k in range(n2):
                     v = out[k]
                     xr[k] = v
