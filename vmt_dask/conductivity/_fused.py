@@ -26,22 +26,6 @@ planes on either side of it into a private halo (``halo[chunk, 0..3]`` = planes
 ``i0 - 2, i0 - 1, i1, i1 + 1``), so no thread reads a plane another one is writing.
 The prolongation first copies the old ``x`` of those planes (a separate parallel
 loop), because the neighbouring chunk overwrites them in place.
-
-Each plane's reciprocal diagonal (``1 / diag`` from the code, 0 on unsolved voxels) is
-computed once per pass, by the plane's first half sweep, into a ring of two planes per chunk
-(``_ring``; slot ``i & 1``), and read by its second half sweep, which comes before the slot is
-reused by plane ``i + 2``; for planes above ``RING_CELLS`` cells the ring holds one row and
-every half sweep computes the row's reciprocals again (as before).  Decoding the code and
-dividing cost about as much as the rest of a half sweep's arithmetic (one thread, a row of
-200 in L1: 2.1 ns per voxel with them, 1.3 without the division, 0.65 with a stored
-reciprocal).  Fused passes, one thread, same runs as c11af3e (load 2-5, pairs whose untouched
-``direction_matvec`` timed equal): BM01 200^3 SE pre-smoothing + restriction 5.62 -> 4.51 and
-8.16 -> 6.84 ns/voxel, prolongation + post-smoothing 6.66 -> 5.92 and 9.26 -> 8.62; 300^3 AM
-5.89 -> 4.94 and 5.72 -> 4.77, post 6.71 -> 6.04 and 6.52 -> 5.92.  At 401^3 the gain faded
-(pre 6.01 -> 5.49, post 6.52 -> 6.39, one clean pair; whole one-thread solve AM 31.84 -> 32.11 s
-CPU) and two threads were slower (see ``RING_CELLS``): a 401^2 ring plane is 643 KB.  A
-256-entry table of reciprocals looked up per row (no ring) was tried too: no faster than the
-decode and the division.
 """
 from __future__ import annotations
 
@@ -68,7 +52,7 @@ from ._jit import kernel
 # float64 b . x reduction: a serial chain of additions in every half sweep) is gone since
 # the sum runs only in the last half sweep, as four fixed partial sums (_row_dot).
 _JIT = JIT_EXACT
-from ._stencil import _diag, _gs_row, _gs_row_make, _inv_diag, _row_dot
+from ._stencil import _diag, _gs_row, _inv_diag, _row_dot
 
 __all__ = ["fine_smooth_restrict", "fine_prolong_smooth", "direction_matvec", "halo_planes"]
 
@@ -80,23 +64,6 @@ def halo_planes(shape, chunks: int) -> np.ndarray:
     return np.empty((max(1, min(int(chunks), m0)), 4, n1, n2), np.float32)
 
 
-# Largest plane (n1 * n2 cells) whose reciprocal diagonals are kept in a ring of two planes per
-# chunk (see the module text): 2 x 256 KB at 256^2.  Above it each half sweep computes them per
-# row again (measured, BM01 401^3: the ring gave no one-thread gain in the whole solve and a
-# two-thread run was slower, SE 1.00 -> 1.79 s per iteration, AM 1.04 -> 1.10, load ~2: the
-# two chunks' rings, 1.3 MB each, no longer fit in the 8 MB L3 beside their working planes).
-RING_CELLS = 1 << 16
-
-
-@numba.njit(**_JIT)
-def _ring(n1, n2):
-    """Reciprocal-diagonal work planes of one chunk: 2 planes where they are kept, else two
-    single rows (recomputed per row by every half sweep)."""
-    if n1 * n2 <= RING_CELLS:
-        return np.empty((2, n1, n2), np.float32)
-    return np.empty((2, 1, n2), np.float32)
-
-
 @numba.njit(**_JIT)
 def _bounds(ch, nchunk, m0, n0):
     ch = np.int64(ch)      # a prange index may be unsigned: unsigned * signed is float64
@@ -106,43 +73,32 @@ def _bounds(ch, nchunk, m0, n0):
 
 
 @numba.njit(**_JIT)
-def _zero_sweep_plane(c_p, b_p, wx, wy, keep, i, dst, inv_p):
-    """Red half sweep of plane ``i`` from ``x = 0`` (black cells and unsolved voxels 0);
-    stores the plane's reciprocal diagonal (0 on unsolved voxels) in ``inv_p``."""
+def _zero_sweep_plane(c_p, b_p, wx, wy, keep, i, dst):
+    """Red half sweep of plane ``i`` from ``x = 0`` (black cells and unsolved voxels 0)."""
     n1, n2 = c_p.shape
     for j in range(n1):
         kp = keep[(i + j) & 1]
         c = c_p[j]
         br = b_p[j]
         xr = dst[j]
-        ir = inv_p[j] if inv_p.shape[0] == n1 else inv_p[0]
         for k in range(n2):
-            iv = _inv_diag(c[k], wx, wy)
-            ir[k] = iv
-            xr[k] = kp[k] * (br[k] * iv)
+            xr[k] = kp[k] * (br[k] * _inv_diag(c[k], wx, wy))
 
 
 @numba.njit(**_JIT)
-def _gs_plane(c_p, b_p, xm_p, x_p, xp_p, wx, wy, keep, par, zrow, out, dot, inv_p, make):
+def _gs_plane(c_p, b_p, xm_p, x_p, xp_p, wx, wy, keep, par, zrow, out, dot):
     """Half sweep of the cells with ``(j + k + par) % 2 == 0`` of one plane, in place;
     with ``dot`` returns ``b . x`` over the plane after it (float64, rows in order, each
-    by :func:`_row_dot`), else 0 (only the cycle's last half sweep needs it).
-
-    ``inv_p`` holds the plane's reciprocal diagonal; with ``make`` it is computed here from
-    the code first (row by row), else it is read as an earlier call left it."""
+    by :func:`_row_dot`), else 0 (only the cycle's last half sweep needs it)."""
     n1, n2 = c_p.shape
     s = 0.0
     for j in range(n1):
+        c = c_p[j]
         xr = x_p[j]
         br = b_p[j]
-        ir = inv_p[j] if inv_p.shape[0] == n1 else inv_p[0]
         ym = x_p[j - 1] if j > 0 else zrow
         yp = x_p[j + 1] if j < n1 - 1 else zrow
-        if make:
-            _gs_row_make(c_p[j], ir, xr, br, xm_p[j], xp_p[j], ym, yp, wx, wy,
-                         keep[(par + j) & 1], out)
-        else:
-            _gs_row(ir, xr, br, xm_p[j], xp_p[j], ym, yp, wx, wy, keep[(par + j) & 1], out)
+        _gs_row(c, xr, br, xm_p[j], xp_p[j], ym, yp, wx, wy, keep[(par + j) & 1], out)
         for k in range(n2):
             xr[k] = out[k]
         if dot:
@@ -207,8 +163,6 @@ def fine_smooth_restrict(code, wx, wy, x, b, pat, rowbase, lut, count, rc, halo)
         if I0 >= I1:
             continue
         h = halo[ch]
-        ring = _ring(n1, n2)
-        redo = ring.shape[1] != n1      # planes not kept: the second half sweep recomputes
         out = np.empty(n2, np.float32)
         tmp = np.empty(n2, np.float32)
         res = np.zeros(2 * m2, np.float32)
@@ -220,26 +174,25 @@ def fine_smooth_restrict(code, wx, wy, x, b, pat, rowbase, lut, count, rc, halo)
         for i in range(i0 - 2, i0 + 1):
             if i >= 0:
                 _zero_sweep_plane(code[i], b[i], wx, wy, keep, i,
-                                  _plane(x, h, zpl, i, i0, i1, n0), ring[i & 1])
+                                  _plane(x, h, zpl, i, i0, i1, n0))
         if i0 >= 1:
             _gs_plane(code[i0 - 1], b[i0 - 1], _plane(x, h, zpl, i0 - 2, i0, i1, n0), h[1],
-                      x[i0], wx, wy, keep, i0, zrow, out, False, ring[(i0 - 1) & 1], redo)
+                      x[i0], wx, wy, keep, i0, zrow, out, False)
         for i in range(i0, i1):
             if i + 1 < n0:
                 _zero_sweep_plane(code[i + 1], b[i + 1], wx, wy, keep, i + 1,
-                                  _plane(x, h, zpl, i + 1, i0, i1, n0), ring[(i + 1) & 1])
+                                  _plane(x, h, zpl, i + 1, i0, i1, n0))
             _gs_plane(code[i], b[i], _plane(x, h, zpl, i - 1, i0, i1, n0), x[i],
                       _plane(x, h, zpl, i + 1, i0, i1, n0), wx, wy, keep, i + 1, zrow, out,
-                      False, ring[i & 1], redo)
+                      False)
             if (i & 1) == 0 and i >= i0 + 2:
                 _restrict_slab(code, wx, wy, x, h, zpl, i0, i1, b, pat, rowbase, lut, count,
                                rc, i // 2 - 1, tmp, res, acc, first, multi_ptr, multi_k)
         if i1 < n0:
             if i1 + 1 < n0:
-                _zero_sweep_plane(code[i1 + 1], b[i1 + 1], wx, wy, keep, i1 + 1, h[3],
-                                  ring[(i1 + 1) & 1])
+                _zero_sweep_plane(code[i1 + 1], b[i1 + 1], wx, wy, keep, i1 + 1, h[3])
             _gs_plane(code[i1], b[i1], x[i1 - 1], h[2], _plane(x, h, zpl, i1 + 1, i0, i1, n0),
-                      wx, wy, keep, i1 + 1, zrow, out, False, ring[i1 & 1], redo)
+                      wx, wy, keep, i1 + 1, zrow, out, False)
         _restrict_slab(code, wx, wy, x, h, zpl, i0, i1, b, pat, rowbase, lut, count, rc,
                        I1 - 1, tmp, res, acc, first, multi_ptr, multi_k)
 
@@ -279,8 +232,6 @@ def fine_prolong_smooth(code, wx, wy, x, b, xc, pat, rowbase, lut, count, omega,
         if I0 >= I1:
             continue
         h = halo[ch]
-        ring = _ring(n1, n2)
-        redo = ring.shape[1] != n1      # planes not kept: the second half sweep recomputes
         out = np.empty(n2, np.float32)
         tmp = np.empty(2 * m2, np.float32)
         val = np.empty((m1, m2), np.float32)
@@ -293,24 +244,23 @@ def fine_prolong_smooth(code, wx, wy, x, b, xc, pat, rowbase, lut, count, omega,
                           tmp, val, first, multi_ptr, multi_k)
         if i0 >= 1:
             _gs_plane(code[i0 - 1], b[i0 - 1], _plane(x, h, zpl, i0 - 2, i0, i1, n0), h[1],
-                      x[i0], wx, wy, keep, i0, zrow, out, False, ring[(i0 - 1) & 1], True)
+                      x[i0], wx, wy, keep, i0, zrow, out, False)
         for i in range(i0, i1):
             if i + 1 < n0 and ((i + 1) & 1) == 0:
                 _prolong_slab(code, x, h, zpl, i0, i1, xc, pat, rowbase, lut, count, omega,
                               (i + 1) // 2, tmp, val, first, multi_ptr, multi_k)
             _gs_plane(code[i], b[i], _plane(x, h, zpl, i - 1, i0, i1, n0), x[i],
                       _plane(x, h, zpl, i + 1, i0, i1, n0), wx, wy, keep, i + 1, zrow, out,
-                      False, ring[i & 1], True)
+                      False)
             if i - 1 >= i0:
                 acc[i - 1] = _gs_plane(code[i - 1], b[i - 1], _plane(x, h, zpl, i - 2, i0, i1, n0),
-                                       x[i - 1], x[i], wx, wy, keep, i - 1, zrow, out, True,
-                                       ring[(i - 1) & 1], redo)
+                                       x[i - 1], x[i], wx, wy, keep, i - 1, zrow, out, True)
         if i1 < n0:
             _gs_plane(code[i1], b[i1], x[i1 - 1], h[2], _plane(x, h, zpl, i1 + 1, i0, i1, n0),
-                      wx, wy, keep, i1 + 1, zrow, out, False, ring[i1 & 1], True)
+                      wx, wy, keep, i1 + 1, zrow, out, False)
         acc[i1 - 1] = _gs_plane(code[i1 - 1], b[i1 - 1], _plane(x, h, zpl, i1 - 2, i0, i1, n0),
                                 x[i1 - 1], _plane(x, h, zpl, i1, i0, i1, n0), wx, wy, keep,
-                                i1 - 1, zrow, out, True, ring[(i1 - 1) & 1], redo)
+                                i1 - 1, zrow, out, True)
     total = 0.0
     for i in range(n0):       # in plane order whatever the threads (acc.sum() is a parallel
         total += acc[i]       # reduction in a parallel kernel: its order follows the threads)

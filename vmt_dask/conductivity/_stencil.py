@@ -212,57 +212,27 @@ def _inv_diag(ck, wx, wy):
 
 
 @numba.njit(**_JIT, inline="always")
-def _gs_row(ir, xr, br, xm, xp, ym, yp, wx, wy, keep, out):
+def _gs_row(c, xr, br, xm, xp, ym, yp, wx, wy, keep, out):
     """Red-black update of one row into ``out`` (reads ``xr``, never writes it).
 
     ``out[k]`` = the Gauss-Seidel value where ``keep[k] == 1`` (the active colour;
-    0 on unsolved voxels through the zero reciprocal diagonal ``ir[k]``, float32, see
-    :func:`_inv_diag`), else the old ``xr[k]``.  Separate output and a 0/1 float
-    multiplier instead of a parity test, so the loop vectorizes.  The reciprocal comes
-    in as a row because decoding the code and dividing cost as much as the rest of the
-    row's arithmetic, and the fused passes (``_fused``) compute it once per plane and pass.
+    0 on unsolved voxels through the zero inverse diagonal), else the old
+    ``xr[k]``.  Separate output and a 0/1 float multiplier instead of a parity
+    test, so the loop vectorizes.
     """
     n2 = xr.shape[0]
     if n2 == 1:
-        v = (br[0] + wx * (xm[0] + xp[0]) + wy * (ym[0] + yp[0])) * ir[0]
+        v = (br[0] + wx * (xm[0] + xp[0]) + wy * (ym[0] + yp[0])) * _inv_diag(c[0], wx, wy)
         out[0] = xr[0] + keep[0] * (v - xr[0])
         return
-    v = (br[0] + wx * (xm[0] + xp[0]) + wy * (ym[0] + yp[0]) + xr[1]) * ir[0]
+    v = (br[0] + wx * (xm[0] + xp[0]) + wy * (ym[0] + yp[0]) + xr[1]) * _inv_diag(c[0], wx, wy)
     out[0] = xr[0] + keep[0] * (v - xr[0])
     for k in range(1, n2 - 1):
         v = (br[k] + wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k]) + (xr[k - 1] + xr[k + 1])) \
-            * ir[k]
+            * _inv_diag(c[k], wx, wy)
         out[k] = xr[k] + keep[k] * (v - xr[k])
     k = n2 - 1
-    v = (br[k] + wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k]) + xr[k - 1]) * ir[k]
-    out[k] = xr[k] + keep[k] * (v - xr[k])
-
-
-@numba.njit(**_JIT, inline="always")
-def _gs_row_make(c, ir, xr, br, xm, xp, ym, yp, wx, wy, keep, out):
-    """:func:`_gs_row` that computes the reciprocal diagonal from the code ``c`` in the same
-    loop and stores it in ``ir`` for a later half sweep (same float32 values): a separate
-    loop filling ``ir`` first made the half sweep ~10 % slower at 401^3 (one thread)."""
-    n2 = xr.shape[0]
-    if n2 == 1:
-        iv = _inv_diag(c[0], wx, wy)
-        ir[0] = iv
-        v = (br[0] + wx * (xm[0] + xp[0]) + wy * (ym[0] + yp[0])) * iv
-        out[0] = xr[0] + keep[0] * (v - xr[0])
-        return
-    iv = _inv_diag(c[0], wx, wy)
-    ir[0] = iv
-    v = (br[0] + wx * (xm[0] + xp[0]) + wy * (ym[0] + yp[0]) + xr[1]) * iv
-    out[0] = xr[0] + keep[0] * (v - xr[0])
-    for k in range(1, n2 - 1):
-        iv = _inv_diag(c[k], wx, wy)
-        ir[k] = iv
-        v = (br[k] + wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k]) + (xr[k - 1] + xr[k + 1])) * iv
-        out[k] = xr[k] + keep[k] * (v - xr[k])
-    k = n2 - 1
-    iv = _inv_diag(c[k], wx, wy)
-    ir[k] = iv
-    v = (br[k] + wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k]) + xr[k - 1]) * iv
+    v = (br[k] + wx * (xm[k] + xp[k]) + wy * (ym[k] + yp[k]) + xr[k - 1]) * _inv_diag(c[k], wx, wy)
     out[k] = xr[k] + keep[k] * (v - xr[k])
 
 
@@ -287,7 +257,6 @@ def fine_gs(code, wx, wy, x, b, color, zero_start):
     acc = np.zeros(n0)
     for i in prange(n0):
         out = np.empty(n2, np.float32)
-        ir = np.empty(n2, np.float32)
         s = 0.0
         for j in range(n1):
             c = code[i, j]
@@ -301,7 +270,7 @@ def fine_gs(code, wx, wy, x, b, color, zero_start):
                     s += np.float64(br[k]) * np.float64(v)
             else:
                 xm, xp, ym, yp = _nbr_rows(x, i, j, n0, n1, zrow)
-                _gs_row_make(c, ir, xr, br, xm, xp, ym, yp, wx, wy, kp, out)
+                _gs_row(c, xr, br, xm, xp, ym, yp, wx, wy, kp, out)
                 for k in range(n2):
                     v = out[k]
                     xr[k] = v
