@@ -52,7 +52,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) -m vmt_dask.bench generate --sizes 64,128,401 --repeat 3 --threads 1,2 --generator lattice,point,fast,simd --profile
+	$(PY) -m vmt_dask.bench generate --sizes 64,128,401 --repeat 3 --threads 1,2 --generator lattice,point,fast,simd,simd2 --profile
 	$(PY) -m vmt_dask.bench describe --sizes 128,200 --cold --json bench-describe.json
 	$(PY) -m vmt_dask.bench describe --sizes 401 --tools ours,all,all2,baseline --json bench-describe.json
 	$(PY) -m vmt_dask.bench conduct --size 200
