@@ -56,3 +56,17 @@ def test_machine_probe_short_run():
 def test_family_probe_bad_family_is_refused_before_work():
     with pytest.raises(ValueError, match="'nonsense_SE'"):
         sc.family_scaling("smoke", shape=16, seconds=0.1, repeat=1, families=("nonsense_SE",))
+
+
+def test_family_probe_runs_one_thread_per_task(monkeypatch):
+    # the probe's worker environment is the study workers': one numba thread per task
+    seen = {}
+
+    def fake_measure(what, args, kinds, seconds, repeat, env, timeout, progress):
+        seen.update(env)
+        return {}
+
+    monkeypatch.setattr(sc, "_measure", fake_measure)
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "2")
+    sc.family_scaling("demo", shape=16, seconds=0.1, repeat=1, families=("realize",))
+    assert seen["NUMBA_NUM_THREADS"] == "1" and seen["OMP_NUM_THREADS"] == "1"

@@ -348,7 +348,8 @@ def family_scaling(preset: str = "demo", shape: int | None = None, seconds: floa
                    families=FAMILIES, dask_env: bool = True, timeout: float = 600.0, progress=None) -> dict:
     """The study's task families alone vs two at once on ``preset``'s grid (``shape`` overrides).
 
-    Units are tasks (``mix``: the tasks of one group).  ``dask_env``: the worker processes get
+    Units are tasks (``mix``: the tasks of one group).  The worker processes run one thread per
+    task (``NUMBA_NUM_THREADS=1``, as the study's workers); ``dask_env``: they also get
     :func:`dask_worker_env` (as the study's workers do).  Returns per family what
     :func:`machine_scaling` returns, with seconds, CPU seconds and minor page faults per task.
     Raises ``ValueError`` for a family not in :data:`FAMILIES` (before any process starts).
@@ -356,7 +357,9 @@ def family_scaling(preset: str = "demo", shape: int | None = None, seconds: floa
     bad = [f for f in families if f not in FAMILIES]
     if bad:
         raise ValueError(f"unknown family {bad[0]!r}; expected one of {', '.join(FAMILIES)}")
-    env = dask_worker_env() if dask_env else None
+    # one thread per task, as in the study's workers (make_cluster): a describe on two threads
+    # alone would use both cores and read as a bad scaling of two processes
+    env = {**(dask_worker_env() if dask_env else {}), "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     return _measure("families", (preset, shape), families, seconds, repeat, env, timeout, progress)
 
 
