@@ -112,11 +112,12 @@ def _timed(out: dict, key: str, func, *args, **kwargs):
 
 def _large_paths_on_small(D) -> list:
     """Set the size thresholds of the large-volume kernels of the package ``D`` (window EDT
-    passes, row containment, crescent templates) to 0; returns ``(module, name, old)`` to undo."""
+    passes, row containment, crescent templates, fused flood sweeps) to 0; returns
+    ``(module, name, old)`` to undo."""
     import importlib
 
     undo = []
-    for sub, names in (("edt", ("WINDOW_FROM",)), ("thickness", ("ROWS_FROM", "TEMPLATES_FROM"))):
+    for sub, names in (("edt", ("WINDOW_FROM",)), ("thickness", ("ROWS_FROM", "TEMPLATES_FROM", "FLOOD_FUSED_FROM"))):
         try:
             mod = importlib.import_module(f"{D.__name__}.{sub}")
         except ImportError:
