@@ -225,19 +225,67 @@ def test_local_thickness_templates_equal_row_evaluation(monkeypatch):
         g = ndimage.gaussian_filter(rng.standard_normal((30, 26, 34)), 3.0)
         m = g > np.quantile(g, rng.uniform(0.3, 0.7))
         structures.append(np.ascontiguousarray(m))
+    built = []  # what each _build_templates call returned: proves the template path ran
+    build = thickness._build_templates
+
+    def counted(*args, **kwargs):
+        built.append(build(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(thickness, "_build_templates", counted)
     for m in structures:
         dt2 = squared_edt(m)
         monkeypatch.setattr(thickness, "TEMPLATES_FROM", 10**12)
         ref = local_thickness_squared(dt2, threads=1)
+        assert not built
         monkeypatch.setattr(thickness, "TEMPLATES_FROM", 0)
         for tz, ty in ((4, 4), (4, 10**6), (10**6, 10**6), (5, 3)):  # (z, y) tiles; raster order
             monkeypatch.setattr(thickness, "_PAINT_TILE", tz)
             monkeypatch.setattr(thickness, "_PAINT_TILE_Y", ty)
             for t in (1, 3):
                 np.testing.assert_array_equal(local_thickness_squared(dt2, threads=t), ref)
+                # the slot-table guard passed and the templates (not the row fallback) painted
+                assert len(built) == 1 and built[0] is not None and built[0][3].shape[0] > 0
+                built.clear()
         lt = local_thickness_squared(dt2, threads=2)
+        built.clear()
         for k in np.unique(dt2[m])[::3]:
             np.testing.assert_array_equal(lt >= k, _ball_cover_values(dt2, int(k)) < 0)
+
+
+def test_local_thickness_template_segment_budget_falls_back(monkeypatch):
+    # over the segment budget _build_templates gives up after counting, restores the
+    # neighbour values it had overwritten by slots, and _paint_max paints (in the (z, y)
+    # tiles' centre order): the same map as the row evaluation and as the templates
+    from vmt_dask.descriptors import thickness
+
+    rng = np.random.default_rng(29)
+    structures = _structures(2, seed=31)
+    for _ in range(2):
+        g = ndimage.gaussian_filter(rng.standard_normal((28, 30, 26)), 3.0)
+        structures.append(np.ascontiguousarray(g > np.quantile(g, rng.uniform(0.3, 0.7))))
+    built = []
+    build = thickness._build_templates
+
+    def counted(*args, **kwargs):
+        built.append(build(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(thickness, "_build_templates", counted)
+    monkeypatch.setattr(thickness, "_PAINT_TILE", 4)
+    monkeypatch.setattr(thickness, "_PAINT_TILE_Y", 4)
+    budget = thickness._TEMPLATE_SEGS_BYTES_PER_VOXEL, thickness._TEMPLATE_SEGS_MIN_BYTES
+    for m in structures:
+        dt2 = squared_edt(m)
+        monkeypatch.setattr(thickness, "TEMPLATES_FROM", 10**12)
+        ref = local_thickness_squared(dt2, threads=1)
+        monkeypatch.setattr(thickness, "TEMPLATES_FROM", 0)
+        for per_voxel, floor, templated in ((*budget, True), (0, 0, False)):  # (0, 0): any segment is over
+            monkeypatch.setattr(thickness, "_TEMPLATE_SEGS_BYTES_PER_VOXEL", per_voxel)
+            monkeypatch.setattr(thickness, "_TEMPLATE_SEGS_MIN_BYTES", floor)
+            for t in (1, 3):
+                np.testing.assert_array_equal(local_thickness_squared(dt2, threads=t), ref)
+                assert len(built) == 1 and (built.pop() is not None) == templated
 
 
 def test_crescent_templates_are_ball_minus_neighbour_ball():

@@ -351,6 +351,17 @@ def _paint_max(out, order, vals, nbo, nbv, isq, nslab, tstart, tile, lo, hi):
 TEMPLATES_FROM = 1 << 21
 #: Templates store their rows as int8 offsets: balls of radius >= 128 voxels paint by rows.
 _TEMPLATE_RADIUS_BELOW = 128
+#: Memory bound of the template row segments (4 bytes each, held during the painting only):
+#: at most ``max(_TEMPLATE_SEGS_BYTES_PER_VOXEL * f.size, _TEMPLATE_SEGS_MIN_BYTES)`` bytes,
+#: else the painting evaluates the rows (:func:`_paint_max`, the same map).  1 byte per voxel
+#: keeps ``describe_all(workers=2)`` at 401^3 within its 16 bytes-per-voxel goal: its peak
+#: read 14.2-14.4 B/voxel (load ~2) with the SE phase's segments (13.5 M, 0.84 B/voxel)
+#: inside, so two phases painting at once with the cap each add < 1.2 B/voxel to that.
+#: Per voxel the segments shrink with the size (the set of (class, d, dn) saturates: BM01 SE
+#: 200^3 1.5 B/voxel, 401^3 0.84): the floor of 64 MiB (1 B/voxel of 401^3) keeps small
+#: volumes, where fixed costs dominate the bytes per voxel, on the faster path.
+_TEMPLATE_SEGS_BYTES_PER_VOXEL = 1
+_TEMPLATE_SEGS_MIN_BYTES = 1 << 26
 
 
 def _template_table(need: np.ndarray, dmax: int):
@@ -637,18 +648,26 @@ def _local_thickness_inplace(f: np.ndarray, dmax: int, threads: int | None = Non
     # one slab per chunk, taken by the threads as they finish one (the result does not
     # depend on the slab count or on which thread paints which slab)
     if templates is not None:
-        tpl = _build_templates(val, nbo, nbv, isq, *templates)
-        del val  # the painting reads each centre's value from its template (4 bytes per centre less)
-        run_chunks(_paint_templates, (f, idx, nbo, nbv, *tpl, isq, nslab, tstart, tile), nslab, work=f.size,
-                   chunks=nslab, threads=t)
-        return
+        seg_bytes = max(_TEMPLATE_SEGS_BYTES_PER_VOXEL * f.size, _TEMPLATE_SEGS_MIN_BYTES)
+        tpl = _build_templates(val, nbo, nbv, isq, *templates, seg_bytes=seg_bytes)
+        if tpl is not None:
+            del val  # the painting reads each centre's value from its template (4 bytes per centre less)
+            run_chunks(_paint_templates, (f, idx, nbo, nbv, *tpl, isq, nslab, tstart, tile), nslab,
+                       work=f.size, chunks=nslab, threads=t)
+            return
+        # over the segment budget: nbv holds the neighbour values again, the rows are evaluated
+        # (the (z, y) tiles' centre order is as good for _paint_max: any order, the same map)
     run_chunks(_paint_max, (f, idx, val, nbo, nbv, isq, nslab, tstart, tile), nslab, work=f.size,
                chunks=nslab, threads=t)
 
 
-def _build_templates(val, nbo, nbv, isq, base, size):
+def _build_templates(val, nbo, nbv, isq, base, size, *, seg_bytes: int):
     """The crescent templates of the kept centres: ``(tmap, params, start, segs)``
-    (:func:`_number_templates`, :func:`_crescent_rows`); ``nbv`` is overwritten by the slots."""
+    (:func:`_number_templates`, :func:`_crescent_rows`); ``nbv`` is overwritten by the slots.
+
+    ``None`` when the row segments would take more than ``seg_bytes`` bytes (4 each): then
+    ``nbv`` holds the neighbour values again (``dn`` of each centre's template) and nothing
+    of the templates is kept."""
     n = val.size
     used = np.zeros(size, np.uint8)
     if _template_slots(val, nbo, nbv, base, used, 0, n):
@@ -658,10 +677,21 @@ def _build_templates(val, nbo, nbv, isq, base, size):
     nt = _number_templates(base, used, tmap, params)
     del used
     start = np.zeros(nt + 1, np.int64)
-    run_chunks(_crescent_rows, (params, isq, start, np.empty((0, 4), np.int8), False), nt, work=64 * nt)
+    # work (for run_chunks' serial threshold): the rows a template evaluates, those of the
+    # disc of squared radius d - 1 per x-offset: about pi d, plus one per template
+    work = int(math.pi * float(params[:, 1].sum())) + nt
+    run_chunks(_crescent_rows, (params, isq, start, np.empty((0, 4), np.int8), False), nt, work=work)
     np.cumsum(start, out=start)
+    if 4 * int(start[-1]) > seg_bytes:
+        # back to the neighbour values (template slot -> its dn; 0 for "no neighbour", as
+        # _painted_neighbours wrote), in blocks: 12 bytes per centre of the block at a time
+        step = 1 << 20
+        for lo in range(0, nbv.size, step):
+            blk = nbv[lo:lo + step]
+            blk[:] = params[tmap[blk], 2]
+        return None
     segs = np.empty((int(start[-1]), 4), np.int8)
-    run_chunks(_crescent_rows, (params, isq, start, segs, True), nt, work=64 * nt)
+    run_chunks(_crescent_rows, (params, isq, start, segs, True), nt, work=work)
     return tmap, params, start, segs
 
 
