@@ -588,7 +588,8 @@ def local_thickness_squared(f: np.ndarray, *, threads: int | None = None) -> np.
     order is free: centres go by tiles (32 x 32 along z and y with templates, z-tiles of
     32 for large balls without), raster order inside a tile (the rows a tile's balls touch
     stay in cache), z-slabs in parallel.  Memory: the input (overwritten in place by the
-    internal caller) plus 13 bytes per kept centre, and 4 bytes per template row segment.
+    internal caller) plus 13 bytes per kept centre, and 4 bytes per template row segment
+    (at most ``max(1 byte per voxel, 64 MiB)``, else the row evaluation paints).
     """
     f = np.asarray(f)
     if f.ndim != 3:
