@@ -27,7 +27,8 @@ def uncached(monkeypatch):
 
 
 @pytest.mark.parametrize("generator, theta", [("simd", CALIBRATED["BM01"]), ("fast", CALIBRATED["BM03"]),
-                                              ("simd", _SMOOTH_XT), ("point", CALIBRATED["BM10"])])
+                                              ("simd", _SMOOTH_XT), ("point", CALIBRATED["BM10"]),
+                                              ("simd2", CALIBRATED["BM01"]), ("simd2", _SMOOTH_XT)])
 def test_pooled_buffers_give_the_same_bits(uncached, monkeypatch, generator, theta):
     """A realization made with buffers left over (non-zero) from another one equals the one made
     with fresh buffers; shapes (33, 29, 40) and (30, 29, 40) so the pooled buffers are larger
@@ -77,7 +78,7 @@ def test_single_tile_labels_are_the_returned_array(uncached):
     cut out of several tiles."""
     th = CALIBRATED["BM01"]
     whole = realize(th, (40, 36, 30), seed=5, voxel_size=0.6, tile=64)
-    tiled = realize(th, (40, 36, 30), seed=5, voxel_size=0.6, tile=64)
+    tiled = realize(th, (40, 36, 30), seed=5, voxel_size=0.6, tile=16)  # several tiles
     assert whole.base is None and whole.flags.owndata
     assert np.array_equal(whole, tiled)
     box = rm.realize_region(th, (40, 36, 30), (3, 4, 5), (40, 36, 30), seed=5, voxel_size=0.6, tile=64)

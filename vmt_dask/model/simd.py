@@ -30,11 +30,16 @@ Convolution (:func:`simd_field`)
     (nx + 2 Hx) ny nz float32 values; threads over chunks of x-planes, then of y-rows.
 
 "simd2" (the same kernels, other random numbers, less work)
-    The word of a voxel is one hash round, ``w(zo) = L(zo ^ r0)`` (two 32-bit multiplies
-    instead of four; lowbias32 is a bijection with full avalanche, so each word is uniform
-    and words of distinct zo differ; the test suite checks the law and the independence of
-    neighbours and Box-Muller partners), from streams ``SIMD2_STREAM + field``; the rest
-    of the noise and the convolution are simd's.  Its smooth fields' spectral synthesis sums
+    The word of a voxel is one hash round on a row-scaled counter, ``w(zo) = L((zo m) ^ r0)``,
+    m = r1 | 1 the row's odd multiplier, products mod 2^32 (three 32-bit multiplies instead of
+    four; zo -> zo m and L are bijections, so words of distinct zo in a row differ and each
+    word is uniform; the test suite checks the law, the independence of neighbours and
+    Box-Muller partners, and that rows share no more values than chance allows), from streams
+    ``SIMD2_STREAM + field``; the rest of the noise and the convolution are simd's.  The
+    first simd2 (session 7, re-pinned the same day) hashed ``L(zo ^ r0)``: two rows whose r0
+    differ only in the 9 low bits (one row pair in 2^23) hashed the same inputs, permuted,
+    and so held the same noise values.  With m the inputs of a row are an arithmetic
+    progression of random step; two rows' inputs meet only by chance (L^2 2^-32 per row pair).  Its smooth fields' spectral synthesis sums
     the x pass as a matrix product (:func:`gemm_x_rows`).
 
 The law of the noise, to a bound (no test can see it; derived in ``NOISE_LAW_BOUND``'s comment):
@@ -123,6 +128,26 @@ def _word1(typingctx, c, r0):
     def codegen(context, builder, signature, args):
         i32 = ir.IntType(32)
         v = builder.xor(args[0], args[1])
+        v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
+        v = builder.mul(v, ir.Constant(i32, 0x7FEB352D))
+        v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 15)))
+        v = builder.mul(v, ir.Constant(i32, 0x846CA68B))
+        return builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
+    return sig, codegen
+
+
+@intrinsic
+def _word_odd(typingctx, c, r1, r0):
+    """L((c * (r1 | 1)) ^ r0) on uint32: simd2's word.  The multiply by the row's odd
+    multiplier (a bijection of the 32-bit integers) makes the row's inputs a row-dependent
+    arithmetic progression: with L(c ^ r0) alone, two rows whose keys differ only in the low
+    bits hashed the same inputs, permuted, i.e. shared their noise values."""
+    sig = types.uint32(types.uint32, types.uint32, types.uint32)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        m = builder.or_(args[1], ir.Constant(i32, 1))
+        v = builder.xor(builder.mul(args[0], m), args[2])
         v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
         v = builder.mul(v, ir.Constant(i32, 0x7FEB352D))
         v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 15)))
@@ -239,16 +264,17 @@ def _fill_blocks(s, k0, k1, cxy, zb, rounds):
     of 16).  Pairs 8 apart, stored straight into the row (was: a linear loop into two
     half-rows, then moved into place by 8-value blocks; the same values, 3.4-3.5 vs 3.6-3.8
     ns/value on one thread).  ``rounds``: 2 ("simd": L(L(c ^ r0) ^ r1)) or 1 ("simd2":
-    L(c ^ r0)); a run-time argument (one compiled kernel for both: a kernel per variant
+    L((c * (r1 | 1)) ^ r0)); a run-time argument (one compiled kernel for both: a kernel per variant
     doubled the cold compile of the plane pass, 4.2-4.9 -> 7.6-10 CPU s)."""
     r0, r1 = _row_key(k0, k1, cxy)
     nb = s.shape[0] // 16
     for b in range(nb):
         c = zb + 16 * b
         for i in range(8):
-            we, wo = _word1(_u32(c + i), r0), _word1(_u32(c + i + 8), r0)
-            if rounds == 2:  # L(L(c ^ r0) ^ r1): the second round (only this differs between the two)
-                we, wo = _word1(we, r1), _word1(wo, r1)
+            if rounds == 2:  # "simd": L(L(c ^ r0) ^ r1)
+                we, wo = _word1(_word1(_u32(c + i), r0), r1), _word1(_word1(_u32(c + i + 8), r0), r1)
+            else:  # "simd2": L((c * (r1 | 1)) ^ r0)
+                we, wo = _word_odd(_u32(c + i), r1, r0), _word_odd(_u32(c + i + 8), r1, r0)
             x, y = _normal_pair(we, wo)
             s[16 * b + i] = x
             s[16 * b + 8 + i] = y
