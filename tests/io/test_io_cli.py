@@ -306,3 +306,38 @@ def test_negative_values_get_the_one_line_error_not_argparse_usage(capsys):
     # argparse alone would read "-1,0.2,0.2" as an option and print its usage block
     line = _one_line_error(*_run(capsys, "describe", "x.npy", "--phase", "SE", "--voxel-size", "-1,0.2,0.2")[::2])
     assert "--voxel-size" in line and "-1,0.2,0.2" in line
+
+
+def test_phase_all_refuses_a_grey_value_image(tmp_path, capsys):
+    """A random 0..255 image without a label map: 256 'phases' were reported before (fresh-eyes run)."""
+    from vmt_dask.cli._args import MAX_UNNAMED_PHASES
+
+    grey = np.random.default_rng(1).integers(0, 256, size=(12, 12, 12), dtype=np.uint8)
+    path = tmp_path / "grey.npy"
+    np.save(path, grey)
+    n = len(np.unique(grey))
+    assert n > MAX_UNNAMED_PHASES
+    line = _one_line_error(*_run(capsys, "describe", path, "--phase", "all")[::2])
+    assert f"{n} distinct labels" in line and "grey-value" in line and "--labels" in line
+    # a few unnamed labels (a segmented image without a map) are still every label present
+    few = (grey % 3).astype(np.uint8) * 10
+    np.save(tmp_path / "few.npy", few)
+    rc, out, err = _run(capsys, "describe", tmp_path / "few.npy", "--phase", "all", "--json")
+    assert rc == 0, err
+    assert set(json.loads(out)["phases"]) == {"pore", "10", "20"}
+
+
+def test_phase_all_notes_labels_the_map_leaves_out(tmp_path, capsys):
+    """0/10/20 with --labels pore=0,SE=10: label 20 was dropped without a word before."""
+    vol = np.zeros((12, 12, 12), dtype=np.uint8)
+    vol[:, :, 4:8] = 10
+    vol[:, :, 8:] = 20
+    np.save(tmp_path / "three.npy", vol)
+    rc, out, err = _run(capsys, "describe", tmp_path / "three.npy", "--labels", "pore=0,SE=10",
+                        "--phase", "all", "--json")
+    assert rc == 0, err
+    assert set(json.loads(out)["phases"]) == {"pore", "SE"}
+    assert "labels 20 are not named by the label map (--labels)" in err
+    rc, out, err = _run(capsys, "describe", tmp_path / "three.npy", "--labels", "pore=0,SE=10,AM=20",
+                        "--phase", "all", "--json")
+    assert rc == 0 and "not named" not in err

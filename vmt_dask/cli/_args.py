@@ -232,18 +232,32 @@ def load_input(args: argparse.Namespace, *, kernels: "list[str]", what: str,
                        label_origin, present, crop, vol.shape, dict(vol.attrs), values)
 
 
+# ``--phase all`` on a file without a label map reports every label present as a phase; more
+# than this many distinct labels is refused: a segmented cathode image has a handful of phases
+# (three in the paper's model), while a grey-value image has up to 256 values (README "Formats").
+MAX_UNNAMED_PHASES = 16
+
+
 def resolve_phases(arg: str, loaded: LoadedInput, *, allow_absent: bool, solids_only: bool = False):
     """``--phase`` -> list of Phase (name, value); absent phases refused unless allowed.
 
     ``all`` means every phase of the label map (without the model's pore phase when
     ``solids_only`` and the map is the model's own); with the default map (0/1/2) and a file
-    whose labels are not all in it, ``all`` means every label value present.  A comma list
-    (``SE,AM``) names several phases.
+    whose labels are not all in it, ``all`` means every label value present (refused with
+    InputError above ``MAX_UNNAMED_PHASES`` distinct labels: a grey-value image); with a map
+    from ``--labels`` or the file, labels present but not named are left out with a note on
+    stderr.  A comma list (``SE,AM``) names several phases.
     """
     from ..io import Phase, format_present, resolve_phase
 
     if str(arg).strip().lower() == "all":
         if loaded.label_origin == "default" and not set(loaded.present) <= set(loaded.label_map.values()):
+            if len(loaded.present) > MAX_UNNAMED_PHASES:
+                raise InputError(
+                    f"--phase all: {loaded.source} holds {len(loaded.present)} distinct labels "
+                    f"({format_present(loaded.present, loaded.label_map)}); a segmented image has a "
+                    f"few phases (is it a grey-value image? segment it first), or name the phases "
+                    f"with --labels NAME=VALUE,... or give --phase VALUE")
             by_value = {v: k for k, v in loaded.label_map.items()}
             phases = [Phase(by_value.get(v, str(v)), v) for v in loaded.present]
         else:
@@ -255,6 +269,13 @@ def resolve_phases(arg: str, loaded: LoadedInput, *, allow_absent: bool, solids_
         if not phases:
             raise InputError(f"--phase {arg!r}: expected a phase name, a label value or all")
     absent = [p for p in phases if p.value not in loaded.present]
+    if str(arg).strip().lower() == "all" and loaded.label_origin != "default":
+        named = set(loaded.label_map.values())
+        unnamed = [v for v in loaded.present if v not in named]
+        if unnamed:
+            print(f"note: {loaded.source}: labels {format_present(unnamed)} are not named by the "
+                  f"label map ({loaded.label_origin}) and are not reported; name them in --labels "
+                  f"to include them", file=sys.stderr)
     if absent and not allow_absent:
         p = absent[0]
         hint = ""
