@@ -109,6 +109,23 @@ class CalibrationResult:
         return bool(np.nanmax(np.abs(self.z)) <= self.bound)
 
     @property
+    def conclusive(self) -> bool:
+        """Whether the test can reject a fit at all: the t bound of R - 1 degrees of freedom at
+        most ``CONCLUSIVE_FACTOR`` times the bound with sigma known (the normal quantile at the
+        same Bonferroni level).  With too few realizations the estimated spread makes the bound
+        huge (R = 2, K = 38 statistics, level 0.01: t_1 ~ 2400 vs 3.9), so "within the bound"
+        says nothing."""
+        return bool(self.bound <= _conclusive_limit(len(self.z), self.level))
+
+    @property
+    def verdict(self) -> str:
+        """"REJECTED" (max |z| above the bound), "accepted", or "inconclusive" (within a bound
+        too wide to reject anything, see ``conclusive``: use more realizations)."""
+        if not self.accepted:
+            return "REJECTED"
+        return "accepted" if self.conclusive else "inconclusive"
+
+    @property
     def max_abs_z(self) -> float:
         return float(np.nanmax(np.abs(self.z)))
 
@@ -121,7 +138,8 @@ class CalibrationResult:
         return {
             "theta": self.theta_dict(),
             "std_errors_log": {k: (None if not math.isfinite(v) else v) for k, v in self.std_errors.items()},
-            "accepted": self.accepted, "max_abs_z": self.max_abs_z, "bound": self.bound,
+            "accepted": self.accepted, "conclusive": self.conclusive, "verdict": self.verdict,
+            "max_abs_z": self.max_abs_z, "bound": self.bound,
             "level": self.level,
             "statistics": [{"name": n, "observed": o, "expected": e, "simulated_mean": m, "sigma": s,
                             "z": z} for n, o, e, m, s, z in zip(
@@ -138,6 +156,25 @@ def _theta(u: np.ndarray, lx: float, ly: float) -> np.ndarray:
     th[_FREE_IDX] = np.exp(u)
     th[5], th[6] = lx, ly
     return th
+
+
+# A bound at most 3x the known-sigma bound still rejects a discrepancy of ~3 normal bounds
+# (~12 standard deviations at K = 38, level 0.01); R = 6 (the CLI default) meets it up to
+# K ~ 100 statistics at level 0.01 (a 48^3 fit has 38), R = 2-4 never does.
+CONCLUSIVE_FACTOR = 3.0
+
+
+def _conclusive_limit(K: int, level: float) -> float:
+    return CONCLUSIVE_FACTOR * float(scipy.stats.norm.ppf(1.0 - level / (2.0 * max(K, 1))))
+
+
+def min_conclusive_realizations(K: int, level: float) -> int:
+    """Smallest R whose Bonferroni t bound is conclusive (``FitResult.conclusive``) for K statistics."""
+    limit = _conclusive_limit(K, level)
+    R = 2
+    while _bonferroni_bound(R, K, level) > limit and R < 1000:
+        R += 1
+    return R
 
 
 def _bonferroni_bound(R: int, K: int, level: float) -> float:

@@ -146,7 +146,7 @@ def _html(out: dict) -> str:
         f"<tr><td>{r['phase']}</td><td>{r['descriptor']}</td><td>{_fmt(r['measured'])}</td>"
         f"<td>{_fmt(r['calibrated_mean'])}</td><td>{_fmt(r['calibrated_sd'], 3)}</td></tr>"
         for r in out.get("comparison", []))
-    verdict = "accepted" if out["accepted"] else "REJECTED"
+    verdict = out.get("verdict") or ("accepted" if out["accepted"] else "REJECTED")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>vmt calibrate</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:1em auto}}td,th{{padding:2px 8px;text-align:right}}
 table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style></head><body>

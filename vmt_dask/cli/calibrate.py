@@ -159,11 +159,17 @@ def run(args) -> int:
 
 
 def _print(result, rows, wall, where) -> None:
+    from ..calibrate.fit import min_conclusive_realizations
     from ..domain import PARAMETER_NAMES
 
-    print(f"theta ({'accepted' if result.accepted else 'REJECTED'}: max |z| {result.max_abs_z:.3g} "
-          f"<= bound {result.bound:.3g})" if result.accepted else
-          f"theta (REJECTED: max |z| {result.max_abs_z:.3g} > bound {result.bound:.3g})")
+    if not result.accepted:
+        print(f"theta (REJECTED: max |z| {result.max_abs_z:.3g} > bound {result.bound:.3g})")
+    elif result.conclusive:
+        print(f"theta (accepted: max |z| {result.max_abs_z:.3g} <= bound {result.bound:.3g})")
+    else:
+        print(f"theta (inconclusive: max |z| {result.max_abs_z:.3g} <= bound {result.bound:.3g}, a bound "
+              f"too wide to reject any fit with {len(result.seeds)} realizations; use --realizations "
+              f"{min_conclusive_realizations(len(result.z), result.level)} or more)")
     for n, v in zip(PARAMETER_NAMES, result.theta):
         se = result.std_errors.get(n, math.nan)
         kind = "log-SE" if not n.startswith("lambda") else "SE"
