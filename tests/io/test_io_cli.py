@@ -341,3 +341,16 @@ def test_phase_all_notes_labels_the_map_leaves_out(tmp_path, capsys):
     rc, out, err = _run(capsys, "describe", tmp_path / "three.npy", "--labels", "pore=0,SE=10,AM=20",
                         "--phase", "all", "--json")
     assert rc == 0 and "not named" not in err
+
+
+def test_rev_note_when_the_phase_fills_the_cube(tmp_path, capsys):
+    """A cube the phase fills has r_max = inf: the note said "10 x r_max = inf um" (fresh-eyes)."""
+    vol = np.ones((12, 12, 12), dtype=np.uint8)
+    vol[:2] = 0
+    np.save(tmp_path / "full.npy", vol)
+    rc, out, err = _run(capsys, "rev", tmp_path / "full.npy", "--phase", "SE", "--sizes", "4,12",
+                        "--json", "--no-conduct")
+    assert rc == 0, err
+    notes = json.loads(out)["notes"]
+    assert any("cube 4: the phase fills" in n and "r_max unbounded" in n for n in notes), notes
+    assert not any("inf um" in n for n in notes) and "(4x4x4 voxels)" in err

@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     kernel_phases = loaded.kernel_phases(phases)
     for edge in sizes:
         sub = labels[centred_cube(labels.shape, edge)]
-        print(f"vmt rev: cube {edge} ({tuple(sub.shape)}) ...", file=sys.stderr)
+        print(f"vmt rev: cube {edge} ({'x'.join(map(str, sub.shape))} voxels) ...", file=sys.stderr)
         for ph in kernel_phases:
             row: dict = {"edge": edge, "edge_um": edge * edge_unit, "shape": list(sub.shape)}
             if ph.name in absent_names or not (sub == ph.value).any():
@@ -165,9 +165,14 @@ def run(args: argparse.Namespace) -> int:
                     # a window only a few bulges wide: the intrusion from the inlet reaches
                     # almost every bulge directly, so beta tends to 1 whatever the bottlenecks
                     row["constrictivity_small_window"] = True
-                    notes.append(f"phase {ph.name}, cube {edge}: constrictivity from a window "
-                                 f"{edge_um:.3g} um wide, less than {SMALL_WINDOW} x r_max = "
-                                 f"{SMALL_WINDOW * r_max:.3g} um: not representative (marked *)")
+                    if math.isfinite(r_max):
+                        notes.append(f"phase {ph.name}, cube {edge}: constrictivity from a window "
+                                     f"{edge_um:.3g} um wide, less than {SMALL_WINDOW} x r_max = "
+                                     f"{SMALL_WINDOW * r_max:.3g} um: not representative (marked *)")
+                    else:   # the phase fills the window: no ball radius bounds the CPSD
+                        notes.append(f"phase {ph.name}, cube {edge}: the phase fills the {edge_um:.3g} "
+                                     f"um window (r_max unbounded): constrictivity not representative "
+                                     f"(marked *)")
                 if not args.no_conduct:
                     c = conduct_phases(sub, [ph], [], voxel_size=loaded.voxel_size, axes=[axis],
                                        rtol=rtol)[ph.name][axis]
