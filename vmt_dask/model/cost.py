@@ -20,7 +20,12 @@ second: on a loaded or a different machine the truth can differ by a factor of ~
     the one-thread profile (6.63 vs 9.35 s), 0.66-0.74x at 200^3 (6 same-process pairs));
     session 7: simd2 0.87x simd for BM01 (0.67x for BM03, two spectral fields) at 200^3, one
     thread, 5 alternated pairs in one process (load ~4.7): 0.70 * 0.87 = 0.61; at 401^3 (bench
-    generate, same run, load 1.3-1.9) simd2 5.55 vs fast 9.26 CPU s one thread = 0.60.
+    generate, same run, load 1.3-1.9) simd2 5.55 vs fast 9.26 CPU s one thread = 0.60.  The
+    re-pinned simd2 (one more multiply per noise word, module simd): 1.034x the first version's
+    CPU for BM01 and 1.016x for BM03 at 200^3 (one thread, 5 alternated pairs in one process,
+    load 1.05), 0.92x simd for BM01 and 0.75x for BM03 (same conditions); at 401^3 (bench
+    generate, same run, load 1.04) 5.66 vs fast 9.41 CPU s = 0.60 (second calls 5.00 vs 8.70 =
+    0.57), so the factor stays 0.61.
 """
 from __future__ import annotations
 

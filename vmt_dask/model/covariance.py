@@ -99,9 +99,10 @@ POINT_SAMPLING = ("lattice", "point", "fast", "simd", "simd2")
 #: The point-sampling generators built by direct separable convolution on a halo box (numba).
 DIRECT_GENERATORS = ("fast", "simd", "simd2")
 #: The default: "simd2" (point sampling with the exact lattice covariance, the law of "lattice",
-#: "fast" and "simd", the least work: 0.91x simd's CPU for BM01 and 0.67x for BM03 at 200^3;
-#: 401^3 fidelity checked, docs/fidelity.md).  It was "fast" until session 6 and "simd" until
-#: session 7 (each stays available bit for bit); a study records its generator in its spec
+#: "fast" and "simd", the least work: its CPU factor is :data:`.cost.GENERATOR_FACTOR`'s,
+#: measured as stated in :mod:`.cost`'s docstring; fidelity checked, docs/fidelity.md).  It was
+#: "fast" until session 6 and "simd" until session 7 (each stays available bit for bit; simd2
+#: was re-pinned in session 7); a study records its generator in its spec
 #: (studies without one use "lattice"), and stored volumes name theirs.
 DEFAULT_GENERATOR = "simd2"
 
