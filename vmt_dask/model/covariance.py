@@ -35,10 +35,11 @@ discretisation:
     fixed from its first commit on (stores name their generator).
 ``"simd2"`` (default)
     ``"simd"`` with less work per voxel and other random numbers (the same law): the noise
-    word of a voxel is one round of the 32-bit hash instead of two (its own noise streams),
-    and the smooth fields' spectral synthesis sums its last pass as a register-blocked
-    matrix product (another float32 summation order).  Its bits are fixed from its first
-    commit on.
+    word of a voxel is one round of the 32-bit hash on a row-scaled counter instead of two
+    rounds (its own noise streams; :mod:`vmt_dask.model.simd`), and the smooth fields'
+    spectral synthesis sums its last pass as a register-blocked matrix product (another
+    float32 summation order).  Its bits are fixed since its re-pin of session 7 (the first
+    version's word made some rows share their noise values).
 ``"cell"``
     The field averaged over the voxel (a cube of edge 1 voxel), rescaled to unit variance.
     Per axis ``C(h) = int_{-1}^{1} (1 - |t|) exp(-alpha^2 (h + t)^2) dt`` and the lattice

@@ -398,7 +398,7 @@ def realize(theta: "Theta | Sequence[float]", shape, *, seed: int, voxel_size: f
         convolution of a cheaper noise (:mod:`vmt_dask.model.fast`); ``"simd"`` is "fast" built
         for vector units (FMA convolution, vectorised Box-Muller noise,
         :mod:`vmt_dask.model.simd`; other random numbers); ``"simd2"`` is "simd" with a one-round
-        noise hash and a matrix-product spectral pass (other random numbers, the same law);
+        noise hash on a row-scaled counter and a matrix-product spectral pass (other random numbers, the same law);
         ``"cell"`` averages the
         field over each voxel; ``"band"`` keeps the spectrum below the voxel Nyquist
         frequency.  "point", "cell" and "band" use the white noise of "lattice".  The default

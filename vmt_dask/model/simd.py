@@ -121,8 +121,8 @@ def _from_bits(typingctx, x):
 
 @intrinsic
 def _word1(typingctx, c, r0):
-    """L(c ^ r0) on uint32, L = lowbias32 (module docstring): simd2's word; simd's is
-    L(L(c ^ r0) ^ r1)."""
+    """L(c ^ r0) on uint32, L = lowbias32 (module docstring): one round; simd's word is
+    L(L(c ^ r0) ^ r1) (simd2's is :func:`_word_odd`)."""
     sig = types.uint32(types.uint32, types.uint32)
 
     def codegen(context, builder, signature, args):
@@ -613,7 +613,7 @@ def simd_field(seed: int, field: int, kernels, lo, hi, *, out: np.ndarray, squar
         With ``square``: store the square instead of adding it (``out``'s old values are
         ignored; the same bits as adding to zeros), so a reused buffer needs no zero-fill.
     generator : {"simd", "simd2"}
-        Whose noise (``VARIANTS``: "simd2" hashes one round and has its own streams); the
+        Whose noise (``VARIANTS``: "simd2" hashes one round of a row-scaled counter and has its own streams); the
         convolution is the same.
 
     Raises ValueError if ``store`` is given without ``square``, if ``out`` is not a C-contiguous float32 array, if the box with its
