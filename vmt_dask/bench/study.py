@@ -82,9 +82,10 @@ def _med(values) -> float:
 
 
 KINDS = ("realize", "describe_SE", "describe_AM", "conduct_SE", "conduct_AM")
-#: Edge of the untimed warm pass of the per-task costs from 128^3 up: above the largest size
-#: threshold of a kernel path (the solver keeps its reciprocal ring for planes up to 256^2 cells).
-WARM_LARGE = 264
+#: Edge of the untimed warm pass of the per-task costs from 128^3 up: the largest size threshold
+#: of a kernel path left is 2^21 voxels = 128^3 (desc's window passes; the solver's 256^2-plane
+#: ring that 264 was chosen for was removed in 1ddd5ab).
+WARM_LARGE = 128
 
 
 def _task_costs(n: int, thetas: list, generator: str = "lattice") -> dict:
@@ -105,8 +106,8 @@ def _task_costs(n: int, thetas: list, generator: str = "lattice") -> dict:
         init_store(spec, store, "create")
         ident = spec.identity()
         # untimed first pass: imports, numba cache loads (or compiles), zarr/blosc set-up.  The kernels
-        # switch paths by size (desc's window passes from 2^21 voxels, the solver's reciprocal ring up
-        # to 256^2-cell planes), so the pass runs on min(n, WARM_LARGE)^3 from 128^3 up (a study worker
+        # switch paths by size (desc's window passes from 2^21 voxels = 128^3; the last such switch),
+        # so the pass runs on min(n, WARM_LARGE)^3 from 128^3 up (a study worker
         # has every path loaded after its first tasks); the realization runs at n itself, so that the
         # model's per-process buffers are those of n (a worker's second and later realizations reuse them)
         warm_edge = 16 if n < 128 else min(n, WARM_LARGE)
