@@ -180,6 +180,20 @@ def _labels(store: str, key: str, stage: str) -> np.ndarray:
                          generator=rec.get("generator", "lattice"))
 
 
+# The model keeps its realization buffers per process (vmt_dask.model.realize, ~8.6 B/voxel,
+# 556 MB at 401^3) for the next realization; task_memory does not count them beside a describe or
+# conduct task's own peak, so a worker drops them before those tasks on large grids (the first
+# touch they save is ~0.3-0.8 s per 401^3 realization; a study's worker alternates task kinds).
+POOL_RELEASE_VOXELS = 256 ** 3
+
+
+def _release_model_buffers(labels: np.ndarray) -> None:
+    if labels.size >= POOL_RELEASE_VOXELS:
+        from ..model.realize import release_buffers
+
+        release_buffers()
+
+
 def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, axis: int, stage: str = "describe",
                   meta: dict | None = None, identity: str | None = None, labels: np.ndarray | None = None) -> dict:
     """Descriptors of one phase of a stored volume (``deps``: upstream futures, for ordering only).
@@ -198,6 +212,7 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
     t0 = time.perf_counter()
     if labels is None:
         labels = _labels(store, key, stage)
+    _release_model_buffers(labels)
     t1 = time.perf_counter()
     code = PHASE_CODES[phase]
     want_curves = stage == "describe-structure"
@@ -236,6 +251,7 @@ def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float
     t0 = time.perf_counter()
     if labels is None:
         labels = _labels(store, key, "conduct")
+    _release_model_buffers(labels)
     t1 = time.perf_counter()
     res = m_factor(labels == PHASE_CODES[phase], axis=axis, rtol=rtol)
     t2 = time.perf_counter()
