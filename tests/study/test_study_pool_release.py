@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from vmt_dask.model import realize as realize_mod
+import importlib
+
 from vmt_dask.study import tasks
+
+realize_mod = importlib.import_module("vmt_dask.model.realize")   # the package exports the function
 
 
 def test_large_grids_release_the_model_pool(monkeypatch):
