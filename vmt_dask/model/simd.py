@@ -119,6 +119,16 @@ def _from_bits(typingctx, x):
     return sig, codegen
 
 
+def _emit_lowbias32(builder, v):
+    """IR of L(v) = lowbias32 on a uint32 value (module docstring), shared by the word intrinsics."""
+    i32 = ir.IntType(32)
+    v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
+    v = builder.mul(v, ir.Constant(i32, 0x7FEB352D))
+    v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 15)))
+    v = builder.mul(v, ir.Constant(i32, 0x846CA68B))
+    return builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
+
+
 @intrinsic
 def _word1(typingctx, c, r0):
     """L(c ^ r0) on uint32, L = lowbias32 (module docstring): one round; simd's word is
@@ -126,13 +136,7 @@ def _word1(typingctx, c, r0):
     sig = types.uint32(types.uint32, types.uint32)
 
     def codegen(context, builder, signature, args):
-        i32 = ir.IntType(32)
-        v = builder.xor(args[0], args[1])
-        v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
-        v = builder.mul(v, ir.Constant(i32, 0x7FEB352D))
-        v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 15)))
-        v = builder.mul(v, ir.Constant(i32, 0x846CA68B))
-        return builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
+        return _emit_lowbias32(builder, builder.xor(args[0], args[1]))
     return sig, codegen
 
 
@@ -148,11 +152,7 @@ def _word_odd(typingctx, c, r1, r0):
         i32 = ir.IntType(32)
         m = builder.or_(args[1], ir.Constant(i32, 1))
         v = builder.xor(builder.mul(args[0], m), args[2])
-        v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
-        v = builder.mul(v, ir.Constant(i32, 0x7FEB352D))
-        v = builder.xor(v, builder.lshr(v, ir.Constant(i32, 15)))
-        v = builder.mul(v, ir.Constant(i32, 0x846CA68B))
-        return builder.xor(v, builder.lshr(v, ir.Constant(i32, 16)))
+        return _emit_lowbias32(builder, v)
     return sig, codegen
 
 
