@@ -14,10 +14,33 @@ from ..resources import MAX_VOXELS
 
 __all__ = ["JobProgress", "parse_size", "parse_theta", "parse_axis", "parse_axes_arg", "json_value", "AXES",
            "add_input_arguments", "load_input", "LoadedInput", "resolve_phases",
-           "print_table", "parse_int"]
+           "print_table", "parse_int", "check_output_path"]
 
 AXES = {name: i for i, name in enumerate(_AXIS_NAMES)}
 
+
+
+def check_output_path(path, option: str) -> None:
+    """Refuse an output file whose directory does not exist (or is not a directory), before any work.
+
+    ``-`` (standard output) and URLs (``scheme://...``) are not checked here.  The message
+    names the option, the path and the missing directory.
+    """
+    import os
+
+    text = str(path)
+    if text == "-" or "://" in text:
+        return
+    if not text.strip():
+        raise InputError(f"{option} '': empty path")
+    if os.path.isdir(text):
+        raise InputError(f"{option} {text!r} is a directory; give a file path")
+    parent = os.path.dirname(os.path.abspath(os.path.expanduser(text)))
+    if not os.path.exists(parent):
+        raise InputError(f"{option} {text!r}: directory {os.path.dirname(text) or parent!r} does not exist; "
+                         "create it first")
+    if not os.path.isdir(parent):
+        raise InputError(f"{option} {text!r}: {os.path.dirname(text) or parent!r} is not a directory")
 
 
 def parse_int(text, option: str, *, lo: int | None = None, hi: int | None = None) -> int:

@@ -5,10 +5,12 @@
     vmt study status STORE [--json]
     vmt study verify STORE [--quick] [--json]
     vmt study results STORE --csv OUT
+    vmt study spec STORE [-o FILE]
 
 ``run`` resumes a study where it stopped and repairs damaged pieces (records recomputed,
 volumes regenerated from their seeds); ``status`` derives the state from the verified records
-and the store's lease; ``verify`` reports damage (exit 1) without changing anything.
+and the store's lease; ``verify`` reports damage (exit 1) without changing anything; ``spec``
+prints the spec a store was made with (to resume it after a preset changed).
 """
 from __future__ import annotations
 
@@ -71,6 +73,11 @@ def register(subparsers) -> None:
     x.add_argument("store")
     x.add_argument("--csv", required=True, help="output CSV file (one row per structure); - for standard output")
     x.set_defaults(func=_results)
+
+    q = sub.add_parser("spec", help="print the spec a study store was made with (YAML)")
+    q.add_argument("store")
+    q.add_argument("-o", "--output", help="write it to this file instead of standard output")
+    q.set_defaults(func=_spec)
 
 
 def _bar(done: int, total: int, width: int = 24) -> str:
@@ -371,7 +378,30 @@ def _verify(args) -> int:
     return 1
 
 
+def _spec(args) -> int:
+    from ._args import check_output_path
+
+    if args.output is not None:
+        check_output_path(args.output, "--output")
+    from ..study.coordinator import read_spec_text
+
+    text = read_spec_text(args.store)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise _oserror(f"--output {args.output!r}", exc) from None
+    print(f"wrote the spec of {args.store} to {args.output}", file=sys.stderr)
+    return 0
+
+
 def _results(args) -> int:
+    from ._args import check_output_path
+
+    check_output_path(args.csv, "--csv")
     from ..study import export_csv
 
     try:

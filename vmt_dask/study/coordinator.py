@@ -47,6 +47,7 @@ from .spec import StudySpec, load_spec, spec_from_dict
 from .stages import STAGE_TABLE, StudyPlan, Task, parse_points, study_id
 
 __all__ = ["run_study", "StudyRun", "check_store", "init_store", "stage_totals", "make_cluster", "read_spec",
+           "read_spec_text", "spec_differences",
            "read_points", "study_status", "verify_study", "task_memory", "POINTS_FILE", "LEASE_OWNER",
            "BatchCosts", "BATCH_TARGET_S"]
 
@@ -187,8 +188,55 @@ def check_store(spec: StudySpec, store: str, *, new: bool = False) -> str:
         return "resume"
     if new:
         return "replace"
-    raise InputError(f"store {loc.display()!r} holds another study (spec {meta.get('identity')!r}, name "
-                     f"{meta.get('name')!r}; this spec is {spec.identity()!r}); pass --new to replace it")
+    shown = loc.display()
+    raise InputError(f"store {shown!r} holds another study: {spec_differences(meta, spec)}; to "
+                     f"resume it, run with the store's own spec (vmt study spec {shown} -o old.yaml, then "
+                     f"vmt study run old.yaml --store {shown}); or pass --new to replace it (deletes its results)")
+
+
+#: Fields of :meth:`StudySpec.to_dict` that are not part of the identity.
+_NOT_IDENTITY = ("name", "retries")
+
+
+def spec_differences(meta: dict, spec: StudySpec, limit: int = 3) -> str:
+    """The fields in which a store's spec differs from ``spec``, for a one-line message.
+
+    ``meta`` is the store's study file (its ``spec`` is the YAML text :func:`init_store` wrote).
+
+    ``"generator: 'simd' in the store, 'simd2' in this spec"``; at most ``limit`` fields are
+    named (then ``"and K more"``).  The stored text is read as the store's version wrote it:
+    when it no longer validates (a field this version does not know), its raw mapping is
+    compared; when it cannot be read at all, the two identities are named instead.
+    """
+    import yaml
+
+    from .spec import _short
+
+    stored_yaml = meta.get("spec")
+    try:
+        raw = yaml.safe_load(stored_yaml) if isinstance(stored_yaml, str) else None
+    except yaml.YAMLError:
+        raw = None
+    if not isinstance(raw, dict):
+        return f"its spec is unreadable (this spec's identity is {spec.identity()!r})"
+    try:
+        old = spec_from_dict(raw).to_dict()
+    except (InputError, ValueError, TypeError):
+        old = dict(raw)
+    new = spec.to_dict()
+    # to_dict leaves the generator out when it is the original one
+    defaults = {"generator": "lattice"}
+    keys = [k for k in dict.fromkeys([*new, *old]) if k not in _NOT_IDENTITY]
+    diffs = []
+    for k in keys:
+        a, b = old.get(k, defaults.get(k)), new.get(k, defaults.get(k))
+        if a != b:
+            diffs.append(f"{k}: {_short(a, 40)} in the store, {_short(b, 40)} in this spec")
+    if not diffs:
+        return (f"the same fields but another identity (store {meta.get('identity')!r}, this spec "
+                f"{spec.identity()!r}: made by another version)")
+    more = f"; and {len(diffs) - limit} more field(s)" if len(diffs) > limit else ""
+    return "; ".join(diffs[:limit]) + more
 
 
 def _remove_all_but_lease(loc) -> None:
@@ -245,6 +293,24 @@ def read_spec(store: str) -> StudySpec:
         why = f"its study file is damaged ({damaged})" if damaged else f"{STUDY_FILE} missing"
         raise InputError(f"store {loc.display()!r} holds no readable study ({why})")
     return spec_from_dict(parse_spec_text(meta["spec"], "yaml", f"in store {loc.display()!r}"))
+
+
+def read_spec_text(store: str) -> str:
+    """The YAML text of the spec a study store was created with, as that run wrote it.
+
+    Raises
+    ------
+    InputError
+        No such store, no study in it, or a damaged study file.
+    """
+    loc = _location(store)
+    if not loc.fs.exists(loc.root):
+        raise InputError(f"no such store: {loc.display()!r}")
+    meta, damaged = _study_meta(loc)
+    if meta is None or not isinstance(meta.get("spec"), str):
+        why = f"its study file is damaged ({damaged})" if damaged else f"{STUDY_FILE} missing"
+        raise InputError(f"store {loc.display()!r} holds no readable study ({why})")
+    return meta["spec"]
 
 
 def read_points(store: str) -> tuple[int, ...] | None:
