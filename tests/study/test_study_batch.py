@@ -232,6 +232,8 @@ def test_embedded_cluster_relaxes_the_monitors(monkeypatch):
     from vmt_dask.study.coordinator import CLUSTER_CONFIG, WORKER_MALLOC_ENV, make_cluster
 
     key = "distributed.worker.memory.monitor-interval"
+    for name in WORKER_MALLOC_ENV:  # the study's own settings are asserted below: no user value
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL", "250ms")
     keys = sorted(CLUSTER_CONFIG)
     with dask.config.set({key: "250ms"}):  # what dask's import made of that variable

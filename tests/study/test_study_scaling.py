@@ -31,9 +31,11 @@ def test_mix_interleaved_keeps_counts():
     assert all(not (a == b == "structure") for a, b in zip(out, out[1:]))
 
 
-def test_probe_env_is_the_study_workers_env():
+def test_probe_env_is_the_study_workers_env(monkeypatch):
     from vmt_dask.study.coordinator import WORKER_MALLOC_ENV
 
+    for name in WORKER_MALLOC_ENV:  # the study's own settings are asserted below: no user value
+        monkeypatch.delenv(name, raising=False)
     env = sc.dask_worker_env()
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
     # distributed's own pre-spawn variables are kept, the study's allocator settings win

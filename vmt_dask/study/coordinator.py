@@ -373,20 +373,52 @@ CLUSTER_CONFIG = {"distributed.admin.system-monitor.interval": "2s",
 #: nanny's ``pre-spawn-environ`` (set before the worker process starts; the nanny's ``env`` is
 #: applied inside the started process, too late for the allocator).
 WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(64 << 20)}
-#: The user's own values of those variables when this module was imported (they win): a nanny
-#: copies its pre-spawn variables into this process's environment, and reads the environment
-#: over its config, so a value seen later may be distributed's leftover, not the user's.
-_USER_MALLOC_ENV = {k: os.environ[k] for k in WORKER_MALLOC_ENV if k in os.environ}
+_SPAWN_KEY = "distributed.nanny.pre-spawn-environ"
 
 
-def worker_spawn_env() -> dict[str, str]:
-    """The environment the embedded cluster's nannies set before starting a worker process:
-    distributed's ``distributed.nanny.pre-spawn-environ`` with :data:`WORKER_MALLOC_ENV` over it."""
+def _distributed_spawn_defaults() -> dict[str, str]:
+    """distributed's own ``pre-spawn-environ`` defaults (its distributed.yaml), as strings."""
     import dask
     import distributed  # noqa: F401 - registers distributed's config defaults
 
-    env = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
-    return {**{str(k): str(v) for k, v in env.items()}, **WORKER_MALLOC_ENV, **_USER_MALLOC_ENV}
+    for d in dask.config.defaults:
+        try:
+            got = d["distributed"]["nanny"]["pre-spawn-environ"]
+        except (KeyError, TypeError):
+            continue
+        if isinstance(got, dict):
+            return {str(k): str(v) for k, v in got.items() if v is not None}
+    return {}
+
+
+def worker_spawn_env(environ: "dict[str, str] | None" = None) -> dict[str, str]:
+    """The environment the embedded cluster's nannies set before starting a worker process.
+
+    distributed's ``distributed.nanny.pre-spawn-environ`` (dask config, the user's included)
+    with :data:`WORKER_MALLOC_ENV` over it, except where the user chose a value, read now (not
+    at import): a ``MALLOC_*`` variable in ``environ`` (default ``os.environ``) or in the
+    config's ``pre-spawn-environ`` wins; a config value ``None`` leaves the variable unset.  A
+    value equal to distributed's own default (``MALLOC_TRIM_THRESHOLD_=65536``) is not taken
+    for the user's: a nanny started earlier in this process leaves it in the environment, and
+    the config holds it by default.
+    """
+    import dask
+
+    environ = os.environ if environ is None else environ
+    defaults = _distributed_spawn_defaults()
+    config = dask.config.get(_SPAWN_KEY, default={}) or {}
+    env = {str(k): str(v) for k, v in config.items() if v is not None}
+    for key, ours in WORKER_MALLOC_ENV.items():
+        if key in config and config[key] is None:
+            env.pop(key, None)  # the user unset it in the config
+            continue
+        if key in environ and environ[key] != defaults.get(key):
+            env[key] = environ[key]  # the user's environment
+        elif key in env and env[key] != defaults.get(key):
+            pass  # the user's config
+        else:
+            env[key] = ours
+    return env
 
 
 def _dask_env_name(key: str) -> str:
@@ -411,10 +443,7 @@ def make_cluster(workers: int | None = None, *, memory_limit: str | int | None =
 
     env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     spawn_env = worker_spawn_env()
-    config = {"distributed.nanny.pre-spawn-environ": spawn_env}
-    # the nanny reads these variables from this process's environment over its config (and a
-    # cluster started earlier in this process left distributed's there): set ours
-    os.environ.update({k: spawn_env[k] for k in WORKER_MALLOC_ENV})
+    config = {_SPAWN_KEY: spawn_env}
     for key, value in CLUSTER_CONFIG.items():
         name = _dask_env_name(key)
         if name in os.environ:
@@ -423,9 +452,30 @@ def make_cluster(workers: int | None = None, *, memory_limit: str | int | None =
         env[name] = str(value)
     # scheduler and dashboard on 127.0.0.1 with the study page preloaded (dashboard.local_kwargs);
     # the scheduler and the nannies (this process) read the intervals when they are created
-    with dask.config.set(config):
-        return LocalCluster(**local_kwargs(n_workers=n, threads_per_worker=1, processes=True,
-                                           memory_limit=memory_limit, env=env))
+    # the nanny reads its pre-spawn variables from this process's environment over its config,
+    # and copies them into this environment before each spawn: ours are set for the start, and
+    # the caller's environment is given back as it was once the cluster is up
+    saved = dict(os.environ)
+    for key in WORKER_MALLOC_ENV:
+        if key in spawn_env:
+            os.environ[key] = spawn_env[key]
+        else:
+            os.environ.pop(key, None)
+    try:
+        with dask.config.set(config):
+            return LocalCluster(**local_kwargs(n_workers=n, threads_per_worker=1, processes=True,
+                                               memory_limit=memory_limit, env=env))
+    finally:
+        _restore_environ(saved)
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    """Make ``os.environ`` equal to ``saved`` again (added keys removed, changed ones restored)."""
+    for key in [k for k in os.environ if k not in saved]:
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 def task_memory(spec: StudySpec) -> dict[str, int]:
