@@ -97,3 +97,23 @@ def test_output_into_a_missing_directory_names_it(old_store, tmp_path, capsys, a
     assert len(err) == 1, err
     assert option in err[0] and f"directory {str(missing)!r} does not exist" in err[0], err
     assert not (tmp_path / "no").exists()
+
+
+def test_a_misspelt_field_is_named_not_the_missing_one(tmp_path, capsys):
+    from vmt_dask.study.spec import preset_dict
+
+    d = preset_dict("smoke")
+    d["realisations"] = d.pop("realizations")  # the real field is now also missing
+    spec_file = tmp_path / "bad.yaml"
+    spec_file.write_text(yaml.safe_dump(d))
+    store = tmp_path / "s.zarr"
+    assert cli_main(["study", "run", str(spec_file), "--store", str(store), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "'realisations': unknown field (did you mean 'realizations'?" in err[0], err
+    assert "missing" not in err[0]
+    assert not store.exists()
+    # an unknown field with no near name gets no guess
+    d = preset_dict("smoke") | {"frobnicate": 1}
+    with pytest.raises(InputError, match=r"'frobnicate': unknown field \(known: "):
+        load_spec(d)

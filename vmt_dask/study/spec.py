@@ -528,7 +528,10 @@ def _loc_path(loc: tuple) -> str:
 
 
 def _input_error(exc: ValidationError) -> InputError:
-    err = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # an unknown field first: a misspelt required field ('realisations') is also reported as
+    # the real one missing, and the unknown spelling is what the user has to fix
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     ctx_err = (err.get("ctx") or {}).get("error")
     if isinstance(ctx_err, _FieldError):
         return _fail(ctx_err.path, ctx_err.value, ctx_err.why)
@@ -538,8 +541,13 @@ def _input_error(exc: ValidationError) -> InputError:
     if kind == "missing":
         return InputError(f"study spec field {path!r} is missing")
     if kind == "extra_forbidden":
-        known = ", ".join(sorted(set(StudySpec.model_fields) | {"grid", "store"}))
-        return _fail(path, err.get("input"), f"unknown field (known: {known})")
+        import difflib
+
+        names = sorted(set(StudySpec.model_fields) | {"grid", "store"})
+        known = ", ".join(names)
+        close = difflib.get_close_matches(str(loc[-1]) if loc else "", names, n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return _fail(path, err.get("input"), f"unknown field ({hint}known: {known})")
     msg = err["msg"]
     if isinstance(ctx_err, ValueError):
         msg = str(ctx_err)
