@@ -87,11 +87,14 @@ def test_spec_of_a_missing_store_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("argv_tail, option", [
     (["results", "{store}", "--csv", "{missing}/out.csv"], "--csv"),
     (["spec", "{store}", "-o", "{missing}/old.yaml"], "--output"),
+    (["@regress", "{store}", "--csv", "{missing}/fit.csv"], "--csv"),
+    (["@regress", "{store}", "--markdown", "{missing}/fit.md"], "--markdown"),
 ])
 def test_output_into_a_missing_directory_names_it(old_store, tmp_path, capsys, argv_tail, option):
     _, store = old_store
     missing = tmp_path / "no" / "such"
-    argv = ["study"] + [a.format(store=store, missing=missing) for a in argv_tail]
+    argv = [a.format(store=store, missing=missing) for a in argv_tail]
+    argv = [argv[0][1:], *argv[1:]] if argv[0].startswith("@") else ["study", *argv]
     assert cli_main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err

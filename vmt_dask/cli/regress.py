@@ -32,6 +32,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ._args import check_output_path
+
+    if not args.no_save:  # before the results are read or anything fitted
+        for option, path in (("--csv", args.csv), ("--markdown", args.markdown)):
+            if path is not None:
+                check_output_path(path, option)
     from ..regression import DEFAULT_SEED, fit_all
     from ..report.io import load_results, save_table
 
