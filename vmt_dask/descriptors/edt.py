@@ -153,8 +153,10 @@ def _pass_first(out, bound, lo, hi):
 #: and the tests' first run); 128^3 and up gain 1.5-2x on these passes.
 WINDOW_FROM = 1 << 21
 #: Lanes of the window search (:func:`_pass_window_y`): consecutive z positions searched
-#: together (contiguous loads; the search stops when the farthest lane is final).
-_LANES = 16
+#: together (contiguous loads; the search stops when the farthest lane is final).  32
+#: uint32 lanes: BM01 200^3 one thread, y pass SE / AM 0.113 / 0.089 s (16 int64 lanes)
+#: -> 0.083 / 0.064 s (16 uint32 lanes: 0.089 / 0.073; 8: 0.094 / 0.082), same integers.
+_LANES = 32
 #: Largest window half-width of the search; columns whose lanes need more are solved by
 #: the lower envelope (:func:`_envelope`) instead.
 _WINDOW_MAX = 48
@@ -173,10 +175,14 @@ def _pass_window_y(out, bound, lo, hi):
     offsets beyond :data:`_WINDOW_MAX` (no background near) get the lower envelope of their
     whole line.  The same integers as :func:`_envelope` (both are the exact minimum); cost
     ~ the offsets searched (the distances to the complement, a few voxels mostly) instead
-    of the envelope's data-dependent branches per voxel."""
+    of the envelope's data-dependent branches per voxel.  The lanes are uint32 (the values
+    are non-negative int32, and a candidate is at most ``EDT_INF + 48^2 < 2^32``): int64
+    lanes have no vector min on AVX2 (compare and blend), 1.3-1.4x the time."""
     nx, ny, nz = out.shape
+    ou = out.view(np.uint32)  # non-negative int32: the same order, and no int64 lanes
+    bnd = np.uint32(min(bound, EDT_INF))
     tmp = np.empty((ny, nz), np.int32)
-    best = np.empty(_LANES, np.int64)
+    best = np.empty(_LANES, np.uint32)
     flag = np.zeros(nz, np.bool_)
     f = np.empty(ny, np.int64)
     res = np.empty(ny, np.int64)
@@ -187,39 +193,40 @@ def _pass_window_y(out, bound, lo, hi):
         for j in range(ny):
             for k0 in range(0, nz, _LANES):
                 kw = min(_LANES, nz - k0)
-                m = np.int64(0)
+                m = np.uint32(0)
                 for t in range(kw):
-                    b = np.int64(out[i, j, k0 + t])
+                    b = ou[i, j, k0 + t]
                     best[t] = b
                     m = max(m, b)
                 o = 0
-                while min(m, bound) > (o + 1) * (o + 1) and o < _WINDOW_MAX:
+                while min(m, bnd) > (o + 1) * (o + 1) and o < _WINDOW_MAX:
                     o += 1
-                    o2 = o * o
+                    o2 = np.uint32(o * o)
                     qm = j - o
                     qp = j + o
                     if qm < 0 and qp >= ny:
-                        m = 0  # no candidates left: every lane is final
+                        m = np.uint32(0)  # no candidates left: every lane is final
                         break
                     # a side past the end repeats the other one (one loop, less code to compile)
                     if qm < 0:
                         qm = qp
                     elif qp >= ny:
                         qp = qm
-                    m = 0
+                    m = np.uint32(0)
                     for t in range(kw):
-                        b = min(best[t], min(np.int64(out[i, qm, k0 + t]), np.int64(out[i, qp, k0 + t])) + o2)
+                        # <= EDT_INF + 48^2 < 2^32: no wrap-around in uint32
+                        b = min(best[t], np.uint32(min(ou[i, qm, k0 + t], ou[i, qp, k0 + t]) + o2))
                         best[t] = b
                         m = max(m, b)
                 lim = (o + 1) * (o + 1)
-                if o == _WINDOW_MAX and min(m, bound) > lim:
+                if o == _WINDOW_MAX and min(m, bnd) > lim:
                     for t in range(kw):
-                        if min(best[t], bound) > lim and not flag[k0 + t]:
+                        if min(best[t], bnd) > lim and not flag[k0 + t]:
                             flag[k0 + t] = True
                             nflag += 1
                 for t in range(kw):
                     b = best[t]
-                    tmp[j, k0 + t] = b if b < bound else EDT_INF
+                    tmp[j, k0 + t] = b if b < bnd else EDT_INF
         if nflag:  # lines without background near: the lower envelope of the whole line
             for k in range(nz):
                 if flag[k]:
@@ -243,8 +250,10 @@ def _pass_window_x(out, bound, lo, hi):
     ``out.transpose(1, 0, 2)`` gives the same integers but compiles a second, non-contiguous
     specialization and ran ~25 % slower (BM01 200^3 SE, one thread: 0.118 vs 0.093 s CPU)."""
     nx, ny, nz = out.shape
+    ou = out.view(np.uint32)  # as in _pass_window_y
+    bnd = np.uint32(min(bound, EDT_INF))
     tmp = np.empty((nx, nz), np.int32)
-    best = np.empty(_LANES, np.int64)
+    best = np.empty(_LANES, np.uint32)
     flag = np.zeros(nz, np.bool_)
     f = np.empty(nx, np.int64)
     res = np.empty(nx, np.int64)
@@ -255,39 +264,39 @@ def _pass_window_x(out, bound, lo, hi):
         for i in range(nx):
             for k0 in range(0, nz, _LANES):
                 kw = min(_LANES, nz - k0)
-                m = np.int64(0)
+                m = np.uint32(0)
                 for t in range(kw):
-                    b = np.int64(out[i, j, k0 + t])
+                    b = ou[i, j, k0 + t]
                     best[t] = b
                     m = max(m, b)
                 o = 0
-                while min(m, bound) > (o + 1) * (o + 1) and o < _WINDOW_MAX:
+                while min(m, bnd) > (o + 1) * (o + 1) and o < _WINDOW_MAX:
                     o += 1
-                    o2 = o * o
+                    o2 = np.uint32(o * o)
                     qm = i - o
                     qp = i + o
                     if qm < 0 and qp >= nx:
-                        m = 0  # no candidates left: every lane is final
+                        m = np.uint32(0)  # no candidates left: every lane is final
                         break
                     # a side past the end repeats the other one (one loop, less code to compile)
                     if qm < 0:
                         qm = qp
                     elif qp >= nx:
                         qp = qm
-                    m = 0
+                    m = np.uint32(0)
                     for t in range(kw):
-                        b = min(best[t], min(np.int64(out[qm, j, k0 + t]), np.int64(out[qp, j, k0 + t])) + o2)
+                        b = min(best[t], np.uint32(min(ou[qm, j, k0 + t], ou[qp, j, k0 + t]) + o2))
                         best[t] = b
                         m = max(m, b)
                 lim = (o + 1) * (o + 1)
-                if o == _WINDOW_MAX and min(m, bound) > lim:
+                if o == _WINDOW_MAX and min(m, bnd) > lim:
                     for t in range(kw):
-                        if min(best[t], bound) > lim and not flag[k0 + t]:
+                        if min(best[t], bnd) > lim and not flag[k0 + t]:
                             flag[k0 + t] = True
                             nflag += 1
                 for t in range(kw):
                     b = best[t]
-                    tmp[i, k0 + t] = b if b < bound else EDT_INF
+                    tmp[i, k0 + t] = b if b < bnd else EDT_INF
         if nflag:  # lines without background near: the lower envelope of the whole line
             for k in range(nz):
                 if flag[k]:
