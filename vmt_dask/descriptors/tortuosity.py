@@ -440,6 +440,14 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
     Dial's buckets have the width of the shortest step (``min(dx, dy, dz)``), so
     every step spans at least one bucket and the search stays exact for the graph.
     """
+    return _distances(mask, axis, neighbourhood, voxel_size, True)
+
+
+def _distances(mask, axis, neighbourhood, voxel_size, finish: bool):
+    """:func:`geodesic_distance_to_plane`; ``finish=False`` (the tortuosity, which reads
+    only whether a start value is finite): the voxels that are not phase or not reached
+    may hold NaN or ``-inf`` instead of ``inf`` (no pass over the whole field to convert
+    them: 0.13-0.18 s at 401^3, one thread)."""
     mask = as_mask(mask)
     axis = check_axis(axis)
     neighbourhood = _check_neighbourhood(neighbourhood)
@@ -472,8 +480,9 @@ def geodesic_distance_to_plane(mask: np.ndarray, *, axis: int = 2, neighbourhood
             offs, wts, _, _ = _neighbours(shape_t, 26)
             idx_t = np.int32 if dist.size < (1 << 31) else np.int64
             _dial(flat, sources, offs, wts, np.empty((3, max(1 << 16, 4 * sources.size)), idx_t))
-            run_chunks(_neg_to_inf, (flat,), flat.size)
-        else:
+            if finish:
+                run_chunks(_neg_to_inf, (flat,), flat.size)
+        elif finish:
             run_chunks(_nan_to_inf, (flat,), flat.size)
         out = dist[1:-1, 1:-1, 1:-1]
         if voxel_size is not None:
@@ -561,7 +570,9 @@ def geodesic_tortuosity(
         sp = check_spacing(voxel_size)
         if sp[0] == sp[1] == sp[2]:
             voxel_size = None  # a common scale cancels
-    dist = geodesic_distance_to_plane(mask, axis=axis, neighbourhood=neighbourhood, voxel_size=voxel_size)
+    # finish=False: a start value that is not phase or not reached may be NaN or -inf
+    # instead of inf; only np.isfinite reads it below (values: NaN there as before)
+    dist = _distances(mask, axis, neighbourhood, voxel_size, False)
     if voxel_size is not None:
         dist = dist / sp[axis]  # in units of the plane spacing along the axis
     plane0 = (slice(None),) * axis + (0,)  # views: np.take would copy the whole volume first
