@@ -198,3 +198,47 @@ def test_invariants_and_validation(bm01_labels):
         constrictivity(np.ones((5, 5, 5), bool), voxel_size=0)
     with pytest.raises(ValueError, match="radii"):
         cpsd(np.ones((5, 5, 5), bool), [-1.0], voxel_size=1.0)
+
+
+@pytest.mark.parametrize("gap,beta", [(None, 1.0), (25, 1.0), (14, 0.0)])
+def test_non_percolating_phase_value_of_the_definition_and_flag(gap, beta):
+    # A straight channel along z (16 x 16 x 40), cut by a phase-free plane at z = gap.  The
+    # paper's SMIP counts what balls intrude from the inlet plane; it does not ask them to
+    # reach the far plane.  Cut at 25 the inlet side holds 25/39 > 1/2 of the phase and has
+    # no neck: SMIP = CPSD down to the eps/2 radius, r_min = r_max, beta = 1 although nothing
+    # passes.  Cut at 14 the inlet side holds 14/39 < 1/2: SMIP < eps/2 at every radius,
+    # r_min = 0, beta = 0.  Both are the definition's exact values; `percolating` flags them.
+    x, y, _ = np.ogrid[:16, :16, :40]
+    m = np.broadcast_to((x - 7.5) ** 2 + (y - 7.5) ** 2 < 6**2, (16, 16, 40)).copy()
+    if gap is not None:
+        m[:, :, gap] = False
+    through = gap is None
+    res = constrictivity(m, voxel_size=1.0)
+    assert res.beta == beta and res.percolating is through
+    assert (res.r_min == res.r_max) if beta == 1.0 else (res.r_min == 0.0 and res.r_max > 0)
+    # the histogram path and the per-threshold paths (reservoir inlet, anisotropic voxels,
+    # centre intrusion) flag it alike and give the same value here
+    variants = _con.constrictivity_variants(
+        m, {"res": {"inlet": "reservoir"}, "cen": CENTRES, "cen26": {"intrusion": "centres"}}, voxel_size=1.0)
+    aniso = constrictivity(m, voxel_size=(1.0, 1.0, 1.0 + 1e-9))
+    for r in (*variants.values(), aniso):
+        assert r.percolating is through and r.beta == beta
+    # along x the channel's cross-section touches neither end plane: r_min = 0, not percolating
+    assert constrictivity(m, voxel_size=1.0, axis=0).percolating is False
+    # describe() reports the same case through the tortuosity (26-neighbourhood, as the default)
+    from vmt_dask.descriptors import describe
+
+    d = describe(m.astype(np.uint8), phase=1, voxel_size=1.0)
+    assert d["constrictivity"] == beta and (d["tortuosity_reached"] > 0) is through
+
+
+def test_percolating_flag_six_versus_26():
+    # two bars that meet only along an edge: 26-connected from z = 0 to the far plane, not
+    # 6-connected; the flag follows the convention's neighbourhood
+    m = np.zeros((8, 8, 12), bool)
+    m[1:4, 1:4, :6] = True
+    m[4:7, 4:7, 6:] = True
+    assert constrictivity(m, voxel_size=1.0).percolating is True
+    assert constrictivity(m, voxel_size=1.0, connectivity=6).percolating is False
+    assert constrictivity(m, voxel_size=1.0, intrusion="centres", connectivity=6).percolating is False
+    assert constrictivity(m, voxel_size=1.0, inlet="reservoir", connectivity=6).percolating is False

@@ -33,6 +33,13 @@ class ConstrictivityResult:
         units): the admissible centres are those with ``dt**2 >= k``.  With the
         default conventions ``r = sqrt(k) * voxel_size``; 0 when no grid radius
         is feasible.
+    percolating : bool or None
+        Whether the phase connects the inlet plane to the far plane (index ``n - 1`` along
+        the axis) in the convention's neighbourhood (26 by default: then exactly when the
+        geodesic tortuosity reaches some start voxel).  ``False`` flags a value that
+        describes the window, not a transport bottleneck: SMIP counts what is intruded from
+        the inlet, and the definition does not ask the intrusion to break through (see
+        :func:`constrictivity`, Notes).  ``None`` only for results made without it.
     radii, cpsd, smip : ndarray of float64 or None
         With ``curves=True``: the radius grid in micrometres (ascending; with
         ``radius_step=None`` every radius at which a curve can step, ``sqrt(k)``
@@ -48,6 +55,7 @@ class ConstrictivityResult:
     r_max: float
     k_min: int
     k_max: int
+    percolating: bool | None = None
     radii: np.ndarray | None = field(default=None, repr=False, compare=False)
     cpsd: np.ndarray | None = field(default=None, repr=False, compare=False)
     smip: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -377,6 +385,7 @@ class _Curves:
 
     def __init__(self, m, dt2, kmax, conv: _Conventions, k_query: int = 0, cpsd_memo=None,
                  aniso=None):
+        self.m = m
         self.dt2 = dt2
         # anisotropic voxels: dt2 holds ranks of the distinct squared distances,
         # aniso = (values with a leading 0, spacing); covers use the true values
@@ -401,6 +410,17 @@ class _Curves:
         self.reach = None
         if conv.intrusion == "centres":
             self.reach = (_reach26 if conv.connectivity == 26 else _reach)(base, int(base.max()))
+
+    @property
+    def through(self) -> bool:
+        """Whether the phase's components (the convention's neighbourhood) that touch the
+        inlet plane reach the far plane (at the smallest threshold every phase voxel is an
+        admissible centre and the opened set is the phase; a reservoir adds nothing: it only
+        touches the inlet plane's voxels, which are seeds anyway)."""
+        if not hasattr(self, "_through"):
+            m = self.m
+            self._through = _flood_count(m, self.conv.connectivity == 26, m.shape[2] - 1) > 0
+        return self._through
 
     def _fused(self) -> bool:
         # opened-set SMIP from the plane: its cover is the CPSD set, so one
@@ -468,9 +488,10 @@ class _HistCurves:
     reach = None
     z0 = 0
 
-    def __init__(self, cpsd_ge: np.ndarray, smip_ge: np.ndarray):
+    def __init__(self, cpsd_ge: np.ndarray, smip_ge: np.ndarray, through: bool):
         self.cpsd_ge = cpsd_ge
         self.smip_ge = smip_ge
+        self.through = through  # the flood from the inlet plane reached the far plane
 
     def cpsd(self, k: int) -> int:
         k = int(k)
@@ -498,12 +519,16 @@ def _hist_families(dt2: np.ndarray, fams, consume: bool) -> dict:
     """
     vmax = int(dt2.max())
     smip_ge = {}
+    # whether the flood reached the far plane (reached voxels hold -B < 0): at the smallest
+    # threshold every phase voxel is admissible, so this is the phase's own connectivity
+    through = {}
     for fam in sorted(fams):
         intrusion, conn = fam
         if intrusion != "centres":
             continue
         r = dt2.copy()
         _bottleneck_counts_inplace(r, vmax, conn)  # reached voxels hold -reach
+        through[fam] = bool((r[:, :, -1] < 0).any())
         np.negative(r, out=r)
         np.maximum(r, 0, out=r)
         rmax = int(r.max())
@@ -518,8 +543,9 @@ def _hist_families(dt2: np.ndarray, fams, consume: bool) -> dict:
     for q, fam in enumerate(openings):
         w = lt if q == len(openings) - 1 else lt.copy()
         smip_ge[fam] = _at_least(_bottleneck_counts_inplace(w, vmax, fam[1]))
+        through[fam] = bool((w[:, :, -1] < 0).any())
         del w
-    return {fam: _HistCurves(cpsd_ge, smip_ge[fam]) for fam in fams}
+    return {fam: _HistCurves(cpsd_ge, smip_ge[fam], through[fam]) for fam in fams}
 
 
 def _largest_feasible_index(count, ks, lo, hi, n_phase):
@@ -742,6 +768,18 @@ def constrictivity(mask: np.ndarray, *, voxel_size: float, axis: int = 2,
     grid; ``r_min = 0`` when no grid radius is feasible (no phase in the start
     plane, or SMIP < eps / 2 already at the smallest radius); ``beta`` is NaN
     when ``r_max = 0`` (closed balls on a coarse grid).
+
+    A phase that does not connect the inlet plane to the far plane (``percolating``
+    False): the paper's SMIP is the part of the phase that balls of radius ``r`` intrude
+    from the inlet (Section 2.3; "forms an intrusion in a predefined direction"), and
+    nothing in the definition asks the intrusion to reach the far plane.  This function
+    returns the value that definition gives on the window: the intruded part is the
+    inlet side of the phase, so ``r_min`` is that side's ``eps / 2`` radius if it holds at
+    least half the phase (``beta`` up to 1 although nothing passes), and 0 otherwise
+    (``beta = 0``).  Whether a constrictivity is meaningful for a phase that does not
+    percolate the definition leaves open; the result flags the case (``percolating``)
+    rather than replacing the number (:func:`~vmt_dask.descriptors.describe` reports the
+    same case as ``tortuosity_reached = 0``).
     """
     conv = _conventions(intrusion, connectivity, radius_step, balls, inlet, crossing)
     return _constrictivity_set(mask, _spacing_arg(voxel_size), axis, {"": conv},
@@ -835,7 +873,7 @@ def _constrictivity_set(mask, a, axis, convs: dict, curves_out: bool = False) ->
     if int(dt2.max()) == int(EDT_INF):
         # No complement in the window (every voxel is phase): balls of any size fit.
         full = ConstrictivityResult(beta=1.0, r_min=math.inf, r_max=math.inf,
-                                    k_min=int(EDT_INF), k_max=int(EDT_INF))
+                                    k_min=int(EDT_INF), k_max=int(EDT_INF), percolating=True)
         if curves_out:
             full = replace(full, radii=np.array([math.inf]), cpsd=np.ones(1), smip=np.ones(1))
         return {name: full for name in convs}
@@ -902,7 +940,8 @@ def _constrictivity_set(mask, a, axis, convs: dict, curves_out: bool = False) ->
         beta = (r_min / r_max) ** 2 if r_max > 0 else math.nan
         res = ConstrictivityResult(beta=beta, r_min=r_min * a, r_max=r_max * a,
                                    k_min=int(ks[j_min]) if j_min >= 0 else 0,
-                                   k_max=int(ks[j_max]) if j_max >= 0 else 0)
+                                   k_max=int(ks[j_max]) if j_max >= 0 else 0,
+                                   percolating=bool(curves.through))
         if curves_out:
             if conv.radius_step is None:  # every value at which a curve can step
                 gk = np.flatnonzero(dt_hist[1:]) + 1
