@@ -197,3 +197,23 @@ def test_voxel_size_scaling_and_validation():
         specific_surface_area(m[0], voxel_size=1)
     with pytest.raises(TypeError, match="dtype"):
         specific_surface_area(m.astype(float), voxel_size=1)
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 2), (3, 4, 5), (5, 3, 6), (4, 6, 9), (7, 5, 13), (33, 9, 40)])
+def test_configuration_histogram_against_numpy(shape):
+    # the kernel's 8-bit code of a cell: bit (dz, dy, dx) = 4 dz + 2 dy + dx of its corner,
+    # counted with numpy slicing and bincount; the z-lengths cover every remainder of the
+    # kernel's four interleaved histograms (nz - 1 = 1, 4, 5, 8, 12, 39)
+    from vmt_dask.descriptors.surface_area import configuration_histogram
+
+    rng = np.random.default_rng(sum(shape))
+    for p in (0.1, 0.5, 0.9):
+        m = rng.random(shape) < p
+        code = np.zeros(np.array(shape) - 1, np.int64)
+        for dx in (0, 1):
+            for dy in (0, 1):
+                for dz in (0, 1):
+                    c = m[dx:shape[0] - 1 + dx, dy:shape[1] - 1 + dy, dz:shape[2] - 1 + dz]
+                    code |= c.astype(np.int64) << (4 * dz + 2 * dy + dx)
+        want = np.bincount(code.ravel(), minlength=256)
+        assert np.array_equal(configuration_histogram(m), want)

