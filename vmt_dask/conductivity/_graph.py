@@ -306,6 +306,130 @@ def fine_graph_fill(pat, base, lut, count, n_fine2, wx, wy, rowptr, col, val, di
                     coords[node] = (I * m1 + J) * m2 + K
 
 
+def _box_entry_bound_table():
+    """``BOX_ENTRY_BOUND[pattern]``: at most this many level-1 CSR entries come from the
+    pieces of one box (its rows' lengths summed).  Per side of the box: at most one entry
+    per occupied voxel of that face, and at most 2, because a 2x2 face holds at most two
+    pieces of either box (three or four occupied voxels of a 2x2 face are connected
+    inside it), so the touching voxel pairs of one side give at most two distinct
+    (piece, neighbour piece) pairs."""
+    out = np.zeros(256, np.int64)
+    for pat in range(256):
+        out[pat] = sum(min(2, int(POPCOUNT4[FACE_BITS[d, side, pat]]))
+                       for d in range(3) for side in range(2))
+    return out
+
+
+BOX_ENTRY_BOUND = _box_entry_bound_table()
+
+
+@kernel
+def fine_graph(pat, base, lut, count, bound, offsets, n_nodes, n_fine2, wx, wy):
+    """Level-1 graph in one walk over the box edges: ``(rowptr, col, val, dirichlet, coords)``.
+
+    The same arrays as :func:`fine_graph_degrees` + :func:`fine_graph_fill` (the two-walk
+    build, kept as the reference of the tests): each box slab's rows are written once, by
+    colour, into a scratch segment sized by ``bound`` (:data:`BOX_ENTRY_BOUND` summed over
+    the slab's boxes of that colour), the row pointers follow from the degrees, and each
+    segment is then copied to its place.  ``offsets[c, I]`` = first node of colour ``c`` in
+    slab ``I``.  Scratch: 8 bytes per bound entry (about 2x the entries, freed on return).
+    ``rowptr`` int64 (n_nodes + 1), ``col`` int32, ``val`` float32, ``dirichlet`` float32,
+    ``coords`` int64 (the node's box, C order).
+    """
+    m0, m1, m2 = pat.shape
+    sb = np.zeros((2, m0), np.int64)
+    for I in prange(m0):
+        b0 = 0
+        b1 = 0
+        for J in range(m1):
+            for K in range(m2):
+                e = bound[pat[I, J, K]]
+                if (I + J + K) & 1:
+                    b1 += e
+                else:
+                    b0 += e
+        sb[0, I] = b0
+        sb[1, I] = b1
+    start = np.zeros((2, m0), np.int64)
+    t = 0
+    for c in range(2):
+        for I in range(m0):
+            start[c, I] = t
+            t += sb[c, I]
+    tcol = np.empty(t, np.int32)
+    tval = np.empty(t, np.float32)
+    degree = np.zeros(n_nodes + 1, np.int64)
+    dirichlet = np.empty(n_nodes, np.float32)
+    coords = np.empty(n_nodes, np.int64)
+    w3 = np.empty(3)
+    w3[0] = wx
+    w3[1] = wy
+    w3[2] = 1.0
+    for I in prange(m0):
+        nbr = np.empty((4, 24), np.int64)
+        wgt = np.empty((4, 24))
+        deg = np.empty(4, np.int64)
+        bd = np.empty(4)
+        cur = np.empty(2, np.int64)
+        cur[0] = start[0, I]
+        cur[1] = start[1, I]
+        for J in range(m1):
+            for K in range(m2):
+                p = pat[I, J, K]
+                if p == 0:
+                    continue
+                _box_edges(pat, base, lut, count, I, J, K, m0, m1, m2, w3, nbr, wgt, deg)
+                for c in range(4):
+                    bd[c] = 0.0
+                for a in range(8):
+                    if not ((p >> a) & 1):
+                        continue
+                    k = 2 * K + (a & 1)
+                    if k == 0:
+                        bd[lut[p, a]] += 2.0
+                    if k == n_fine2 - 1:
+                        bd[lut[p, a]] += 2.0
+                colour = (I + J + K) & 1
+                b0 = base[I, J, K]
+                r0 = cur[colour]
+                for c in range(count[p]):
+                    node = b0 + c
+                    for s in range(deg[c]):
+                        tcol[r0 + s] = nbr[c, s]
+                        tval[r0 + s] = wgt[c, s]
+                    r0 += deg[c]
+                    degree[node + 1] = deg[c]
+                    dirichlet[node] = bd[c]
+                    coords[node] = (I * m1 + J) * m2 + K
+                cur[colour] = r0
+    rowptr = np.cumsum(degree)
+    nnz = rowptr[n_nodes]
+    col = np.empty(nnz, np.int32)
+    val = np.empty(nnz, np.float32)
+    for I in prange(m0):
+        for c in range(2):
+            first = offsets[c, I]
+            last = offsets[c, I + 1] if I + 1 < m0 else (offsets[1, 0] if c == 0 else n_nodes)
+            d0 = rowptr[first]
+            n = rowptr[last] - d0
+            s0 = start[c, I]
+            for e in range(n):
+                col[d0 + e] = tcol[s0 + e]
+                val[d0 + e] = tval[s0 + e]
+    return rowptr, col, val, dirichlet, coords
+
+
+@numba.njit(**JIT_EXACT)
+def whole_numbers_to_255(a):
+    """True if every value of the float array ``a`` is a whole number <= 255 (or ``a`` is
+    empty): one pass instead of numpy's max, round, compare and all (four passes and a
+    temporary).  NaN fails (``v != floor(v)``), as does inf (> 255)."""
+    for v in a:
+        if v != np.floor(v) or v > 255.0:
+            return False
+    return True
+
+
 # ----------------------------------------------------------------------------- fine <-> level 1
 @numba.njit(**JIT_EXACT)
 def _slab_boxes(pat, rowbase, count, I, first, multi_ptr, multi_k):

@@ -268,10 +268,9 @@ def _compact_values(val: np.ndarray, dirichlet: np.ndarray) -> tuple[np.ndarray,
     is a multiple of 2: 1 byte instead of 4 per entry.  Both arrays share one dtype
     so that each graph kernel is compiled for two signatures, not four.
     """
-    def exact(a):
-        return not a.size or (float(a.max()) <= 255.0 and bool(np.all(a == np.round(a))))
+    from ._graph import whole_numbers_to_255
 
-    if exact(val) and exact(dirichlet):
+    if whole_numbers_to_255(val) and whole_numbers_to_255(dirichlet):
         return val.astype(np.uint8), dirichlet.astype(np.uint8)
     return val.astype(np.float32, copy=False), dirichlet.astype(np.float32, copy=False)
 
@@ -410,16 +409,10 @@ class ConnectedHierarchy:
         offsets[1] = n_red + np.concatenate(([0], np.cumsum(slab[1])[:-1]))
         base = gr.fine_bases(pat, count, offsets)     # per box: setup only
         self._pat, self._rowbase = pat, gr.row_bases(base)
-        degree = gr.fine_graph_degrees(pat, base, lut, count, n1)
-        rowptr = _index_array(np.cumsum(degree))
-        del degree
-        nnz = int(rowptr[-1])
-        col = np.empty(nnz, np.int32)
-        val = np.empty(nnz, np.float32)
-        dirichlet = np.empty(n1, np.float32)
-        coords = np.empty(n1, np.int64)
-        gr.fine_graph_fill(pat, base, lut, count, self.code.shape[2], float(self.wx),
-                           float(self.wy), rowptr, col, val, dirichlet, coords)
+        rowptr, col, val, dirichlet, coords = gr.fine_graph(
+            pat, base, lut, count, gr.BOX_ENTRY_BOUND, offsets, n1, self.code.shape[2],
+            float(self.wx), float(self.wy))
+        rowptr = _index_array(rowptr)
         del base
         dims = pat.shape
         slabs = np.zeros((2, dims[0] + 1), np.int64)
