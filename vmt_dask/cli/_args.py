@@ -14,7 +14,8 @@ from ..resources import MAX_VOXELS
 
 __all__ = ["JobProgress", "parse_size", "parse_theta", "parse_axis", "parse_axes_arg", "json_value", "AXES",
            "add_input_arguments", "load_input", "LoadedInput", "resolve_phases",
-           "print_table", "parse_int", "check_output_path"]
+           "print_table", "parse_int", "check_output_path", "theta_values",
+           "check_store_exists"]
 
 AXES = {name: i for i, name in enumerate(_AXIS_NAMES)}
 
@@ -41,6 +42,16 @@ def check_output_path(path, option: str) -> None:
                          "create it first")
     if not os.path.isdir(parent):
         raise InputError(f"{option} {text!r}: {os.path.dirname(text) or parent!r} is not a directory")
+
+
+def check_store_exists(store) -> None:
+    """A local store path that is not there, refused before the readers' imports (zarr, xarray:
+    1-3 s); URLs are left to the reader.  Same words as :func:`vmt_dask.report.io.load_results`."""
+    import os
+
+    text = os.fspath(store)
+    if text.strip() and "://" not in text and not os.path.exists(text):
+        raise InputError(f"store {text!r} does not exist")
 
 
 def parse_int(text, option: str, *, lo: int | None = None, hi: int | None = None) -> int:
@@ -73,15 +84,33 @@ def parse_size(text: str, option: str = "--size") -> tuple[int, int, int]:
     return tuple(values)
 
 
-def parse_theta(text: str):
-    """Seven comma-separated numbers -> Theta (errors name the bad value)."""
-    from ..model import Theta
+def theta_values(text: str, option: str = "--theta") -> tuple[float, ...]:
+    """Seven comma-separated numbers, checked as :class:`vmt_dask.model.Theta` checks them (seven
+    finite values in PARAMETER_NAMES order, the alphas and ``a`` > 0), without importing the
+    model (numba): a command refuses a bad ``--theta`` before its heavy imports."""
+    from ..domain import PARAMETER_NAMES
 
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
     try:
         values = [float(p) for p in parts]
     except ValueError as exc:
-        raise InputError(f"--theta {text!r}: {exc}") from None
+        raise InputError(f"{option} {text!r}: {exc}") from None
+    if len(values) != len(PARAMETER_NAMES):
+        raise InputError(f"{option} {text!r}: theta needs {len(PARAMETER_NAMES)} values "
+                         f"({', '.join(PARAMETER_NAMES)}), got {len(values)}: {values!r}")
+    for name, value in zip(PARAMETER_NAMES, values):
+        if not math.isfinite(value):
+            raise InputError(f"{option} {text!r}: theta.{name} must be finite, got {value!r}")
+        if (name.startswith("alpha") or name == "a") and value <= 0:
+            raise InputError(f"{option} {text!r}: theta.{name} must be > 0, got {value!r}")
+    return tuple(values)
+
+
+def parse_theta(text: str):
+    """Seven comma-separated numbers -> Theta (errors name the bad value)."""
+    values = theta_values(text)
+    from ..model import Theta
+
     try:
         return Theta.from_sequence(values)
     except (TypeError, ValueError) as exc:

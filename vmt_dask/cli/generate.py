@@ -17,7 +17,7 @@ import sys
 import time
 
 from ..errors import InputError
-from ._args import parse_int, parse_size, parse_theta
+from ._args import parse_int, parse_size, parse_theta, theta_values
 
 #: Compressed bytes per voxel of a stored label volume, upper bound used for the disk check
 #: (measured on BM01/BM03/BM10 realizations at 128^3: 0.093, 0.117, 0.087 bytes/voxel with
@@ -106,23 +106,17 @@ def _about(seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import resources
-    from ..domain import preset_name
-    from ..chunked import realize_dask
-    from ..model import CALIBRATED, DEFAULT_TILE
-    from ..model.cost import estimate_cpu_seconds
-    from ..model.realize import _check_inputs
-    from ..store import check_key, check_writable, volume_exists, write_volume
+    from ..domain import PRESET_NAMES, preset_name
 
-    # validate everything before touching the store
+    # validate the arguments before the heavy imports (the model's numba, dask, zarr: seconds)
+    # and before touching the store
     if args.preset is not None:
         try:
-            theta = CALIBRATED[preset_name(args.preset)]
-        except (ValueError, KeyError):
-            raise InputError(f"--preset {args.preset!r}: expected one of {', '.join(CALIBRATED)}") from None
-        preset = preset_name(args.preset)
+            preset = preset_name(args.preset)
+        except ValueError:
+            raise InputError(f"--preset {args.preset!r}: expected one of {', '.join(PRESET_NAMES)}") from None
     else:
-        theta = parse_theta(args.theta)
+        theta_values(args.theta)
         preset = None
     shape = parse_size(args.size)
     seed = parse_int(args.seed, "--seed", lo=0, hi=2**63 - 1)
@@ -131,6 +125,15 @@ def run(args: argparse.Namespace) -> int:
     max_minutes = _float(args.max_minutes, "--max-minutes")
     if not str(args.out).strip():
         raise InputError("--out '' is empty: give a directory path or URL for the store")
+
+    from .. import resources
+    from ..chunked import realize_dask
+    from ..model import CALIBRATED, DEFAULT_TILE
+    from ..model.cost import estimate_cpu_seconds
+    from ..model.realize import _check_inputs
+    from ..store import check_key, check_writable, volume_exists, write_volume
+
+    theta = CALIBRATED[preset] if preset is not None else parse_theta(args.theta)
     try:
         _check_inputs(theta, shape, seed, voxel_size, chi2_dof, DEFAULT_TILE)
     except (ValueError, TypeError) as exc:

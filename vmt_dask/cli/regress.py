@@ -32,8 +32,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ._args import check_output_path
+    from ._args import check_output_path, check_store_exists
 
+    check_store_exists(args.store)  # before the fit's imports (xarray, zarr, scipy)
     if not args.no_save:  # before the results are read or anything fitted
         for option, path in (("--csv", args.csv), ("--markdown", args.markdown)):
             if path is not None:

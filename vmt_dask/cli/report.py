@@ -28,11 +28,14 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..report.io import load_results
-    from ..report.report import write_report
+    from ._args import check_store_exists
 
     if args.slice_size is not None and args.slice_size < 8:
         raise InputError(f"--slice-size must be >= 8, got {args.slice_size}")
+    check_store_exists(args.store)  # before the report's imports (xarray, zarr, matplotlib)
+    from ..report.io import load_results
+    from ..report.report import write_report
+
     results = load_results(args.store)
     rep = write_report(results, args.out, seed=args.seed, slice_size=None if args.no_slices else args.slice_size,
                        source=str(args.store))
