@@ -876,26 +876,27 @@ def _flood_relax(r, fr, g, wide):
     changed neighbour rows' ``B``: ``r[z] = max(r[z], min(fr[z], max g[z-1 .. z+1]))``
     (``wide``, 26-connectivity) or ``min(fr[z], g[z])`` (6-connectivity).  The same as
     relaxing from each neighbour row in turn (``min`` distributes over ``max``).  Returns
-    whether ``r`` changed."""
+    whether ``r`` changed.  The change flag stays int16 (``r``'s dtype: the sweeps' rows):
+    an int accumulator widened every lane to int64 (200^3 one thread, whole flood -4-6 %)."""
     n = r.size
-    ch = 0
+    ch = np.int16(0)
     if wide and n > 1:
         for z in (0, n - 1):
             zz = 1 if z == 0 else n - 2
             v = r[z]
             w = max(v, min(fr[z], max(g[z], g[zz])))
-            ch |= w ^ v
+            ch = np.int16(ch | (w ^ v))
             r[z] = w
         for z in range(1, n - 1):
             v = r[z]
             w = max(v, min(fr[z], max(max(g[z - 1], g[z]), g[z + 1])))
-            ch |= w ^ v
+            ch = np.int16(ch | (w ^ v))
             r[z] = w
     else:
         for z in range(n):
             v = r[z]
             w = max(v, min(fr[z], g[z]))
-            ch |= w ^ v
+            ch = np.int16(ch | (w ^ v))
             r[z] = w
     return ch != 0
 
