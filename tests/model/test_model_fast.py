@@ -1,17 +1,14 @@
 """The "fast" generator: its noise, its fused direct convolution, and that it has the law of
 "lattice" (point sampling, lattice correlation exp(-(alpha h)^2))."""
-import math
 
 import numpy as np
 import pytest
 from scipy import ndimage, stats
 
-from vmt_dask.chunked import realize_dask
-from vmt_dask.model import AM, CALIBRATED, SE, generator_kernel, realize
+from vmt_dask.model import CALIBRATED, generator_kernel, realize
 from vmt_dask.model.fast import fast_field, fast_noise_region
 from vmt_dask.model.noise import MAX_COORDINATE, noise_region
 
-from .test_model_realize import exact_fractions
 
 BOX = ((-20, 3, -7), (44, 67, 57))  # 64^3 values, odd z start (the pair boundary is exercised)
 N = 64 ** 3
@@ -90,49 +87,6 @@ def test_field_is_the_separable_correlation_of_its_noise(alphas):
     acc = np.ones_like(out)
     fast_field(4, 2, g, lo, hi, out=acc, square=True)
     np.testing.assert_allclose(acc, 1 + out.astype(np.float64) ** 2, rtol=1e-6, atol=1e-6)
-
-
-def test_field_covariance_empirical():
-    """E[f(0) f(h)] = exp(-(alpha_d h)^2) along each axis d, from K independent lines (one
-    seed each); standard error from the samples, 5-SE bands."""
-    alphas = (0.3, 0.5, 0.2)
-    g = [generator_kernel(a) for a in alphas]
-    K, L = 400, 8
-    lags = np.arange(L)
-    for axis in range(3):
-        shape = [1, 1, 1]
-        shape[axis] = L
-        lines = np.empty((K, L))
-        for s in range(K):
-            out = np.zeros(shape, np.float32)
-            fast_field(s, 0, g, (0, 0, 0), tuple(shape), out=out, threads=1)
-            lines[s] = out.ravel()
-        prod = lines[:, :1] * lines
-        mean, se = prod.mean(0), prod.std(0, ddof=1) / math.sqrt(K)
-        assert np.all(np.abs(mean - np.exp(-(alphas[axis] * lags) ** 2)) <= 5 * se), (axis, mean, se)
-
-
-def test_threads_and_chunks_do_not_change_the_realization():
-    th = CALIBRATED["BM01"]
-    shape = (30, 37, 45)
-    ref = realize(th, shape, seed=5, voxel_size=1.0, tile=16, generator="fast", threads=1)
-    assert np.array_equal(realize(th, shape, seed=5, voxel_size=1.0, tile=16, generator="fast", threads=2), ref)
-    d = realize_dask(th, shape, seed=5, voxel_size=1.0, tile=16, chunks=(13, 17, 11), generator="fast")
-    assert np.array_equal(d.compute(scheduler="threads"), ref)
-
-
-@pytest.mark.parametrize("name", ["BM01", "BM03", "BM10"])
-def test_lattice_volume_fractions_match_n2_values(name):
-    """test_model_realize checks the default ("fast") against the exact phase fractions; the
-    same check for "lattice" (the first release's default, same law): mean over K seeds within
-    5 SE of the exact values."""
-    theta = CALIBRATED[name]
-    K = 8
-    fr = np.array([[np.mean(realize(theta, 40, seed=s, voxel_size=1.0, generator="lattice") == lab)
-                    for lab in (SE, AM)] for s in range(K)])
-    mean, se = fr.mean(0), fr.std(0, ddof=1) / np.sqrt(K)
-    exact = np.array(exact_fractions(theta))
-    assert np.all(np.abs(mean - exact) <= 5 * se), (name, mean, exact, se)
 
 
 @pytest.mark.parametrize("q", [1, 3, 5])

@@ -15,6 +15,9 @@ from vmt_dask.errors import InputError
 from vmt_dask.chunked import realize_dask
 from vmt_dask.model import CALIBRATED, GENERATORS, generator_kernel, lattice_covariance, realize
 from vmt_dask.model.fields import gaussian_field
+from vmt_dask.model.covariance import DIRECT_GENERATORS
+from vmt_dask.model.fast import fast_field
+from vmt_dask.model.simd import simd_field
 
 # Truncation cuts tails of energy E <= tol = 1e-9; by Cauchy-Schwarz the autocorrelation
 # changes by at most 2 sqrt(E) + 2 E (cut x kept pairs, cut x cut pairs, renormalisation).
@@ -33,15 +36,6 @@ PINNED = {
 }
 
 
-@pytest.mark.parametrize("case", list(PINNED))
-def test_lattice_generator_is_todays_bit_for_bit(case):
-    """The first release's generator by name (it was also the default until the default
-    became "fast", which has its law but other random numbers)."""
-    name, shape, vs = case
-    lab = realize(CALIBRATED[name], shape, seed=7, voxel_size=vs, generator="lattice")
-    digest, counts = PINNED[case]
-    assert np.bincount(lab.ravel(), minlength=3).tolist() == counts
-    assert hashlib.sha256(lab.tobytes()).hexdigest()[:16] == digest
 
 
 # Output of the "fast" generator as of commit 99e2265 (its bits are fixed from there on: stores
@@ -55,11 +49,38 @@ PINNED_FAST = {
 }
 
 
-@pytest.mark.parametrize("case", list(PINNED_FAST))
-def test_fast_generator_bits_are_fixed(case):
+# Output of the "simd" generator, fixed from its first release (stores name their generator and
+# are resumed with it): explicit FMAs and 32-bit integer ops, the same bits on every IEEE
+# machine (libm's fmaf where the CPU has no FMA).
+PINNED_SIMD = {
+    ("BM01", (24, 20, 28), 0.2): ("de905bcad86559fa", [320, 11343, 1777]),
+    ("BM03", (24, 20, 28), 0.2): ("4f305178859bc855", [1193, 2782, 9465]),
+    ("BM10", (20, 20, 20), 0.5): ("40c36d742be701f7", [928, 2316, 4756]),
+}
+
+
+# Output of the "simd2" generator, fixed since its re-pin of session 7 (the first word,
+# L(c ^ r0), shared noise between rows: test_rows_do_not_share_noise_values; stores name their
+# generator and are resumed with it).  The 0.2 um cases synthesise smooth fields spectrally (BM01's X'',
+# BM03's and BM10's X~), so the matrix-product x pass is pinned too.
+PINNED_SIMD2 = {
+    ("BM01", (24, 20, 28), 0.2): ("7afcc5fb51c738a6", [125, 11823, 1492]),
+    ("BM03", (24, 20, 28), 0.2): ("c6367fcff4470fef", [1078, 2460, 9902]),
+    ("BM10", (20, 20, 20), 0.5): ("d10ffec0a2943977", [905, 2086, 5009]),
+    ("BM01", (45, 41, 37), 0.2): ("33f8613de3543e3b", [1351, 54791, 12123]),
+}
+
+
+# Every generator's pinned output by name: stores name their generator and resume with it, so
+# none of these may change (the first release's "lattice" was also the default until "fast").
+PINNED_BY_GENERATOR = {"lattice": PINNED, "fast": PINNED_FAST, "simd": PINNED_SIMD, "simd2": PINNED_SIMD2}
+
+
+@pytest.mark.parametrize("generator,case", [(g, c) for g, p in PINNED_BY_GENERATOR.items() for c in p])
+def test_generator_bits_are_fixed(generator, case):
     name, shape, vs = case
-    lab = realize(CALIBRATED[name], shape, seed=7, voxel_size=vs, generator="fast")
-    digest, counts = PINNED_FAST[case]
+    lab = realize(CALIBRATED[name], shape, seed=7, voxel_size=vs, generator=generator)
+    digest, counts = PINNED_BY_GENERATOR[generator][case]
     assert np.bincount(lab.ravel(), minlength=3).tolist() == counts
     assert hashlib.sha256(lab.tobytes()).hexdigest()[:16] == digest
 
@@ -187,3 +208,46 @@ def test_bad_generator(value, exc):
         realize(CALIBRATED["BM01"], 8, seed=1, generator=value)
     with pytest.raises(exc, match="generator"):
         realize_dask(CALIBRATED["BM01"], 8, seed=1, generator=value)
+
+
+@pytest.mark.parametrize("generator", DIRECT_GENERATORS)
+def test_threads_chunks_and_tiles_do_not_change_the_realization(generator):
+    """A realization is a function of (theta, shape, seed, voxel size, generator) only: not of
+    the thread count, the Dask chunks or the generation tile (at 0.2 um simd2 synthesises
+    BM01's X'' spectrally: that path is covered by the second shape)."""
+    th = CALIBRATED["BM01"]
+    shape = (30, 37, 45)
+    ref = realize(th, shape, seed=5, voxel_size=1.0, tile=16, generator=generator, threads=1)
+    assert np.array_equal(realize(th, shape, seed=5, voxel_size=1.0, tile=16, generator=generator, threads=2), ref)
+    d = realize_dask(th, shape, seed=5, voxel_size=1.0, tile=16, chunks=(13, 17, 11), generator=generator)
+    assert np.array_equal(d.compute(scheduler="threads"), ref)
+    a = realize(th, (40, 33, 29), seed=2, tile=9, generator=generator, threads=1)
+    assert np.array_equal(a, realize(th, (40, 33, 29), seed=2, tile=512, generator=generator, threads=2))
+
+
+def _direct_field(generator):
+    if generator == "fast":
+        return fast_field
+    return lambda *a, **k: simd_field(*a, generator=generator, **k)
+
+
+@pytest.mark.parametrize("generator", DIRECT_GENERATORS)
+def test_field_covariance_empirical(generator):
+    """E[f(0) f(h)] = exp(-(alpha_d h)^2) along each axis d, from K independent lines (one seed
+    each); standard error from the samples, 5-SE bands."""
+    alphas = (0.3, 0.5, 0.2)
+    g = [generator_kernel(a, generator) for a in alphas]
+    field = _direct_field(generator)
+    K, L = 400, 8
+    lags = np.arange(L)
+    for axis in range(3):
+        shape = [1, 1, 1]
+        shape[axis] = L
+        lines = np.empty((K, L))
+        for s in range(K):
+            out = np.zeros(shape, np.float32)
+            field(s, 0, g, (0, 0, 0), tuple(shape), out=out, threads=1)
+            lines[s] = out.ravel()
+        prod = lines[:, :1] * lines
+        mean, se = prod.mean(0), prod.std(0, ddof=1) / math.sqrt(K)
+        assert np.all(np.abs(mean - np.exp(-(alphas[axis] * lags) ** 2)) <= 5 * se), (axis, mean, se)
