@@ -19,31 +19,75 @@ EDT_INF = np.int32(np.iinfo(np.int32).max)
 _INF64 = np.int64(EDT_INF)
 
 
+#: "No background seen yet" in :func:`_pass_last` (above any distance along a line).
+_FAR = 1 << 30
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _step(d, v, bg):
+    """The run length after one more voxel: 0 on background, else ``d + 1`` (capped)."""
+    return min(d + 1, _FAR) if v != bg else 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _square(cur, d, bound):
+    c = min(cur, d)
+    c2 = c * c
+    return c2 if (c < _FAR and c2 < bound) else EDT_INF
+
+
 @numba.njit(cache=True, nogil=True)
 def _pass_last(mask, out, bound, bg, lo, hi):
+    """Squared distance along z to the nearest ``bg`` voxel (``EDT_INF``: none, or ``>=
+    bound``), for the x-planes ``[lo, hi)``: a forward and a backward run-length scan per
+    row, branch-free, four rows interleaved (each scan is a serial chain; four independent
+    ones keep the core busy: BM01 200^3 one thread 1.36-1.46x against one row at a time)."""
     nx, ny, nz = mask.shape
+    m8 = mask.view(np.uint8)
+    b8 = np.uint8(bg)
     for i in range(lo, hi):
-        for j in range(ny):
-            d = -1  # -1: no background seen yet
+        j0 = 0
+        while j0 + 4 <= ny:
+            r0 = m8[i, j0]
+            r1 = m8[i, j0 + 1]
+            r2 = m8[i, j0 + 2]
+            r3 = m8[i, j0 + 3]
+            o0 = out[i, j0]
+            o1 = out[i, j0 + 1]
+            o2 = out[i, j0 + 2]
+            o3 = out[i, j0 + 3]
+            d0 = d1 = d2 = d3 = _FAR
             for k in range(nz):
-                if mask[i, j, k] == bg:
-                    d = 0
-                elif d >= 0:
-                    d += 1
-                out[i, j, k] = d if d >= 0 else EDT_INF
-            d = -1
+                d0 = _step(d0, r0[k], b8)
+                d1 = _step(d1, r1[k], b8)
+                d2 = _step(d2, r2[k], b8)
+                d3 = _step(d3, r3[k], b8)
+                o0[k] = d0
+                o1[k] = d1
+                o2[k] = d2
+                o3[k] = d3
+            d0 = d1 = d2 = d3 = _FAR
             for k in range(nz - 1, -1, -1):
-                if mask[i, j, k] == bg:
-                    d = 0
-                elif d >= 0:
-                    d += 1
-                cur = out[i, j, k]
-                if d >= 0 and d < cur:
-                    cur = d
-                if cur != EDT_INF and cur * cur < bound:
-                    out[i, j, k] = cur * cur
-                else:
-                    out[i, j, k] = EDT_INF
+                d0 = _step(d0, r0[k], b8)
+                d1 = _step(d1, r1[k], b8)
+                d2 = _step(d2, r2[k], b8)
+                d3 = _step(d3, r3[k], b8)
+                o0[k] = _square(np.int64(o0[k]), d0, bound)
+                o1[k] = _square(np.int64(o1[k]), d1, bound)
+                o2[k] = _square(np.int64(o2[k]), d2, bound)
+                o3[k] = _square(np.int64(o3[k]), d3, bound)
+            j0 += 4
+        for j in range(j0, ny):
+            r = m8[i, j]
+            o = out[i, j]
+            d = _FAR
+            for k in range(nz):
+                d = _step(d, r[k], b8)
+                o[k] = d
+            d = _FAR
+            for k in range(nz - 1, -1, -1):
+                d = _step(d, r[k], b8)
+                o[k] = _square(np.int64(o[k]), d, bound)
 
 
 @numba.njit(cache=True, nogil=True)
