@@ -123,8 +123,8 @@ def run(args) -> int:
     print(loaded.header(), file=sys.stderr)
     with acquire_lease(args.out, owner="vmt calibrate"):
         client, cluster = _client(args)
+        progress = JobProgress("realizations")
         try:
-            progress = JobProgress("realizations")
 
             result = fit_theta(labels, voxel_size=voxel, realizations=R, seed=seed, refine_budget=budget,
                                client=client, store=args.out, progress=progress)
@@ -140,6 +140,7 @@ def run(args) -> int:
                 image_props = phase_properties(labels, voxel_size=voxel, axis=2)
                 rows = comparison_rows(image_props, sim_props)
         finally:
+            progress.close()
             if client is not None:
                 client.close()
             if cluster is not None:

@@ -87,6 +87,7 @@ def run(args) -> int:
     t0 = time.perf_counter()
     with acquire_lease(args.out, owner="vmt design"):
         client = cluster = None
+        progress = JobProgress("simulations")
         try:
             if not args.local:
                 import os
@@ -102,14 +103,13 @@ def run(args) -> int:
                     cluster = make_cluster(parse_int(args.workers, "--workers", lo=1) if args.workers else None)
                     client = Client(cluster)
 
-            progress = JobProgress("simulations")
-
             sim = dask_simulator(client=client, store=args.out, shape=around["shape"],
                                  voxel_size=around["voxel_size"], axis=around["axis"], realizations=R,
                                  seed=seed, progress=progress)
             result = design(targets, maximize, around, simulate=sim, region_override=region,
                             n_candidates=n_cand, pilot=pilot, seed=seed)
         finally:
+            progress.close()
             if client is not None:
                 client.close()
             if cluster is not None:
