@@ -1,7 +1,7 @@
 """Descriptors of a BM01 realization: per kernel, vmt-dask now vs an earlier commit vs peers.
 
     python -m vmt_dask.bench describe [--sizes 128,200,401] [--phases SE,AM]
-        [--tools ours,baseline,peers] [--baseline-commit c11af3e] [--cold] [--seed S] [--json OUT]
+        [--tools ours,baseline,peers] [--baseline-commit 75f5605] [--cold] [--seed S] [--json OUT]
 
 For every size and phase, each tool runs in a fresh process (the numba kernels are
 compiled once beforehand, so the children load them from cache):
@@ -17,8 +17,10 @@ compiled once beforehand, so the children load them from cache):
   call, one phase after the other (``all``) or two at once in threads (``all2``): the
   figures the goal is about (one row, phase ``SE+AM``).
 * ``baseline``: the same kernels of ``vmt_dask/descriptors`` at ``--baseline-commit``
-  (default c11af3e, the seventh session's start: every ball row evaluated per centre in the
-  local-thickness painting, the bottleneck flood on packed ``f << 16 | B``; 48abe60 is the
+  (default 75f5605, the eighth session's start: int64 lanes in the EDT window passes, one row
+  at a time in its z pass, one histogram in the surface area; c11af3e the seventh's, every
+  ball row evaluated per centre in the local-thickness painting, the bottleneck flood on
+  packed ``f << 16 | B``; 48abe60 is the
   sixth's with envelope EDT passes and raster painting; 3cb31a4 the fifth's with Dial's tortuosity search and the flood by
   value order, 28ab5f2 the fourth's with parallel numba kernels, bbc1ea1 the third's,
   constrictivity by a bisection of cover transforms), read with ``git show`` into a
@@ -64,10 +66,11 @@ __all__ = ["add_arguments", "run"]
 
 _PHASES = dict(PHASES)
 _TOOLS = ("ours", "all", "all2", "baseline", "peers")
-#: The descriptors at the start of the seventh session (painting by row evaluation per
-#: centre, packed sweep flood); 48abe60 is the sixth's (envelope EDT passes, raster
-#: painting), 3cb31a4 the fifth's (Dial's tortuosity search, value-order flood).
-DEFAULT_BASELINE = "c11af3e"
+#: The descriptors at the start of the eighth session (int64 lanes in the EDT window
+#: passes); c11af3e the seventh's (painting by row evaluation per centre, packed sweep
+#: flood); 48abe60 is the sixth's (envelope EDT passes, raster painting), 3cb31a4 the
+#: fifth's (Dial's tortuosity search, value-order flood).
+DEFAULT_BASELINE = "75f5605"
 _BASE_PKG = "desc_baseline"
 
 
