@@ -130,3 +130,48 @@ def test_compact_values_same_as_the_numpy_rule(values, dtype):
         for g, r in zip(got, ref):
             assert g.dtype == r.dtype
             np.testing.assert_array_equal(g, r)
+
+
+def _bits_reference(mask, axes):
+    """Percolation bits from scipy's 6-connected labels (the build before the run labelling)."""
+    from vmt_dask.conductivity.percolation import face_components, percolating_from_components
+
+    labels, n = face_components(mask)
+    out = np.zeros(mask.shape, np.uint8)
+    for a in axes:
+        out |= percolating_from_components(labels, n, a).astype(np.uint8) << a
+    return out
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 6, 1), (3, 4, 5), (17, 9, 13), (37, 33, 31)])
+def test_percolation_bits_equal_scipy_labelling(shape):
+    from scipy import ndimage as ndi
+
+    from vmt_dask.conductivity.percolation import percolation_bits
+
+    rng = np.random.default_rng(sum(shape))
+    for frac in (0.2, 0.3116, 0.5, 0.75, 1.0):      # 0.3116: site percolation threshold
+        for sigma in (0.0, 1.0):
+            f = rng.standard_normal(shape)
+            if sigma:
+                f = ndi.gaussian_filter(f, sigma)
+            mask = f < np.quantile(f, frac)
+            for axes in ((0, 1, 2), (2,), (1,), (0, 2)):
+                got = percolation_bits(mask, axes)
+                assert got.dtype == np.uint8
+                np.testing.assert_array_equal(got, _bits_reference(mask, axes),
+                                              err_msg=f"{frac} {sigma} {axes}")
+
+
+def test_percolation_bits_equal_scipy_labelling_on_model_structures(monkeypatch):
+    from vmt_dask.conductivity import _jit
+    from vmt_dask.conductivity.percolation import percolation_bits
+
+    for name, mask in _structures():
+        ref = _bits_reference(mask, (0, 1, 2))
+        # outside serial_if_small: the parallel variant (16 blocks of planes joined after)
+        np.testing.assert_array_equal(percolation_bits(mask), ref, err_msg=name)
+        monkeypatch.setattr(_jit, "SERIAL_CELLS", 1 << 40)       # the serial variant
+        with _jit.serial_if_small(mask.size):
+            np.testing.assert_array_equal(percolation_bits(mask), ref, err_msg=name)
+        monkeypatch.undo()
