@@ -23,13 +23,13 @@ _INF64 = np.int64(EDT_INF)
 _FAR = 1 << 30
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _step(d, v, bg):
     """The run length after one more voxel: 0 on background, else ``d + 1`` (capped)."""
     return min(d + 1, _FAR) if v != bg else 0
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _square(cur, d, bound):
     c = min(cur, d)
     c2 = c * c
