@@ -58,8 +58,10 @@ def test_batches_follow_the_measured_costs():
         assert all(t.stage != "gradient" for t in b)
         assert {t.point for t in b} == {b[0].point}
         assert not [d for t in b for d in t.deps if d not in own]  # nothing outside to wait for
-        # full batches stop at the first unit that reaches the target
-        assert costs.unit(b) < target + 0.6 + 1e-9
+        # full batches stop at the first unit that reaches the target, or (session 8: a seed's
+        # evaluations stay together for the model's field cache) inside a seed's evaluations at
+        # the last unit that keeps them within twice the target; the largest unit is 0.6 s
+        assert costs.unit(b) < max(target + 0.6, 2 * target) + 1e-9
     assert len(batches) < len(units)  # batched
     # more workers: smaller batches (at least BATCH_MIN_PER_WORKER per worker where possible)
     assert len(_batches(_driver(spec, costs, workers=4), tasks)) > len(batches)
@@ -76,6 +78,46 @@ def test_batches_follow_the_measured_costs():
         slow.measured("realize", 5.0)
         slow.measured("structure", 5.0)
     assert [len(b) for b in _batches(_driver(spec, slow), tasks)] == [len(u) for u in units]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_seeds_evaluations_stay_in_one_batch(workers):
+    """The 8 evaluations of one realization seed share summed fields in the model's per-process
+    cache: a batch boundary between them (two workers) sends part of them to the other worker,
+    which computes those fields again (lead's pair, session 8: realize kernel 1.17x on two
+    workers).  Demo design, prior costs and measured ones, on one and two workers (with more
+    workers the batches get small enough that a seed past twice the target is cut)."""
+    spec = load_spec("demo")
+    plan = StudyPlan(spec, [0, 1])
+    tasks = plan.start(set(), {})
+    for costs in (BatchCosts(spec.shape), _measured(spec)):
+        batches = _batches(_driver(spec, costs, workers=workers), tasks)
+        assert [t.record for b in batches for t in b] == [t.record for t in tasks]
+        where: dict = {}
+        for i, b in enumerate(batches):
+            for t in b:
+                if t.stage == "realize":
+                    where.setdefault((t.point, dict(t.kwargs)["meta"]["realization"]), set()).add(i)
+        assert len(where) == 2 * spec.realizations
+        assert all(len(v) == 1 for v in where.values()), {k: v for k, v in where.items() if len(v) > 1}
+        # still at least two batches of evaluations per point for the workers to share
+        per_point: dict = {}
+        for i, b in enumerate(batches):
+            for t in b:
+                if t.stage == "realize":
+                    per_point.setdefault(t.point, set()).add(i)
+        assert len(per_point) == 2 and all(len(v) >= 2 for v in per_point.values()), per_point
+
+
+def _measured(spec) -> BatchCosts:
+    costs = BatchCosts(spec.shape)
+    for _ in range(3):  # the demo grid's task seconds (session 7 lead pair: ~6, 25-29, 50-60 ms)
+        costs.measured("realize", 0.0065)
+        costs.measured("describe", 0.027)
+        costs.measured("structure", 0.0065)
+        costs.measured("describe-structure", 0.027)
+        costs.measured("conduct", 0.055)
+    return costs
 
 
 def test_paper_grid_keeps_one_structure_per_task():

@@ -727,6 +727,17 @@ def _log_events(topic: str, msgs: list, dask_scheduler=None) -> None:
         dask_scheduler.log_event(topic, msg)
 
 
+def _seed_group(unit: Sequence[Task]):
+    """``(point, realization)`` of an evaluation unit (its realize task and readers), else None."""
+    first = unit[0]
+    if first.stage != "realize":
+        return None
+    meta = dict(first.kwargs).get("meta")
+    if not isinstance(meta, dict) or "realization" not in meta:
+        return None
+    return (first.point, meta["realization"])
+
+
 class _Driver:
     """Submits what the plan returns, feeds completions back, publishes progress."""
 
@@ -848,6 +859,7 @@ class _Driver:
         cur_sig = None
         cur_cost = 0.0
         done = getattr(self, "done", set())
+        cur_seed = None
         for unit, cost in zip(units, costs):
             own = {t.record for t in unit}
             # what the unit still waits for outside itself (a done dependency waits for nothing:
@@ -855,9 +867,16 @@ class _Driver:
             sig = (unit[0].point, frozenset(d for t in unit for d in t.deps if d not in own and d not in done))
             if unit[0].stage == "gradient":
                 sig = None
-            if cur and (sig is None or sig != cur_sig or cur_cost >= target):
+            seed = _seed_group(unit)
+            # a full batch is cut between two seeds' evaluations, and inside a seed only at twice
+            # the target: a seed's evaluations share summed fields in the model's per-process
+            # cache, so splitting them across batches (two workers) made the second worker
+            # compute them again; expensive units (large grids) stay one per batch
+            full = cur_cost >= target and (seed is None or seed != cur_seed or cur_cost + cost > 2 * target)
+            if cur and (sig is None or sig != cur_sig or full):
                 out.append(cur)
                 cur, cur_cost = [], 0.0
+            cur_seed = seed
             if sig is None:
                 out.append(list(unit))
                 continue
