@@ -22,6 +22,8 @@ resident memory, CPU seconds):
    box-aggregation solver this session started from, ``74501f0`` the first wave) on the
    same volumes, and TauFactor (CPU) and PoreSpy ``tortuosity_fd`` at
    ``--peer-size`` where installed.
+5. **The setup of a solve** (``--cases setup``): percolation labelling, active mask,
+   operator code, hierarchy (its kernels one by one), CPU and wall seconds per part.
 
 Bytes per CG iteration are counted from the kernels' array traffic (each full
 array read or written once per pass; the coarse graph levels by their unknowns, stored
@@ -62,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline-cases", default="field,BM01,BM03",
                         help="case-name prefixes on which the earlier solver also runs")
     parser.add_argument("--cases", default="channels,field,model,peers",
-                        help="subset of channels,field,model,axes,peers to run (axes: BM01 SE "
-                             "at --bm-size along x, y, z in one m_factors call vs three calls)")
+                        help="subset of channels,field,model,axes,setup,peers to run (axes: BM01 "
+                             "SE at --bm-size along x, y, z in one m_factors call vs three calls; "
+                             "setup: the setup of a solve part by part, --presets at --bm-size)")
     parser.add_argument("--no-peers", action="store_true", help="skip TauFactor and PoreSpy")
     parser.add_argument("--peer-iter-limit", type=int, default=2000,
                         help="TauFactor iteration cap (it needs ~1000-1600 at 200^3)")
@@ -191,6 +194,62 @@ def _solve_child(path: str, code: int | None, axis: int, which: str, pkg_dir: st
             "cpu_s": time.process_time() - c0, "levels": res.levels,
             "solver_MiB": peak_mib - base_mib, "base_MiB": base_mib,
             "eps": res.volume_fraction, "perc": res.percolating_fraction}
+
+
+_SETUP_KERNELS = ("fine_pieces", "fine_bases", "row_bases", "fine_graph", "graph_aggregate",
+                  "graph_galerkin", "reciprocal_diagonal", "sell_from_csr")
+
+
+def _setup_child(path: str, code: int, axis: int) -> dict:
+    """The setup of one solve part by part (what ``solver._solve_axis`` runs before the
+    first iteration), each part's CPU and wall seconds; the hierarchy's kernels timed
+    by wrappers around the module functions it calls."""
+    from vmt_dask.conductivity import _graph as gr
+    from vmt_dask.conductivity import _jit, m_factor
+    from vmt_dask.conductivity import _stencil as st
+    from vmt_dask.conductivity import multigrid as mg
+    from vmt_dask.conductivity import solver as sv
+
+    _warm_up(m_factor, _jit, axis, 1e-6)
+    inner: dict[str, list[float]] = {}
+
+    def timed(name, func):
+        def call(*a, **k):
+            c0, t0 = time.process_time(), time.perf_counter()
+            try:
+                return func(*a, **k)
+            finally:
+                acc = inner.setdefault(name, [0.0, 0.0])
+                acc[0] += time.process_time() - c0
+                acc[1] += time.perf_counter() - t0
+        return call
+
+    for name in _SETUP_KERNELS:
+        if hasattr(gr, name):
+            setattr(gr, name, timed(name, getattr(gr, name)))
+    mg._compact_values = timed("_compact_values", mg._compact_values)
+    mask = np.load(path) == code
+    parts: list[tuple[str, float, float]] = []
+
+    def part(name, func, *args):
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = func(*args)
+        parts.append((name, time.process_time() - c0, time.perf_counter() - t0))
+        return out
+
+    c_all, t_all = time.process_time(), time.perf_counter()
+    bits = part("percolation", sv._percolation_bits, mask, (axis,))
+    active = part("active mask", sv._active, bits, axis)
+    del bits
+    with mg.serial_if_small(active.size):
+        code_arr = part("fine_code", st.fine_code, active)
+        del active
+        hier = part("hierarchy", mg.ConnectedHierarchy, code_arr)
+        part("release", sv._release_free_memory)
+        part("load", sv._load, code_arr)
+    parts.append(("setup", time.process_time() - c_all, time.perf_counter() - t_all))
+    return {"parts": parts, "hierarchy": sorted(inner.items(), key=lambda kv: -kv[1][0]),
+            "levels": hier.n_levels, "load": os.getloadavg()[0]}
 
 
 def _taufactor(path: str, code: int, iter_limit: int) -> dict:
@@ -425,6 +484,7 @@ def run(args: argparse.Namespace) -> int:
     with open("/proc/loadavg") as fh:
         print(f"load average at start: {fh.read().split()[:3]}", flush=True)
     rows: list[dict] = []
+    setup_rows: list[dict] = []
     stream = measure_in_child(_stream, 2**26, 7)[2]
     bw = stream["triad_GBs"]
     print(f"STREAM-like (numba, {stream['threads']} threads, float32): triad "
@@ -487,6 +547,29 @@ def run(args: argparse.Namespace) -> int:
                 if phase.lower() not in args.phases.lower().split(","):
                     continue
                 ours(path, f"{preset} {nbm}^3", 2, code=code, phase=phase, nvox=nbm**3)
+            os.remove(path)
+        # --- the setup of a solve, part by part (z, model structures)
+        for preset in (presets if "setup" in cases else []):
+            labels = realize(CALIBRATED[preset], (nbm,) * 3, seed=1)
+            path = os.path.join(tmp, f"{preset}.npy")
+            np.save(path, labels)
+            del labels
+            for phase, code in _CODES.items():
+                if phase.lower() not in args.phases.lower().split(","):
+                    continue
+                try:
+                    _, peak, val = measure_in_child(_setup_child, path, code, 2)
+                except (RuntimeError, TimeoutError) as exc:
+                    show({"case": f"{preset} {nbm}^3 setup", "phase": phase,
+                          "note": str(exc).strip().splitlines()[-1][:80]})
+                    continue
+                print(f"setup {preset} {nbm}^3 {phase} (z, {val['levels']} levels, load "
+                      f"{val['load']:.2f}, peak {peak:.0f} MiB): CPU / wall s", flush=True)
+                for name, cpu, wall in val["parts"]:
+                    print(f"    {name:16s} {cpu:7.3f} {wall:7.3f}", flush=True)
+                for name, (cpu, wall) in val["hierarchy"]:
+                    print(f"      hierarchy: {name:20s} {cpu:7.3f} {wall:7.3f}", flush=True)
+                setup_rows.append({"case": f"{preset} {nbm}^3", "phase": phase, **val})
             os.remove(path)
         # --- three directions: one m_factors call vs three m_factor calls
         if "axes" in cases:
@@ -555,5 +638,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"load average at end: {fh.read().split()[:3]}")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"stream": stream, "bytes_model": model, "rows": rows}, fh, indent=2)
+            json.dump({"stream": stream, "bytes_model": model, "rows": rows, "setup": setup_rows},
+                      fh, indent=2)
     return 0
