@@ -323,3 +323,37 @@ def test_crescent_templates_are_ball_minus_neighbour_ball():
             assert not (got & sel).any()  # disjoint segments
             got |= sel
         np.testing.assert_array_equal(got, want, err_msg=f"template {(cls, d, dn)}")
+
+
+def test_segment_budget_one_phase_and_phases_at_once(monkeypatch, bm01_labels):
+    # one phase at a time (describe, describe_all(workers=1), local thickness alone) gets
+    # the one-phase budget of template segments; describe_all(workers=2) paints two phases
+    # at once and gets the shared (smaller) one in both worker threads; the values agree
+    from vmt_dask.descriptors import describe, describe_all, thickness
+    from vmt_dask.descriptors.thickness import local_thickness_squared, shared_segment_budget
+
+    seen = []
+    build = thickness._build_templates
+
+    def recorded(*args, seg_bytes):
+        seen.append(seg_bytes)
+        return build(*args, seg_bytes=seg_bytes)
+
+    monkeypatch.setattr(thickness, "_build_templates", recorded)
+    monkeypatch.setattr(thickness, "TEMPLATES_FROM", 0)
+    monkeypatch.setattr(thickness, "_TEMPLATE_SEGS_MIN_BYTES", 0)  # the budget is per voxel only
+    n = bm01_labels.size
+    one, shared = thickness._TEMPLATE_SEGS_BYTES_PER_VOXEL, thickness._TEMPLATE_SEGS_BYTES_PER_VOXEL_SHARED
+    assert one > shared
+    single = {p: describe(bm01_labels, phase=p) for p in ("SE", "AM")}
+    assert seen == [one * n] * 2
+    seen.clear()
+    assert describe_all(bm01_labels, workers=1) == single and seen == [one * n] * 2
+    seen.clear()
+    assert describe_all(bm01_labels, workers=2) == single and seen == [shared * n] * 2
+    seen.clear()
+    dt2 = squared_edt(bm01_labels == 1)
+    with shared_segment_budget():
+        inside = local_thickness_squared(dt2)
+    outside = local_thickness_squared(dt2)
+    assert seen == [shared * dt2.size, one * dt2.size] and np.array_equal(inside, outside)

@@ -8,6 +8,7 @@ from ..errors import InputError
 from ._validate import check_axis, check_spacing
 from .constrictivity import constrictivity
 from .surface_area import specific_surface_area
+from .thickness import shared_segment_budget
 from .tortuosity import geodesic_tortuosity
 
 __all__ = ["describe", "describe_all", "PHASE_LABELS", "DESCRIPTOR_KEYS", "phase_value"]
@@ -138,7 +139,9 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
     workers : int
         ``1``: the phases one after the other (peak memory of one phase: about 10
         bytes per voxel besides the labels).  ``2`` or more: that many phases at once
-        in threads (every kernel releases the GIL; the serial ones, the bottleneck
+        in threads (the local thickness's template segments then get 1 byte per voxel
+        per phase instead of 4, else the rows are evaluated: the same values, slower for
+        coarse phases such as BM10's SE) (every kernel releases the GIL; the serial ones, the bottleneck
         flood and the tortuosity search, then overlap; each worker's threaded kernels
         get ``threads // workers`` threads), with the memory of that many phases; every
         other phase computes its constrictivity before its tortuosity, so that two
@@ -171,13 +174,18 @@ def describe_all(labels: np.ndarray, *, phases=("SE", "AM"), voxel_size=0.2, axi
         raise InputError(f"curves=True needs cubic voxels, got voxel_size {tuple(spacing)}")
 
     def one(value, threads=None, constrictivity_first=False):
-        if threads is not None:
-            import numba
+        if threads is None:
+            mask = labels == value
+            return _describe_mask(mask, int(np.count_nonzero(mask)), spacing, axis, curves)
+        import numba
 
-            numba.set_num_threads(threads)  # per calling thread: no oversubscription
-        mask = labels == value
-        return _describe_mask(mask, int(np.count_nonzero(mask)), spacing, axis, curves,
-                              constrictivity_first)
+        numba.set_num_threads(threads)  # per calling thread: no oversubscription
+        # phases at once: the local thickness's template segments get the smaller budget
+        # of phases described together (thickness.shared_segment_budget; the same values)
+        with shared_segment_budget():
+            mask = labels == value
+            return _describe_mask(mask, int(np.count_nonzero(mask)), spacing, axis, curves,
+                                  constrictivity_first)
 
     if workers == 1:
         return {p: one(v) for p, v in zip(phases, values)}

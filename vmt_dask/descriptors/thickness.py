@@ -6,7 +6,9 @@ step functions.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import numba
 import numpy as np
@@ -352,16 +354,42 @@ TEMPLATES_FROM = 1 << 21
 #: Templates store their rows as int8 offsets: balls of radius >= 128 voxels paint by rows.
 _TEMPLATE_RADIUS_BELOW = 128
 #: Memory bound of the template row segments (4 bytes each, held during the painting only):
-#: at most ``max(_TEMPLATE_SEGS_BYTES_PER_VOXEL * f.size, _TEMPLATE_SEGS_MIN_BYTES)`` bytes,
-#: else the painting evaluates the rows (:func:`_paint_max`, the same map).  1 byte per voxel
-#: keeps ``describe_all(workers=2)`` at 401^3 within its 16 bytes-per-voxel goal: its peak
-#: read 14.2-14.4 B/voxel (load ~2) with the SE phase's segments (13.5 M, 0.84 B/voxel)
-#: inside, so two phases painting at once with the cap each add < 1.2 B/voxel to that.
+#: at most ``max(per_voxel * f.size, _TEMPLATE_SEGS_MIN_BYTES)`` bytes, else the painting
+#: evaluates the rows (:func:`_paint_max`, the same map, slower: BM10 SE 401^3 one thread,
+#: whole local thickness 12.8 s by rows vs 7.6 s with its 43.8 M segments = 2.72 B/voxel).
+#: ``per_voxel`` is :data:`_TEMPLATE_SEGS_BYTES_PER_VOXEL` (4) when one phase is described
+#: at a time (``describe``, ``constrictivity``, the study's describe task): its peak is the
+#: tortuosity's float64 field (8 B/voxel + mask), which the painting stage (map 4 + mask 1 +
+#: 13 B per kept centre + segments) stays near even at the cap.  Phases described at once
+#: (``describe_all(workers >= 2)``, inside :func:`shared_segment_budget`) get
+#: :data:`_TEMPLATE_SEGS_BYTES_PER_VOXEL_SHARED` (1): their peak read 14.2-14.4 B/voxel at
+#: 401^3 BM01 (load ~2) with the SE phase's 0.84 B/voxel of segments inside, so two phases
+#: painting at once with that cap each add < 1.2 B/voxel (the 16 B/voxel goal).
 #: Per voxel the segments shrink with the size (the set of (class, d, dn) saturates: BM01 SE
 #: 200^3 1.5 B/voxel, 401^3 0.84): the floor of 64 MiB (1 B/voxel of 401^3) keeps small
 #: volumes, where fixed costs dominate the bytes per voxel, on the faster path.
-_TEMPLATE_SEGS_BYTES_PER_VOXEL = 1
+_TEMPLATE_SEGS_BYTES_PER_VOXEL = 4
+_TEMPLATE_SEGS_BYTES_PER_VOXEL_SHARED = 1
 _TEMPLATE_SEGS_MIN_BYTES = 1 << 26
+_SEGMENT_BUDGET = threading.local()
+
+
+@contextlib.contextmanager
+def shared_segment_budget():
+    """In this block (this thread only) the template segments get the budget of phases
+    described at once (:data:`_TEMPLATE_SEGS_BYTES_PER_VOXEL_SHARED`); the map is the same."""
+    before = getattr(_SEGMENT_BUDGET, "shared", False)
+    _SEGMENT_BUDGET.shared = True
+    try:
+        yield
+    finally:
+        _SEGMENT_BUDGET.shared = before
+
+
+def _segment_bytes_per_voxel() -> int:
+    if getattr(_SEGMENT_BUDGET, "shared", False):
+        return _TEMPLATE_SEGS_BYTES_PER_VOXEL_SHARED
+    return _TEMPLATE_SEGS_BYTES_PER_VOXEL
 
 
 def _template_table(need: np.ndarray, dmax: int):
@@ -649,7 +677,7 @@ def _local_thickness_inplace(f: np.ndarray, dmax: int, threads: int | None = Non
     # one slab per chunk, taken by the threads as they finish one (the result does not
     # depend on the slab count or on which thread paints which slab)
     if templates is not None:
-        seg_bytes = max(_TEMPLATE_SEGS_BYTES_PER_VOXEL * f.size, _TEMPLATE_SEGS_MIN_BYTES)
+        seg_bytes = max(_segment_bytes_per_voxel() * f.size, _TEMPLATE_SEGS_MIN_BYTES)
         tpl = _build_templates(val, nbo, nbv, isq, *templates, seg_bytes=seg_bytes)
         if tpl is not None:
             del val  # the painting reads each centre's value from its template (4 bytes per centre less)
