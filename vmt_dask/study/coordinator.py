@@ -570,7 +570,8 @@ class StudyRun:
 def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str | None = None,
               workers: int | None = None, new: bool = False, points: "Sequence[int] | str | None" = None,
               progress: Callable[[StudyRun, dict], None] | None = None,
-              on_start: Callable[[object], None] | None = None, rtol: float = 1e-6,
+              on_start: Callable[[object], None] | None = None, rtol: float | None = None,
+              m_tol: float | None = None,
               lease_ttl: float = 60.0, check: str = "deep", warm: bool = True, group: bool = True,
               batch: bool = True) -> StudyRun:
     """Run (or resume, or repair) a study until every selected structure is generated, described
@@ -598,8 +599,9 @@ def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str 
         Called after every state change.
     on_start : callable(client), optional
         Called once the client is connected (tests use it to find worker processes).
-    rtol : float
-        Relative residual of the M-factor solver.
+    rtol, m_tol : float, optional
+        Stopping criterion of the M-factor solver (see :class:`StudyPlan`); default: the
+        solver's own (the energy criterion since session 8).
     lease_ttl : float
         Seconds after its last heartbeat when this run's lease counts as stale.
     check : {"deep", "quick"}
@@ -650,7 +652,7 @@ def run_study(spec: StudySpec | str, store: str, *, client=None, scheduler: str 
         raise InputError(f"check must be 'deep' or 'quick', got {check!r}")
     store = os.fspath(store)
     loc = _location(store)
-    plan = StudyPlan(spec, parse_points(points, spec.n_points), rtol=rtol)
+    plan = StudyPlan(spec, parse_points(points, spec.n_points), rtol=rtol, m_tol=m_tol)
     check_store(spec, store, new=new)  # read-only: nothing touched on error
     _check_writable_target(loc)
     _refuse_if_held(loc)               # before starting a cluster (checked again when acquiring)

@@ -190,17 +190,24 @@ class StudyPlan:
     spec : StudySpec
     points : sequence of int, optional
         Interpolation points to run (indices into :func:`interpolation_points`); default all.
-    rtol : float
-        Relative residual of the M-factor solver (a conduct-task argument).
+    rtol, m_tol : float, optional
+        Stopping criterion of the M-factor solver (conduct-task arguments): the residual
+        criterion with ``rtol``, the energy criterion with ``m_tol``; neither (default): the
+        solver's default (:func:`vmt_dask.conductivity.m_factor`).  Not part of the record
+        names: a store resumed after the criterion changed keeps the M-factors it has and
+        computes the missing ones with the new criterion (each record names its criterion).
     """
 
-    def __init__(self, spec: StudySpec, points: Sequence[int] | None = None, *, rtol: float = 1e-6):
+    def __init__(self, spec: StudySpec, points: Sequence[int] | None = None, *, rtol: float | None = None,
+                 m_tol: float | None = None):
         self.spec = spec
         self.all_points: list[Point] = interpolation_points(spec)
         idx = range(len(self.all_points)) if points is None else parse_points(list(points), len(self.all_points))
         self.points: list[Point] = [self.all_points[i] for i in idx]
         self.selection = None if points is None else tuple(p.index for p in self.points)
         self.rtol = rtol
+        self.m_tol = m_tol
+        self._conduct_kw = tuple((k, v) for k, v in (("rtol", rtol), ("m_tol", m_tol)) if v is not None)
         self._expected: dict[str, str] | None = None
         self._id = (("identity", spec.identity()),)
         self._realize_kw = (("shape", list(spec.shape)), ("voxel_size", spec.voxel_size),
@@ -309,8 +316,8 @@ class StudyPlan:
                                   (("voxel_size", spec.voxel_size), ("axis", spec.axis),
                                    ("stage", "describe-structure"), ("meta", meta)) + self._id))
                 tasks.append(Task("conduct", f"{vol}-{ph}", f"conduct-p{p:02d}-s{s.local:02d}-{ph}", p,
-                                  (gen.record,), (vol, ph), (("axis", spec.axis), ("rtol", self.rtol),
-                                                             ("meta", meta)) + self._id))
+                                  (gen.record,), (vol, ph), (("axis", spec.axis),) + self._conduct_kw
+                                  + (("meta", meta),) + self._id))
         return tasks
 
     # -- transitions ----------------------------------------------------------------------

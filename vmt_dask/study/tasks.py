@@ -238,10 +238,23 @@ def describe_task(store: str, key: str, phase: str, *deps, voxel_size: float, ax
     return rec
 
 
-def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float = 1e-6,
-                 meta: dict | None = None, identity: str | None = None, labels: np.ndarray | None = None) -> dict:
+#: Fields of the solver's result copied into a conduct record (those the result has: the
+#: criterion and its error estimate came with the energy criterion, session 8).
+CONDUCT_FIELDS = ("m_factor", "tau_factor", "volume_fraction", "percolating_fraction", "iterations", "residual",
+                  "criterion", "m_error_estimate", "m_factor_currents")
+
+
+def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float | None = None,
+                 m_tol: float | None = None, meta: dict | None = None, identity: str | None = None,
+                 labels: np.ndarray | None = None) -> dict:
     """M-factor of one phase of a stored volume (paper Section 2.5); ``labels`` as in
-    :func:`describe_task`."""
+    :func:`describe_task`.
+
+    The solver's default stopping criterion unless ``rtol`` (residual criterion) or ``m_tol``
+    (energy criterion with that tolerance) is given; the record names the criterion the
+    solver used.  A record already in the store is returned as it is (a store resumed after
+    the default changed keeps its M-factors; see :class:`~vmt_dask.study.stages.StudyPlan`).
+    """
     from ..conductivity import m_factor
 
     rel = record_path("conduct", f"{key}-{phase}")
@@ -253,12 +266,17 @@ def conduct_task(store: str, key: str, phase: str, *deps, axis: int, rtol: float
         labels = _labels(store, key, "conduct")
     _release_model_buffers(labels)
     t1 = time.perf_counter()
-    res = m_factor(labels == PHASE_CODES[phase], axis=axis, rtol=rtol)
+    criterion = {k: v for k, v in (("rtol", rtol), ("m_tol", m_tol)) if v is not None}
+    res = m_factor(labels == PHASE_CODES[phase], axis=axis, **criterion)
     t2 = time.perf_counter()
     rec = {"key": key, "phase": phase, "seconds": t2 - t0, "timings": _rounded({"read": t1 - t0, "kernel": t2 - t1}),
            **(meta or {})}
-    for name in ("m_factor", "tau_factor", "volume_fraction", "percolating_fraction", "iterations", "residual"):
-        rec[name] = _clean(getattr(res, name, math.nan))
+    for name in CONDUCT_FIELDS:
+        if name in ("criterion", "m_error_estimate", "m_factor_currents") and not hasattr(res, name):
+            continue
+        value = getattr(res, name, math.nan)
+        rec[name] = value if isinstance(value, str) else _clean(value)
+    rec.update(criterion)
     _write(store, rel, rec, identity)
     return rec
 
