@@ -98,26 +98,23 @@ def test_one_walk_level1_graph_equals_the_two_walk_build(wx, wy):
                 np.testing.assert_array_equal(a_new, a_ref, err_msg=f"{name} {axis} {what}")
 
 
-def test_m_factor_bit_identical_to_the_two_pass_builds(monkeypatch):
-    # reference: the level-1 graph by two walks and every Galerkin product by a counting
-    # pass then a fill (the builds before the one-pass kernels)
+def test_m_factor_bit_identical_to_the_two_walk_build(monkeypatch):
+    # reference: the level-1 graph by two walks (the build before the one-walk kernel)
     for name, mask in _structures():
         new = [m_factor(mask, axis=a).m_factor for a in (0, 2)]
         with monkeypatch.context() as m:
             m.setattr(gr, "fine_graph", _two_walk_graph)
-            m.setattr(gr, "graph_galerkin", gr.graph_galerkin_two_pass)
             ref = [m_factor(mask, axis=a).m_factor for a in (0, 2)]
         assert new == ref, name
 
 
 @pytest.mark.parametrize("wx, wy", [(1.0, 1.0), (0.7, 1.3)])
-def test_hierarchy_levels_equal_the_two_pass_builds(monkeypatch, wx, wy):
+def test_hierarchy_levels_equal_the_two_walk_build(monkeypatch, wx, wy):
     for name, mask in _structures()[::2]:
         code = st.fine_code(np.ascontiguousarray(percolating_mask(mask)))
         new = mg.ConnectedHierarchy(code, wx=wx, wy=wy, max_coarse=4)
         with monkeypatch.context() as m:
             m.setattr(gr, "fine_graph", _two_walk_graph)
-            m.setattr(gr, "graph_galerkin", gr.graph_galerkin_two_pass)
             ref = mg.ConnectedHierarchy(code, wx=wx, wy=wy, max_coarse=4)
         assert len(new.graphs) == len(ref.graphs) >= 4, name
         for g1, g2 in zip(new.graphs, ref.graphs):
