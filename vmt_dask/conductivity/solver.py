@@ -43,7 +43,7 @@ from ..validation import as_mask, check_axis, check_spacing
 from . import _fused as fu
 from . import _stencil as st
 from .multigrid import ConnectedHierarchy, serial_if_small
-from .percolation import face_components
+from .percolation import percolation_bits
 from .result import ConductivityResult
 
 __all__ = ["m_factor", "m_factors"]
@@ -214,18 +214,10 @@ def _solve_axis(holder, shape, axis, spacing, eps, perc_frac_of, rtol, maxiter,
 def _percolation_bits(phase, axes):
     """uint8 array: bit ``a`` set where the voxel percolates along axis ``a``.
 
-    One 6-connected labelling serves every axis (it does not depend on the direction).
+    One labelling serves every axis (it does not depend on the direction):
+    :func:`.percolation.percolation_bits` (a parallel union-find over runs; no full-grid labels).
     """
-    labels, n = face_components(phase)
-    lut = np.zeros(n + 1, dtype=np.uint8)
-    for a in axes:
-        first = np.unique(np.take(labels, 0, axis=a))
-        last = np.unique(np.take(labels, -1, axis=a))
-        keep = np.intersect1d(first, last)
-        keep = keep[keep != 0]
-        lut[keep] |= np.uint8(1 << a)
-    bits = lut[labels]
-    return bits
+    return percolation_bits(phase, axes)
 
 
 def _check_axes(axes):
