@@ -2,7 +2,7 @@
 
     vmt conduct INPUT --phase NAME|VALUE|all [--labels pore=0,SE=85,AM=170]
                 [--axis x|y|z|all] [--voxel-size DX[,DY,DZ]] [--crop X0:X1,Y0:Y1,Z0:Z1]
-                [--rtol RTOL] [--allow-absent] [--json]
+                [--m-tol MTOL | --rtol RTOL] [--allow-absent] [--json]
 
 INPUT is any label volume vmt reads (TIFF stack, folder of slices, .npy, .npz, raw, HDF5,
 Zarr, vmt store).  Unit conductivity in the phase, potential 1 and 0 on the two outer faces
@@ -10,6 +10,11 @@ normal to the axis, no flux elsewhere.  ``--phase all`` is SE and AM for the mod
 every named phase for a --labels map.  A phase that does not occur is an error unless
 --allow-absent (then M = 0).  --axis all solves along x, y and z (the diagonal of the
 tortuosity tensor).
+
+By default the solve stops on the energy criterion: M comes from the dissipated power (an
+upper bound on the exact discrete M) and iterating ends when its estimated relative error
+(``m_error_estimate``) is below --m-tol (default 1e-6).  --rtol instead iterates to that
+relative residual and takes M from the mean section current (the solver before session 8).
 """
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ __all__ = ["register", "run", "FIELDS"]
 log = logging.getLogger(__name__)
 
 FIELDS = ("m_factor", "tau_factor", "volume_fraction", "percolating_fraction",
-          "iterations", "residual", "current_spread", "setup_seconds", "solve_seconds")
+          "iterations", "residual", "m_error_estimate", "current_spread", "setup_seconds",
+          "solve_seconds")
 
 
 def register(subparsers) -> None:
@@ -41,36 +47,63 @@ def register(subparsers) -> None:
     add_input_arguments(p, phase_help=(
         "phase name of the label map (SE, AM by default), an integer label value, or all"))
     p.add_argument("--axis", default="z", help="transport direction x, y, z or all (default z)")
-    p.add_argument("--rtol", default="1e-6",
-                   help="relative residual of the linear solve (default 1e-6)")
+    p.add_argument("--m-tol", default=None,
+                   help="energy criterion: estimated relative error of M to reach "
+                        "(default 1e-6; M from the dissipated power)")
+    p.add_argument("--rtol", default=None,
+                   help="residual criterion instead: relative residual of the linear solve "
+                        "(M from the mean section current)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 
-def _rtol(text: str) -> float:
+def _tolerance(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
     try:
         value = float(text)
     except ValueError:
-        raise InputError(f"--rtol must be a number in (0, 1), got {text!r}") from None
+        raise InputError(f"{option} must be a number in (0, 1), got {text!r}") from None
     if not (0.0 < value < 1.0):
-        raise InputError(f"--rtol must be a number in (0, 1), got {text!r}")
+        raise InputError(f"{option} must be a number in (0, 1), got {text!r}")
     return value
+
+
+def _rtol(text: str | None) -> float | None:
+    return _tolerance(text, "--rtol")
+
+
+def _criterion(args) -> tuple[float | None, float | None]:
+    """``(rtol, m_tol)`` from the options: one of them set (the energy default if neither)."""
+    from ..conductivity.solver import M_TOL
+
+    rtol = _rtol(args.rtol)
+    m_tol = _tolerance(args.m_tol, "--m-tol")
+    if rtol is not None and m_tol is not None:
+        raise InputError(f"give either --m-tol (energy criterion) or --rtol (residual "
+                         f"criterion), not both: --m-tol {args.m_tol}, --rtol {args.rtol}")
+    if rtol is None and m_tol is None:
+        m_tol = M_TOL
+    return rtol, m_tol
 
 
 def absent_summary(eps: float = 0.0) -> dict:
     return {"m_factor": 0.0, "tau_factor": math.inf, "volume_fraction": eps,
             "percolating_fraction": 0.0, "iterations": 0, "residual": 0.0,
             "current_spread": 0.0, "setup_seconds": 0.0, "solve_seconds": 0.0,
-            "converged": True, "levels": 0}
+            "converged": True, "levels": 0, "m_error_estimate": 0.0, "criterion": "none"}
 
 
-def conduct_phases(labels, phases, absent, *, voxel_size, axes, rtol) -> dict[str, dict[int, dict]]:
+def conduct_phases(labels, phases, absent, *, voxel_size, axes, rtol=None,
+                   m_tol=None) -> dict[str, dict[int, dict]]:
     """{phase name: {axis: ConductivityResult.summary()}}.
 
-    Several axes go through :func:`vmt_dask.conductivity.m_factors`, which labels the
+    ``rtol`` / ``m_tol`` as in :func:`vmt_dask.conductivity.m_factor` (neither: the energy
+    criterion with its default tolerance).  Several axes go through :func:`vmt_dask.conductivity.m_factors`, which labels the
     percolating voxels once for all directions; voxel sizes (dx, dy, dz) are passed as given.
     """
     from ..conductivity import m_factor, m_factors
+    from ..conductivity.solver import M_TOL
 
     spacing = tuple(float(v) for v in voxel_size)
     results: dict[str, dict[int, dict]] = {}
@@ -82,13 +115,19 @@ def conduct_phases(labels, phases, absent, *, voxel_size, axes, rtol) -> dict[st
             continue
         mask = labels == ph.value
         if len(axes) == 1:
-            res = {axes[0]: m_factor(mask, axis=axes[0], rtol=rtol, voxel_size=spacing)}
+            res = {axes[0]: m_factor(mask, axis=axes[0], rtol=rtol, m_tol=m_tol,
+                                     voxel_size=spacing)}
         else:
-            res = m_factors(mask, axes=axes, rtol=rtol, voxel_size=spacing)
+            res = m_factors(mask, axes=axes, rtol=rtol, m_tol=m_tol, voxel_size=spacing)
         for axis in axes:
             if not res[axis].converged:
-                log.warning("phase %s, axis %d: solver stopped at relative residual %.2e > rtol %.1e",
-                            ph.name, axis, res[axis].residual, rtol)
+                if rtol is not None:
+                    log.warning("phase %s, axis %d: solver stopped at relative residual %.2e "
+                                "> rtol %.1e", ph.name, axis, res[axis].residual, rtol)
+                else:
+                    log.warning("phase %s, axis %d: solver stopped at an estimated relative "
+                                "M error %.2e > m_tol %.1e", ph.name, axis,
+                                res[axis].m_error_estimate, m_tol if m_tol else M_TOL)
             results[ph.name][axis] = res[axis].summary()
         del mask
     return results
@@ -98,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from ..domain import AXES
 
     axes = parse_axes_arg(args.axis)
-    rtol = _rtol(args.rtol)
+    rtol, m_tol = _criterion(args)
     loaded = load_input(args, kernels=["conduct"], what="vmt conduct")
     phases, absent = resolve_phases(args.phase, loaded, allow_absent=args.allow_absent,
                                     solids_only=True)
@@ -106,11 +145,11 @@ def run(args: argparse.Namespace) -> int:
     kp = loaded.kernel_phases(phases)
     kabsent = [k for k, p in zip(kp, phases) if p in absent]
     results = conduct_phases(labels, kp, kabsent, voxel_size=loaded.voxel_size, axes=axes,
-                             rtol=rtol)
+                             rtol=rtol, m_tol=m_tol)
     notes = [f"phase {ph.name} (label {ph.value}) is absent: M = 0" for ph in absent]
 
     def one(v):
-        return {f: json_value(v[f]) for f in (*FIELDS, "converged", "levels")}
+        return {f: json_value(v[f]) for f in (*FIELDS, "converged", "levels", "criterion")}
 
     if args.json:
         out = {
@@ -123,7 +162,9 @@ def run(args: argparse.Namespace) -> int:
             "voxel_size_origin": loaded.voxel_origin,
             "labels": {p.name: p.value for p in phases},
             "axis": args.axis.strip().lower(),
+            "criterion": "residual" if rtol is not None else "energy",
             "rtol": rtol,
+            "m_tol": m_tol,
             "notes": notes,
         }
         if len(axes) == 1:

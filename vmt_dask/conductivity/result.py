@@ -15,7 +15,9 @@ class ConductivityResult:
     Attributes
     ----------
     m_factor : float
-        M = sigma_eff / sigma_0 (dimensionless, 0 <= M <= volume_fraction).
+        M = sigma_eff / sigma_0 (dimensionless, 0 <= M <= volume_fraction up to its error).
+        Energy criterion: from the dissipated power, an upper bound on the exact discrete
+        M; residual criterion: the mean of the section currents.
     tau_factor : float
         Tortuosity factor eps / M; ``inf`` when M = 0.
     volume_fraction : float
@@ -29,6 +31,9 @@ class ConductivityResult:
     current_spread : float
         ``(max - min) / mean`` of the current over the ``n + 1`` cross-sections
         normal to the axis; zero for exact current conservation (0 without a solve).
+        A diagnostic of the potential: under the energy criterion the residual is
+        larger (~1e-5 instead of <= 1e-6) and so is this spread, while M is not less
+        accurate (its error is quadratic in the potential error).
     axis : int
         Transport axis (0 = x, 1 = y, 2 = z).
     shape : tuple of int
@@ -38,7 +43,8 @@ class ConductivityResult:
     setup_seconds, solve_seconds : float
         Wall time of percolation + multigrid setup, and of the iterations.
     converged : bool
-        Whether ``residual <= rtol`` was reached (True without a solve).
+        Whether the criterion was met: ``residual <= rtol``, or ``m_error_estimate <=
+        m_tol`` (True without a solve).
     section_currents : ndarray of float64, shape (n + 1,)
         Current through each cross-section in voxel units (unit conductivity, unit
         potential drop); empty without a solve.
@@ -47,6 +53,16 @@ class ConductivityResult:
         voxels) when requested.
     voxel_size : tuple of float
         Voxel edge lengths (dx, dy, dz) in micrometres used for the face conductances.
+    criterion : str
+        ``"energy"`` (stopped on the estimated energy error, M from the dissipated power)
+        or ``"residual"`` (stopped on ``rtol``, M from the section currents).
+    m_error_estimate : float
+        Energy criterion: estimated relative error ``(m_factor - M) / M >= 0`` of the
+        reported M (Hestenes-Stiefel decrements of the PCG, geometric tail with a safety
+        factor; Strakos & Tichy 2002); 0 without a solve; NaN under the residual criterion.
+    m_factor_currents : float
+        M from the mean section current of the same potential (linear in the potential
+        error); equal to ``m_factor`` under the residual criterion.
     """
 
     m_factor: float
@@ -65,6 +81,9 @@ class ConductivityResult:
     section_currents: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     potential: np.ndarray | None = field(default=None, repr=False)
     voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    criterion: str = "residual"
+    m_error_estimate: float = float("nan")
+    m_factor_currents: float = float("nan")
 
     def summary(self) -> dict:
         """Scalar fields as a JSON-friendly dict (no arrays)."""
